@@ -1,0 +1,54 @@
+# petdns: `make run` serves the example cluster, `make test` runs every check.
+# Both set themselves up on a fresh clone: a virtualenv in .venv and the Debian tools they need.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+LISTEN ?= 127.0.0.1:5353
+EXAMPLE ?= config/examples/nginx-pets.yaml
+
+.PHONY: run test lint typecheck pytest bench bench-quick tools bench-tools clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# apt-get install PKG when COMMAND is missing: $(call need,COMMAND,PKG...)
+need = command -v $(1) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(2) >/dev/null; }
+
+tools:
+	@$(call need,dig,bind9-dnsutils)
+
+bench-tools: tools
+	@$(call need,dnsperf,dnsperf)
+	@$(call need,nsd,nsd)
+	@$(call need,knotd,knot)
+
+run: $(STAMP)
+	$(BIN)/petdns serve --objects $(EXAMPLE) --listen $(LISTEN) --zone cluster.local
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP) tools
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: $(STAMP) bench-tools
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP) bench-tools
+	$(BIN)/python bench/run.py --quick
+
+clean:
+	rm -rf $(VENV) bench/out .mypy_cache .ruff_cache .pytest_cache

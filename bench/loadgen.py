@@ -1,0 +1,117 @@
+"""One dnsperf run against 127.0.0.1, pinned to the load-generator CPU, with the server's CPU sampled."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from procs import CLK_TCK, LOCALHOST, core_ticks, cpu_ticks
+
+CLIENTS = 10
+OUTSTANDING = 100
+
+
+@dataclass
+class Run:
+    """What one dnsperf run measured. Percentiles only with ``verbose`` (per-query lines)."""
+
+    qps: float
+    avg_ms: float
+    sent: int
+    completed: int
+    lost: int
+    lost_pct: float
+    srv_cpu_pct: float  # server process tree CPU time / wall time, 100 = one core
+    core_pct: float  # busy share of the server's CPU, softirq included
+    wall_s: float
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+    @property
+    def qps_per_core(self) -> float:
+        return self.qps * 100 / self.srv_cpu_pct if self.srv_cpu_pct > 0 else 0.0
+
+
+def _number(text: str, label: str) -> float:
+    m = re.search(rf"^\s*{re.escape(label)}\s+([0-9.]+)", text, re.MULTILINE)
+    return float(m.group(1)) if m else 0.0
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
+
+
+def latencies_ms(path: Path) -> list[float]:
+    """Answered queries' latencies from ``dnsperf -v`` lines ``> RCODE name type seconds``."""
+    values: list[float] = []
+    with path.open(errors="replace") as f:
+        for line in f:
+            if line.startswith("> ") and not line.startswith("> T "):
+                try:
+                    values.append(float(line.rsplit(None, 1)[1]) * 1000)
+                except (IndexError, ValueError):
+                    continue
+    values.sort()
+    return values
+
+
+def dnsperf(
+    port: int,
+    datafile: Path,
+    seconds: int,
+    *,
+    loadgen_cpu: str,
+    server_cpu: int,
+    server_pids: Callable[[], list[int]],
+    max_qps: int | None = None,
+    verbose: bool = False,
+    max_runs: int | None = None,
+) -> Run:
+    """Run dnsperf for ``seconds`` (closed loop, or at ``max_qps``) and sample the server around it."""
+    args = ["dnsperf", "-s", LOCALHOST, "-p", str(port), "-d", str(datafile), "-e"]
+    args += ["-c", str(CLIENTS), "-q", str(OUTSTANDING), "-l", str(seconds)]
+    if max_qps:
+        args += ["-Q", str(max_qps)]
+    if verbose:
+        args.append("-v")
+    if max_runs:
+        args += ["-n", str(max_runs)]
+    argv = ["timeout", "-k", "5", str(seconds + 30), "taskset", "-c", loadgen_cpu, *args]
+    with tempfile.TemporaryDirectory(prefix="petdns-bench-") as tmp:
+        out = Path(tmp) / "dnsperf.out"
+        pids = server_pids()
+        c0, (b0, n0), t0 = cpu_ticks(pids), core_ticks(server_cpu), time.monotonic()
+        with out.open("wb") as f:
+            subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, check=False, timeout=seconds + 60)
+        c1, (b1, n1), t1 = cpu_ticks(pids), core_ticks(server_cpu), time.monotonic()
+        text = out.read_text(errors="replace") if not verbose else _summary(out)
+        lat = latencies_ms(out) if verbose else []
+    if "Queries per second:" not in text:
+        raise RuntimeError("dnsperf failed: " + " | ".join(text.strip().splitlines()[-3:]))
+    lost_m = re.search(r"Queries lost:\s+(\d+)\s+\(([0-9.]+)%\)", text)
+    return Run(
+        qps=_number(text, "Queries per second:"),
+        avg_ms=_number(text, "Average Latency (s):") * 1000,
+        sent=int(_number(text, "Queries sent:")),
+        completed=int(_number(text, "Queries completed:")),
+        lost=int(lost_m.group(1)) if lost_m else 0,
+        lost_pct=float(lost_m.group(2)) if lost_m else 0.0,
+        srv_cpu_pct=(c1 - c0) / CLK_TCK / (t1 - t0) * 100,
+        core_pct=(b1 - b0) * 100 / (n1 - n0) if n1 > n0 else 0.0,
+        wall_s=t1 - t0,
+        p50_ms=percentile(lat, 0.50),
+        p99_ms=percentile(lat, 0.99),
+    )
+
+
+def _summary(path: Path) -> str:
+    """The output without the per-query lines (they can be millions)."""
+    with path.open(errors="replace") as f:
+        return "".join(line for line in f if not line.startswith("> "))

@@ -1,0 +1,116 @@
+"""How each benchmarked server is started: petdns from its objects, NSD and Knot from the zone files."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from cluster import ZONE
+
+REVERSE_ZONE = "10.in-addr.arpa"
+
+# (port, cluster dir, private work dir) -> argv
+CommandMaker = Callable[[int, Path, Path], list[str]]
+
+
+def petdns_executable() -> str | None:
+    """The ``petdns`` script next to this interpreter (the virtualenv's bin), else on PATH."""
+    local = Path(sys.executable).parent / "petdns"
+    if local.is_file():
+        return str(local)
+    return shutil.which("petdns")
+
+
+def system_binary(name: str) -> str | None:
+    """``name`` on PATH, else in /usr/sbin (daemons live there and PATH may lack it)."""
+    found = shutil.which(name)
+    if found is None and Path("/usr/sbin", name).is_file():
+        found = str(Path("/usr/sbin", name))
+    return found
+
+
+def petdns_command(port: int, cluster_dir: Path, work: Path) -> list[str]:
+    exe = petdns_executable() or "petdns"
+    objects = cluster_dir / "objects.json"
+    return [exe, "serve", "--objects", str(objects), "--listen", f"127.0.0.1:{port}", "--zone", ZONE]
+
+
+def nsd_command(port: int, cluster_dir: Path, work: Path) -> list[str]:
+    conf = work / "nsd.conf"
+    conf.write_text(
+        f"""server:
+    ip-address: 127.0.0.1@{port}
+    server-count: 1
+    username: ""
+    zonesdir: "{cluster_dir}"
+    database: ""
+    zonelistfile: "{work}/zone.list"
+    xfrdfile: "{work}/xfrd.state"
+    xfrdir: "{work}"
+    pidfile: "{work}/nsd.pid"
+    verbosity: 0
+    minimal-responses: yes
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: {ZONE}
+    zonefile: {ZONE}.zone
+zone:
+    name: {REVERSE_ZONE}
+    zonefile: {REVERSE_ZONE}.zone
+"""
+    )
+    return [system_binary("nsd") or "nsd", "-d", "-c", str(conf)]
+
+
+def knot_command(port: int, cluster_dir: Path, work: Path) -> list[str]:
+    conf = work / "knot.conf"
+    conf.write_text(
+        f"""server:
+    rundir: "{work}"
+    listen: 127.0.0.1@{port}
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: "{work}"
+log:
+  - target: stderr
+    any: warning
+template:
+  - id: default
+    storage: "{cluster_dir}"
+    semantic-checks: off
+    zonefile-sync: -1
+    journal-content: none
+zone:
+  - domain: {ZONE}
+    file: {ZONE}.zone
+  - domain: {REVERSE_ZONE}
+    file: {REVERSE_ZONE}.zone
+"""
+    )
+    return [system_binary("knotd") or "knotd", "-c", str(conf)]
+
+
+SERVERS: dict[str, CommandMaker] = {"petdns": petdns_command, "nsd": nsd_command, "knot": knot_command}
+BINARIES = {"nsd": "nsd", "knot": "knotd"}
+
+
+def missing(name: str) -> str | None:
+    """Why ``name`` cannot be started here, or None."""
+    if name not in SERVERS:
+        return f"unknown server (known: {', '.join(SERVERS)})"
+    if name == "petdns":
+        return None if petdns_executable() else "petdns executable not found (next to python or on PATH)"
+    if system_binary(BINARIES[name]) is None:
+        return f"{BINARIES[name]} not installed"
+    return None
+
+
+def needs_zone_files(name: str) -> bool:
+    return name != "petdns"

@@ -1,0 +1,1 @@
+"""Shared Kubernetes API access: raw shapes, async client, store and reflector."""

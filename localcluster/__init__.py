@@ -1,0 +1,1 @@
+"""Embedded Kubernetes-API-compatible control plane for local runs and tests."""

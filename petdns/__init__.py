@@ -1,0 +1,1 @@
+"""petdns: cluster DNS for Kubernetes pets."""

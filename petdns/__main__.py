@@ -1,0 +1,5 @@
+"""`python -m petdns`."""
+
+from petdns.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""The catalog: current model objects with the indexes DNS reads, and what each change touched."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from petdns.model import EndpointSlice, KubeObject, Namespace, Pod, Service, ServiceKind
+
+SvcKey = tuple[str, str]  # (namespace, service name)
+
+
+@dataclass
+class Touched:
+    """What a change may have altered: services (with their slices), reverse IPs and namespaces."""
+
+    services: set[SvcKey] = field(default_factory=set)
+    ips: set[str] = field(default_factory=set)
+    namespaces: set[str] = field(default_factory=set)
+    pods: bool = False
+
+    def merge(self, other: Touched) -> None:
+        """Add what another change touched."""
+        self.services |= other.services
+        self.ips |= other.ips
+        self.namespaces |= other.namespaces
+        self.pods = self.pods or other.pods
+
+
+class Catalog:
+    """Objects by key, slices by service, and IP indexes (for PTR and pod records)."""
+
+    def __init__(self) -> None:
+        self.namespaces: set[str] = set()
+        self.services: dict[SvcKey, Service] = {}
+        self.slices: dict[SvcKey, dict[str, EndpointSlice]] = {}
+        self.pods: dict[tuple[str, str], Pod] = {}
+        self.pods_by_ip: dict[str, set[tuple[str, str]]] = {}
+        self._slice_owner: dict[tuple[str, str], SvcKey] = {}
+        self._svc_ips: dict[SvcKey, frozenset[str]] = {}
+        self.ip_services: dict[str, tuple[SvcKey, ...]] = {}
+        self._ns_services: dict[str, int] = {}
+        self.serial = 0  # unix time of the last change, set by the owner of the catalog
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def namespace_exists(self, name: str) -> bool:
+        """A namespace exists if its object does, or if it holds a service."""
+        return name in self.namespaces or self._ns_services.get(name, 0) > 0
+
+    def slices_of(self, key: SvcKey) -> Iterable[EndpointSlice]:
+        """The EndpointSlices labelled for a service."""
+        return self.slices.get(key, {}).values()
+
+    def service_ips(self, key: SvcKey) -> frozenset[str]:
+        """IPs that map back to the service: its ClusterIPs and its ready endpoint addresses."""
+        return self._svc_ips.get(key, frozenset())
+
+    # -- writes --------------------------------------------------------------------------------------
+
+    def upsert(self, obj: KubeObject) -> Touched:
+        """Add or replace one object."""
+        if isinstance(obj, Namespace):
+            self.namespaces.add(obj.name)
+            return Touched(namespaces={obj.name})
+        if isinstance(obj, Service):
+            key = (obj.namespace, obj.name)
+            if key not in self.services:
+                self._ns_services[obj.namespace] = self._ns_services.get(obj.namespace, 0) + 1
+            self.services[key] = obj
+            return self._reindex(key, Touched(namespaces={obj.namespace}))
+        if isinstance(obj, EndpointSlice):
+            touched = self._drop_slice(obj.namespace, obj.name)
+            if obj.service:
+                key = (obj.namespace, obj.service)
+                self.slices.setdefault(key, {})[obj.name] = obj
+                self._slice_owner[(obj.namespace, obj.name)] = key
+                touched.merge(self._reindex(key, Touched()))
+            return touched
+        return self._upsert_pod(obj)
+
+    def delete(self, kind: str, namespace: str, name: str) -> Touched:
+        """Remove one object by kind and key; removing what is absent touches nothing."""
+        if kind == "Namespace":
+            if name not in self.namespaces:
+                return Touched()
+            self.namespaces.discard(name)
+            return Touched(namespaces={name})
+        if kind == "Service":
+            key = (namespace, name)
+            if self.services.pop(key, None) is None:
+                return Touched()
+            self._ns_services[namespace] -= 1
+            return self._reindex(key, Touched(namespaces={namespace}))
+        if kind == "EndpointSlice":
+            return self._drop_slice(namespace, name)
+        if kind == "Pod":
+            return self._drop_pod((namespace, name))
+        return Touched()
+
+    def _drop_slice(self, namespace: str, name: str) -> Touched:
+        key = self._slice_owner.pop((namespace, name), None)
+        if key is None:
+            return Touched()
+        owned = self.slices[key]
+        del owned[name]
+        if not owned:
+            del self.slices[key]
+        return self._reindex(key, Touched())
+
+    def _reindex(self, key: SvcKey, touched: Touched) -> Touched:
+        old = self._svc_ips.get(key, frozenset())
+        new = self._compute_ips(key)
+        for ip in old - new:
+            refs = tuple(k for k in self.ip_services[ip] if k != key)
+            if refs:
+                self.ip_services[ip] = refs
+            else:
+                del self.ip_services[ip]
+        for ip in new - old:
+            self.ip_services[ip] = (*self.ip_services.get(ip, ()), key)
+        if new:
+            self._svc_ips[key] = new
+        else:
+            self._svc_ips.pop(key, None)
+        touched.services.add(key)
+        touched.ips |= old | new
+        return touched
+
+    def _compute_ips(self, key: SvcKey) -> frozenset[str]:
+        svc = self.services.get(key)
+        if svc is None or svc.kind is ServiceKind.EXTERNAL_NAME:
+            return frozenset()
+        ips = set(svc.cluster_ips)
+        for sl in self.slices_of(key):
+            for ep in sl.endpoints:
+                if ep.ready:
+                    ips.update(ep.addresses)
+        return frozenset(ips)
+
+    def _upsert_pod(self, pod: Pod) -> Touched:
+        key = (pod.namespace, pod.name)
+        touched = self._drop_pod(key)
+        self.pods[key] = pod
+        if not pod.terminating:
+            for ip in pod.ips:
+                self.pods_by_ip.setdefault(ip, set()).add(key)
+        touched.pods = True
+        return touched
+
+    def _drop_pod(self, key: tuple[str, str]) -> Touched:
+        pod = self.pods.pop(key, None)
+        if pod is None:
+            return Touched()
+        for ip in pod.ips:
+            refs = self.pods_by_ip.get(ip)
+            if refs is not None:
+                refs.discard(key)
+                if not refs:
+                    del self.pods_by_ip[ip]
+        return Touched(pods=True)

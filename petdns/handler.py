@@ -1,0 +1,70 @@
+"""One request: the rendered fast path, else a full parse and the pure lookup; bad input never raises."""
+
+from __future__ import annotations
+
+import struct
+
+from petdns.lookup import FORMERR, NOTIMP, REFUSED, lookup
+from petdns.wire import (
+    AXFR,
+    BADVERS,
+    IN,
+    IXFR,
+    MAX_UDP,
+    QR,
+    MalformedQuery,
+    error_reply,
+    headers,
+    opt_rr,
+    parse_query,
+    render,
+)
+from petdns.zone import RenderedZone
+
+
+def handle(zone: RenderedZone, data: bytes, *, tcp: bool = False) -> bytes | None:
+    """The reply to one DNS message, or None to drop it (a response, or shorter than a header)."""
+    reply = zone.answer(data, tcp=tcp)
+    if reply is not None:
+        return reply
+    return handle_full(zone, data, tcp=tcp)
+
+
+def handle_full(zone: RenderedZone, data: bytes, *, tcp: bool = False) -> bytes | None:
+    """The full path: dnslib parse, every protocol rule, the pure lookup, truncation to the client size."""
+    if len(data) < 12:
+        return None
+    qid = data[:2]
+    flags = struct.unpack("!H", data[2:4])[0]
+    if flags & QR:
+        return None
+    if (flags >> 11) & 0xF != 0:
+        return error_reply(qid, flags, NOTIMP)
+    try:
+        query = parse_query(data)
+    except MalformedQuery:
+        return error_reply(qid, flags, FORMERR)
+    opt = b""
+    if query.edns_size:
+        if query.edns_version != 0:
+            out = error_reply(qid, flags, 0, query.question)
+            return out[:10] + b"\x00\x01" + out[12:] + opt_rr(query.edns_size, query.do, BADVERS >> 4)
+        opt = opt_rr(query.edns_size, query.do)
+    if query.qtype in (AXFR, IXFR) or query.qclass != IN:
+        return _with_opt(error_reply(qid, flags, REFUSED, query.question), opt)
+    lower = tuple(label.lower() for label in query.labels)
+    name = ".".join(label.decode("latin-1").replace(".", "\\.") for label in lower)
+    response = lookup(zone.catalog, zone.settings, name, query.qtype)
+    if response is None:
+        return _with_opt(error_reply(qid, flags, REFUSED, query.question), opt)
+    limit = MAX_UDP if tcp else (query.edns_size or 512)
+    rendered = render(lower, query.qtype, response, limit - len(opt))
+    variant = (flags >> 8 & 1) | (2 if opt else 0)
+    hdr = headers(rendered.flags, *rendered.counts)[variant]
+    return qid + hdr + query.question + rendered.body + opt
+
+
+def _with_opt(reply: bytes, opt: bytes) -> bytes:
+    if not opt:
+        return reply
+    return reply[:10] + struct.pack("!H", struct.unpack("!H", reply[10:12])[0] + 1) + reply[12:] + opt

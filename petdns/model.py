@@ -1,0 +1,258 @@
+"""Slim DNS model of Kubernetes objects: the only reader of raw API shapes in petdns."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+_PORT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+_DNS_NAME = re.compile(
+    r"([A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9])?\.?\Z"
+)
+PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
+
+
+class ModelError(ValueError):
+    """A raw object does not fit the model; `field` is the dotted path of the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class ServiceKind(enum.Enum):
+    """How a service is published in DNS."""
+
+    CLUSTER_IP = "ClusterIP"
+    HEADLESS = "Headless"
+    EXTERNAL_NAME = "ExternalName"
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    """A service or EndpointSlice port; `protocol` is lower case (tcp, udp, sctp)."""
+
+    name: str
+    port: int
+    protocol: str
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    """A namespace: makes `<ns>.svc.<zone>` (and `<ns>.pod.<zone>`) exist."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """The DNS-relevant part of a Service."""
+
+    namespace: str
+    name: str
+    kind: ServiceKind
+    cluster_ips: tuple[str, ...]
+    ports: tuple[Port, ...]
+    external_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One EndpointSlice endpoint: ready means `conditions.ready` true or absent."""
+
+    addresses: tuple[str, ...]
+    ready: bool
+    hostname: str
+    pod_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSlice:
+    """An EndpointSlice reduced to what DNS reads; `service` comes from its service-name label."""
+
+    namespace: str
+    name: str
+    service: str
+    address_type: str
+    endpoints: tuple[Endpoint, ...]
+    ports: tuple[Port, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    """A pod's addresses, for `pods verified` records."""
+
+    namespace: str
+    name: str
+    ips: tuple[str, ...]
+    terminating: bool
+
+
+KubeObject = Namespace | Service | EndpointSlice | Pod
+KINDS = ("Namespace", "Service", "EndpointSlice", "Pod")
+
+
+def object_key(obj: KubeObject) -> tuple[str, str, str]:
+    """(kind, namespace, name) of a model object."""
+    if isinstance(obj, Namespace):
+        return ("Namespace", "", obj.name)
+    return (type(obj).__name__, obj.namespace, obj.name)
+
+
+def from_raw(raw: Mapping[str, Any]) -> KubeObject | None:
+    """Reduce one raw API object to the model; None for kinds DNS does not use.
+
+    Raises ModelError naming the field when a used kind does not fit.
+    """
+    kind = raw.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise ModelError("kind", "missing or not a string")
+    if kind not in KINDS:
+        return None
+    meta = _mapping(raw, "metadata", required=True)
+    name = _str(meta, "name", "metadata.name", required=True)
+    if kind in ("Namespace", "Service") and not _LABEL.match(name):
+        raise ModelError("metadata.name", f"{name!r} is not a DNS label")
+    if kind == "Namespace":
+        return Namespace(name=name)
+    namespace = _str(meta, "namespace", "metadata.namespace") or "default"
+    if not _LABEL.match(namespace):
+        raise ModelError("metadata.namespace", f"{namespace!r} is not a DNS label")
+    if kind == "Service":
+        return _service(raw, namespace, name)
+    if kind == "EndpointSlice":
+        return _slice(raw, meta, namespace, name)
+    return _pod(raw, meta, namespace, name)
+
+
+def _service(raw: Mapping[str, Any], namespace: str, name: str) -> Service:
+    spec = _mapping(raw, "spec")
+    stype = _str(spec, "type", "spec.type") or "ClusterIP"
+    ports = tuple(_port(p, f"spec.ports[{i}]") for i, p in enumerate(_list(spec, "ports", "spec.ports")))
+    if stype == "ExternalName":
+        target = _str(spec, "externalName", "spec.externalName", required=True).rstrip(".").lower()
+        if not _DNS_NAME.match(target):
+            raise ModelError("spec.externalName", f"{target!r} is not a DNS name")
+        return Service(namespace, name, ServiceKind.EXTERNAL_NAME, (), ports, external_name=target)
+    ips = list(_list(spec, "clusterIPs", "spec.clusterIPs"))
+    if not ips and spec.get("clusterIP") not in (None, ""):
+        ips = [spec["clusterIP"]]
+    if not ips or ips[0] == "None":
+        return Service(namespace, name, ServiceKind.HEADLESS, (), ports)
+    cluster_ips = tuple(_ip(ip, f"spec.clusterIPs[{i}]") for i, ip in enumerate(ips))
+    return Service(namespace, name, ServiceKind.CLUSTER_IP, cluster_ips, ports)
+
+
+def _slice(raw: Mapping[str, Any], meta: Mapping[str, Any], namespace: str, name: str) -> EndpointSlice:
+    labels = _mapping(meta, "labels", path="metadata.labels")
+    service = _str(labels, SERVICE_NAME_LABEL, f"metadata.labels[{SERVICE_NAME_LABEL}]")
+    address_type = _str(raw, "addressType", "addressType", required=True)
+    if address_type not in ("IPv4", "IPv6", "FQDN"):
+        raise ModelError("addressType", f"unknown address type {address_type!r}")
+    endpoints = []
+    for i, ep in enumerate(_list(raw, "endpoints", "endpoints")):
+        path = f"endpoints[{i}]"
+        if not isinstance(ep, Mapping):
+            raise ModelError(path, "not an object")
+        addresses = _list(ep, "addresses", f"{path}.addresses")
+        if address_type == "FQDN":
+            addrs: tuple[str, ...] = ()
+        else:
+            addrs = tuple(
+                _ip(a, f"{path}.addresses[{j}]", version=4 if address_type == "IPv4" else 6)
+                for j, a in enumerate(addresses)
+            )
+        conditions = _mapping(ep, "conditions", path=f"{path}.conditions")
+        ready = conditions.get("ready")
+        if ready is not None and not isinstance(ready, bool):
+            raise ModelError(f"{path}.conditions.ready", "not a boolean")
+        hostname = _str(ep, "hostname", f"{path}.hostname")
+        if hostname and not _LABEL.match(hostname):
+            raise ModelError(f"{path}.hostname", f"{hostname!r} is not a DNS label")
+        target = _mapping(ep, "targetRef", path=f"{path}.targetRef")
+        pod_name = ""
+        if target.get("kind", "Pod") == "Pod":
+            pod_name = _str(target, "name", f"{path}.targetRef.name")
+        endpoints.append(Endpoint(addrs, ready is not False, hostname, pod_name))
+    ports = tuple(
+        _port(p, f"ports[{i}]", slice_port=True) for i, p in enumerate(_list(raw, "ports", "ports"))
+    )
+    return EndpointSlice(namespace, name, service, address_type, tuple(endpoints), ports)
+
+
+def _pod(raw: Mapping[str, Any], meta: Mapping[str, Any], namespace: str, name: str) -> Pod:
+    status = _mapping(raw, "status")
+    ips = [p.get("ip") if isinstance(p, Mapping) else p for p in _list(status, "podIPs", "status.podIPs")]
+    if not ips and status.get("podIP"):
+        ips = [status["podIP"]]
+    pod_ips = tuple(_ip(ip, f"status.podIPs[{i}].ip") for i, ip in enumerate(ips))
+    return Pod(namespace, name, pod_ips, terminating=bool(meta.get("deletionTimestamp")))
+
+
+def _port(raw: object, path: str, *, slice_port: bool = False) -> Port:
+    if not isinstance(raw, Mapping):
+        raise ModelError(path, "not an object")
+    name = _str(raw, "name", f"{path}.name")
+    if name and (len(name) > 63 or not _PORT_NAME.match(name)):
+        raise ModelError(f"{path}.name", f"{name!r} is not a valid port name")
+    number = raw.get("port")
+    if slice_port and number is None:
+        number = 0
+    if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= 65535:
+        raise ModelError(f"{path}.port", f"{number!r} is not a port number")
+    protocol = _str(raw, "protocol", f"{path}.protocol") or "TCP"
+    if protocol.lower() not in PROTOCOLS:
+        raise ModelError(f"{path}.protocol", f"unknown protocol {protocol!r}")
+    return Port(name, number, protocol.lower())
+
+
+def _ip(value: object, path: str, version: int | None = None) -> str:
+    if not isinstance(value, str):
+        raise ModelError(path, f"{value!r} is not an IP address")
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        raise ModelError(path, f"{value!r} is not an IP address") from None
+    if version is not None and ip.version != version:
+        raise ModelError(path, f"{value!r} is not an IPv{version} address")
+    return str(ip)
+
+
+def _mapping(
+    raw: Mapping[str, Any], key: str, *, required: bool = False, path: str = ""
+) -> Mapping[str, Any]:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            raise ModelError(path or key, "missing")
+        return {}
+    if not isinstance(value, Mapping):
+        raise ModelError(path or key, "not an object")
+    return value
+
+
+def _list(raw: Mapping[str, Any], key: str, path: str) -> list[Any]:
+    value = raw.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ModelError(path, "not a list")
+    return value
+
+
+def _str(raw: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> str:
+    value = raw.get(key)
+    if value is None or value == "":
+        if required:
+            raise ModelError(path, "missing")
+        return ""
+    if not isinstance(value, str):
+        raise ModelError(path, f"{value!r} is not a string")
+    return value

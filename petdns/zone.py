@@ -1,0 +1,243 @@
+"""The rendered zone: wire-ready answers per (name, type), updated incrementally, and the query fast path."""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from petdns.catalog import Catalog, SvcKey, Touched
+from petdns.config import PodsMode, Settings
+from petdns.lookup import NOERROR, NXDOMAIN, Response
+from petdns.model import KubeObject
+from petdns.names import reverse_name
+from petdns.records import (
+    AAAA,
+    CNAME,
+    NS,
+    PTR,
+    SOA,
+    SOA_TIMERS,
+    SRV,
+    TXT,
+    A,
+    Node,
+    namespace_nodes,
+    reverse_node,
+    service_nodes,
+    static_nodes,
+)
+from petdns.wire import AA, IN, QR, encode_name, headers, opt_rr, render
+
+RENDERED_TYPES: Final = tuple(struct.pack("!HH", t, IN) for t in (A, NS, CNAME, SOA, PTR, TXT, AAAA, SRV))
+_POINTERS: Final = tuple(struct.pack("!H", 0xC000 | i) for i in range(12 + 256))
+_ZONE_TRANSFERS: Final = (b"\x00\xfb", b"\x00\xfc")
+_IN: Final = b"\x00\x01"
+_OPT_HEAD: Final = b"\x00\x00\x29"
+NODATA_HEADERS: Final = headers(QR | AA | NOERROR, 0, 1, 0)
+NXDOMAIN_HEADERS: Final = headers(QR | AA | NXDOMAIN, 0, 1, 0)
+
+Entry = tuple[tuple[bytes, bytes, bytes, bytes], bytes]
+
+
+class ZoneHead:
+    """A served zone's wire name and the SOA pieces that negative answers are assembled from."""
+
+    __slots__ = ("dynamic_pods", "name", "pod_wire", "soa_a", "soa_b", "soa_c", "wire")
+
+    def __init__(self, name: str, *, dynamic_pods: bool) -> None:
+        self.name = name
+        self.wire = encode_name(tuple(label.encode() for label in name.split(".")))
+        self.pod_wire = b"\x03pod" + self.wire
+        self.dynamic_pods = dynamic_pods
+        self.soa_a = self.soa_b = self.soa_c = b""
+
+    def set_soa(self, settings: Settings, serial: int) -> None:
+        """Prepare `owner SOA ns.dns.<zone> hostmaster.<zone> serial timers ttl` around three pointers."""
+        self.soa_a = struct.pack("!HHIH", SOA, IN, settings.soa_ttl, 42) + b"\x02ns\x03dns"
+        self.soa_b = b"\x0ahostmaster"
+        self.soa_c = struct.pack("!IIIII", serial, *SOA_TIMERS, settings.ttl)
+
+    def negative(self, zone_offset: int) -> bytes:
+        """The authority section of a negative answer; the zone name is at `zone_offset` in the reply."""
+        ptr = _POINTERS[zone_offset]
+        return ptr + self.soa_a + ptr + self.soa_b + ptr + self.soa_c
+
+
+DYNAMIC: Final = ZoneHead("dynamic", dynamic_pods=False)  # names only the full lookup can answer
+
+
+class RenderedZone:
+    """Catalog plus rendered answers; every change re-renders only the names it touches."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.catalog = Catalog()
+        self._clock = clock
+        self.answers: dict[bytes, Entry] = {}
+        self.exists: dict[bytes, ZoneHead] = {}
+        self._owned: dict[SvcKey, tuple[bytes, ...]] = {}
+        dynamic = settings.pods is not PodsMode.DISABLED
+        zones = sorted(settings.served_zones, key=len, reverse=True)
+        self.heads = {z: ZoneHead(z, dynamic_pods=dynamic and z in settings.zones) for z in zones}
+        self._opts: dict[bytes, bytes] = {}
+        self.lock = threading.Lock()  # held by writers and by the full path in other threads
+        self._stamp()
+
+    # -- changes ---------------------------------------------------------------------------------------
+
+    def load(self, objects: Iterable[KubeObject]) -> None:
+        """Apply many objects, rendering each touched name once at the end."""
+        with self.lock:
+            touched = Touched()
+            for obj in objects:
+                touched.merge(self.catalog.upsert(obj))
+            self._render(touched)
+
+    def apply(self, obj: KubeObject) -> None:
+        """Add or replace one object."""
+        with self.lock:
+            self._render(self.catalog.upsert(obj))
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        """Remove one object."""
+        with self.lock:
+            self._render(self.catalog.delete(kind, namespace, name))
+
+    def _stamp(self) -> None:
+        serial = max(int(self._clock()), self.catalog.serial)
+        self.catalog.serial = serial
+        for head in self.heads.values():
+            head.set_soa(self.settings, serial)
+        for name, node in static_nodes(self.settings, serial):
+            self._put(name, node)
+
+    def _render(self, touched: Touched) -> None:
+        if not (touched.services or touched.ips or touched.namespaces):
+            return
+        self._stamp()
+        for key in touched.services:
+            self._render_service(key)
+        for ip in touched.ips:
+            node = reverse_node(self.catalog, self.settings, ip)
+            self._put_or_clear(reverse_name(ip), node)
+        for ns in touched.namespaces:
+            present = dict(namespace_nodes(self.catalog, self.settings, ns))
+            for zone in self.settings.zones:
+                for name in (f"{ns}.svc.{zone}", f"{ns}.pod.{zone}"):
+                    self._put_or_clear(name, present.get(name))
+
+    def _render_service(self, key: SvcKey) -> None:
+        nodes = service_nodes(self.catalog, self.settings, key)
+        wires = tuple(self._put(name, node) for name, node in nodes.items())
+        keep = set(wires)
+        for wire in self._owned.pop(key, ()):
+            if wire not in keep:
+                self._clear(wire)
+        if wires:
+            self._owned[key] = wires
+
+    def _put_or_clear(self, name: str, node: Node | None) -> None:
+        if node is None:
+            self._clear(encode_name(tuple(label.encode() for label in name.split("."))))
+        else:
+            self._put(name, node)
+
+    def _put(self, name: str, node: Node) -> bytes:
+        labels = tuple(label.encode() for label in name.split("."))
+        wire = encode_name(labels)
+        self._clear(wire)
+        if node.cname:
+            self.exists[wire] = DYNAMIC
+            return wire
+        self.exists[wire] = self._head_of(wire)
+        for rtype, (answer, additional) in node.records.items():
+            r = render(labels, rtype, Response(NOERROR, answer=answer, additional=additional))
+            self.answers[wire + struct.pack("!HH", rtype, IN)] = (headers(r.flags, *r.counts), r.body)
+        return wire
+
+    def _clear(self, wire: bytes) -> None:
+        if self.exists.pop(wire, None) is not None:
+            for suffix in RENDERED_TYPES:
+                self.answers.pop(wire + suffix, None)
+
+    def _head_of(self, wire: bytes) -> ZoneHead:
+        for head in self.heads.values():
+            if wire.endswith(head.wire):
+                return head
+        raise ValueError(f"{wire!r} is in no served zone")
+
+    # -- the per-query fast path -------------------------------------------------------------------------
+
+    def _zone_of(self, name: bytes) -> tuple[ZoneHead, int] | None:
+        """The served zone of a well-formed wire name and its offset in the name; None if outside."""
+        starts = set()
+        i, end = 0, len(name) - 1
+        while i < end:
+            starts.add(i)
+            if name[i] > 63:
+                return None
+            i += name[i] + 1
+        if i != end or end > 254:
+            return None
+        starts.add(end)
+        for head in self.heads.values():
+            p = len(name) - len(head.wire)
+            if p in starts and name.endswith(head.wire):
+                return head, p
+        return None
+
+    def answer(self, data: bytes, *, tcp: bool = False) -> bytes | None:
+        """Answer a plain query from rendered data, or None when the full path must handle it."""
+        n = len(data)
+        if n < 17 or data[2] & 0xF8 or data[4:11] != b"\x00\x01\x00\x00\x00\x00\x00":
+            return None
+        z = data.find(0, 12)
+        if z < 0:
+            return None
+        qe = z + 5
+        if data[11] == 0:
+            if n != qe:
+                return None
+            opt, variant, limit = b"", data[2] & 1, 512
+        elif data[11] == 1 and data[qe : qe + 3] == _OPT_HEAD and n >= qe + 11 and data[qe + 6] == 0:
+            if qe + 11 + (data[qe + 9] << 8 | data[qe + 10]) != n:
+                return None
+            opt = self._opt(data[qe + 3 : qe + 5], data[qe + 7] & 0x80)
+            variant, limit = (data[2] & 1) | 2, max(512, data[qe + 3] << 8 | data[qe + 4]) - len(opt)
+        else:
+            return None
+        name = data[12 : z + 1].lower()
+        entry = self.answers.get(name + data[z + 1 : qe])
+        if entry is not None:
+            reply = data[:2] + entry[0][variant] + data[12:qe] + entry[1]
+        else:
+            if data[z + 3 : qe] != _IN or data[z + 1 : z + 3] in _ZONE_TRANSFERS:
+                return None
+            head = self.exists.get(name)
+            if head is None:
+                found = self._zone_of(name)
+                if found is None or (found[0].dynamic_pods and name.endswith(found[0].pod_wire)):
+                    return None
+                head, p = found
+                hdrs = NXDOMAIN_HEADERS
+            elif head is DYNAMIC:
+                return None
+            else:
+                p = len(name) - len(head.wire)
+                hdrs = NODATA_HEADERS
+            reply = data[:2] + hdrs[variant] + data[12:qe] + head.negative(12 + p)
+        if not tcp and len(reply) > limit:
+            return None
+        return reply + opt
+
+    def _opt(self, size: bytes, do: int) -> bytes:
+        key = size + bytes((do,))
+        opt = self._opts.get(key)
+        if opt is None:
+            opt = opt_rr(max(512, size[0] << 8 | size[1]), bool(do))
+            if len(self._opts) < 1024:
+                self._opts[key] = opt
+        return opt

@@ -1,0 +1,1 @@
+"""Controller for the PetSet resource: stable identities, claims and ordered scaling."""
