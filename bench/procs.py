@@ -161,6 +161,12 @@ class Server:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def not_ready_reason(self, limit_s: float) -> str:
+        code = self.popen.poll()
+        if code is None:
+            return f"did not answer within {limit_s:.0f} s"
+        return f"exited with code {code} before answering (log: {self.log})"
+
     def log_tail(self, lines: int = 10) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])

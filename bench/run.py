@@ -31,7 +31,7 @@ from loadgen import Run, dnsperf
 from servers import SERVERS, missing
 
 HERE = Path(__file__).resolve().parent
-STORM_QPS_HEADROOM = 120_000  # storm.txt holds at least seconds x this many names
+STORM_QPS_HEADROOM = 160_000  # storm.txt holds at least seconds x this many names
 RUN_GAP_S = 1.0
 
 
@@ -103,7 +103,7 @@ class Bench:
             log(f"{name}: {res.status}")
             return res
         secs = self.args.seconds
-        budget = self.args.ready_timeout + 3 * (secs + 40) + 120
+        budget = self.args.ready_timeout + check.TIME_LIMIT_S + 3 * (secs + 40) + 120
         with tempfile.TemporaryDirectory(prefix=f"petdns-bench-{name}-") as tmp:
             srv, port = self.start(name, self.cluster_dir, Path(tmp), budget)
             try:
@@ -120,7 +120,7 @@ class Bench:
         name, secs, data = res.name, self.args.seconds, self.cluster_dir / "queries.txt"
         t0 = time.monotonic()
         if not srv.wait_ready(port, cluster.probe_name(self.spec), self.args.ready_timeout):
-            raise RuntimeError(f"did not answer within {self.args.ready_timeout:.0f} s")
+            raise RuntimeError(srv.not_ready_reason(self.args.ready_timeout))
         res.ready_s = time.monotonic() - t0
         log(f"{name}: answering on 127.0.0.1:{port} after {res.ready_s:.1f} s")
         if self.args.check:
@@ -130,7 +130,9 @@ class Bench:
         log(f"{name}: closed loop {res.max.qps:.0f} qps, cpu {res.max.srv_cpu_pct:.0f}%")
         time.sleep(RUN_GAP_S)
         res.fixed = self.perf(srv, port, data, secs, max_qps=self.args.rate, verbose=True)
-        log(f"{name}: at {self.args.rate} qps p99 {res.fixed.p99_ms} ms, lost {res.fixed.lost}")
+        p99 = "-" if res.fixed.p99_ms is None else f"{res.fixed.p99_ms:.3f}"
+        x = res.fixed
+        log(f"{name}: {self.args.rate} qps offered, {x.qps:.0f} answered, p99 {p99} ms, lost {x.lost}")
         time.sleep(RUN_GAP_S)
         res.storm = self.perf(srv, port, self.cluster_dir / "storm.txt", secs)
         log(f"{name}: storm {res.storm.qps:.0f} qps, cpu {res.storm.srv_cpu_pct:.0f}%")
@@ -142,7 +144,8 @@ class Bench:
             self.zones = check.load_zones(self.cluster_dir)
         res.check = check.check(port, self.zones, self.cluster_dir / "queries.txt", self.args.check_queries)
         c = res.check
-        log(f"{res.name}: check {c.checked - c.mismatches}/{c.checked} answers match the zone files")
+        note = f" (stopped early, {c.unanswered} unanswered)" if c.stopped_early else ""
+        log(f"{res.name}: check {c.checked - c.mismatches}/{c.checked} answers match the zone files{note}")
         for example in c.examples:
             log(f"  {example}")
 
@@ -158,7 +161,7 @@ class Bench:
             try:
                 t0 = time.monotonic()
                 if not srv.wait_ready(port, cluster.probe_name(spec), limit):
-                    raise RuntimeError(f"did not answer within {limit:.0f} s")
+                    raise RuntimeError(srv.not_ready_reason(limit))
                 res.ready_s = time.monotonic() - t0
                 res.rss_ready_mb = procs.rss_kb(srv.pids()) / 1024
                 self.perf(srv, port, cluster_dir / "queries.txt", 20, max_runs=1)

@@ -102,8 +102,8 @@ def _forward(rest: tuple[str, ...], zone: str) -> Parsed:
         return Parsed(Kind.SERVICE, zone, tree=tree, namespace=namespace, service=service)
     if len(head) == 1:
         return Parsed(Kind.ENDPOINT, zone, tree=tree, namespace=namespace, service=service, endpoint=head[0])
-    if len(head) == 2:
-        port, protocol = (label.removeprefix("_") for label in head)
+    if len(head) == 2 and all(label.startswith("_") and len(label) > 1 for label in head):
+        port, protocol = (label[1:] for label in head)
         return Parsed(
             Kind.PORT, zone, tree=tree, namespace=namespace, service=service, port=port, protocol=protocol
         )

@@ -36,6 +36,8 @@ _POINTERS: Final = tuple(struct.pack("!H", 0xC000 | i) for i in range(12 + 256))
 _ZONE_TRANSFERS: Final = (b"\x00\xfb", b"\x00\xfc")
 _IN: Final = b"\x00\x01"
 _OPT_HEAD: Final = b"\x00\x00\x29"
+_QD1: Final = b"\x00\x01\x00\x00\x00\x00\x00\x00"
+_QD1_AR1: Final = b"\x00\x01\x00\x00\x00\x00\x00\x01"
 NODATA_HEADERS: Final = headers(QR | AA | NOERROR, 0, 1, 0)
 NXDOMAIN_HEADERS: Final = headers(QR | AA | NXDOMAIN, 0, 1, 0)
 
@@ -82,7 +84,8 @@ class RenderedZone:
         dynamic = settings.pods is not PodsMode.DISABLED
         zones = sorted(settings.served_zones, key=len, reverse=True)
         self.heads = {z: ZoneHead(z, dynamic_pods=dynamic and z in settings.zones) for z in zones}
-        self._opts: dict[bytes, bytes] = {}
+        self._opts: dict[bytes, tuple[bytes, int]] = {}
+        self._by_wire = {head.wire: head for head in self.heads.values()}
         self.lock = threading.Lock()  # held by writers and by the full path in other threads
         self._stamp()
 
@@ -172,72 +175,83 @@ class RenderedZone:
     # -- the per-query fast path -------------------------------------------------------------------------
 
     def _zone_of(self, name: bytes) -> tuple[ZoneHead, int] | None:
-        """The served zone of a well-formed wire name and its offset in the name; None if outside."""
-        starts = set()
-        i, end = 0, len(name) - 1
+        """The served zone of a well-formed wire name and the zone's offset in it; None if outside."""
+        i, end, found = 0, len(name) - 1, None
+        if end > 254:
+            return None
         while i < end:
-            starts.add(i)
+            if found is None:
+                head = self._by_wire.get(name[i:])
+                if head is not None:
+                    found = (head, i)
             if name[i] > 63:
                 return None
             i += name[i] + 1
-        if i != end or end > 254:
+        if i != end:
             return None
-        starts.add(end)
-        for head in self.heads.values():
-            p = len(name) - len(head.wire)
-            if p in starts and name.endswith(head.wire):
-                return head, p
-        return None
+        if found is None:
+            head = self._by_wire.get(b"\x00")
+            return None if head is None else (head, end)
+        return found
 
     def answer(self, data: bytes, *, tcp: bool = False) -> bytes | None:
         """Answer a plain query from rendered data, or None when the full path must handle it."""
-        n = len(data)
-        if n < 17 or data[2] & 0xF8 or data[4:11] != b"\x00\x01\x00\x00\x00\x00\x00":
-            return None
-        z = data.find(0, 12)
-        if z < 0:
-            return None
-        qe = z + 5
-        if data[11] == 0:
-            if n != qe:
+        if data[4:12] == _QD1:
+            qe = data.find(0, 12) + 5
+            if qe != len(data) or qe < 17:
                 return None
             opt, variant, limit = b"", data[2] & 1, 512
-        elif data[11] == 1 and data[qe : qe + 3] == _OPT_HEAD and n >= qe + 11 and data[qe + 6] == 0:
-            if qe + 11 + (data[qe + 9] << 8 | data[qe + 10]) != n:
-                return None
-            opt = self._opt(data[qe + 3 : qe + 5], data[qe + 7] & 0x80)
-            variant, limit = (data[2] & 1) | 2, max(512, data[qe + 3] << 8 | data[qe + 4]) - len(opt)
+        elif data[4:12] == _QD1_AR1:
+            qe = data.find(0, 12) + 5
+            edns = self._opts.get(data[qe:])
+            if edns is None:
+                edns = self._edns(data[qe:])
+                if edns is None or qe < 17:
+                    return None
+            opt, limit = edns
+            variant = (data[2] & 1) | 2
         else:
             return None
-        name = data[12 : z + 1].lower()
-        entry = self.answers.get(name + data[z + 1 : qe])
-        if entry is not None:
-            reply = data[:2] + entry[0][variant] + data[12:qe] + entry[1]
-        else:
-            if data[z + 3 : qe] != _IN or data[z + 1 : z + 3] in _ZONE_TRANSFERS:
-                return None
-            head = self.exists.get(name)
-            if head is None:
-                found = self._zone_of(name)
-                if found is None or (found[0].dynamic_pods and name.endswith(found[0].pod_wire)):
-                    return None
-                head, p = found
-                hdrs = NXDOMAIN_HEADERS
-            elif head is DYNAMIC:
-                return None
-            else:
-                p = len(name) - len(head.wire)
-                hdrs = NODATA_HEADERS
-            reply = data[:2] + hdrs[variant] + data[12:qe] + head.negative(12 + p)
-        if not tcp and len(reply) > limit:
+        if data[2] & 0xF8:
+            return None
+        name = data[12:qe].lower()
+        entry = self.answers.get(name)
+        reply = (
+            data[:2] + entry[0][variant] + data[12:qe] + entry[1]
+            if entry is not None
+            else self._negative(data, name[:-4], qe, variant)
+        )
+        if reply is None or (not tcp and len(reply) > limit):
             return None
         return reply + opt
 
-    def _opt(self, size: bytes, do: int) -> bytes:
-        key = size + bytes((do,))
-        opt = self._opts.get(key)
-        if opt is None:
-            opt = opt_rr(max(512, size[0] << 8 | size[1]), bool(do))
-            if len(self._opts) < 1024:
-                self._opts[key] = opt
-        return opt
+    def _negative(self, data: bytes, name: bytes, qe: int, variant: int) -> bytes | None:
+        """NXDOMAIN or NODATA with the zone SOA, assembled around pointers into the question."""
+        if data[qe - 2 : qe] != _IN or data[qe - 4 : qe - 2] in _ZONE_TRANSFERS:
+            return None
+        head = self.exists.get(name)
+        if head is None:
+            found = self._zone_of(name)
+            if found is None or (found[0].dynamic_pods and name.endswith(found[0].pod_wire)):
+                return None
+            head, p = found
+            hdrs = NXDOMAIN_HEADERS
+        elif head is DYNAMIC:
+            return None
+        else:
+            p = len(name) - len(head.wire)
+            hdrs = NODATA_HEADERS
+        return data[:2] + hdrs[variant] + data[12:qe] + head.negative(12 + p)
+
+    def _edns(self, record: bytes) -> tuple[bytes, int] | None:
+        """(reply OPT, UDP size limit) for a query's OPT record; None when the full path must see it."""
+        if len(record) < 11 or record[:3] != _OPT_HEAD or record[6] != 0:
+            return None
+        if 11 + (record[9] << 8 | record[10]) != len(record):
+            return None
+        size = max(512, record[3] << 8 | record[4])
+        opt = opt_rr(size, bool(record[7] & 0x80))
+        value = (opt, size - len(opt))
+        if len(record) == 11 and len(self._opts) < 1024:
+            self._opts[record] = value
+        return value
