@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from dataclasses import dataclass
@@ -36,8 +37,11 @@ def build_zone(options: ServeOptions) -> RenderedZone:
         len(loaded.objects),
         len(options.objects),
         f" (ignored: {ignored})" if ignored else "",
-        len(zone.exists),
+        len(zone.nodes),
     )
+    del loaded
+    gc.collect()
+    gc.freeze()  # the rendered zone is long-lived: keep it out of every later collection
     return zone
 
 

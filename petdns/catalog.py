@@ -37,7 +37,6 @@ class Catalog:
         self.pods: dict[tuple[str, str], Pod] = {}
         self.pods_by_ip: dict[str, set[tuple[str, str]]] = {}
         self._slice_owner: dict[tuple[str, str], SvcKey] = {}
-        self._svc_ips: dict[SvcKey, frozenset[str]] = {}
         self.ip_services: dict[str, tuple[SvcKey, ...]] = {}
         self._ns_services: dict[str, int] = {}
         self.serial = 0  # unix time of the last change, set by the owner of the catalog
@@ -54,7 +53,15 @@ class Catalog:
 
     def service_ips(self, key: SvcKey) -> frozenset[str]:
         """IPs that map back to the service: its ClusterIPs and its ready endpoint addresses."""
-        return self._svc_ips.get(key, frozenset())
+        svc = self.services.get(key)
+        if svc is None or svc.kind is ServiceKind.EXTERNAL_NAME:
+            return frozenset()
+        ips = set(svc.cluster_ips)
+        for sl in self.slices_of(key):
+            for ep in sl.endpoints:
+                if ep.ready:
+                    ips.update(ep.addresses)
+        return frozenset(ips)
 
     # -- writes --------------------------------------------------------------------------------------
 
@@ -65,17 +72,19 @@ class Catalog:
             return Touched(namespaces={obj.name})
         if isinstance(obj, Service):
             key = (obj.namespace, obj.name)
+            old = self.service_ips(key)
             if key not in self.services:
                 self._ns_services[obj.namespace] = self._ns_services.get(obj.namespace, 0) + 1
             self.services[key] = obj
-            return self._reindex(key, Touched(namespaces={obj.namespace}))
+            return self._reindex(key, old, Touched(namespaces={obj.namespace}))
         if isinstance(obj, EndpointSlice):
             touched = self._drop_slice(obj.namespace, obj.name)
             if obj.service:
                 key = (obj.namespace, obj.service)
+                old = self.service_ips(key)
                 self.slices.setdefault(key, {})[obj.name] = obj
                 self._slice_owner[(obj.namespace, obj.name)] = key
-                touched.merge(self._reindex(key, Touched()))
+                touched.merge(self._reindex(key, old, Touched()))
             return touched
         return self._upsert_pod(obj)
 
@@ -88,10 +97,11 @@ class Catalog:
             return Touched(namespaces={name})
         if kind == "Service":
             key = (namespace, name)
+            old = self.service_ips(key)
             if self.services.pop(key, None) is None:
                 return Touched()
             self._ns_services[namespace] -= 1
-            return self._reindex(key, Touched(namespaces={namespace}))
+            return self._reindex(key, old, Touched(namespaces={namespace}))
         if kind == "EndpointSlice":
             return self._drop_slice(namespace, name)
         if kind == "Pod":
@@ -102,15 +112,16 @@ class Catalog:
         key = self._slice_owner.pop((namespace, name), None)
         if key is None:
             return Touched()
+        old = self.service_ips(key)
         owned = self.slices[key]
         del owned[name]
         if not owned:
             del self.slices[key]
-        return self._reindex(key, Touched())
+        return self._reindex(key, old, Touched())
 
-    def _reindex(self, key: SvcKey, touched: Touched) -> Touched:
-        old = self._svc_ips.get(key, frozenset())
-        new = self._compute_ips(key)
+    def _reindex(self, key: SvcKey, old: frozenset[str], touched: Touched) -> Touched:
+        """Move the PTR index of a service from its old IPs to its current ones."""
+        new = self.service_ips(key)
         for ip in old - new:
             refs = tuple(k for k in self.ip_services[ip] if k != key)
             if refs:
@@ -119,24 +130,9 @@ class Catalog:
                 del self.ip_services[ip]
         for ip in new - old:
             self.ip_services[ip] = (*self.ip_services.get(ip, ()), key)
-        if new:
-            self._svc_ips[key] = new
-        else:
-            self._svc_ips.pop(key, None)
         touched.services.add(key)
         touched.ips |= old | new
         return touched
-
-    def _compute_ips(self, key: SvcKey) -> frozenset[str]:
-        svc = self.services.get(key)
-        if svc is None or svc.kind is ServiceKind.EXTERNAL_NAME:
-            return frozenset()
-        ips = set(svc.cluster_ips)
-        for sl in self.slices_of(key):
-            for ep in sl.endpoints:
-                if ep.ready:
-                    ips.update(ep.addresses)
-        return frozenset(ips)
 
     def _upsert_pod(self, pod: Pod) -> Touched:
         key = (pod.namespace, pod.name)

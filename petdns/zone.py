@@ -6,7 +6,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import Any, Final
 
 from petdns.catalog import Catalog, SvcKey, Touched
 from petdns.config import PodsMode, Settings
@@ -31,7 +31,7 @@ from petdns.records import (
 )
 from petdns.wire import AA, IN, QR, encode_name, headers, opt_rr, render
 
-RENDERED_TYPES: Final = tuple(struct.pack("!HH", t, IN) for t in (A, NS, CNAME, SOA, PTR, TXT, AAAA, SRV))
+_TYPE_CLASS: Final = {t: struct.pack("!HH", t, IN) for t in (A, NS, CNAME, SOA, PTR, TXT, AAAA, SRV)}
 _POINTERS: Final = tuple(struct.pack("!H", 0xC000 | i) for i in range(12 + 256))
 _ZONE_TRANSFERS: Final = (b"\x00\xfb", b"\x00\xfc")
 _IN: Final = b"\x00\x01"
@@ -41,7 +41,8 @@ _QD1_AR1: Final = b"\x00\x01\x00\x00\x00\x00\x00\x01"
 NODATA_HEADERS: Final = headers(QR | AA | NOERROR, 0, 1, 0)
 NXDOMAIN_HEADERS: Final = headers(QR | AA | NXDOMAIN, 0, 1, 0)
 
-Entry = tuple[tuple[bytes, bytes, bytes, bytes], bytes]
+# A rendered name: (zone head, type+class, header variants, body, type+class, header variants, body, ...)
+Rendered = tuple[Any, ...]
 
 
 class ZoneHead:
@@ -78,8 +79,7 @@ class RenderedZone:
         self.settings = settings
         self.catalog = Catalog()
         self._clock = clock
-        self.answers: dict[bytes, Entry] = {}
-        self.exists: dict[bytes, ZoneHead] = {}
+        self.nodes: dict[bytes, Rendered] = {}  # lower-case wire name -> rendered node
         self._owned: dict[SvcKey, tuple[bytes, ...]] = {}
         dynamic = settings.pods is not PodsMode.DISABLED
         zones = sorted(settings.served_zones, key=len, reverse=True)
@@ -151,20 +151,18 @@ class RenderedZone:
     def _put(self, name: str, node: Node) -> bytes:
         labels = tuple(label.encode() for label in name.split("."))
         wire = encode_name(labels)
-        self._clear(wire)
         if node.cname:
-            self.exists[wire] = DYNAMIC
+            self.nodes[wire] = (DYNAMIC,)
             return wire
-        self.exists[wire] = self._head_of(wire)
+        rendered: list[Any] = [self._head_of(wire)]
         for rtype, (answer, additional) in node.records.items():
             r = render(labels, rtype, Response(NOERROR, answer=answer, additional=additional))
-            self.answers[wire + struct.pack("!HH", rtype, IN)] = (headers(r.flags, *r.counts), r.body)
+            rendered += (_TYPE_CLASS[rtype], headers(r.flags, *r.counts), r.body)
+        self.nodes[wire] = tuple(rendered)
         return wire
 
     def _clear(self, wire: bytes) -> None:
-        if self.exists.pop(wire, None) is not None:
-            for suffix in RENDERED_TYPES:
-                self.answers.pop(wire + suffix, None)
+        self.nodes.pop(wire, None)
 
     def _head_of(self, wire: bytes) -> ZoneHead:
         for head in self.heads.values():
@@ -214,31 +212,37 @@ class RenderedZone:
             return None
         if data[2] & 0xF8:
             return None
-        name = data[12:qe].lower()
-        entry = self.answers.get(name)
-        reply = (
-            data[:2] + entry[0][variant] + data[12:qe] + entry[1]
-            if entry is not None
-            else self._negative(data, name[:-4], qe, variant)
-        )
+        name = data[12 : qe - 4].lower()
+        node = self.nodes.get(name)
+        tail = data[qe - 4 : qe]
+        reply = None
+        if node is not None:
+            for i in range(1, len(node), 3):
+                if node[i] == tail:
+                    reply = data[:2] + node[i + 1][variant] + data[12:qe] + node[i + 2]
+                    break
+        if reply is None:
+            reply = self._negative(data, name, node, qe, variant)
         if reply is None or (not tcp and len(reply) > limit):
             return None
         return reply + opt
 
-    def _negative(self, data: bytes, name: bytes, qe: int, variant: int) -> bytes | None:
+    def _negative(
+        self, data: bytes, name: bytes, node: Rendered | None, qe: int, variant: int
+    ) -> bytes | None:
         """NXDOMAIN or NODATA with the zone SOA, assembled around pointers into the question."""
         if data[qe - 2 : qe] != _IN or data[qe - 4 : qe - 2] in _ZONE_TRANSFERS:
             return None
-        head = self.exists.get(name)
-        if head is None:
+        if node is None:
             found = self._zone_of(name)
             if found is None or (found[0].dynamic_pods and name.endswith(found[0].pod_wire)):
                 return None
             head, p = found
             hdrs = NXDOMAIN_HEADERS
-        elif head is DYNAMIC:
-            return None
         else:
+            head = node[0]
+            if head is DYNAMIC:
+                return None
             p = len(name) - len(head.wire)
             hdrs = NODATA_HEADERS
         return data[:2] + hdrs[variant] + data[12:qe] + head.negative(12 + p)
