@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import subprocess
 import tempfile
 import time
@@ -29,6 +30,8 @@ class Run:
     lost_pct: float
     srv_cpu_pct: float  # server process tree CPU time / wall time, 100 = one core
     core_pct: float  # busy share of the server's CPU, softirq included
+    loadgen_cpu_pct: float  # dnsperf's own CPU time / wall time
+    loadgen_core_pct: float  # busy share of the load generator's CPU
     wall_s: float
     p50_ms: float | None = None
     p99_ms: float | None = None
@@ -36,6 +39,35 @@ class Run:
     @property
     def qps_per_core(self) -> float:
         return self.qps * 100 / self.srv_cpu_pct if self.srv_cpu_pct > 0 else 0.0
+
+    @property
+    def other_load_pct(self) -> float:
+        """CPU spent on the two benchmark CPUs by anything but the server and dnsperf (other load)."""
+        return max(0.0, self.core_pct - self.srv_cpu_pct, self.loadgen_core_pct - self.loadgen_cpu_pct)
+
+
+@dataclass
+class _Sample:
+    time: float
+    server_ticks: int
+    loadgen_s: float
+    server_core: tuple[int, int]
+    loadgen_core: tuple[int, int]
+
+
+def _sample(pids: list[int], server_cpu: int, loadgen_cpu: int) -> _Sample:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return _Sample(
+        time.monotonic(),
+        cpu_ticks(pids),
+        children.ru_utime + children.ru_stime,
+        core_ticks(server_cpu),
+        core_ticks(loadgen_cpu),
+    )
+
+
+def _busy_pct(a: tuple[int, int], b: tuple[int, int]) -> float:
+    return (b[0] - a[0]) * 100 / (b[1] - a[1]) if b[1] > a[1] else 0.0
 
 
 def _number(text: str, label: str) -> float:
@@ -68,7 +100,7 @@ def dnsperf(
     datafile: Path,
     seconds: int,
     *,
-    loadgen_cpu: str,
+    loadgen_cpu: int,
     server_cpu: int,
     server_pids: Callable[[], list[int]],
     max_qps: int | None = None,
@@ -84,19 +116,20 @@ def dnsperf(
         args.append("-v")
     if max_runs:
         args += ["-n", str(max_runs)]
-    argv = ["timeout", "-k", "5", str(seconds + 30), "taskset", "-c", loadgen_cpu, *args]
+    argv = ["timeout", "-k", "5", str(seconds + 30), "taskset", "-c", str(loadgen_cpu), *args]
     with tempfile.TemporaryDirectory(prefix="petdns-bench-", dir=_scratch()) as tmp:
         out = Path(tmp) / "dnsperf.out"
         pids = server_pids()
-        c0, (b0, n0), t0 = cpu_ticks(pids), core_ticks(server_cpu), time.monotonic()
+        a = _sample(pids, server_cpu, loadgen_cpu)
         with out.open("wb") as f:
             subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, check=False, timeout=seconds + 60)
-        c1, (b1, n1), t1 = cpu_ticks(pids), core_ticks(server_cpu), time.monotonic()
+        b = _sample(pids, server_cpu, loadgen_cpu)
         text = out.read_text(errors="replace") if not verbose else _summary(out)
         lat = latencies_ms(out) if verbose else []
     if "Queries per second:" not in text:
         raise RuntimeError("dnsperf failed: " + " | ".join(text.strip().splitlines()[-3:]))
     lost_m = re.search(r"Queries lost:\s+(\d+)\s+\(([0-9.]+)%\)", text)
+    wall = b.time - a.time
     return Run(
         qps=_number(text, "Queries per second:"),
         avg_ms=_number(text, "Average Latency (s):") * 1000,
@@ -104,9 +137,11 @@ def dnsperf(
         completed=int(_number(text, "Queries completed:")),
         lost=int(lost_m.group(1)) if lost_m else 0,
         lost_pct=float(lost_m.group(2)) if lost_m else 0.0,
-        srv_cpu_pct=(c1 - c0) / CLK_TCK / (t1 - t0) * 100,
-        core_pct=(b1 - b0) * 100 / (n1 - n0) if n1 > n0 else 0.0,
-        wall_s=t1 - t0,
+        srv_cpu_pct=(b.server_ticks - a.server_ticks) / CLK_TCK / wall * 100,
+        core_pct=_busy_pct(a.server_core, b.server_core),
+        loadgen_cpu_pct=(b.loadgen_s - a.loadgen_s) / wall * 100,
+        loadgen_core_pct=_busy_pct(a.loadgen_core, b.loadgen_core),
+        wall_s=wall,
         p50_ms=percentile(lat, 0.50),
         p99_ms=percentile(lat, 0.99),
     )

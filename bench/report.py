@@ -15,6 +15,7 @@ PEERS = ("nsd", "knot")
 QPS_PER_CORE_MIN = 0.8  # x NSD
 P99_MAX = 2.0  # x NSD, at the fixed offered load, with no loss
 STORM_MIN = 0.5  # x the normal mix, QPS per core
+OTHER_LOAD_MAX = 15.0  # % of a CPU taken by other work on the benchmark CPUs: above it a run is repeated
 KEPT_UP = 0.98  # share of the fixed offered load that must be answered for the p99 target
 
 
@@ -40,6 +41,12 @@ class ServerResult:
     def storm_repeated(self) -> bool:
         """True when the run sent more queries than storm.txt has names (dnsperf looped the file)."""
         return self.storm is not None and self.storm.sent > self.storm_names
+
+    @property
+    def other_load_pct(self) -> float | None:
+        """The most CPU that other work took during any of the three runs."""
+        runs = [r for r in (self.max, self.fixed, self.storm) if r is not None]
+        return max(r.other_load_pct for r in runs) if runs else None
 
     @property
     def storm_ratio(self) -> float | None:
@@ -102,7 +109,7 @@ def _f(value: float | None, fmt: str = "{:.0f}") -> str:
 def table(report: Report) -> str:
     k = f"@{report.rate // 1000}k" if report.rate % 1000 == 0 else f"@{report.rate}"
     head = ["server", "max_qps", "avg_ms", "srv_cpu%", "qps/core", f"p50{k}_ms", f"p99{k}_ms", f"loss{k}%"]
-    head += [f"cpu{k}%", "storm_qps", "storm_qps/core", "storm/normal", "rss_MB", "pss_MB"]
+    head += [f"cpu{k}%", "storm_qps", "storm_qps/core", "storm/normal", "rss_MB", "pss_MB", "other%"]
     rows = [head]
     for r in report.results:
         if r.status != "ok":
@@ -125,6 +132,7 @@ def table(report: Report) -> str:
                 _f(r.storm_ratio, "{:.2f}x"),
                 _f(r.rss_mb, "{:.1f}"),
                 _f(r.pss_mb, "{:.1f}"),
+                _f(r.other_load_pct),
             ]
         )
     widths = [max(len(row[i]) for row in rows if i < len(row) and len(row) > 2) for i in range(len(head))]
@@ -163,10 +171,12 @@ def ratio_lines(report: Report) -> list[str]:
         if sc.status != "ok":
             lines.append(f"{sc.name} at {sc.services} svc/{sc.endpoints} eps: {sc.status}")
             continue
+        mb = "{:.1f}"
+        ratio = _f(_ratio(sc.rss_mb, sc.coredns_mb), "{:.2f}x")
         lines.append(
-            f"{sc.name} RSS at {sc.services} svc/{sc.endpoints} eps = {_f(sc.rss_mb, '{:.1f}')} MB "
-            f"(ready after {_f(sc.ready_s, '{:.1f}')} s at {_f(sc.rss_ready_mb, '{:.1f}')} MB) "
-            f"vs CoreDNS sizing {sc.coredns_mb:.0f} MB = {_f(_ratio(sc.rss_mb, sc.coredns_mb), '{:.2f}x')}"
+            f"{sc.name} RSS at {sc.services} svc/{sc.endpoints} eps = {_f(sc.rss_mb, mb)} MB "
+            f"(Pss {_f(sc.pss_mb, mb)} MB; {_f(sc.rss_ready_mb, mb)} MB when it first answered, "
+            f"after {_f(sc.ready_s, mb)} s) vs CoreDNS sizing {sc.coredns_mb:.0f} MB = {ratio}"
         )
     return lines
 
@@ -223,8 +233,19 @@ def check_lines(report: Report) -> list[str]:
     return lines
 
 
+def load_lines(report: Report) -> list[str]:
+    worst = max((r.other_load_pct or 0.0 for r in report.results), default=0.0)
+    if worst <= OTHER_LOAD_MAX:
+        return []
+    return [
+        f"other%: other work took up to {worst:.0f}% of a benchmark CPU during a run even after repeats;",
+        "         figures of that server are unreliable, rerun on a quieter machine",
+    ]
+
+
 def render(report: Report) -> str:
-    parts = [table(report), "", *check_lines(report), *ratio_lines(report), "", "targets:"]
+    parts = [table(report), *load_lines(report), "", *check_lines(report), *ratio_lines(report)]
+    parts += ["", "targets:"]
     parts += [f"  {t.verdict:4}  {t.what}: {t.value}" for t in targets(report)]
     return "\n".join(parts)
 
@@ -236,7 +257,9 @@ def to_json(report: Report) -> dict[str, Any]:
             run = getattr(r, key)
             if run is not None:
                 d[key]["qps_per_core"] = run.qps_per_core
+                d[key]["other_load_pct"] = run.other_load_pct
         d["storm_ratio"] = r.storm_ratio
+        d["other_load_pct"] = r.other_load_pct
         d["storm_repeated"] = r.storm_repeated
         return d
 

@@ -31,7 +31,7 @@ from loadgen import Run, dnsperf
 from servers import SERVERS, missing
 
 HERE = Path(__file__).resolve().parent
-STORM_QPS_HEADROOM = 160_000  # storm.txt holds at least seconds x this many names
+STORM_QPS_HEADROOM = 200_000  # storm.txt holds at least seconds x this many names
 RUN_GAP_S = 1.0
 
 
@@ -58,6 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--loadgen-cpu", type=int, default=1)
     ap.add_argument("--out", type=Path, default=HERE / "out")
+    ap.add_argument("--retries", type=int, default=2, help="repeats of a run disturbed by other load")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     a = ap.parse_args(argv)
     a.seconds = a.seconds or (3 if a.quick else 10)
@@ -82,11 +83,25 @@ class Bench:
             port,
             data,
             seconds,
-            loadgen_cpu=str(self.args.loadgen_cpu),
+            loadgen_cpu=self.args.loadgen_cpu,
             server_cpu=self.args.server_cpu,
             server_pids=srv.pids,
             **kw,
         )
+
+    def measured(self, srv: procs.Server, port: int, data: Path, label: str, **kw: Any) -> Run:
+        """A measured run, repeated (up to --retries times) while other load disturbed it; the least
+        disturbed one is kept."""
+        run = best = self.perf(srv, port, data, self.args.seconds, **kw)
+        for attempt in range(1, self.args.retries + 1):
+            if best.other_load_pct <= report.OTHER_LOAD_MAX:
+                break
+            log(f"{srv.name}: {label}: other work took {run.other_load_pct:.0f}% of a CPU, repeating")
+            time.sleep(RUN_GAP_S * 2**attempt)  # give a passing burst of other work time to end
+            run = self.perf(srv, port, data, self.args.seconds, **kw)
+            if run.other_load_pct < best.other_load_pct:
+                best = run
+        return best
 
     def start(self, name: str, cluster_dir: Path, work: Path, budget_s: float) -> tuple[procs.Server, int]:
         port = procs.free_port()
@@ -103,7 +118,8 @@ class Bench:
             log(f"{name}: {res.status}")
             return res
         secs = self.args.seconds
-        budget = self.args.ready_timeout + check.TIME_LIMIT_S + 3 * (secs + 40) + 120
+        runs = 3 * (1 + self.args.retries)
+        budget = self.args.ready_timeout + check.TIME_LIMIT_S + runs * (secs + 45) + 120
         with tempfile.TemporaryDirectory(prefix=f"petdns-bench-{name}-") as tmp:
             srv, port = self.start(name, self.cluster_dir, Path(tmp), budget)
             try:
@@ -126,15 +142,15 @@ class Bench:
         if self.args.check:
             self.check_answers(srv, port, res)
         self.perf(srv, port, data, max(5, min(20, 2 * secs)), max_runs=1)  # warm-up: one pass
-        res.max = self.perf(srv, port, data, secs)
+        res.max = self.measured(srv, port, data, "closed loop")
         log(f"{name}: closed loop {res.max.qps:.0f} qps, cpu {res.max.srv_cpu_pct:.0f}%")
         time.sleep(RUN_GAP_S)
-        res.fixed = self.perf(srv, port, data, secs, max_qps=self.args.rate, verbose=True)
+        res.fixed = self.measured(srv, port, data, "fixed rate", max_qps=self.args.rate, verbose=True)
         p99 = "-" if res.fixed.p99_ms is None else f"{res.fixed.p99_ms:.3f}"
         x = res.fixed
         log(f"{name}: {self.args.rate} qps offered, {x.qps:.0f} answered, p99 {p99} ms, lost {x.lost}")
         time.sleep(RUN_GAP_S)
-        res.storm = self.perf(srv, port, self.cluster_dir / "storm.txt", secs)
+        res.storm = self.measured(srv, port, self.cluster_dir / "storm.txt", "storm")
         log(f"{name}: storm {res.storm.qps:.0f} qps, cpu {res.storm.srv_cpu_pct:.0f}%")
         pids = srv.pids()
         res.rss_mb, res.pss_mb = procs.rss_kb(pids) / 1024, procs.pss_kb(pids) / 1024
@@ -206,21 +222,35 @@ def meta(args: argparse.Namespace, spec: cluster.Spec, scale_spec: cluster.Spec 
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def specs(args: argparse.Namespace) -> tuple[cluster.Spec, cluster.Spec | None]:
+    """The measured cluster and the memory-run cluster (None with --skip-scale); ValueError if invalid."""
     storm = max(300_000, math.ceil(args.seconds * STORM_QPS_HEADROOM))
     spec = cluster.Spec(services=args.services, endpoints=args.endpoints, storm=storm)
+    scale_spec = None
+    if not args.skip_scale:
+        scale_spec = cluster.Spec(
+            services=args.scale_services, endpoints=args.scale_endpoints, queries=20_000, storm=0
+        )
+    for s in (spec, scale_spec):
+        if s is not None:
+            cluster.validate(s)
+    return spec, scale_spec
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        spec, scale_spec = specs(args)
+    except ValueError as e:
+        log(f"cluster: {e}")
+        return 2
     cluster_dir = args.out / f"cluster-{spec.services}-{spec.endpoints}"
     log(f"cluster: {spec.services} services, {spec.endpoints} pets -> {cluster_dir}")
     cluster.ensure(spec, cluster_dir)
     bench = Bench(args, spec, cluster_dir)
     results = [bench.measure(name) for name in names(args.servers)]
-    scale_spec = None
     scale: list[report.ScaleResult] = []
-    if not args.skip_scale:
-        scale_spec = cluster.Spec(
-            services=args.scale_services, endpoints=args.scale_endpoints, queries=20_000, storm=0
-        )
+    if scale_spec is not None:
         scale_dir = args.out / f"scale-{scale_spec.services}-{scale_spec.endpoints}"
         log(f"scale: {scale_spec.services} services, {scale_spec.endpoints} pets -> {scale_dir}")
         cluster.ensure(scale_spec, scale_dir)
