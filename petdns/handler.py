@@ -58,7 +58,7 @@ def handle_full(zone: RenderedZone, data: bytes, *, tcp: bool = False) -> bytes 
     if response is None:
         return _with_opt(error_reply(qid, flags, REFUSED, query.question), opt)
     limit = MAX_UDP if tcp else (query.edns_size or 512)
-    rendered = render(lower, query.qtype, response, limit - len(opt))
+    rendered = render(lower, response, limit - len(opt))
     variant = (flags >> 8 & 1) | (2 if opt else 0)
     hdr = headers(rendered.flags, *rendered.counts)[variant]
     return qid + hdr + query.question + rendered.body + opt

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -65,7 +66,11 @@ class Service:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One EndpointSlice endpoint: ready means `conditions.ready` true or absent."""
+    """One EndpointSlice endpoint: ready means `conditions.ready` true or absent.
+
+    `pod_name` (from targetRef) is kept only for endpoints without a hostname: only they can be named
+    after their pod.
+    """
 
     addresses: tuple[str, ...]
     ready: bool
@@ -117,12 +122,12 @@ def from_raw(raw: Mapping[str, Any]) -> KubeObject | None:
     if kind not in KINDS:
         return None
     meta = _mapping(raw, "metadata", required=True)
-    name = _str(meta, "name", "metadata.name", required=True)
+    name = sys.intern(_str(meta, "name", "metadata.name", required=True))
     if kind in ("Namespace", "Service") and not _LABEL.match(name):
         raise ModelError("metadata.name", f"{name!r} is not a DNS label")
     if kind == "Namespace":
         return Namespace(name=name)
-    namespace = _str(meta, "namespace", "metadata.namespace") or "default"
+    namespace = sys.intern(_str(meta, "namespace", "metadata.namespace") or "default")
     if not _LABEL.match(namespace):
         raise ModelError("metadata.namespace", f"{namespace!r} is not a DNS label")
     if kind == "Service":
@@ -152,7 +157,7 @@ def _service(raw: Mapping[str, Any], namespace: str, name: str) -> Service:
 
 def _slice(raw: Mapping[str, Any], meta: Mapping[str, Any], namespace: str, name: str) -> EndpointSlice:
     labels = _mapping(meta, "labels", path="metadata.labels")
-    service = _str(labels, SERVICE_NAME_LABEL, f"metadata.labels[{SERVICE_NAME_LABEL}]")
+    service = sys.intern(_str(labels, SERVICE_NAME_LABEL, f"metadata.labels[{SERVICE_NAME_LABEL}]"))
     address_type = _str(raw, "addressType", "addressType", required=True)
     if address_type not in ("IPv4", "IPv6", "FQDN"):
         raise ModelError("addressType", f"unknown address type {address_type!r}")
@@ -178,7 +183,7 @@ def _slice(raw: Mapping[str, Any], meta: Mapping[str, Any], namespace: str, name
             raise ModelError(f"{path}.hostname", f"{hostname!r} is not a DNS label")
         target = _mapping(ep, "targetRef", path=f"{path}.targetRef")
         pod_name = ""
-        if target.get("kind", "Pod") == "Pod":
+        if not hostname and target.get("kind", "Pod") == "Pod":  # only names endpoints without a hostname
             pod_name = _str(target, "name", f"{path}.targetRef.name")
         endpoints.append(Endpoint(addrs, ready is not False, hostname, pod_name))
     ports = tuple(
@@ -199,7 +204,7 @@ def _pod(raw: Mapping[str, Any], meta: Mapping[str, Any], namespace: str, name: 
 def _port(raw: object, path: str, *, slice_port: bool = False) -> Port:
     if not isinstance(raw, Mapping):
         raise ModelError(path, "not an object")
-    name = _str(raw, "name", f"{path}.name")
+    name = sys.intern(_str(raw, "name", f"{path}.name"))
     if name and (len(name) > 63 or not _PORT_NAME.match(name)):
         raise ModelError(f"{path}.name", f"{name!r} is not a valid port name")
     number = raw.get("port")
@@ -210,7 +215,7 @@ def _port(raw: object, path: str, *, slice_port: bool = False) -> Port:
     protocol = _str(raw, "protocol", f"{path}.protocol") or "TCP"
     if protocol.lower() not in PROTOCOLS:
         raise ModelError(f"{path}.protocol", f"unknown protocol {protocol!r}")
-    return Port(name, number, protocol.lower())
+    return Port(name, number, sys.intern(protocol.lower()))
 
 
 def _ip(value: object, path: str, version: int | None = None) -> str:
@@ -248,6 +253,7 @@ def _list(raw: Mapping[str, Any], key: str, path: str) -> list[Any]:
 
 
 def _str(raw: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> str:
+    """A string field, copied so that the model never keeps the raw document's memory alive."""
     value = raw.get(key)
     if value is None or value == "":
         if required:
@@ -255,4 +261,4 @@ def _str(raw: Mapping[str, Any], key: str, path: str, *, required: bool = False)
         return ""
     if not isinstance(value, str):
         raise ModelError(path, f"{value!r} is not a string")
-    return value
+    return value.encode().decode()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from petdns.catalog import Catalog, SvcKey
@@ -52,13 +52,19 @@ RRSet = tuple[tuple[RR, ...], tuple[RR, ...]]  # (answer records, additional rec
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """An existing name: its record sets by type, or the CNAME every type resolves through."""
+    """An existing name: its record sets by type, or the CNAME every type resolves through.
+
+    `deferred` types are answered by the full path only: rarely asked, and costly to keep rendered
+    for every pet (SRV on a pet name).
+    """
 
     records: dict[int, RRSet] = field(default_factory=dict)
     cname: str = ""
+    deferred: frozenset[int] = frozenset()
 
 
 EMPTY = Node()
+_PET_DEFERRED = frozenset({SRV})
 
 
 def address_rr(name: str, ip: str, ttl: int) -> RR:
@@ -219,30 +225,40 @@ def _endpoints(base: str, ready: list[_Ready], ttl: int) -> dict[str, Node]:
         entries = [(name, p.port, r.ip) for r in items for p in r.ports]
         if entries:
             records[SRV] = _srv(name, entries, ttl)
-        nodes[name] = Node(records)
+        nodes[name] = Node(records, deferred=_PET_DEFERRED)
     return nodes
 
 
-def reverse_node(catalog: Catalog, settings: Settings, ip: str) -> Node | None:
-    """PTRs of an IP: its service if it is a ClusterIP, else every ready endpoint name of every service."""
-    owner = reverse_name(ip)
+def reverse_nodes(
+    catalog: Catalog, settings: Settings, ips: Iterable[str]
+) -> Iterator[tuple[str, Node | None]]:
+    """PTRs per IP: its service if it is a ClusterIP, else every ready endpoint name of every service.
+
+    IPs are taken grouped by service, so each service's endpoints are read once and forgotten after.
+    """
     zone = settings.zones[0]
-    refs = catalog.ip_services.get(ip, ())
-    targets: list[str] = []
-    for key in refs:
-        svc = catalog.services[key]
-        if ip in svc.cluster_ips:
-            targets.append(f"{svc.name}.{svc.namespace}.svc.{zone}")
-    if not targets:
-        for key in refs:
-            base = f"{key[1]}.{key[0]}.svc.{zone}"
-            for r in _ready(catalog, settings, key):
-                if r.ip == ip:
-                    targets.append(f"{r.label}.{base}")
-    if not targets:
-        return None
-    rrs = tuple(RR(owner, PTR, settings.ttl, t) for t in dict.fromkeys(targets))
-    return Node({PTR: (rrs, ())})
+    labels: dict[SvcKey, dict[str, list[str]]] = {}
+    for ip in sorted(ips, key=lambda ip: catalog.ip_services.get(ip, ())):
+        refs = catalog.ip_services.get(ip, ())
+        targets = [f"{k[1]}.{k[0]}.svc.{zone}" for k in refs if ip in catalog.services[k].cluster_ips]
+        if not targets:
+            for key in refs:
+                if key not in labels:
+                    if len(labels) > 16:
+                        labels.clear()
+                    labels[key] = {}
+                    for r in _ready(catalog, settings, key):
+                        labels[key].setdefault(r.ip, []).append(r.label)
+                base = f"{key[1]}.{key[0]}.svc.{zone}"
+                targets += (f"{label}.{base}" for label in labels[key].get(ip, ()))
+        owner = reverse_name(ip)
+        rrs = tuple(RR(owner, PTR, settings.ttl, t) for t in dict.fromkeys(targets))
+        yield ip, (Node({PTR: (rrs, ())}) if rrs else None)
+
+
+def reverse_node(catalog: Catalog, settings: Settings, ip: str) -> Node | None:
+    """The PTR node of one IP, or None."""
+    return next(reverse_nodes(catalog, settings, (ip,)))[1]
 
 
 def pod_node(catalog: Catalog, settings: Settings, parsed: Parsed) -> Node | None:

@@ -1,7 +1,8 @@
-"""DNS wire format: the only dnslib user. Renders responses, parses queries, builds headers and OPT."""
+"""DNS wire format: renders responses (own encoder), parses queries (dnslib), builds headers and OPT."""
 
 from __future__ import annotations
 
+import socket
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,72 +34,96 @@ def encode_name(labels: tuple[bytes, ...]) -> bytes:
     return b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
 
 
-def _rdata(rr: RR) -> object:
-    r = rr.rdata
-    if rr.rtype == A:
-        return dnslib.A(r)
-    if rr.rtype == AAAA:
-        return dnslib.AAAA(r)
-    if rr.rtype == SRV:
-        assert isinstance(r, tuple)
-        return dnslib.SRV(priority=r[0], weight=r[1], port=r[2], target=f"{r[3]}.")
-    if rr.rtype == PTR:
-        return dnslib.PTR(f"{r}.")
-    if rr.rtype == CNAME:
-        return dnslib.CNAME(f"{r}.")
-    if rr.rtype == NS:
-        return dnslib.NS(f"{r}.")
-    if rr.rtype == TXT:
-        assert isinstance(r, tuple)
-        return dnslib.TXT([str(s).encode() for s in r])
-    if rr.rtype == SOA:
-        assert isinstance(r, tuple)
-        return dnslib.SOA(mname=f"{r[0]}.", rname=f"{r[1]}.", times=r[2:])
-    raise ValueError(f"cannot render type {rr.rtype}")
+@lru_cache(maxsize=1024)
+def _labels(name: str) -> tuple[bytes, ...]:
+    return tuple(label.encode() for label in name.split("."))
 
 
-def _rr(rr: RR) -> object:
-    return dnslib.RR(rname=f"{rr.name}.", rtype=rr.rtype, rclass=IN, ttl=rr.ttl, rdata=_rdata(rr))
+class _Writer:
+    """Encodes records after a question, compressing names against it and against earlier records."""
+
+    def __init__(self, qname: tuple[bytes, ...]) -> None:
+        self.out = bytearray()
+        self.base = 12 + len(encode_name(qname)) + 4  # where the body starts in the message
+        self.names: dict[tuple[bytes, ...], int] = {}
+        offset = 12
+        for i, label in enumerate(qname):
+            self.names.setdefault(qname[i:], offset)
+            offset += len(label) + 1
+
+    def name(self, name: str, *, compress: bool = True) -> None:
+        labels = _labels(name)
+        out = self.out
+        for i, label in enumerate(labels):
+            suffix = labels[i:]
+            pointer = self.names.get(suffix) if compress else None
+            if pointer is not None:
+                out += struct.pack("!H", 0xC000 | pointer)
+                return
+            position = self.base + len(out)
+            if position < 0x3FFF:
+                self.names.setdefault(suffix, position)
+            out.append(len(label))
+            out += label
+        out.append(0)
+
+    def record(self, rr: RR) -> None:
+        self.name(rr.name)
+        self.out += struct.pack("!HHIH", rr.rtype, IN, rr.ttl, 0)
+        start = len(self.out)
+        self._rdata(rr)
+        struct.pack_into("!H", self.out, start - 2, len(self.out) - start)
+
+    def _rdata(self, rr: RR) -> None:
+        r = rr.rdata
+        if rr.rtype == A:
+            self.out += socket.inet_pton(socket.AF_INET, str(r))
+        elif rr.rtype == AAAA:
+            self.out += socket.inet_pton(socket.AF_INET6, str(r))
+        elif rr.rtype == SRV:
+            self.out += struct.pack("!HHH", r[0], r[1], r[2])
+            self.name(str(r[3]), compress=False)  # RFC 2782: no compression of the target
+        elif rr.rtype in (PTR, CNAME, NS):
+            self.name(str(r))
+        elif rr.rtype == TXT:
+            for text in r:
+                data = str(text).encode()
+                self.out.append(len(data))
+                self.out += data
+        elif rr.rtype == SOA:
+            self.name(str(r[0]))
+            self.name(str(r[1]))
+            self.out += struct.pack("!IIIII", *r[2:])
+        else:
+            raise ValueError(f"cannot render type {rr.rtype}")
 
 
-def _pack(
-    qname: tuple[bytes, ...],
-    qtype: int,
-    answer: tuple[RR, ...],
-    authority: tuple[RR, ...],
-    additional: tuple[RR, ...],
-) -> bytes:
-    rec = dnslib.DNSRecord(
-        dnslib.DNSHeader(id=0, qr=1), q=dnslib.DNSQuestion(dnslib.DNSLabel(list(qname)), qtype)
-    )
-    rec.rr = [_rr(r) for r in answer]
-    rec.auth = [_rr(r) for r in authority]
-    rec.ar = [_rr(r) for r in additional]
-    packed: bytes = rec.pack()
-    return packed
-
-
-def render(qname: tuple[bytes, ...], qtype: int, response: Response, limit: int = MAX_UDP) -> Rendered:
+def render(qname: tuple[bytes, ...], response: Response, limit: int = MAX_UDP) -> Rendered:
     """Render a response to a lower-case question, fitting it into `limit` bytes (without OPT).
 
     Names are compressed against the question, so the caller may put back the question as the client
     spelled it. Additional records are dropped first (no TC); then whole records from the end, with TC.
     """
-    header_and_question = 12 + len(encode_name(qname)) + 4
-    answer, authority, additional = response.answer, response.authority, response.additional
-    flags = QR | AA | response.rcode
-    packed = _pack(qname, qtype, answer, authority, additional)
-    if len(packed) > limit and additional:
-        additional = ()
-        packed = _pack(qname, qtype, answer, authority, additional)
-    while len(packed) > limit and (answer or authority):
-        flags |= TC
-        if authority:
-            authority = authority[:-1]
-        else:
-            answer = answer[:-1]
-        packed = _pack(qname, qtype, answer, authority, additional)
-    return Rendered(flags, (len(answer), len(authority), len(additional)), packed[header_and_question:])
+    writer = _Writer(qname)
+    ends = []
+    for rr in (*response.answer, *response.authority):
+        writer.record(rr)
+        ends.append(len(writer.out))
+    main = len(writer.out)
+    for rr in response.additional:
+        writer.record(rr)
+    room = limit - writer.base
+    n_answer, n_authority = len(response.answer), len(response.authority)
+    if len(writer.out) <= room:
+        return Rendered(
+            QR | AA | response.rcode, (n_answer, n_authority, len(response.additional)), bytes(writer.out)
+        )
+    if main <= room:
+        return Rendered(QR | AA | response.rcode, (n_answer, n_authority, 0), bytes(writer.out[:main]))
+    keep = sum(1 for end in ends if end <= room)
+    body = bytes(writer.out[: ends[keep - 1]]) if keep else b""
+    counts = (min(keep, n_answer), max(0, keep - n_answer), 0)
+    return Rendered(QR | AA | TC | response.rcode, counts, body)
 
 
 @lru_cache(maxsize=4096)

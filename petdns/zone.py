@@ -25,7 +25,7 @@ from petdns.records import (
     A,
     Node,
     namespace_nodes,
-    reverse_node,
+    reverse_nodes,
     service_nodes,
     static_nodes,
 )
@@ -41,7 +41,8 @@ _QD1_AR1: Final = b"\x00\x01\x00\x00\x00\x00\x00\x01"
 NODATA_HEADERS: Final = headers(QR | AA | NOERROR, 0, 1, 0)
 NXDOMAIN_HEADERS: Final = headers(QR | AA | NXDOMAIN, 0, 1, 0)
 
-# A rendered name: (zone head, type+class, header variants, body, type+class, header variants, body, ...)
+# A rendered name: (zone head, type+class, header variants, body, type+class, header variants, body, ...);
+# header variants and body are None for a type that the full path answers.
 Rendered = tuple[Any, ...]
 
 
@@ -123,8 +124,7 @@ class RenderedZone:
         self._stamp()
         for key in touched.services:
             self._render_service(key)
-        for ip in touched.ips:
-            node = reverse_node(self.catalog, self.settings, ip)
+        for ip, node in reverse_nodes(self.catalog, self.settings, touched.ips):
             self._put_or_clear(reverse_name(ip), node)
         for ns in touched.namespaces:
             present = dict(namespace_nodes(self.catalog, self.settings, ns))
@@ -156,7 +156,10 @@ class RenderedZone:
             return wire
         rendered: list[Any] = [self._head_of(wire)]
         for rtype, (answer, additional) in node.records.items():
-            r = render(labels, rtype, Response(NOERROR, answer=answer, additional=additional))
+            if rtype in node.deferred:
+                rendered += (_TYPE_CLASS[rtype], None, None)
+                continue
+            r = render(labels, Response(NOERROR, answer=answer, additional=additional))
             rendered += (_TYPE_CLASS[rtype], headers(r.flags, *r.counts), r.body)
         self.nodes[wire] = tuple(rendered)
         return wire
@@ -219,6 +222,8 @@ class RenderedZone:
         if node is not None:
             for i in range(1, len(node), 3):
                 if node[i] == tail:
+                    if node[i + 1] is None:  # deferred to the full path
+                        return None
                     reply = data[:2] + node[i + 1][variant] + data[12:qe] + node[i + 2]
                     break
         if reply is None:
