@@ -16,6 +16,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
+from petdns import mmsg
 from petdns.config import Settings
 from petdns.server import DnsServer, parse_listen
 from petdns.zone import RenderedZone
@@ -26,8 +27,8 @@ from tests.dnsmsg import check
 HOST = "127.0.0.1"
 
 
-async def _serve(zone: RenderedZone, host: str = HOST) -> DnsServer:
-    server = DnsServer(zone, [(host, 0)])
+async def _serve(zone: RenderedZone, host: str = HOST, batch: int = 64) -> DnsServer:
+    server = DnsServer(zone, [(host, 0)], udp_batch=batch)
     await server.start()
     return server
 
@@ -48,6 +49,50 @@ async def test_table_over_udp_and_tcp(servers: dict[str, int]) -> None:
         check(case, udp, FIXED_NOW)
         tcp = await dns.asyncquery.tcp(query, HOST, port=port, timeout=2)
         check(case, tcp, FIXED_NOW)
+
+
+async def test_plain_udp_loop_answers_like_the_batched_one(zones: dict[str, RenderedZone]) -> None:
+    assert mmsg.available()  # Linux: the default server uses recvmmsg/sendmmsg
+    server = await _serve(zones["default"], batch=1)
+    try:
+        for case in (c for c in CASES if c.settings == "default"):
+            query = dns.message.make_query(case.name, case.qtype)
+            reply = await dns.asyncquery.udp(query, HOST, port=server.bound[0][1], timeout=2)
+            check(case, reply, FIXED_NOW)
+    finally:
+        await server.stop()
+    assert server.counters.answered == sum(1 for c in CASES if c.settings == "default")
+
+
+async def test_batched_udp_answers_a_burst_from_many_clients(servers: dict[str, int]) -> None:
+    loop = asyncio.get_running_loop()
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]
+    queries = [
+        dns.message.make_query(f"web-{i % 2}.nginx.default.svc.cluster.local", "A") for i in range(200)
+    ]
+    for i, q in enumerate(queries):
+        q.id = i + 1
+    try:
+        for i, q in enumerate(queries):
+            socks[i % 8].sendto(q.to_wire(), (HOST, servers["default"]))
+        replies = {}
+        for sock in socks:
+            sock.setblocking(False)
+        deadline = loop.time() + 5
+        while len(replies) < len(queries) and loop.time() < deadline:
+            for sock in socks:
+                try:
+                    msg = dns.message.from_wire(sock.recv(4096))
+                except BlockingIOError:
+                    continue
+                replies[msg.id] = msg
+            await asyncio.sleep(0.001)
+    finally:
+        for sock in socks:
+            sock.close()
+    assert {q.id for q in queries} <= set(replies)
+    for q in queries:
+        assert replies[q.id].question == q.question and replies[q.id].answer
 
 
 def _case(name: str) -> Case:
