@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from petdns.model import EndpointSlice, KubeObject, Namespace, Pod, Service, ServiceKind
@@ -47,9 +46,10 @@ class Catalog:
         """A namespace exists if its object does, or if it holds a service."""
         return name in self.namespaces or self._ns_services.get(name, 0) > 0
 
-    def slices_of(self, key: SvcKey) -> Iterable[EndpointSlice]:
-        """The EndpointSlices labelled for a service."""
-        return self.slices.get(key, {}).values()
+    def slices_of(self, key: SvcKey) -> list[EndpointSlice]:
+        """The EndpointSlices labelled for a service, by name (answers do not depend on history)."""
+        owned = self.slices.get(key)
+        return [owned[name] for name in sorted(owned)] if owned else []
 
     def service_ips(self, key: SvcKey) -> frozenset[str]:
         """IPs that map back to the service: its ClusterIPs and its ready endpoint addresses."""

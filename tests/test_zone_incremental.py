@@ -122,3 +122,22 @@ def test_changes_touch_only_their_names() -> None:
     zone.apply(EndpointSlice("a", "x", "s1", "IPv4", (Endpoint(("10.0.0.3",), True, "p-0", ""),), web))
     after = {k: v for k, v in zone.nodes.items() if b"\x02s2" in k}
     assert all(after[k] is v for k, v in before.items())  # the other service's answers were not re-rendered
+
+
+def test_answers_do_not_depend_on_the_order_of_changes() -> None:
+    web = (PORTS[0],)
+    shared = Endpoint(("10.0.0.1",), True, "", "")
+    objs: list[KubeObject] = [
+        Namespace("a"),
+        Service("a", "s1", ServiceKind.HEADLESS, (), web),
+        Service("a", "s2", ServiceKind.HEADLESS, (), web),
+        EndpointSlice("a", "x", "s1", "IPv4", (shared,), web),
+        EndpointSlice("a", "y", "s1", "IPv4", (Endpoint(("10.0.0.2",), True, "", ""),), web),
+        EndpointSlice("a", "z", "s2", "IPv4", (shared,), web),
+    ]
+    forward = RenderedZone(Settings(), clock=lambda: NOW)
+    forward.load(objs)
+    backward = RenderedZone(Settings(), clock=lambda: NOW)
+    for obj in reversed(objs):
+        backward.apply(obj)
+    assert _state(forward) == _state(backward)
