@@ -16,6 +16,7 @@ from petdns.zone import RenderedZone
 
 log = logging.getLogger("petdns.server")
 TCP_IDLE_SECONDS = 10.0
+UDP_BUFFER_BYTES = 4 << 20
 
 
 @dataclass
@@ -196,6 +197,8 @@ def _bind_pair(host: str, port: int, attempts: int = 20) -> tuple[socket.socket,
     family = _family(host)
     for _ in range(attempts):
         udp = socket.socket(family, socket.SOCK_DGRAM)
+        with contextlib.suppress(OSError):  # room for bursts; the kernel caps it at net.core.rmem_max
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_BUFFER_BYTES)
         if family == socket.AF_INET6:
             udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         udp.bind((host, port))
