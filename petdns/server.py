@@ -72,6 +72,7 @@ class _UdpWorker(threading.Thread):
         return reply
 
     def _run_batched(self, batched: mmsg.BatchedSocket) -> None:
+        """The hot loop: `_reply` inlined, one recvmmsg and one sendmmsg per batch."""
         fast, full, counters = self.zone.answer, self._full, self.counters
         while not self.stopping:
             try:
@@ -96,27 +97,24 @@ class _UdpWorker(threading.Thread):
                 counters.dropped += failed
                 counters.answered += slot - failed
 
+    def _reply(self, data: bytes) -> bytes | None:
+        try:
+            reply = self.zone.answer(data)
+        except Exception:
+            reply = None
+        return self._full(data) if reply is None else reply
+
     def _run_plain(self) -> None:
-        recv, send, fast, full, counters = (
-            self.sock.recvfrom,
-            self.sock.sendto,
-            self.zone.answer,
-            self._full,
-            self.counters,
-        )
+        """One datagram per system call: the fallback where recvmmsg is not available."""
+        recv, send, counters = self.sock.recvfrom, self.sock.sendto, self.counters
         while not self.stopping:
             try:
                 data, addr = recv(mmsg.RECV_SIZE)
             except OSError:
                 continue
-            try:
-                reply = fast(data)
-            except Exception:
-                reply = None
+            reply = self._reply(data)
             if reply is None:
-                reply = full(data)
-                if reply is None:
-                    continue
+                continue
             try:
                 send(reply, addr)
             except OSError:
