@@ -12,7 +12,11 @@ import signal
 import sys
 from dataclasses import dataclass
 
-from petdns.config import Settings
+from kubeapi.auth import Connection
+from kubeapi.client import Client
+from petdns import http
+from petdns.cache import ClusterCache
+from petdns.config import PodsMode, Settings
 from petdns.loader import load_files
 from petdns.server import DnsServer
 from petdns.zone import RenderedZone
@@ -27,6 +31,9 @@ class ServeOptions:
     settings: Settings
     objects: tuple[str, ...]
     listen: tuple[tuple[str, int], ...]
+    kube: Connection | None = None  # watch this API server
+    health_listen: tuple[tuple[str, int], ...] = ()
+    ready_listen: tuple[tuple[str, int], ...] = ()
 
 
 def build_zone(options: ServeOptions) -> RenderedZone:
@@ -43,14 +50,14 @@ def build_zone(options: ServeOptions) -> RenderedZone:
         len(zone.nodes),
     )
     del loaded
-    gc.collect()
-    gc.freeze()  # the rendered zone is long-lived: keep it out of every later collection
-    _release_free_memory()
+    settle_memory()
     return zone
 
 
-def _release_free_memory() -> None:
-    """Give the memory the raw documents used back to the system (glibc keeps it otherwise)."""
+def settle_memory() -> None:
+    """After a bulk load: freeze the long-lived zone out of later collections, give freed memory back."""
+    gc.collect()
+    gc.freeze()
     name = ctypes.util.find_library("c")
     if name is not None and sys.platform.startswith("linux"):
         libc = ctypes.CDLL(name)
@@ -59,19 +66,40 @@ def _release_free_memory() -> None:
 
 
 async def serve(options: ServeOptions, zone: RenderedZone) -> None:
-    """Serve until SIGINT or SIGTERM."""
-    server = DnsServer(zone, list(options.listen))
-    await server.start()
-    for host, port in server.bound:
-        log.info("serving %s on udp+tcp %s port %d", ", ".join(options.settings.zones), host, port)
+    """Serve (and watch the API, when asked) until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("stopping")
-    await server.stop()
+    async with contextlib.AsyncExitStack() as stack:
+        if options.kube is not None:
+            zone.synced = False
+            client = Client(options.kube)
+            stack.push_async_callback(client.close)
+            cache = ClusterCache(
+                client, zone, watch_pods=options.settings.pods is PodsMode.VERIFIED, on_synced=settle_memory
+            )
+            task = asyncio.create_task(cache.run())
+            stack.callback(task.cancel)
+            log.info("watching %s", options.kube.server)
+        server = DnsServer(zone, list(options.listen))
+        await server.start()
+        stack.push_async_callback(server.stop)
+        for host, port in server.bound:
+            log.info("serving %s on udp+tcp %s port %d", ", ".join(options.settings.zones), host, port)
+        for addresses, ready in (
+            (options.health_listen, lambda: True),
+            (options.ready_listen, lambda: zone.synced),
+        ):
+            if addresses:
+                runner, ports = await http.start(http.app(ready), list(addresses))
+                stack.push_async_callback(runner.cleanup)
+                log.info(
+                    "http on %s", ", ".join(f"{h}:{p}" for (h, _), p in zip(addresses, ports, strict=True))
+                )
+        await stop.wait()
+        log.info("stopping")
 
 
 def run(options: ServeOptions, zone: RenderedZone) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from petdns.lookup import FORMERR, NOTIMP, REFUSED, lookup
+from petdns.lookup import FORMERR, NOTIMP, REFUSED, SERVFAIL, lookup
 from petdns.wire import (
     AXFR,
     BADVERS,
@@ -57,6 +57,8 @@ def handle_full(zone: RenderedZone, data: bytes, *, tcp: bool = False) -> bytes 
     response = lookup(zone.catalog, zone.settings, name, query.qtype)
     if response is None:
         return _with_opt(error_reply(qid, flags, REFUSED, query.question), opt)
+    if not zone.synced and not response.answer:  # not known yet is not "does not exist"
+        return _with_opt(error_reply(qid, flags, SERVFAIL, query.question), opt)
     limit = MAX_UDP if tcp else (query.edns_size or 512)
     rendered = render(lower, response, limit - len(opt))
     variant = (flags >> 8 & 1) | (2 if opt else 0)

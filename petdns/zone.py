@@ -88,15 +88,22 @@ class RenderedZone:
         self._opts: dict[bytes, tuple[bytes, int]] = {}
         self._by_wire = {head.wire: head for head in self.heads.values()}
         self.lock = threading.Lock()  # held by writers and by the full path in other threads
+        self.synced = True  # False while a watch has not delivered its first list: misses are SERVFAIL
         self._stamp()
 
     # -- changes ---------------------------------------------------------------------------------------
 
     def load(self, objects: Iterable[KubeObject]) -> None:
         """Apply many objects, rendering each touched name once at the end."""
+        self.update(objects, ())
+
+    def update(self, upserts: Iterable[KubeObject], deletes: Iterable[tuple[str, str, str]]) -> None:
+        """Apply a batch of changes (deletes by kind, namespace, name first), rendering touched names once."""
         with self.lock:
             touched = Touched()
-            for obj in objects:
+            for kind, namespace, name in deletes:
+                touched.merge(self.catalog.delete(kind, namespace, name))
+            for obj in upserts:
                 touched.merge(self.catalog.upsert(obj))
             self._render(touched)
 
@@ -236,7 +243,7 @@ class RenderedZone:
         self, data: bytes, name: bytes, node: Rendered | None, qe: int, variant: int
     ) -> bytes | None:
         """NXDOMAIN or NODATA with the zone SOA, assembled around pointers into the question."""
-        if data[qe - 2 : qe] != _IN or data[qe - 4 : qe - 2] in _ZONE_TRANSFERS:
+        if data[qe - 2 : qe] != _IN or data[qe - 4 : qe - 2] in _ZONE_TRANSFERS or not self.synced:
             return None
         if node is None:
             found = self._zone_of(name)

@@ -1,0 +1,169 @@
+"""Where the API is and who we are: in-cluster service account or kubeconfig, as a frozen connection value."""
+
+from __future__ import annotations
+
+import base64
+import os
+import ssl
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+class ConfigError(Exception):
+    """No usable connection: the message says which file and field."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """An API server and the credentials for it. A token file is re-read when it changes (rotation)."""
+
+    server: str
+    token: str = ""
+    token_file: str = ""
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    insecure: bool = False
+    namespace: str = "default"
+    _token_cache: dict[str, tuple[float, str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def bearer(self) -> str:
+        """The bearer token to send now ("" for none)."""
+        if not self.token_file:
+            return self.token
+        try:
+            mtime = os.stat(self.token_file).st_mtime
+        except OSError:
+            return self.token
+        cached = self._token_cache.get(self.token_file)
+        if cached is None or cached[0] != mtime:
+            cached = (mtime, Path(self.token_file).read_text().strip())
+            self._token_cache[self.token_file] = cached
+        return cached[1]
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """TLS settings for https servers; None for plain http."""
+        if not self.server.startswith("https:"):
+            return None
+        ctx = ssl.create_default_context(cafile=self.ca_file or None)
+        if self.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if self.cert_file:
+            ctx.load_cert_chain(self.cert_file, self.key_file or None)
+        return ctx
+
+
+def in_cluster(root: Path = SERVICE_ACCOUNT, env: Mapping[str, str] = os.environ) -> Connection:
+    """The pod's service account: KUBERNETES_SERVICE_HOST/PORT, its token (re-read on rotation) and CA."""
+    host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT", "443")
+    if not host:
+        raise ConfigError("not in a cluster: KUBERNETES_SERVICE_HOST is not set")
+    if not (root / "token").exists():
+        raise ConfigError(f"not in a cluster: {root / 'token'} does not exist")
+    host = f"[{host}]" if ":" in host else host
+    namespace = (root / "namespace").read_text().strip() if (root / "namespace").exists() else "default"
+    ca = root / "ca.crt"
+    return Connection(
+        f"https://{host}:{port}",
+        token_file=str(root / "token"),
+        ca_file=str(ca) if ca.exists() else "",
+        namespace=namespace,
+    )
+
+
+def from_kubeconfig(path: str, context: str | None = None) -> Connection:
+    """A kubeconfig's current (or named) context: token, client certificate, CA data or files."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read kubeconfig: {err}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: not a kubeconfig")
+    name = context or doc.get("current-context")
+    if not name:
+        raise ConfigError(f"{path}: no current-context and no --context given")
+    ctx = _named(doc, "contexts", name, path)["context"]
+    cluster = _named(doc, "clusters", ctx.get("cluster", ""), path)["cluster"]
+    user = _named(doc, "users", ctx["user"], path)["user"] if ctx.get("user") else {}
+    base = Path(path).resolve().parent
+    user = user or {}
+    if "exec" in user or "auth-provider" in user:
+        return _through_official_loader(path, name, ctx.get("namespace", "default"))
+    server = cluster.get("server")
+    if not server:
+        raise ConfigError(f"{path}: cluster {ctx.get('cluster')!r} has no server")
+    return Connection(
+        server=str(server).rstrip("/"),
+        token=str(user.get("token", "")),
+        token_file=_file(base, user.get("tokenFile")),
+        ca_file=_file_or_data(base, cluster, "certificate-authority"),
+        cert_file=_file_or_data(base, user, "client-certificate"),
+        key_file=_file_or_data(base, user, "client-key"),
+        insecure=bool(cluster.get("insecure-skip-tls-verify", False)),
+        namespace=str(ctx.get("namespace", "default")),
+    )
+
+
+def load(
+    kubeconfig: str | None = None, context: str | None = None, env: Mapping[str, str] = os.environ
+) -> Connection:
+    """--kubeconfig, else $KUBECONFIG, else in-cluster, else ~/.kube/config."""
+    if kubeconfig:
+        return from_kubeconfig(kubeconfig, context)
+    if env.get("KUBECONFIG"):
+        return from_kubeconfig(env["KUBECONFIG"].split(os.pathsep)[0], context)
+    if env.get("KUBERNETES_SERVICE_HOST"):
+        return in_cluster(env=env)
+    home = Path(env.get("HOME", "~")).expanduser() / ".kube" / "config"
+    if home.exists():
+        return from_kubeconfig(str(home), context)
+    raise ConfigError("no kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config) and not in a cluster")
+
+
+def _named(doc: dict[str, Any], section: str, name: str, path: str) -> dict[str, Any]:
+    for entry in doc.get(section) or []:
+        if isinstance(entry, dict) and entry.get("name") == name:
+            return entry
+    raise ConfigError(f"{path}: {section} has no entry named {name!r}")
+
+
+def _file(base: Path, value: object) -> str:
+    return str(base / str(value)) if value else ""
+
+
+def _file_or_data(base: Path, section: Mapping[str, Any], key: str) -> str:
+    data = section.get(f"{key}-data")
+    if data:
+        handle = tempfile.NamedTemporaryFile(prefix="kubeapi-", suffix=".pem", delete=False)  # noqa: SIM115
+        with handle:
+            handle.write(base64.b64decode(data))
+        return handle.name
+    return _file(base, section.get(key))
+
+
+def _through_official_loader(path: str, context: str, namespace: str) -> Connection:
+    """exec and auth-provider plugins: let the official client's loader run them, when it is installed."""
+    try:
+        from kubernetes import client, config  # noqa: PLC0415
+    except ImportError:
+        raise ConfigError(f"{path}: exec/auth-provider credentials need the `kubernetes` package") from None
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=path, context=context, client_configuration=cfg)  # type: ignore[no-untyped-call]
+    token = str(cfg.api_key.get("authorization", "")).removeprefix("Bearer ").strip()
+    return Connection(
+        server=str(cfg.host).rstrip("/"),
+        token=token,
+        ca_file=cfg.ssl_ca_cert or "",
+        cert_file=cfg.cert_file or "",
+        key_file=cfg.key_file or "",
+        insecure=not cfg.verify_ssl,
+        namespace=namespace,
+    )
