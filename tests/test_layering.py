@@ -1,4 +1,4 @@
-"""Imports point down only: kubeapi below everything, petdns and petset_controller apart, localcluster on top."""
+"""Imports point down only: kubeapi below all, petdns and petset_controller apart, localcluster on top."""
 
 from __future__ import annotations
 
