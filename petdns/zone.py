@@ -118,7 +118,10 @@ class RenderedZone:
             self._render(self.catalog.delete(kind, namespace, name))
 
     def _stamp(self) -> None:
+        """Move the SOA serial to now; the SOA pieces and apex nodes change only when the serial does."""
         serial = max(int(self._clock()), self.catalog.serial)
+        if serial == self.catalog.serial and self.nodes:
+            return
         self.catalog.serial = serial
         for head in self.heads.values():
             head.set_soa(self.settings, serial)
