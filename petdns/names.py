@@ -128,6 +128,8 @@ def _reverse(rest: tuple[str, ...], zone: str) -> Parsed:
 
 def reverse_name(ip: str) -> str:
     """The PTR owner name of an IP (d.c.b.a.in-addr.arpa or 32 nibbles under ip6.arpa)."""
+    if ":" not in ip:  # canonical dotted quad: no need to parse it
+        return ".".join(reversed(ip.split("."))) + ".in-addr.arpa"
     return ipaddress.ip_address(ip).reverse_pointer
 
 

@@ -54,8 +54,9 @@ RRSet = tuple[tuple[RR, ...], tuple[RR, ...]]  # (answer records, additional rec
 class Node:
     """An existing name: its record sets by type, or the CNAME every type resolves through.
 
-    `deferred` types are answered by the full path only: rarely asked, and costly to keep rendered
-    for every pet (SRV on a pet name).
+    `deferred` types are answered by the full path only: the CoreDNS extensions that are rarely asked
+    and costly to keep rendered for every pet and service (SRV on a pet name, SRV on a bare headless
+    name); the `_port._proto` SRV names of the specification stay rendered.
     """
 
     records: dict[int, RRSet] = field(default_factory=dict)
@@ -64,7 +65,7 @@ class Node:
 
 
 EMPTY = Node()
-_PET_DEFERRED = frozenset({SRV})
+_SRV_DEFERRED = frozenset({SRV})
 
 
 def address_rr(name: str, ip: str, ttl: int) -> RR:
@@ -200,7 +201,7 @@ def _headless(base: str, ready: list[_Ready], ttl: int) -> dict[str, Node]:
     entries = [(f"{r.label}.{base}", p.port, r.ip) for r in ready for p in r.ports]
     if entries:
         records[SRV] = _srv(base, entries, ttl)
-    nodes = {base: Node(records)}
+    nodes = {base: Node(records, deferred=_SRV_DEFERRED)}  # SRV on the bare name: every pet x port
     named: dict[str, list[tuple[str, int, str]]] = {}
     for r in ready:
         for p in r.ports:
@@ -225,7 +226,7 @@ def _endpoints(base: str, ready: list[_Ready], ttl: int) -> dict[str, Node]:
         entries = [(name, p.port, r.ip) for r in items for p in r.ports]
         if entries:
             records[SRV] = _srv(name, entries, ttl)
-        nodes[name] = Node(records, deferred=_PET_DEFERRED)
+        nodes[name] = Node(records, deferred=_SRV_DEFERRED)
     return nodes
 
 

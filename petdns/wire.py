@@ -44,25 +44,42 @@ class _Writer:
 
     def __init__(self, qname: tuple[bytes, ...]) -> None:
         self.out = bytearray()
-        self.base = 12 + len(encode_name(qname)) + 4  # where the body starts in the message
-        self.names: dict[tuple[bytes, ...], int] = {}
-        offset = 12
-        for i, label in enumerate(qname):
-            self.names.setdefault(qname[i:], offset)
-            offset += len(label) + 1
+        self.qname = qname
+        self.base = 12 + sum(len(label) + 1 for label in qname) + 1 + 4  # where the body starts
+        self._names: dict[tuple[bytes, ...], int] | None = None  # suffix -> offset, built when first needed
+
+    @property
+    def names(self) -> dict[tuple[bytes, ...], int]:
+        if self._names is None:
+            self._names = {}
+            offset = 12
+            for i, label in enumerate(self.qname):
+                self._names.setdefault(self.qname[i:], offset)
+                offset += len(label) + 1
+        return self._names
 
     def name(self, name: str, *, compress: bool = True) -> None:
         labels = _labels(name)
         out = self.out
+        if compress and labels == self.qname:  # the owner of most records: a pointer to the question
+            out += b"\xc0\x0c"
+            return
+        names = self.names
+        if not compress:  # written whole; later records (the target's glue) may point at it
+            position = self.base + len(out)
+            if position < 0x3FFF:
+                names.setdefault(labels, position)
+            out += encode_name(labels)
+            return
         for i, label in enumerate(labels):
             suffix = labels[i:]
-            pointer = self.names.get(suffix) if compress else None
+            pointer = names.get(suffix)
             if pointer is not None:
                 out += struct.pack("!H", 0xC000 | pointer)
                 return
             position = self.base + len(out)
             if position < 0x3FFF:
-                self.names.setdefault(suffix, position)
+                names.setdefault(suffix, position)
             out.append(len(label))
             out += label
         out.append(0)
