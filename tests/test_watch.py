@@ -13,6 +13,8 @@ import dns.asyncquery
 import dns.message
 import dns.rcode
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kubeapi.auth import Connection
 from kubeapi.client import Client
@@ -306,8 +308,27 @@ async def test_api_faults_converge_and_never_lose_an_answer(writer: Client) -> N
     assert len(lists) >= 3 + 4  # beyond the three first lists, 500, 429, 410 and the restart forced relists
 
 
-async def test_random_changes_through_the_api_equal_a_scratch_zone(petdns_on: Petdns, writer: Client) -> None:
-    rng = random.Random(2024)
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(0, 2**32 - 1))
+async def test_random_changes_through_the_api_equal_a_scratch_zone(seed: int) -> None:
+    store = Store()
+    store.ensure_namespaces(("default",))
+    api = ApiServer(store)
+    await api.start("127.0.0.1", 0)
+    try:
+        async with Client(Connection(api.url)) as writer:
+            p = await start_petdns(api.url)
+            try:
+                await _random_changes(random.Random(seed), writer)
+                await eventually(lambda: _converged(p, writer), timeout=20)
+            finally:
+                await stop_petdns(p)
+    finally:
+        await api.stop()
+
+
+async def _random_changes(rng: random.Random, writer: Client) -> None:
+    """1,000 creates, updates and deletes of services and slices across three namespaces."""
     namespaces = ["default", "a", "b"]
     for ns in namespaces[1:]:
         await writer.create(
@@ -345,4 +366,15 @@ async def test_random_changes_through_the_api_equal_a_scratch_zone(petdns_on: Pe
         else:
             await writer.create(ref, ns, obj)
             live.add(key)
-    await eventually(lambda: _converged(petdns_on, writer), timeout=20)
+
+
+def test_objects_that_do_not_fit_are_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    zone = RenderedZone(Settings())
+    cache = ClusterCache(Client(Connection("http://127.0.0.1:1")), zone, watch_pods=False)
+    transform = cache.reflectors[2].transform  # EndpointSlices
+    bad = endpoint_slice("s-1", "s", {"Not_A_Label": ("10.0.0.1", True)})
+    del bad["kind"]  # list items come without kind
+    assert transform(bad) is None
+    assert "skipping EndpointSlice default/s-1: field endpoints[0].hostname" in caplog.text
+    good = endpoint_slice("s-2", "s", {"p-0": ("10.0.0.2", True)})
+    assert transform(good) is not None
