@@ -36,7 +36,9 @@ class Catalog:
         self.pods: dict[tuple[str, str], Pod] = {}
         self.pods_by_ip: dict[str, set[tuple[str, str]]] = {}
         self._slice_owner: dict[tuple[str, str], SvcKey] = {}
-        self.ip_services: dict[str, tuple[SvcKey, ...]] = {}
+        # IP -> the service(s) it maps back to; one canonical key object when single (100k IPs, few bytes)
+        self._ip_services: dict[str, SvcKey | tuple[SvcKey, ...]] = {}
+        self._keys: dict[SvcKey, SvcKey] = {}
         self._ns_services: dict[str, int] = {}
         self.serial = 0  # unix time of the last change, set by the owner of the catalog
 
@@ -50,6 +52,15 @@ class Catalog:
         """The EndpointSlices labelled for a service, by name (answers do not depend on history)."""
         owned = self.slices.get(key)
         return [owned[name] for name in sorted(owned)] if owned else []
+
+    def services_of_ip(self, ip: str) -> tuple[SvcKey, ...]:
+        """The services an IP maps back to (ClusterIP or ready endpoint), sorted."""
+        refs = self._ip_services.get(ip)
+        if refs is None:
+            return ()
+        if isinstance(refs[0], str):
+            return (refs,)
+        return tuple(sorted(refs))
 
     def service_ips(self, key: SvcKey) -> frozenset[str]:
         """IPs that map back to the service: its ClusterIPs and its ready endpoint addresses."""
@@ -122,14 +133,16 @@ class Catalog:
     def _reindex(self, key: SvcKey, old: frozenset[str], touched: Touched) -> Touched:
         """Move the PTR index of a service from its old IPs to its current ones."""
         new = self.service_ips(key)
+        key = self._keys.setdefault(key, key)
         for ip in old - new:
-            refs = tuple(k for k in self.ip_services[ip] if k != key)
-            if refs:
-                self.ip_services[ip] = refs
+            refs = tuple(k for k in self.services_of_ip(ip) if k != key)
+            if not refs:
+                del self._ip_services[ip]
             else:
-                del self.ip_services[ip]
+                self._ip_services[ip] = refs[0] if len(refs) == 1 else refs
         for ip in new - old:
-            self.ip_services[ip] = (*self.ip_services.get(ip, ()), key)
+            refs = self.services_of_ip(ip)
+            self._ip_services[ip] = (*refs, key) if refs else key
         touched.services.add(key)
         touched.ips |= old | new
         return touched

@@ -239,8 +239,8 @@ def reverse_nodes(
     """
     zone = settings.zones[0]
     labels: dict[SvcKey, dict[str, list[str]]] = {}
-    for ip in sorted(ips, key=lambda ip: catalog.ip_services.get(ip, ())):
-        refs = sorted(catalog.ip_services.get(ip, ()))
+    for ip in sorted(ips, key=catalog.services_of_ip):
+        refs = catalog.services_of_ip(ip)
         targets = [f"{k[1]}.{k[0]}.svc.{zone}" for k in refs if ip in catalog.services[k].cluster_ips]
         if not targets:
             for key in refs:
