@@ -12,11 +12,11 @@ from localcluster.apierrors import ApiError, Obj, gone, not_found
 from localcluster.defaults import ClusterIPs, wants_cluster_ip
 from localcluster.journal import Journal
 from localcluster.meta import clone, meta, name_of, namespace_of, owner_uids, uid_of, uuid_factory
+from localcluster.paging import Key, SortedKeys
 from localcluster.resources import RESOURCES, Resource
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
 Ref = tuple[str, str, str]  # (store_key, namespace, name)
 
 # the resource that names each storage in errors and cascades (the first registered one)
@@ -29,12 +29,17 @@ SERVICES = "services"
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One committed change. `object` is shared between listeners and the window: treat it as read-only."""
+    """One committed change, sharing the store's objects with listeners and the window: read-only.
+
+    `object` is the new version (for DELETED, the last state at the delete's resourceVersion); `old` is
+    the version it replaced (None for ADDED).
+    """
 
     type: str  # "ADDED" | "MODIFIED" | "DELETED"
     store_key: str
     object: Obj
     resource_version: int
+    old: Obj | None = None
 
 
 class StoreCore:
@@ -57,6 +62,7 @@ class StoreCore:
         self._floor = 0  # every event after this resourceVersion is still in the window
         self._rv = 0
         self._objects: dict[str, dict[Key, Obj]] = {}
+        self._keys: dict[str, SortedKeys] = {}
         self._listeners: list[Callable[[Event], None]] = []
         self._journal = journal
         self._by_uid: dict[str, Ref] = {}
@@ -72,6 +78,7 @@ class StoreCore:
             key = (namespace_of(obj), name_of(obj))
             self._objects.setdefault(store_key, {})[key] = obj
             self._index(store_key, None, obj)
+        self._keys = {store_key: SortedKeys(bucket) for store_key, bucket in self._objects.items()}
         self._rv = self._floor = rv
 
     @property
@@ -114,6 +121,12 @@ class StoreCore:
     def _bucket(self, store_key: str) -> dict[Key, Obj]:
         return self._objects.setdefault(store_key, {})
 
+    def _sorted_keys(self, store_key: str) -> SortedKeys:
+        found = self._keys.get(store_key)
+        if found is None:
+            found = self._keys[store_key] = SortedKeys()
+        return found
+
     def _find(self, store_key: str, namespace: str, name: str) -> Obj | None:
         return self._objects.get(store_key, {}).get((namespace, name))
 
@@ -146,7 +159,7 @@ class StoreCore:
     # --- commits -----------------------------------------------------------------------------------------
 
     def _put(self, store_key: str, obj: Obj, *, added: bool) -> Obj:
-        """Commit obj (a dict the store now owns) as a new version; ADDED or MODIFIED."""
+        """Commit obj (a dict the store now owns, never changed again) as a new version; ADDED or MODIFIED."""
         meta(obj)["resourceVersion"] = str(self._rv + 1)
         if self._journal is not None:  # first, so a failed write leaves memory as it was
             self._journal.put(store_key, obj)
@@ -156,23 +169,30 @@ class StoreCore:
         key = (namespace_of(obj), name_of(obj))
         old = bucket.get(key)
         bucket[key] = obj
+        if old is None:
+            self._sorted_keys(store_key).add(key)
         self._index(store_key, old, obj)
-        self._emit(Event("ADDED" if added else "MODIFIED", store_key, clone(obj), self._rv))
+        self._emit(Event("ADDED" if added else "MODIFIED", store_key, obj, self._rv, old))
         return obj
 
     def _drop(self, store_key: str, obj: Obj) -> Obj:
-        """Remove obj (last state given) for good; DELETED carries it with the delete's resourceVersion."""
-        final = clone(obj)
-        meta(final)["resourceVersion"] = str(self._rv + 1)
+        """Remove obj (last state given, not changed) for good; returns a private copy of the last state.
+
+        DELETED carries that state with the delete's resourceVersion, sharing all but its top level and
+        metadata with obj.
+        """
+        final = {**obj, "metadata": {**meta(obj), "resourceVersion": str(self._rv + 1)}}
         key = (namespace_of(obj), name_of(obj))
         if self._journal is not None:
             self._journal.delete(store_key, key[0], key[1])
             self._journal.set_version(self._rv + 1)
         self._rv += 1
         old = self._bucket(store_key).pop(key, None)
+        if old is not None:
+            self._sorted_keys(store_key).discard(key)
         self._index(store_key, old, None)
-        self._emit(Event("DELETED", store_key, clone(final), self._rv))
-        return final
+        self._emit(Event("DELETED", store_key, final, self._rv, old))
+        return clone(final)
 
     def _emit(self, event: Event) -> None:
         if len(self._window) == self._window.maxlen:

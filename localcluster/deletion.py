@@ -188,14 +188,14 @@ class GcStore(StoreCore):
                 self._drop_owner_ref(dep, uid)
         new = self._marked(obj, policy, pod_grace(obj, grace))
         if new is None:
-            return self._remove(store_key, clone(obj)), True
+            return self._remove(store_key, obj), True
         current, gone = self._write(store_key, new)
         if policy == "Foreground" and not gone:
             for dep in self._dependents_of(uid):
                 self._release_or_delete(dep, uid, propagation="Foreground")
             self._settle_foreground(uid)
             after = self._find(*ref)
-            return (clone(after), False) if after is not None else (current, True)
+            return (clone(after), False) if after is not None else (clone(current), True)
         return clone(current), gone
 
     def _delete_again(self, store_key: str, obj: Obj, grace: int) -> tuple[Obj, bool]:

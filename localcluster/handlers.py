@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from localcluster.apierrors import ApiError, bad_request, method_not_allowed
-from localcluster.objects import Store
+from localcluster.objects import ListResult, Store
 from localcluster.params import (
     ListOptions,
     check_kind,
@@ -105,7 +105,9 @@ class ResourceHandlers:
 
     def get(self, request: web.Request, target: Target) -> web.Response:
         """GET of one object, its status, or its scale."""
-        obj = self.store.get(target.res, target.namespace, target.name, subresource=target.subresource)
+        obj = self.store.get(
+            target.res, target.namespace, target.name, subresource=target.subresource, copy=False
+        )
         return self._reply(request, target, obj)
 
     def list(self, request: web.Request, target: Target) -> web.Response:
@@ -120,7 +122,7 @@ class ResourceHandlers:
             return json_response(body)
         return json_response(list_body(target.res, result.items, meta))
 
-    def _list(self, target: Target, opts: ListOptions) -> Any:
+    def _list(self, target: Target, opts: ListOptions) -> ListResult:
         return self.store.list(
             target.res,
             target.namespace,
@@ -128,6 +130,7 @@ class ResourceHandlers:
             field_selector=opts.field_selector,
             limit=opts.limit,
             continue_token=opts.continue_token,
+            copy=False,
         )
 
     async def _body(self, request: web.Request) -> Obj:
@@ -193,7 +196,7 @@ class ResourceHandlers:
 
     def _exists(self, target: Target) -> bool:
         try:
-            self.store.get(target.res, target.namespace, target.name)
+            self.store.get(target.res, target.namespace, target.name, copy=False)
         except ApiError as err:
             if err.code == 404:
                 return False

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
-import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from localcluster.apierrors import (
     ApiError,
@@ -26,14 +22,16 @@ from localcluster.defaults import apply_defaults, wants_cluster_ip
 from localcluster.deletion import GcStore, check_preconditions, deleting
 from localcluster.journal import Journal
 from localcluster.meta import clone, generated_name, meta, name_causes, rfc3339
+from localcluster.paging import Key, ListResult, SortedKeys, decode_continue, encode_continue, page
 from localcluster.patch import APPLY, apply_config, apply_patch, decode_apply, media_type, patch_types
 from localcluster.resources import Resource
-from localcluster.selectors import field_matcher, label_matcher
+from localcluster.selectors import selector_matcher
 from localcluster.validation import metadata_causes
 from localcluster.writes import (
     apply_scale,
     check_body,
     finish_update,
+    has_generation,
     merge_update,
     object_namespace,
     scale_view,
@@ -58,32 +56,6 @@ _APPLY_NEEDS_MANAGER = ApiError(
     'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
     {"group": "meta.k8s.io", "kind": "PatchOptions"},
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ListResult:
-    """One page of a list: items, the list's resourceVersion, the next page's token, items after this page."""
-
-    items: list[Obj]
-    resource_version: str
-    continue_token: str
-    remaining: int | None
-
-
-def encode_continue(rv: int, after: tuple[str, str]) -> str:
-    """The opaque continue token: base64 JSON of the list's resourceVersion and the last key served."""
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": list(after)}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def decode_continue(token: str) -> tuple[int, tuple[str, str]]:
-    """(resourceVersion, last key) of a continue token; 400 when it is not one."""
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        rv, (ns, name) = int(data["rv"]), data["start"]
-        return rv, (str(ns), str(name))
-    except (ValueError, TypeError, KeyError, binascii.Error) as err:
-        raise bad_request(f"continue key is not valid: {err}") from err
 
 
 class Store(GcStore):
@@ -136,7 +108,8 @@ class Store(GcStore):
             raise already_exists(res, name)
         m["uid"] = self._new_uid()
         m["creationTimestamp"] = rfc3339(self._clock())
-        m["generation"] = 1
+        if has_generation(res.kind):
+            m["generation"] = 1
         apply_defaults(new)
         if res.kind == "Service":
             self._allocate_cluster_ip(res, new)
@@ -175,10 +148,14 @@ class Store(GcStore):
 
     # --- read --------------------------------------------------------------------------------------------
 
-    def get(self, res: Resource, namespace: str | None, name: str, *, subresource: str = "") -> Obj:
-        """One object (or its `scale` view); 404 when absent."""
+    def get(
+        self, res: Resource, namespace: str | None, name: str, *, subresource: str = "", copy: bool = True
+    ) -> Obj:
+        """One object (or its `scale` view); 404 when absent. copy=False: the stored object, read-only."""
         found = self._existing(res, namespace, name)
-        return scale_view(found) if subresource == "scale" else clone(found)
+        if subresource == "scale":
+            return scale_view(found)
+        return clone(found) if copy else found
 
     def list(
         self,
@@ -189,34 +166,40 @@ class Store(GcStore):
         field_selector: str = "",
         limit: int = 0,
         continue_token: str = "",
+        copy: bool = True,
     ) -> ListResult:
-        """Objects in key order (namespace, name), filtered, optionally paged; namespace None = all."""
-        labels = label_matcher(label_selector)
-        fields = field_matcher(field_selector, res.kind)
-        list_rv, after = self._rv, ("", "")
-        if continue_token:
-            list_rv, after = decode_continue(continue_token)
-            if list_rv < 0:
-                list_rv = self._rv
-            elif list_rv < self._floor and list_rv != self._rv:
-                fresh = encode_continue(-1, after)
-                raise ApiError(410, "Expired", _CONTINUE_EXPIRED, metadata={"continue": fresh})
-        bucket = self._objects.get(res.store_key, {})
+        """Objects in key order (namespace, name), filtered, optionally paged; namespace None = all.
+
+        copy=False returns the stored objects themselves, to be read (serialized) and never changed.
+        """
+        matches = selector_matcher(label_selector, field_selector, res.kind)
+        list_rv, after = self._list_start(continue_token)
+        keys = self._keys.get(res.store_key) or SortedKeys()
         only_ns = namespace if res.namespaced and namespace else None
-        keys = sorted(
-            k for k in bucket if (only_ns is None or k[0] == only_ns) and (not continue_token or k > after)
+        found = page(
+            keys,
+            self._objects.get(res.store_key, {}),
+            span=keys.span(only_ns, after),
+            limit=limit,
+            matches=matches,
         )
-        matching = (bucket[k] for k in keys if labels(bucket[k]) and fields(bucket[k]))
-        items: list[Obj] = []
-        for obj in matching:
-            if limit and len(items) == limit:
-                more = 1 + sum(1 for _ in matching)
-                last = meta(items[-1])
-                token = encode_continue(list_rv, (str(last.get("namespace") or ""), str(last["name"])))
-                remaining = more if not (label_selector or field_selector) else None
-                return ListResult(items, str(list_rv), token, remaining)
-            items.append(clone(obj))
-        return ListResult(items, str(list_rv), "", None)
+        items = [clone(obj) for obj in found.items] if copy else found.items
+        if found.last is None:
+            return ListResult(items, str(list_rv), "", None)
+        remaining = None if label_selector or field_selector else found.remaining
+        return ListResult(items, str(list_rv), encode_continue(list_rv, found.last), remaining)
+
+    def _list_start(self, continue_token: str) -> tuple[int, Key | None]:
+        """The list's resourceVersion and the key a continued list starts after; 410 for a stale token."""
+        if not continue_token:
+            return self._rv, None
+        list_rv, after = decode_continue(continue_token)
+        if list_rv < 0:
+            return self._rv, after
+        if list_rv < self._floor and list_rv != self._rv:
+            fresh = encode_continue(-1, after)
+            raise ApiError(410, "Expired", _CONTINUE_EXPIRED, metadata={"continue": fresh})
+        return list_rv, after
 
     # --- update and patch --------------------------------------------------------------------------------
 
@@ -326,9 +309,11 @@ class Store(GcStore):
         dry_run: bool = False,
     ) -> builtins.list[Obj]:
         """Delete every matching object; returns what each delete returned."""
-        page = self.list(res, namespace, label_selector=label_selector, field_selector=field_selector)
+        listed = self.list(
+            res, namespace, label_selector=label_selector, field_selector=field_selector, copy=False
+        )
         out = []
-        for item in page.items:
+        for item in listed.items:
             m = meta(item)
             found = self._find(res.store_key, str(m.get("namespace") or ""), str(m["name"]))
             if found is None:

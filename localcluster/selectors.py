@@ -180,16 +180,15 @@ def parse_label_selector(text: str) -> list[Requirement]:
     return _LabelParser(text).parse()
 
 
+def _labels_match(obj: Obj, reqs: list[Requirement]) -> bool:
+    labels = field_path(obj, "metadata.labels")
+    return all(r.matches(labels if isinstance(labels, dict) else {}) for r in reqs)
+
+
 def label_matcher(text: str) -> Callable[[Obj], bool]:
     """A predicate over objects for a label selector ("" matches everything)."""
     reqs = parse_label_selector(text)
-
-    def matches(obj: Obj) -> bool:
-        labels = field_path(obj, "metadata.labels")
-        labels = labels if isinstance(labels, dict) else {}
-        return all(r.matches(labels) for r in reqs)
-
-    return matches
+    return lambda obj: _labels_match(obj, reqs)
 
 
 def _split_unescaped(text: str, sep: str) -> list[str]:
@@ -243,11 +242,44 @@ def _field_value(obj: Obj, field: str) -> str:
     return str(value)
 
 
+def _fields_match(obj: Obj, terms: list[tuple[str, str, str]]) -> bool:
+    return all((_field_value(obj, f) == v) == (op == "=") for f, op, v in terms)
+
+
 def field_matcher(text: str, kind: str) -> Callable[[Obj], bool]:
     """A predicate over objects for a field selector ("" matches everything)."""
     terms = parse_field_selector(text, kind)
+    return lambda obj: _fields_match(obj, terms)
 
-    def matches(obj: Obj) -> bool:
-        return all((_field_value(obj, f) == v) == (op == "=") for f, op, v in terms)
 
-    return matches
+def selector_matcher(label_selector: str, field_selector: str, kind: str) -> Callable[[Obj], bool] | None:
+    """One predicate for a label and a field selector; None when together they select every object."""
+    reqs = parse_label_selector(label_selector)
+    terms = parse_field_selector(field_selector, kind)
+    if not reqs and not terms:
+        return None
+    return lambda obj: _labels_match(obj, reqs) and _fields_match(obj, terms)
+
+
+def _expression_text(expr: Any) -> tuple[str, str] | None:
+    """(key, text) of one matchExpressions entry as the real server prints it; None when malformed."""
+    if not isinstance(expr, dict) or not isinstance(expr.get("key"), str):
+        return None
+    key, op = expr["key"], expr.get("operator")
+    values = ",".join(sorted(str(v) for v in expr.get("values") or []))
+    texts = {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key}
+    texts["DoesNotExist"] = f"!{key}"
+    return (key, texts[op]) if op in texts else None
+
+
+def format_label_selector(selector: Any) -> str:
+    """The string form of a LabelSelector (`app=web,tier in (a,b)`): requirements sorted by key."""
+    if not isinstance(selector, dict):
+        return ""
+    labels = selector.get("matchLabels")
+    parts = [(str(k), f"{k}={v}") for k, v in labels.items()] if isinstance(labels, dict) else []
+    for expr in selector.get("matchExpressions") or []:
+        found = _expression_text(expr)
+        if found is not None:
+            parts.append(found)
+    return ",".join(text for _key, text in sorted(parts, key=lambda part: part[0]))

@@ -7,18 +7,17 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from localcluster.meta import name_of, namespace_of
+from localcluster.meta import namespace_of
 from localcluster.objects import Event
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-Key = tuple[str, str]
 
 
 class View(Protocol):
@@ -53,30 +52,24 @@ class Delivery:
         return line
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class SelectorEdges:
-    """What a selector watch sees: matching objects' events, ADDED/DELETED as one starts or stops matching.
-
-    The store's events carry only the new object, so whether an object matched before is remembered per key.
-    """
+    """What a selector watch sees: matching objects' events, ADDED/DELETED as one starts or stops matching."""
 
     matches: Callable[[Obj], bool]
-    known: set[Key] = field(default_factory=set)
 
-    def decide(self, event_type: str, obj: Obj) -> str | None:
-        """The event type this watch sends for a store event, None to send nothing."""
-        key = (namespace_of(obj), name_of(obj))
-        was = key in self.known
+    def decide(self, event_type: str, obj: Obj, old: Obj | None) -> str | None:
+        """The event type this watch sends for a store event (old: the replaced version), None for nothing.
+
+        A DELETED event without the replaced version is judged by its last state.
+        """
         if event_type == "DELETED":
-            self.known.discard(key)
-            return "DELETED" if was or self.matches(obj) else None
+            before = old if old is not None else obj
+            return "DELETED" if self.matches(before) else None
+        was = old is not None and self.matches(old)
         if self.matches(obj):
-            self.known.add(key)
             return "MODIFIED" if was else "ADDED"
-        if was:
-            self.known.discard(key)
-            return "DELETED"
-        return None
+        return "DELETED" if was else None
 
 
 Item = tuple[str, Delivery] | bytes
@@ -104,12 +97,14 @@ class Watcher:
         self.closed = False  # the server is shutting down: end the stream now
         self._waiter: asyncio.Future[None] | None = None
 
-    def offer(self, event_type: str, delivery: Delivery, *, force: bool = False) -> None:
+    def offer(
+        self, event_type: str, delivery: Delivery, *, old: Obj | None = None, force: bool = False
+    ) -> None:
         """Queue a store event if this watch wants it; overflow closes the watch, never blocks the store."""
         obj = delivery.obj
         if self.namespace is not None and namespace_of(obj) != self.namespace:
             return
-        sent: str | None = event_type if self.edges is None else self.edges.decide(event_type, obj)
+        sent: str | None = event_type if self.edges is None else self.edges.decide(event_type, obj, old)
         if sent is None:
             return
         if len(self.items) >= self.capacity and not force:
@@ -171,7 +166,7 @@ class WatchHub:
         if watchers:
             delivery = Delivery(event.object)
             for watcher in tuple(watchers):
-                watcher.offer(event.type, delivery)
+                watcher.offer(event.type, delivery, old=event.old)
 
     def add(self, watcher: Watcher) -> None:
         """Start handing events to watcher."""

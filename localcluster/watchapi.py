@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from localcluster.apierrors import ApiError, bad_request
-from localcluster.meta import name_of, namespace_of
-from localcluster.objects import Event, Store
+from localcluster.objects import Store
 from localcluster.params import ListOptions
 from localcluster.routing import Target
-from localcluster.selectors import field_matcher, label_matcher
+from localcluster.selectors import selector_matcher
 from localcluster.views import ObjectView, RenderOptions, error_line
 from localcluster.watch import Delivery, SelectorEdges, StreamTiming, Watcher, WatchHub, stream
 
@@ -31,11 +30,8 @@ class WatchSettings:
 
 
 def _edges(target: Target, opts: ListOptions) -> SelectorEdges | None:
-    if not opts.label_selector and not opts.field_selector:
-        return None
-    by_label = label_matcher(opts.label_selector)
-    by_field = field_matcher(opts.field_selector, target.res.kind)
-    return SelectorEdges(lambda obj: by_label(obj) and by_field(obj))
+    matches = selector_matcher(opts.label_selector, opts.field_selector, target.res.kind)
+    return None if matches is None else SelectorEdges(matches)
 
 
 def _wants_initial(opts: ListOptions) -> bool:
@@ -68,8 +64,9 @@ class WatchHandler:
             target.namespace,
             label_selector=opts.label_selector,
             field_selector=opts.field_selector,
+            copy=False,
         )
-        return list(result.items), str(result.resource_version)
+        return result.items, result.resource_version
 
     def open(self, target: Target, opts: ListOptions, render: RenderOptions) -> Watcher:
         """Register a watch with its first events queued, in one synchronous step (no gap, no duplicate)."""
@@ -93,24 +90,10 @@ class WatchHandler:
             return watcher
         rv_text = opts.resource_version or str(self.store.resource_version)
         events = self.store.events_after(target.res, target.namespace, _resource_version(rv_text))
-        if edges is not None:
-            edges.known = self._known_at_start(target, opts, events)
         self.hub.add(watcher)
         for event in events:
-            watcher.offer(event.type, Delivery(event.object), force=True)
+            watcher.offer(event.type, Delivery(event.object), old=event.old, force=True)
         return watcher
-
-    def _known_at_start(self, target: Target, opts: ListOptions, events: list[Event]) -> set[tuple[str, str]]:
-        """Keys a selector watch's client may hold at its resourceVersion.
-
-        Those matching now and untouched since, and those changed since without being created since.
-        """
-        first: dict[tuple[str, str], str] = {}
-        for event in events:
-            first.setdefault((namespace_of(event.object), name_of(event.object)), event.type)
-        items, _rv = self._list(target, opts)
-        keys = {(namespace_of(o), name_of(o)) for o in items}
-        return {k for k in keys if k not in first} | {k for k, kind in first.items() if kind != "ADDED"}
 
     def timing(self, opts: ListOptions) -> StreamTiming:
         """When this watch ends and whether it sends bookmarks."""

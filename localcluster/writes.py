@@ -8,10 +8,19 @@ from localcluster.apierrors import Obj, bad_request, field_forbidden, field_inva
 from localcluster.defaults import apply_defaults, wants_cluster_ip
 from localcluster.meta import clone, finalizers_of, meta, spec_changed
 from localcluster.resources import Resource
+from localcluster.selectors import format_label_selector
 from localcluster.validation import metadata_causes, pod_update_causes
 
 # metadata the server owns: an update cannot change these
 _SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
+# kinds whose create strategy starts metadata.generation at 1: Pod (since 1.33), EndpointSlice, and custom
+# resources (PetSet); the others (ConfigMap, Secret, Service, Namespace, Event, Lease...) have none
+_GENERATION_KINDS = frozenset({"Pod", "EndpointSlice", "PetSet"})
+
+
+def has_generation(kind: str) -> bool:
+    """Whether objects of kind carry metadata.generation (set to 1 on create, bumped on spec changes)."""
+    return kind in _GENERATION_KINDS
 
 
 def object_namespace(res: Resource, namespace: str | None, obj: Obj) -> str:
@@ -128,15 +137,23 @@ def unchanged(old: Obj, new: Obj) -> bool:
     return a == b
 
 
+def set_selector(spec: Obj) -> Obj:
+    """A set's label selector: spec.selector, or the template's labels when it is absent (as PetSet did)."""
+    selector = spec.get("selector")
+    if selector is not None:
+        return selector if isinstance(selector, dict) else {}
+    template = spec.get("template")
+    tmeta = template.get("metadata") if isinstance(template, dict) else None
+    labels = tmeta.get("labels") if isinstance(tmeta, dict) else None
+    return {"matchLabels": labels} if isinstance(labels, dict) else {}
+
+
 def scale_view(obj: Obj) -> Obj:
-    """The autoscaling/v1 Scale of an object with spec.replicas (PetSet)."""
+    """The autoscaling/v1 Scale of an object with spec.replicas (PetSet); status.selector in string form."""
     m = meta(obj)
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    selector = status.get("selector")
-    if selector is None:
-        labels = (spec.get("selector") or {}).get("matchLabels") or {}
-        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    selector = format_label_selector(set_selector(spec))
     keep = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
     return {
         "kind": "Scale",

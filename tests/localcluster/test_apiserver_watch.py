@@ -12,6 +12,8 @@ import aiohttp
 import pytest
 
 from localcluster.resources import find
+from localcluster.selectors import label_matcher
+from localcluster.watch import SelectorEdges
 from tests.localcluster.conftest import LocalApi, serving
 
 CONFIGMAPS = find("", "v1", "configmaps")
@@ -180,6 +182,49 @@ async def test_selector_watch_from_resource_version(
         http, f"/api/v1/namespaces/{ns}/configmaps", labelSelector="app=x", resourceVersion=rv
     ):
         assert names([await events.next()]) == [("DELETED", "s")]
+
+
+async def test_selector_watch_from_resource_version_ignores_objects_that_never_matched(
+    api: LocalApi, ns: str, http: aiohttp.ClientSession
+) -> None:
+    rv = cm(api, ns, "quiet", labels={"app": "y"})["metadata"]["resourceVersion"]
+    cm(api, ns, "quiet", labels={"app": "y"}, v="1")  # changed after rv, never matching
+    cm(api, ns, "loud", labels={"app": "x"})
+    remove(api, ns, "quiet")
+    async for events in watch(
+        http, f"/api/v1/namespaces/{ns}/configmaps", labelSelector="app=x", resourceVersion=rv
+    ):
+        assert names([await events.next()]) == [("ADDED", "loud")]
+        cm(api, ns, "quiet", labels={"app": "y"})
+        cm(api, ns, "loud", labels={"app": "x"}, v="1")
+        assert names([await events.next()]) == [("MODIFIED", "loud")]
+
+
+def labelled(app: str) -> dict[str, Any]:
+    return {"metadata": {"name": "o", "labels": {"app": app}}}
+
+
+@pytest.mark.parametrize(
+    ("event_type", "old", "new", "sent"),
+    [
+        ("ADDED", None, "x", "ADDED"),
+        ("ADDED", None, "y", None),
+        ("MODIFIED", "x", "x", "MODIFIED"),
+        ("MODIFIED", "x", "y", "DELETED"),
+        ("MODIFIED", "y", "x", "ADDED"),
+        ("MODIFIED", "y", "y", None),
+        ("DELETED", "x", "y", "DELETED"),  # judged by the version the client holds
+        ("DELETED", "y", "x", None),
+        ("DELETED", None, "x", "DELETED"),
+        ("DELETED", None, "y", None),
+    ],
+)
+def test_selector_edges_compare_old_and_new(
+    event_type: str, old: str | None, new: str, sent: str | None
+) -> None:
+    edges = SelectorEdges(label_matcher("app=x"))
+    before = None if old is None else labelled(old)
+    assert edges.decide(event_type, labelled(new), before) == sent
 
 
 async def test_field_selector_and_legacy_watch_path(

@@ -51,6 +51,15 @@ def test_plain_delete_returns_last_state(store: Store) -> None:
         store.delete(CONFIGMAPS, "default", "a")
 
 
+def test_deletion_start_bumps_the_generation(store: Store) -> None:
+    body = petset("web")
+    body["metadata"]["finalizers"] = ["example.com/hold"]
+    store.create(PETSETS, "default", body)
+    obj, gone = store.delete(PETSETS, "default", "web")
+    assert not gone and obj["metadata"]["deletionTimestamp"]
+    assert obj["metadata"]["generation"] == 2  # the real server bumps it when deletion starts
+
+
 @pytest.mark.parametrize(("field", "label"), [("uid", "UID"), ("resourceVersion", "ResourceVersion")])
 def test_delete_preconditions(store: Store, field: str, label: str) -> None:
     created = store.create(CONFIGMAPS, "default", cm("a"))
@@ -67,7 +76,7 @@ def test_finalizers_hold_the_object_until_removed(store: Store) -> None:
     assert not gone
     assert obj["metadata"]["deletionTimestamp"] == "2027-01-15T08:00:00Z"
     assert obj["metadata"]["deletionGracePeriodSeconds"] == 0
-    assert obj["metadata"]["generation"] == 2  # the real server bumps it when deletion starts
+    assert "generation" not in obj["metadata"]  # a ConfigMap has none to bump
     assert [e.type for e in seen] == ["MODIFIED"]
     again, gone = store.delete(CONFIGMAPS, "default", "a")  # a second delete changes nothing
     assert not gone and again == obj and len(seen) == 1

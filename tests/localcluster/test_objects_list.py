@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
+from localcluster.journal import SqliteJournal
 from localcluster.objects import Obj, Store
+from localcluster.selectors import selector_matcher
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
     NAMESPACES,
@@ -150,3 +153,78 @@ def test_stale_continue_token_is_gone() -> None:
 def test_malformed_continue_token(store: Store, token: str) -> None:
     with api_error(400, "BadRequest", "continue key is not valid"):
         store.list(CONFIGMAPS, "default", continue_token=token)
+
+
+def all_pages(store: Store, namespace: str | None, *, limit: int) -> tuple[list[tuple[str, str]], list[int]]:
+    """Every (namespace, name) a paged list serves, and the remaining count of each partial page."""
+    keys: list[tuple[str, str]] = []
+    remaining: list[int] = []
+    token = ""
+    while True:
+        page = store.list(CONFIGMAPS, namespace, limit=limit, continue_token=token)
+        keys += [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in page.items]
+        if not page.continue_token:
+            assert page.remaining is None
+            return keys, remaining
+        assert page.remaining is not None
+        remaining.append(page.remaining)
+        token = page.continue_token
+
+
+def test_key_order_survives_creates_and_deletes_in_any_order(store: Store) -> None:
+    store.create(NAMESPACES, None, {"metadata": {"name": "team-a"}})
+    rng = random.Random(7)
+    keys = [(ns, f"cm-{i}") for ns in ("default", "team", "team-a") for i in range(60)]
+    for ns, name in rng.sample(keys, len(keys)):
+        store.create(CONFIGMAPS, ns, cm(name))
+    for ns, name in rng.sample(keys, 50):
+        store.delete(CONFIGMAPS, ns, name)
+        keys.remove((ns, name))
+    keys.sort()
+    assert all_pages(store, None, limit=0)[0] == keys
+    served, remaining = all_pages(store, None, limit=7)
+    assert served == keys  # continuing across namespace boundaries
+    assert remaining == [len(keys) - 7 * (i + 1) for i in range(len(remaining))]
+    team = [k for k in keys if k[0] == "team"]  # not "team-a", whose name starts the same
+    assert all_pages(store, "team", limit=9)[0] == team
+    assert all_pages(store, "team", limit=len(team))[1] == []
+
+
+def test_a_continue_key_that_was_deleted_resumes_after_it(store: Store) -> None:
+    for i in range(6):
+        store.create(CONFIGMAPS, "default", cm(f"c{i}"))
+    first = store.list(CONFIGMAPS, "default", limit=3)
+    store.delete(CONFIGMAPS, "default", "c2")  # the page's last key
+    rest = store.list(CONFIGMAPS, "default", limit=3, continue_token=first.continue_token)
+    assert names(first.items) == ["c0", "c1", "c2"] and names(rest.items) == ["c3", "c4", "c5"]
+    assert rest.continue_token == "" and rest.remaining is None
+
+
+def test_reads_without_copy_share_the_stored_objects(store: Store) -> None:
+    store.create(CONFIGMAPS, "default", cm("a"))
+    shared = store.get(CONFIGMAPS, "default", "a", copy=False)
+    assert store.get(CONFIGMAPS, "default", "a", copy=False) is shared
+    assert store.list(CONFIGMAPS, "default", copy=False).items[0] is shared
+    assert store.get(CONFIGMAPS, "default", "a") is not shared
+    copied = store.list(CONFIGMAPS, "default").items[0]
+    assert copied == shared and copied is not shared
+    copied["metadata"]["labels"]["x"] = "y"
+    assert store.get(CONFIGMAPS, "default", "a") == shared and "x" not in shared["metadata"]["labels"]
+
+
+@pytest.mark.parametrize(("labels", "fields", "selects_all"), [("", "", True), ("a=b", "", False)])
+def test_empty_selectors_check_nothing_per_object(labels: str, fields: str, selects_all: bool) -> None:
+    assert (selector_matcher(labels, fields, "ConfigMap") is None) is selects_all
+
+
+def test_a_reloaded_store_lists_in_key_order(tmp_path: Path) -> None:
+    journal = SqliteJournal(tmp_path / "objects.sqlite3")
+    first = new_store(journal=journal)
+    for name in random.Random(5).sample([f"c{i:02d}" for i in range(30)], 30):
+        first.create(CONFIGMAPS, "default", cm(name))
+    journal.close()
+    reloaded = new_store(journal=SqliteJournal(tmp_path / "objects.sqlite3"))
+    page = reloaded.list(CONFIGMAPS, "default", limit=10)
+    assert names(page.items) == [f"c{i:02d}" for i in range(10)] and page.remaining == 20
+    reloaded.create(CONFIGMAPS, "default", cm("c05a"))
+    assert names(reloaded.list(CONFIGMAPS, "default", limit=7).items)[-2:] == ["c05", "c05a"]

@@ -1,0 +1,113 @@
+"""Per-kind rules of the object store: which kinds carry metadata.generation, and the Scale's selector."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from localcluster.objects import Obj, Store
+from localcluster.resources import Resource, find
+from tests.localcluster.test_objects_support import (
+    CONFIGMAPS,
+    EVENTS,
+    NAMESPACES,
+    PETSETS,
+    PETSETS_ALPHA,
+    PODS,
+    PVCS,
+    PVS,
+    REVISIONS,
+    SERVICES,
+    SLICES,
+    new_store,
+    petset,
+    pod,
+)
+
+
+def resource(group: str, version: str, plural: str) -> Resource:
+    found = find(group, version, plural)
+    assert found is not None
+    return found
+
+
+SERVICE_ACCOUNTS = resource("", "v1", "serviceaccounts")
+LEASES = resource("coordination.k8s.io", "v1", "leases")
+
+
+@pytest.fixture
+def store() -> Store:
+    return new_store()
+
+
+def body(kind: str, name: str, **fields: Any) -> Obj:
+    return {"kind": kind, "metadata": {"name": name}, **fields}
+
+
+SLICE = {"addressType": "IPv4", "endpoints": [], "ports": []}
+GENERATION_CASES = [
+    (PODS, pod("p"), 1),
+    (SLICES, body("EndpointSlice", "s", **SLICE), 1),
+    (PETSETS, petset("ps"), 1),
+    (CONFIGMAPS, body("ConfigMap", "cm", data={"a": "b"}), None),
+    (SERVICES, body("Service", "svc", spec={"ports": [{"port": 80}]}), None),
+    (NAMESPACES, body("Namespace", "gen"), None),
+    (PVCS, body("PersistentVolumeClaim", "c", spec={"accessModes": ["ReadWriteOnce"]}), None),
+    (PVS, body("PersistentVolume", "v", spec={}), None),
+    (EVENTS, body("Event", "e", reason="r"), None),
+    (SERVICE_ACCOUNTS, body("ServiceAccount", "sa"), None),
+    (LEASES, body("Lease", "l", spec={"holderIdentity": "x"}), None),
+    (REVISIONS, body("ControllerRevision", "r", revision=1), None),
+]
+
+
+@pytest.mark.parametrize(
+    ("res", "obj", "generation"), GENERATION_CASES, ids=[c[0].kind for c in GENERATION_CASES]
+)
+def test_generation_only_for_kinds_the_real_server_gives_one(
+    store: Store, res: Resource, obj: Obj, generation: int | None
+) -> None:
+    namespace = "default" if res.namespaced else None
+    obj["metadata"]["generation"] = 7  # a client's value is never kept
+    created = store.create(res, namespace, obj)
+    assert created["metadata"].get("generation") == generation
+    created["metadata"].setdefault("labels", {})["touched"] = "yes"
+    updated = store.update(res, namespace, obj["metadata"]["name"], created)
+    assert updated["metadata"].get("generation") == generation
+
+
+def classic(name: str, *, selector: Obj | None, labels: dict[str, str]) -> Obj:
+    spec: Obj = {"replicas": 2, "serviceName": name, "template": {"metadata": {"labels": labels}}}
+    if selector is not None:
+        spec["selector"] = selector
+    return {"apiVersion": "apps/v1alpha1", "kind": "PetSet", "metadata": {"name": name}, "spec": spec}
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels", "text"),
+    [
+        (None, {"app": "nginx"}, "app=nginx"),
+        (None, {"tier": "web", "app": "nginx"}, "app=nginx,tier=web"),
+        ({"matchLabels": {"app": "web"}}, {"app": "web", "x": "y"}, "app=web"),
+        (
+            {
+                "matchLabels": {"app": "web"},
+                "matchExpressions": [
+                    {"key": "track", "operator": "NotIn", "values": ["canary", "beta"]},
+                    {"key": "env", "operator": "In", "values": ["prod", "dev"]},
+                    {"key": "zone", "operator": "Exists"},
+                    {"key": "broken", "operator": "DoesNotExist"},
+                ],
+            },
+            {"app": "web", "track": "stable", "env": "prod", "zone": "a"},
+            "app=web,!broken,env in (dev,prod),track notin (beta,canary),zone",
+        ),
+    ],
+)
+def test_scale_selector_is_the_set_selector_as_text(
+    store: Store, selector: Obj | None, labels: dict[str, str], text: str
+) -> None:
+    store.create(PETSETS_ALPHA, "default", classic("web", selector=selector, labels=labels))
+    scale = store.get(PETSETS_ALPHA, "default", "web", subresource="scale")
+    assert scale["status"]["selector"] == text
