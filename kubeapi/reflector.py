@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -18,9 +19,13 @@ Obj = dict[str, Any]
 
 
 def object_key(obj: Obj) -> Key:
-    """(namespace, name) of a raw object."""
+    """(namespace, name) of a raw object, as fresh strings: a kept key must not pin the raw page's memory."""
     meta = obj.get("metadata") or {}
-    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+    return (_fresh(meta.get("namespace") or ""), _fresh(meta.get("name") or ""))
+
+
+def _fresh(value: object) -> str:
+    return sys.intern(str(value).encode().decode())
 
 
 class Reflector(Generic[T]):
