@@ -141,13 +141,9 @@ class Client:
         field_selector: str = "",
     ) -> Obj:
         """One page of a list, as the server sent it (items, metadata.resourceVersion, metadata.continue)."""
-        params = {"limit": str(limit)}
+        params = _query(limit=str(limit), labelSelector=label_selector, fieldSelector=field_selector)
         if continue_token:
             params["continue"] = continue_token
-        if label_selector:
-            params["labelSelector"] = label_selector
-        if field_selector:
-            params["fieldSelector"] = field_selector
         page: Obj = await self.request("GET", ref.path(namespace), params=params)
         return page
 
@@ -210,16 +206,14 @@ class Client:
 
         An ERROR event is raised as its ApiError (Gone for 410); nothing is retried here.
         """
-        params = {
-            "watch": "true",
-            "resourceVersion": resource_version,
-            "timeoutSeconds": str(timeout_seconds),
-            "allowWatchBookmarks": "true" if bookmarks else "false",
-        }
-        if label_selector:
-            params["labelSelector"] = label_selector
-        if field_selector:
-            params["fieldSelector"] = field_selector
+        params = _query(
+            watch="true",
+            resourceVersion=resource_version,
+            timeoutSeconds=str(timeout_seconds),
+            allowWatchBookmarks="true" if bookmarks else "false",
+            labelSelector=label_selector,
+            fieldSelector=field_selector,
+        )
         try:
             async with self._http().get(
                 ref.path(namespace),
@@ -303,6 +297,11 @@ class Client:
                 return None
             raise
         return result
+
+
+def _query(**params: str) -> dict[str, str]:
+    """Query parameters without the empty ones."""
+    return {key: value for key, value in params.items() if value}
 
 
 def _error(code: int, raw: bytes, retry_after: str | None) -> ApiError:
