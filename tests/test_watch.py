@@ -349,7 +349,9 @@ async def _random_changes(rng: random.Random, writer: Client) -> None:
         if kind == "Service":
             obj = service(svc, ns)
             if rng.random() < 0.4:
-                obj["spec"]["clusterIP"] = f"10.100.{namespaces.index(ns)}.{int(svc[1:]) + 10}"  # one per service
+                obj["spec"]["clusterIP"] = (
+                    f"10.100.{namespaces.index(ns)}.{int(svc[1:]) + 10}"  # one per service
+                )
         else:
             pets = {
                 f"p-{i}": (f"10.1.{rng.randrange(4)}.{rng.randrange(1, 9)}", rng.random() < 0.8)

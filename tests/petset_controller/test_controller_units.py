@@ -1,0 +1,170 @@
+"""The shell's parts: action grouping and batches, cache routing, expectations, and idempotent writes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from kubeapi.auth import Connection
+from kubeapi.client import Client
+from kubeapi.paths import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PODS
+from kubeapi.store import Change
+from localcluster.apiserver import ApiServer
+from localcluster.objects import Store
+from petset_controller.actions import Executor, Target, selector_text
+from petset_controller.batches import batch_sizes, split, units
+from petset_controller.cache import Cache, CachedSet, stem
+from petset_controller.events import EventRecorder
+from petset_controller.expectations import Expectations, pod_created
+from petset_controller.identity import new_claim, new_pod
+from petset_controller.model import Claim, OwnerRef, Pod, Revision, petset_from_raw
+from petset_controller.reconcile import (
+    Action,
+    CreateClaim,
+    CreatePod,
+    CreateRevision,
+    DeletePod,
+    Event,
+    RequeueAfter,
+    UpdateClaimOwner,
+    UpdatePodLabels,
+    UpdateStatus,
+)
+from petset_controller.revision import new_revision
+from petset_controller.validation import Requirement, Selector
+from tests.petset_controller.harness import NS, petset
+
+WEB = petset_from_raw({**petset(replicas=3), "metadata": {"name": "web", "namespace": NS, "uid": "u-web"}})
+
+
+def test_batch_sizes_double_up_to_the_cap() -> None:
+    assert list(batch_sizes(10, grow=True)) == [1, 2, 4, 3]
+    sizes = list(batch_sizes(1000, grow=True))
+    assert sizes[:9] == [1, 2, 4, 8, 16, 32, 64, 128, 256] and sum(sizes) == 1000 and max(sizes) <= 500
+    assert list(batch_sizes(3, grow=False)) == [1, 1, 1]
+
+
+def test_split_and_units_keep_each_pets_writes_together() -> None:
+    claim = UpdateClaimOwner("www-web-4", "c4", ())
+    actions: list[Action] = [
+        CreateRevision("web-x", {}),
+        claim,
+        UpdateClaimOwner("www-web-3", "c3", ()),
+        Event("RecreatingFailedPet", "web-1 failed"),
+        DeletePod("web-1", "p1", "Failed"),
+        DeletePod("web-4", "p4", "ScaleDown"),
+        CreateClaim("www-web-5", "web-5", {}),
+        CreatePod("web-5", 5, {}),
+        UpdateStatus(WEB.status),
+        RequeueAfter(3.0),
+    ]
+    first, pets, last = split(actions)
+    assert first == actions[:1] and last == actions[-2:]
+    grouped = units(WEB, pets)
+    assert [[type(a).__name__ for a in unit] for unit in grouped] == [
+        ["UpdateClaimOwner", "DeletePod"],  # web-4: claim handed over before the pod goes
+        ["UpdateClaimOwner"],  # web-3
+        ["Event", "DeletePod"],  # web-1
+        ["CreateClaim", "CreatePod"],  # web-5: claim before pod
+    ]
+
+
+def test_selector_text() -> None:
+    selector = Selector(
+        (("app", "web"), ("tier", "db")),
+        (Requirement("zone", "In", ("b", "a")), Requirement("x", "Exists"), Requirement("y", "DoesNotExist")),
+    )
+    assert selector_text(selector) == "app=web,tier=db,zone in (a,b),x,!y"
+
+
+def _pod(name: str, *, owner: str = "", labels: dict[str, str] | None = None) -> Pod:
+    refs = (OwnerRef("petdns.dev/v1", "PetSet", "x", owner, controller=True),) if owner else ()
+    return Pod(NS, name, uid=f"u-{name}", owner_refs=refs, labels=labels or {})
+
+
+def test_cache_routes_changes_to_the_sets_they_concern() -> None:
+    cache = Cache()
+    assert cache.on_sets([Change((NS, "web"), None, CachedSet(WEB, "1"))]) == {(NS, "web")}
+    assert (stem("web-3"), stem("www-web-3"), stem("web"), stem("web-x")) == ("web", "www-web", "", "")
+    assert cache.on_pods([Change((NS, "web-3"), None, _pod("web-3"))]) == {(NS, "web")}  # by name
+    assert cache.on_pods([Change((NS, "db-0"), None, _pod("db-0", owner="u-web"))]) == {(NS, "web")}
+    assert cache.on_pods([Change((NS, "db-1"), None, _pod("db-1"))]) == set()
+    claim = Claim(NS, "www-web-7", uid="c7")
+    assert cache.on_claims([Change((NS, "www-web-7"), None, claim)]) == {(NS, "web")}
+    assert [c.name for c in cache.claims_of(WEB)] == ["www-web-7"]
+    assert sorted(p.name for p in cache.pods_of((NS, "web"))) == ["web-3"]
+    orphan = Revision(NS, "web-abc", labels={"app": "web"})
+    assert cache.on_revisions([Change((NS, "web-abc"), None, orphan)]) == {(NS, "web")}
+    assert cache.on_sets([Change((NS, "web"), CachedSet(WEB, "1"), None)]) == {(NS, "web")}
+    assert cache.on_pods([Change((NS, "web-3"), _pod("web-3"), None)]) == set()  # the set is gone
+
+
+def test_expectations_wait_until_seen_or_expired() -> None:
+    cache, expectations, key = Cache(), Expectations(timeout=30), (NS, "web")
+    expectations.expect(key, "pod web-0", seen=pod_created(NS, "web-0", uid="u-web-0"), now=100)
+    assert expectations.wait(key, cache, now=101) == 29
+    cache.on_pods([Change((NS, "web-0"), None, _pod("web-0"))])
+    assert expectations.wait(key, cache, now=102) is None and expectations.count(key) == 0
+    expectations.expect(key, "pod web-9", seen=pod_created(NS, "web-9", uid=""), now=100)
+    assert expectations.wait(key, cache, now=131) is None and expectations.expired == 1
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ApiServer]:
+    store = Store()
+    store.ensure_namespaces()
+    api = ApiServer(store)
+    await api.start("127.0.0.1", 0)
+    yield api
+    await api.stop()
+
+
+def executor(client: Client) -> Executor:
+    return Executor(client, expectations=Expectations(), events=EventRecorder(client))
+
+
+def _manifest(ordinal: int) -> dict[str, Any]:
+    return new_pod(WEB, ordinal, template=WEB.spec.template, revision="web-rev")
+
+
+async def test_writes_are_idempotent(server: ApiServer) -> None:
+    async with Client(Connection(server.url)) as client:
+        run = executor(client)
+        target = Target(WEB, "1")
+        made = await client.create(PODS, NS, _manifest(0))
+        claim = new_claim(WEB, WEB.spec.claim_templates[0], 0)
+        await client.create(PERSISTENT_VOLUME_CLAIMS, NS, claim)
+        revision = new_revision(WEB, template=WEB.spec.template, number=1, collision_count=0)
+        await client.create(CONTROLLER_REVISIONS, NS, revision)
+        again: list[Action] = [
+            CreateClaim(claim["metadata"]["name"], "web-0", claim),  # exists: the one wanted
+            CreatePod("web-0", 0, _manifest(0)),  # exists: the cache is behind
+            DeletePod("web-1", "gone", "ScaleDown"),  # not there at all
+            DeletePod("web-0", "an-older-web-0", "ScaleDown"),  # replaced: UID precondition fails
+            UpdatePodLabels("web-0", "an-older-web-0", {"a": "b"}),  # replaced
+        ]
+        outcome = await run.execute(target, again)
+        assert outcome.error is None and not outcome.stopped
+        pod = await client.get(PODS, NS, "web-0")
+        assert pod["metadata"]["uid"] == made["metadata"]["uid"] and "a" not in pod["metadata"]["labels"]
+        clash = await run.execute(target, [CreateRevision(revision["metadata"]["name"], revision)])
+        assert clash.stopped  # the next plan decides, once the cache shows whose it is
+
+
+async def test_parallel_batches_stop_at_the_first_failure(server: ApiServer) -> None:
+    parallel = petset_from_raw({**petset(replicas=10, podManagementPolicy="Parallel"), "metadata": WEB_META})
+    creates: list[Action] = [CreatePod(f"web-{i}", i, _manifest(i)) for i in range(10)]
+    bad = _manifest(2)
+    bad["metadata"]["labels"]["broken"] = "not a label value"  # the server refuses it (422)
+    creates[2] = CreatePod("web-2", 2, bad)
+    async with Client(Connection(server.url)) as client:
+        outcome = await executor(client).execute(Target(parallel, "1"), creates)
+        assert outcome.error is not None
+        pods, _ = await client.list(PODS, NS)
+    # batch [web-0], then [web-1, web-2]: web-2 failed, so the batch of four never started
+    assert sorted(p["metadata"]["name"] for p in pods) == ["web-0", "web-1"]
+
+
+WEB_META = {"name": "web", "namespace": NS, "uid": "u-web"}
