@@ -170,6 +170,7 @@ class _Planner:
     choice: RevisionChoice
     actions: list[Action] = field(default_factory=list)
     deleting: set[str] = field(default_factory=set)
+    claims_to_fix: bool = field(init=False)
 
     @property
     def monotonic(self) -> bool:
@@ -183,8 +184,15 @@ class _Planner:
         self.actions.append(DeletePod(pod.name, pod.uid, reason))
         self.deleting.add(pod.name)
 
+    def __post_init__(self) -> None:
+        # whether any claim can need its owners changed: never under Retain when no claim has owners
+        retain = self.view.pet_set.spec.retention == RetentionPolicy()
+        self.claims_to_fix = not retain or any(c.owner_refs for c in self.view.claims.values())
+
     def fix_claims(self, ordinal: int, pod: Pod | None, *, condemned: bool) -> None:
         """Claim ownerReferences to match the retention policy."""
+        if not self.claims_to_fix:
+            return
         pet_set = self.view.pet_set
         retain = pet_set.spec.retention == RetentionPolicy()
         for name in claim_names(pet_set, ordinal):
