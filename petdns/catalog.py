@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from petdns.model import EndpointSlice, KubeObject, Namespace, Pod, Service, ServiceKind
+from petdns.names import dashed
 
 SvcKey = tuple[str, str]  # (namespace, service name)
 
@@ -17,9 +18,18 @@ class Touched:
     ips: set[str] = field(default_factory=set)
     namespaces: set[str] = field(default_factory=set)
     pods: bool = False
+    # services touched only through some endpoints: the labels those endpoints may be named by
+    # (absent: every name of the service may have changed)
+    labels: dict[SvcKey, set[str]] = field(default_factory=dict)
 
     def merge(self, other: Touched) -> None:
         """Add what another change touched."""
+        for key in other.services:
+            mine_full = key in self.services and key not in self.labels
+            if mine_full or key not in other.labels:
+                self.labels.pop(key, None)
+            else:
+                self.labels[key] = self.labels.get(key, set()) | other.labels[key]
         self.services |= other.services
         self.ips |= other.ips
         self.namespaces |= other.namespaces
@@ -89,6 +99,9 @@ class Catalog:
             self.services[key] = obj
             return self._reindex(key, old, Touched(namespaces={obj.namespace}))
         if isinstance(obj, EndpointSlice):
+            partial = self._replace_endpoints(obj)
+            if partial is not None:
+                return partial
             touched = self._drop_slice(obj.namespace, obj.name)
             if obj.service:
                 key = (obj.namespace, obj.service)
@@ -119,6 +132,24 @@ class Catalog:
             return self._drop_pod((namespace, name))
         return Touched()
 
+    def _replace_endpoints(self, obj: EndpointSlice) -> Touched | None:
+        """A slice update that only changed some endpoints: touched names are those endpoints' (or None)."""
+        key = self._slice_owner.get((obj.namespace, obj.name))
+        if key is None or key != (obj.namespace, obj.service):
+            return None
+        previous = self.slices[key][obj.name]
+        if previous.ports != obj.ports or previous.address_type != obj.address_type:
+            return None
+        changed = set(previous.endpoints) ^ set(obj.endpoints)
+        old = self.service_ips(key)
+        self.slices[key][obj.name] = obj
+        ips = {ip for ep in changed for ip in ep.addresses}
+        labels = {label for ep in changed for label in (ep.hostname, ep.pod_name) if label}
+        labels |= {dashed(ip) for ip in ips}
+        touched = self._reindex(key, old, Touched(), changed_ips=ips)
+        touched.labels[key] = labels
+        return touched
+
     def _drop_slice(self, namespace: str, name: str) -> Touched:
         key = self._slice_owner.pop((namespace, name), None)
         if key is None:
@@ -130,8 +161,13 @@ class Catalog:
             del self.slices[key]
         return self._reindex(key, old, Touched())
 
-    def _reindex(self, key: SvcKey, old: frozenset[str], touched: Touched) -> Touched:
-        """Move the PTR index of a service from its old IPs to its current ones."""
+    def _reindex(
+        self, key: SvcKey, old: frozenset[str], touched: Touched, changed_ips: set[str] | None = None
+    ) -> Touched:
+        """Move the PTR index of a service from its old IPs to its current ones.
+
+        Touched IPs: all of the service's old and new IPs, or (when only some endpoints changed) theirs.
+        """
         new = self.service_ips(key)
         key = self._keys.setdefault(key, key)
         for ip in old - new:
@@ -144,7 +180,7 @@ class Catalog:
             refs = self.services_of_ip(ip)
             self._ip_services[ip] = (*refs, key) if refs else key
         touched.services.add(key)
-        touched.ips |= old | new
+        touched.ips |= (old | new) if changed_ips is None else ((old ^ new) | changed_ips)
         return touched
 
     def _upsert_pod(self, pod: Pod) -> Touched:

@@ -133,7 +133,7 @@ class RenderedZone:
             return
         self._stamp()
         for key in touched.services:
-            self._render_service(key)
+            self._render_service(key, touched.labels.get(key))
         for ip, node in reverse_nodes(self.catalog, self.settings, touched.ips):
             self._put_or_clear(reverse_name(ip), node)
         for ns in touched.namespaces:
@@ -142,15 +142,28 @@ class RenderedZone:
                 for name in (f"{ns}.svc.{zone}", f"{ns}.pod.{zone}"):
                     self._put_or_clear(name, present.get(name))
 
-    def _render_service(self, key: SvcKey) -> None:
+    def _render_service(self, key: SvcKey, labels: set[str] | None = None) -> None:
+        """Render a service's names; with `labels`, endpoint names not among them are unchanged: kept."""
         nodes = service_nodes(self.catalog, self.settings, key)
-        wires = tuple(self._put(name, node) for name, node in nodes.items())
+        previous = self._owned.pop(key, ())
+        kept = set(previous) if labels is not None else set()
+        bases = {f"{key[1]}.{key[0]}.svc.{zone}" for zone in self.settings.zones}
+        wires = []
+        for name, node in nodes.items():
+            if labels is not None:
+                label, _, rest = name.partition(".")
+                if rest in bases and not label.startswith("_") and label not in labels:
+                    wire = encode_name(tuple(part.encode() for part in name.split(".")))
+                    if wire in kept:
+                        wires.append(wire)
+                        continue
+            wires.append(self._put(name, node))
         keep = set(wires)
-        for wire in self._owned.pop(key, ()):
+        for wire in previous:
             if wire not in keep:
                 self._clear(wire)
         if wires:
-            self._owned[key] = wires
+            self._owned[key] = tuple(wires)
 
     def _put_or_clear(self, name: str, node: Node | None) -> None:
         if node is None:

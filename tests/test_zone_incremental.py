@@ -141,3 +141,27 @@ def test_answers_do_not_depend_on_the_order_of_changes() -> None:
     for obj in reversed(objs):
         backward.apply(obj)
     assert _state(forward) == _state(backward)
+
+
+def test_an_endpoint_change_re_renders_only_that_pet() -> None:
+    web = (PORTS[0],)
+    pets = tuple(Endpoint((f"10.0.0.{i}",), True, f"p-{i}", "") for i in range(1, 4))
+    zone = RenderedZone(Settings(), clock=lambda: NOW)
+    zone.load(
+        [
+            Namespace("a"),
+            Service("a", "s1", ServiceKind.HEADLESS, (), web),
+            EndpointSlice("a", "x", "s1", "IPv4", pets, web),
+        ]
+    )
+    before = dict(zone.nodes)
+    changed = (pets[0], Endpoint(("10.0.0.9",), True, "p-2", ""), pets[2])
+    update = EndpointSlice("a", "x", "s1", "IPv4", changed, web)
+    zone.apply(update)
+    scratch = RenderedZone(Settings(), clock=lambda: NOW)
+    scratch.load([Namespace("a"), Service("a", "s1", ServiceKind.HEADLESS, (), web), update])
+    assert _state(zone) == _state(scratch)
+    p1 = b"\x03p-1\x02s1\x01a\x03svc\x07cluster\x05local\x00"
+    p2 = b"\x03p-2\x02s1\x01a\x03svc\x07cluster\x05local\x00"
+    assert zone.nodes[p1] is before[p1]  # untouched pet: not re-rendered
+    assert zone.nodes[p2] is not before[p2]
