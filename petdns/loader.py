@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from kubeapi import codec
 from petdns.model import KubeObject, ModelError, from_raw
 
 
@@ -57,7 +58,7 @@ def _documents(path: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
     docs: list[Any]
     if text.lstrip().startswith(("{", "[")):
         try:
-            docs = [json.loads(text)]
+            docs = [codec.loads(text)]
         except json.JSONDecodeError as err:
             raise LoadError(
                 f"{path}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}"

@@ -219,8 +219,11 @@ def _port(raw: object, path: str, *, slice_port: bool = False) -> Port:
 
 
 def _ip(value: object, path: str, version: int | None = None) -> str:
+    """The canonical text of an address (a new string); IPv4 dotted quads are checked without ipaddress."""
     if not isinstance(value, str):
         raise ModelError(path, f"{value!r} is not an IP address")
+    if version != 6 and _canonical_ipv4(value):
+        return ".".join(value.split("."))
     try:
         ip = ipaddress.ip_address(value)
     except ValueError:
@@ -228,6 +231,15 @@ def _ip(value: object, path: str, version: int | None = None) -> str:
     if version is not None and ip.version != version:
         raise ModelError(path, f"{value!r} is not an IPv{version} address")
     return str(ip)
+
+
+def _canonical_ipv4(text: str) -> bool:
+    """A dotted quad as the API writes it: four decimal octets, no leading zeros."""
+    parts = text.split(".")
+    return len(parts) == 4 and all(
+        p.isdigit() and p.isascii() and len(p) <= 3 and (p == "0" or p[0] != "0") and int(p) < 256
+        for p in parts
+    )
 
 
 def _mapping(

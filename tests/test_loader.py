@@ -149,3 +149,34 @@ def test_cli_rejects_bad_flags(tmp_path: Path) -> None:
             check=False,
         )
         assert proc.returncode == 2 and proc.stderr.startswith("petdns: error:"), extra
+
+
+@pytest.mark.parametrize(
+    ("family", "address", "canonical"),
+    [
+        ("IPv4", "10.0.0.1", "10.0.0.1"),
+        ("IPv4", "0.0.0.0", "0.0.0.0"),
+        ("IPv4", "10.0.0.01", None),
+        ("IPv4", "10.0.0.256", None),
+        ("IPv4", "10.0.0", None),
+        ("IPv4", "fd00::1", None),
+        ("IPv6", "FD00:0::1", "fd00::1"),
+        ("IPv6", "10.0.0.1", None),
+    ],
+)
+def test_endpoint_addresses_are_checked_and_canonical(
+    tmp_path: Path, family: str, address: str, canonical: str | None
+) -> None:
+    doc = {
+        "kind": "EndpointSlice",
+        "metadata": {"name": "s"},
+        "addressType": family,
+        "endpoints": [{"addresses": [address]}],
+    }
+    path = _write(tmp_path, "s.json", json.dumps(doc))
+    if canonical is None:
+        with pytest.raises(LoadError, match=r"endpoints\[0\]\.addresses\[0\]"):
+            load_files([path])
+    else:
+        (sl,) = load_files([path]).objects
+        assert isinstance(sl, EndpointSlice) and sl.endpoints[0].addresses == (canonical,)
