@@ -10,7 +10,6 @@ from petdns.names import Kind, Parsed, parse, split
 from petdns.records import (
     AAAA,
     CNAME,
-    EMPTY,
     RR,
     SRV,
     A,
@@ -56,11 +55,6 @@ def resolve(catalog: Catalog, settings: Settings, parsed: Parsed, name: str) -> 
     return None
 
 
-def answer_node(node: Node, qtype: int) -> tuple[tuple[RR, ...], tuple[RR, ...]] | None:
-    """The answer and additional records a node has for a type, None for NODATA."""
-    return node.records.get(qtype)
-
-
 def lookup(catalog: Catalog, settings: Settings, name: str, qtype: int, *, depth: int = 0) -> Response | None:
     """Answer (name, type) from the catalog; None when the name is in no served zone."""
     name = name.rstrip(".").lower()
@@ -74,7 +68,7 @@ def lookup(catalog: Catalog, settings: Settings, name: str, qtype: int, *, depth
         return Response(NXDOMAIN, authority=soa)
     if node.cname and qtype != SRV:
         return _through_cname(catalog, settings, name, node.cname, qtype=qtype, depth=depth)
-    found = answer_node(node, qtype)
+    found = node.records.get(qtype)
     if found is None:
         return Response(NOERROR, authority=soa)
     return Response(NOERROR, answer=found[0], additional=found[1])
@@ -91,6 +85,3 @@ def _through_cname(
     if chased is None or chased.rcode != NOERROR or not chased.answer:
         return Response(NOERROR, answer=(cname,))
     return Response(NOERROR, answer=(cname, *chased.answer))
-
-
-__all__ = ["EMPTY", "Response", "lookup", "resolve"]

@@ -34,9 +34,17 @@ def encode_name(labels: tuple[bytes, ...]) -> bytes:
     return b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
 
 
-@lru_cache(maxsize=1024)
-def _labels(name: str) -> tuple[bytes, ...]:
+def split_labels(name: str) -> tuple[bytes, ...]:
+    """The labels of a dotted (lower-case, absolute, dot-less) name as bytes."""
     return tuple(label.encode() for label in name.split("."))
+
+
+def wire_name(name: str) -> bytes:
+    """Uncompressed wire form of a dotted name."""
+    return encode_name(split_labels(name))
+
+
+_labels = lru_cache(maxsize=1024)(split_labels)
 
 
 class _Writer:

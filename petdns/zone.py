@@ -29,7 +29,7 @@ from petdns.records import (
     service_nodes,
     static_nodes,
 )
-from petdns.wire import AA, IN, QR, encode_name, headers, opt_rr, render
+from petdns.wire import AA, IN, QR, encode_name, headers, opt_rr, render, split_labels, wire_name
 
 _TYPE_CLASS: Final = {t: struct.pack("!HH", t, IN) for t in (A, NS, CNAME, SOA, PTR, TXT, AAAA, SRV)}
 _POINTERS: Final = tuple(struct.pack("!H", 0xC000 | i) for i in range(12 + 256))
@@ -53,7 +53,7 @@ class ZoneHead:
 
     def __init__(self, name: str, *, dynamic_pods: bool) -> None:
         self.name = name
-        self.wire = encode_name(tuple(label.encode() for label in name.split(".")))
+        self.wire = wire_name(name)
         self.pod_wire = b"\x03pod" + self.wire
         self.dynamic_pods = dynamic_pods
         self.soa_a = self.soa_b = self.soa_c = b""
@@ -153,7 +153,7 @@ class RenderedZone:
             if labels is not None:
                 label, _, rest = name.partition(".")
                 if rest in bases and not label.startswith("_") and label not in labels:
-                    wire = encode_name(tuple(part.encode() for part in name.split(".")))
+                    wire = wire_name(name)
                     if wire in kept:
                         wires.append(wire)
                         continue
@@ -167,12 +167,12 @@ class RenderedZone:
 
     def _put_or_clear(self, name: str, node: Node | None) -> None:
         if node is None:
-            self._clear(encode_name(tuple(label.encode() for label in name.split("."))))
+            self._clear(wire_name(name))
         else:
             self._put(name, node)
 
     def _put(self, name: str, node: Node) -> bytes:
-        labels = tuple(label.encode() for label in name.split("."))
+        labels = split_labels(name)
         wire = encode_name(labels)
         if node.cname:
             self.nodes[wire] = (DYNAMIC,)
