@@ -89,11 +89,23 @@ RESOURCES: tuple[Resource, ...] = (
     _core("pods", "Pod", short=("po",), sub=("status",)),
     _core("persistentvolumeclaims", "PersistentVolumeClaim", short=("pvc",), sub=("status",)),
     _core("persistentvolumes", "PersistentVolume", namespaced=False, short=("pv",), sub=("status",)),
+    _core("nodes", "Node", namespaced=False, short=("no",), sub=("status",)),
     _core("events", "Event", short=("ev",)),
     _core("serviceaccounts", "ServiceAccount", short=("sa",)),
     _core("configmaps", "ConfigMap", short=("cm",)),
     Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", "endpointslice"),
     Resource("coordination.k8s.io", "v1", "leases", "Lease", "lease"),
+    Resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", "storageclass", False, ("sc",)),
+    Resource(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        "customresourcedefinition",
+        False,
+        ("crd", "crds"),
+        ("status",),
+    ),
     Resource("apps", "v1", "controllerrevisions", "ControllerRevision", "controllerrevision"),
     Resource(
         PETSET_GROUP,
@@ -124,6 +136,8 @@ GROUP_VERSIONS: dict[str, tuple[str, ...]] = {
     "apps": ("v1", "v1alpha1"),
     "discovery.k8s.io": ("v1",),
     "coordination.k8s.io": ("v1",),
+    "storage.k8s.io": ("v1",),
+    "apiextensions.k8s.io": ("v1",),
     PETSET_GROUP: ("v1",),
 }
 
