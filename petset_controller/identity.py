@@ -200,15 +200,21 @@ def claim_pods(pet_set: PetSet, pods: Iterable[Pod]) -> Ownership:
     """Sort pods into owned (including adopted), to adopt and to release; deleting sets adopt nothing."""
     owned, adopt, release = [], [], []
     deleting = pet_set.deletion_timestamp is not None
+    uid, name, matches = pet_set.uid, pet_set.name, pet_set.spec.selector.matches
     for pod in pods:
-        ours = parse_ordinal(pet_set.name, pod.name) is not None and pet_set.spec.selector.matches(pod.labels)
-        ref = controller_of(pod.owner_refs)
-        if ref is not None and ref.uid == pet_set.uid:
-            if ours or deleting:
+        owner = pod.controller_uid
+        if owner is not None and owner == uid:
+            if deleting or (parse_ordinal(name, pod.name) is not None and matches(pod.labels)):
                 owned.append(pod)
             else:
                 release.append(pod)
-        elif ref is None and ours and not deleting and not pod.terminating:
+        elif (
+            owner is None
+            and not deleting
+            and not pod.terminating
+            and parse_ordinal(name, pod.name) is not None
+            and matches(pod.labels)
+        ):
             adopt.append(pod)
             owned.append(pod)
     return Ownership(tuple(owned), tuple(adopt), tuple(release))

@@ -207,37 +207,29 @@ class Pod:
     waiting_reason: str = ""
     unschedulable: str = ""
     reason: str = ""
+    # derived once at construction (read for every pet on every reconcile)
+    terminating: bool = field(init=False, repr=False, compare=False)  # graceful deletion has begun
+    revision: str = field(init=False, repr=False, compare=False)  # ControllerRevision name ('' unlabelled)
+    finished: bool = field(init=False, repr=False, compare=False)  # Failed or Succeeded: to be replaced
+    running_ready: bool = field(init=False, repr=False, compare=False)  # Running, Ready condition True
+    initialized: bool = field(init=False, repr=False, compare=False)  # v1.4 hook: false pauses the set
+    healthy: bool = field(init=False, repr=False, compare=False)  # all of the above, not terminating
+    controller_uid: str | None = field(init=False, repr=False, compare=False)  # the controlling owner's
 
-    @property
-    def terminating(self) -> bool:
-        """Graceful deletion has begun."""
-        return self.deletion_timestamp is not None
-
-    @property
-    def revision(self) -> str:
-        """The ControllerRevision name the pod was made from ('' when unlabelled)."""
-        return self.labels.get(REVISION_LABEL, "")
-
-    @property
-    def finished(self) -> bool:
-        """Failed or Succeeded: the pet must be replaced."""
-        return self.phase in ("Failed", "Succeeded")
-
-    @property
-    def running_ready(self) -> bool:
-        """Phase Running and the Ready condition True."""
-        return self.phase == "Running" and self.ready
-
-    @property
-    def initialized(self) -> bool:
-        """The PetSet v1.4 debug hook: false (or unreadable) pauses the set."""
-        value = self.annotations.get(INITIALIZED_ANNOTATION)
-        return value is None or value in _TRUE
-
-    @property
-    def healthy(self) -> bool:
-        """Running, Ready, initialized and not terminating."""
-        return self.running_ready and self.initialized and not self.terminating
+    def __post_init__(self) -> None:
+        hook = self.annotations.get(INITIALIZED_ANNOTATION)
+        terminating = self.deletion_timestamp is not None
+        running_ready = self.phase == "Running" and self.ready
+        initialized = hook is None or hook in _TRUE
+        ref = controller_of(self.owner_refs)
+        put = object.__setattr__
+        put(self, "terminating", terminating)
+        put(self, "revision", self.labels.get(REVISION_LABEL, ""))
+        put(self, "finished", self.phase in ("Failed", "Succeeded"))
+        put(self, "running_ready", running_ready)
+        put(self, "initialized", initialized)
+        put(self, "healthy", running_ready and initialized and not terminating)
+        put(self, "controller_uid", ref.uid if ref is not None else None)
 
     def available(self, min_ready_seconds: int, now: float) -> bool:
         """Healthy and Ready for at least min_ready_seconds."""

@@ -82,7 +82,7 @@ class Selector:
         for key, value in self.match_labels:
             if labels.get(key) != value:
                 return False
-        return all(req.matches(labels) for req in self.match_expressions)
+        return not self.match_expressions or all(req.matches(labels) for req in self.match_expressions)
 
 
 @dataclass(frozen=True, slots=True)

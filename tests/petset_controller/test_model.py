@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from petset_controller.model import (
@@ -111,6 +113,18 @@ def test_pod_fields_and_health() -> None:
     assert pod.available(5, NOW) and not pod.available(30, NOW)
     assert pod.available_in(30, NOW) == 20
     assert pod.owner_refs[0].controller
+    assert pod.controller_uid == "o"
+
+
+def test_derived_pod_fields_follow_a_replace() -> None:
+    pod = pod_from_raw({"metadata": {"name": "web-0"}, "status": {"phase": "Running"}})
+    ready = dataclasses.replace(pod, ready=True)
+    assert not pod.running_ready and ready.running_ready and ready.healthy
+    failed = dataclasses.replace(ready, phase="Failed", labels={"controller-revision-hash": "web-1"})
+    assert failed.finished and not failed.healthy and failed.revision == "web-1"
+    gone = dataclasses.replace(ready, deletion_timestamp=NOW, owner_refs=())
+    assert gone.terminating and not gone.healthy and gone.controller_uid is None
+    assert gone == dataclasses.replace(gone)
 
 
 @pytest.mark.parametrize(
