@@ -161,6 +161,28 @@ def _slice_ports(obj: Obj, _now: float) -> Any:
     return ",".join(str(p.get("port", "")) for p in obj.get("ports") or []) or "<unset>"
 
 
+def _node_status(obj: Obj, _now: float) -> Any:
+    conditions = [c for c in _get(obj, "status.conditions") or [] if isinstance(c, dict)]
+    ready = [c.get("status") for c in conditions if c.get("type") == "Ready"]
+    shown = [("Ready" if ready[0] == "True" else "NotReady") if ready else "Unknown"]
+    return ",".join(shown + (["SchedulingDisabled"] if _get(obj, "spec.unschedulable") else []))
+
+
+def _node_roles(obj: Obj, _now: float) -> Any:
+    labels = _get(obj, "metadata.labels") or {}
+    roles = {k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/")}
+    roles |= {v for k, v in labels.items() if k == "kubernetes.io/role" and v}
+    return ",".join(sorted(r for r in roles if r)) or "<none>"
+
+
+def _node_address(kind: str) -> Cell:
+    def cell(obj: Obj, _now: float) -> Any:
+        found = [a.get("address") for a in _get(obj, "status.addresses") or [] if a.get("type") == kind]
+        return found[0] if found else "<none>"
+
+    return cell
+
+
 def _path(path: str, *, default: Any = None) -> Cell:
     return lambda obj, _now: _get(obj, path) if _get(obj, path) is not None else default
 
@@ -206,6 +228,18 @@ BUILTIN_COLUMNS: dict[str, tuple[Column, ...]] = {
         ("Claim", "string", 0, _volume_claim),
         ("StorageClass", "string", 0, _path("spec.storageClassName", default="")),
         AGE,
+    ),
+    "nodes": (
+        NAME,
+        ("Status", "string", 0, _node_status),
+        ("Roles", "string", 0, _node_roles),
+        AGE,
+        ("Version", "string", 0, _path("status.nodeInfo.kubeletVersion", default="")),
+        ("Internal-IP", "string", 1, _node_address("InternalIP")),
+        ("External-IP", "string", 1, _node_address("ExternalIP")),
+        ("OS-Image", "string", 1, _path("status.nodeInfo.osImage", default="")),
+        ("Kernel-Version", "string", 1, _path("status.nodeInfo.kernelVersion", default="")),
+        ("Container-Runtime", "string", 1, _path("status.nodeInfo.containerRuntimeVersion", default="")),
     ),
     "namespaces": (NAME, ("Status", "string", 0, _path("status.phase", default="Active")), AGE),
     "configmaps": (NAME, ("Data", "integer", 0, _config_data), AGE),

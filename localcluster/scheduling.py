@@ -1,0 +1,137 @@
+"""Placing pods on nodes (pure): claims a pod waits for, which nodes fit, the least loaded of them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Obj = dict[str, Any]
+UNREACHABLE = "node.kubernetes.io/unreachable"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimView:
+    """What scheduling needs of a PersistentVolumeClaim."""
+
+    phase: str
+    deleting: bool
+
+    @staticmethod
+    def from_raw(obj: Obj) -> ClaimView:
+        """The view of a raw claim."""
+        status = obj.get("status") or {}
+        return ClaimView(
+            str(status.get("phase") or "Pending"), bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """What scheduling needs of a Node."""
+
+    name: str
+    ready: bool
+    unschedulable: bool
+    labels: tuple[tuple[str, str], ...]
+    taints: tuple[tuple[str, str, str], ...]  # (key, value, effect)
+
+    @staticmethod
+    def from_raw(obj: Obj) -> NodeView:
+        """The view of a raw node."""
+        meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+        ready = any(
+            isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+        taints = tuple(
+            (str(t.get("key", "")), str(t.get("value", "")), str(t.get("effect", "")))
+            for t in spec.get("taints") or []
+            if isinstance(t, dict)
+        )
+        labels = tuple(sorted((str(k), str(v)) for k, v in (meta.get("labels") or {}).items()))
+        return NodeView(str(meta.get("name", "")), ready, bool(spec.get("unschedulable")), labels, taints)
+
+
+def claim_names(pod: Obj) -> list[str]:
+    """The PersistentVolumeClaims a pod mounts, in volume order."""
+    out = []
+    for volume in (pod.get("spec") or {}).get("volumes") or []:
+        name = ((volume or {}).get("persistentVolumeClaim") or {}).get("claimName")
+        if name:
+            out.append(str(name))
+    return out
+
+
+def claims_problem(pod: Obj, claim: Callable[[str], ClaimView | None]) -> str | None:
+    """Why the pod's claims keep it from running (the scheduler's words), or None when all are Bound."""
+    unbound = False
+    for name in claim_names(pod):
+        found = claim(name)
+        if found is None:
+            return f'persistentvolumeclaim "{name}" not found'
+        if found.deleting:
+            return f'persistentvolumeclaim "{name}" is being deleted'
+        if found.phase != "Bound":
+            unbound = True
+    return "pod has unbound immediate PersistentVolumeClaims" if unbound else None
+
+
+def unschedulable_message(total: int, reasons: str) -> str:
+    """The scheduler's FailedScheduling message for a pod no node takes."""
+    return (
+        f"0/{total} nodes are available: {reasons}. preemption: 0/{total} nodes are available: "
+        f"{total} Preemption is not helpful for scheduling."
+    )
+
+
+def _tolerates(pod: Obj, key: str, value: str, effect: str) -> bool:
+    for tol in (pod.get("spec") or {}).get("tolerations") or []:
+        if not isinstance(tol, dict):
+            continue
+        if tol.get("effect") and tol.get("effect") != effect:
+            continue
+        if tol.get("operator") == "Exists":
+            if not tol.get("key") or tol.get("key") == key:
+                return True
+        elif tol.get("key") == key and str(tol.get("value", "")) == value:
+            return True
+    return False
+
+
+def misfit(pod: Obj, node: NodeView | None) -> str | None:
+    """Why a node cannot take the pod (the scheduler's per-node reason), or None when it can."""
+    if node is None:
+        return "node(s) were not found"
+    if node.unschedulable:
+        return "node(s) were unschedulable"
+    for key, value, effect in node.taints:
+        if effect in ("NoSchedule", "NoExecute") and not _tolerates(pod, key, value, effect):
+            return f"node(s) had untolerated taint {{{key}: {value}}}"
+    if not node.ready:
+        return "node(s) were not ready"
+    wanted = (pod.get("spec") or {}).get("nodeSelector") or {}
+    labels = dict(node.labels)
+    if any(labels.get(k) != v for k, v in wanted.items()):
+        return "node(s) didn't match Pod's node affinity/selector"
+    return None
+
+
+def choose_node(
+    pod: Obj, nodes: Sequence[tuple[str, NodeView | None]], load: Mapping[str, int]
+) -> tuple[str | None, str]:
+    """(node, "") for the fitting node with the fewest pods (ties by name), else (None, message)."""
+    fitting, reasons = [], Counter[str]()
+    for name, view in nodes:
+        reason = misfit(pod, view)
+        if reason is None:
+            fitting.append(name)
+        else:
+            reasons[reason] += 1
+    if fitting:
+        return min(fitting, key=lambda name: (load.get(name, 0), name)), ""
+    if not nodes:
+        return None, "no nodes available to schedule pods"
+    detail = ", ".join(sorted(f"{count} {reason}" for reason, count in reasons.items()))
+    return None, unschedulable_message(len(nodes), detail)
