@@ -17,6 +17,7 @@ from kubeapi.client import Client
 from petdns import http
 from petdns.cache import ClusterCache
 from petdns.config import PodsMode, Settings
+from petdns.forward import ForwardConfig, Forwarder
 from petdns.loader import load_files
 from petdns.server import DnsServer
 from petdns.zone import RenderedZone
@@ -34,6 +35,7 @@ class ServeOptions:
     kube: Connection | None = None  # watch this API server
     health_listen: tuple[tuple[str, int], ...] = ()
     ready_listen: tuple[tuple[str, int], ...] = ()
+    forward: ForwardConfig | None = None  # names outside the zones: None refuses them
 
 
 def build_zone(options: ServeOptions) -> RenderedZone:
@@ -83,11 +85,23 @@ async def serve(options: ServeOptions, zone: RenderedZone) -> None:
             task = asyncio.create_task(cache.run())
             stack.callback(task.cancel)
             log.info("watching %s", options.kube.server)
-        server = DnsServer(zone, list(options.listen))
+        forward = options.forward
+        forwarder = Forwarder(forward) if forward is not None and forward.routes else None
+        server = DnsServer(zone, list(options.listen), forwarder=forwarder)
         await server.start()
         stack.push_async_callback(server.stop)
         for host, port in server.bound:
             log.info("serving %s on udp+tcp %s port %d", ", ".join(options.settings.zones), host, port)
+        if forwarder is not None:
+            routes = forwarder.routes
+            log.info(
+                "forwarding to %s%s; recursion for %s",
+                ", ".join(str(u) for u in routes.default) or "nothing by default",
+                "".join(f"; {d} to {', '.join(str(u) for u in ups)}" for d, ups in routes.stubs.items()),
+                ", ".join(str(n) for n in forwarder.acl.networks),
+            )
+        else:
+            log.info("not forwarding: names outside the zones are refused")
         for addresses, ready in (
             (options.health_listen, lambda: True),
             (options.ready_listen, lambda: zone.synced),

@@ -8,10 +8,17 @@ import logging
 import sys
 
 from kubeapi import auth
+from petdns.acl import DEFAULT_RECURSION
 from petdns.app import ServeOptions, build_zone, run
 from petdns.config import PodsMode, Settings
+from petdns.forward import ForwardConfig
+from petdns.health import POLICIES
 from petdns.loader import LoadError
+from petdns.respcache import CachePolicy
 from petdns.server import parse_listen
+from petdns.upstream import Routes, default_upstreams, parse_stub_domain, parse_upstream
+
+RESOLV_CONF = "/etc/resolv.conf"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="HTTP /ready address, 503 until the watch has synced; repeatable (default: none)",
     )
+    _forward_arguments(serve)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     local = sub.add_parser("local", help="run the embedded local control plane (kubectl and dig can use it)")
     local.add_argument(
@@ -88,14 +96,135 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--dns", default="127.0.0.1:5353", metavar="HOST:PORT", help="DNS address")
     local.add_argument(
         "--kubeconfig",
-        default=".petdns/kubeconfig",
         metavar="FILE",
-        help="where to write a kubeconfig for kubectl (default .petdns/kubeconfig)",
+        help="where to write a kubeconfig for kubectl (default DIR/kubeconfig with --state, else "
+        ".petdns/kubeconfig)",
     )
-    local.add_argument("--state", metavar="DIR", help="keep every object in DIR across restarts")
+    local.add_argument("--state", metavar="DIR", help="keep every object and volume in DIR across restarts")
     local.add_argument("--token-file", metavar="FILE", help="require this bearer token from clients")
+    local.add_argument("--zone", default="cluster.local", help="cluster domain (default cluster.local)")
+    local.add_argument(
+        "--pod-cidr", default="127.244.0.0/16", metavar="CIDR", help="pod IPs (default 127.244.0.0/16)"
+    )
+    local.add_argument("--pod-cidr6", metavar="CIDR", help="also give pods an IPv6 address from CIDR")
+    local.add_argument(
+        "--ready-after",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="how long a started pod takes to become Ready (default 0.5)",
+    )
     local.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
+
+
+def _forward_arguments(serve: argparse.ArgumentParser) -> None:
+    group = serve.add_argument_group("forwarding (names outside the zones, and unknown reverse names)")
+    group.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="IP[:PORT]",
+        help="upstream DNS server, port 53 unless given, IPv6 as [IP]:PORT; repeatable "
+        "(default: the nameservers of --resolv-conf, except this server's own addresses)",
+    )
+    group.add_argument(
+        "--resolv-conf", metavar="FILE", help=f"where the default upstreams come from (default {RESOLV_CONF})"
+    )
+    group.add_argument("--no-forward", action="store_true", help="refuse names outside the zones")
+    group.add_argument(
+        "--stub-domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN=IP[:PORT][,...]",
+        help="upstreams for names in DOMAIN (the longest matching domain wins); repeatable",
+    )
+    group.add_argument(
+        "--upstream-timeout", type=float, default=2.0, metavar="SECONDS", help="per upstream (default 2)"
+    )
+    group.add_argument(
+        "--upstream-policy",
+        choices=POLICIES,
+        default="sequential",
+        help="order of the healthy upstreams: as given, or random per query (default sequential)",
+    )
+    group.add_argument(
+        "--allow-recursion",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="clients that may have names forwarded; repeatable (default: loopback, 10/8, 172.16/12, "
+        "192.168/16, 100.64/10, fc00::/7, fe80::/10)",
+    )
+    group.add_argument(
+        "--cache-size",
+        type=int,
+        default=10000,
+        metavar="N",
+        help="cached answers, 0: no cache (default 10000)",
+    )
+    group.add_argument("--cache-max-ttl", type=int, default=3600, metavar="SECONDS", help="(default 3600)")
+    group.add_argument("--cache-min-ttl", type=int, default=0, metavar="SECONDS", help="(default 0)")
+    group.add_argument(
+        "--cache-max-negative-ttl",
+        type=int,
+        default=1800,
+        metavar="SECONDS",
+        help="cap on NXDOMAIN/NODATA caching (default 1800)",
+    )
+    group.add_argument(
+        "--serve-stale",
+        type=_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="answer from expired entries this long when no upstream answers, e.g. 30s, 5m; 0: never "
+        "(default 30s)",
+    )
+
+
+def _duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    scale = units.get(text[-1:], 0)
+    try:
+        value = float(text[:-1] if scale else text) * (scale or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 30s, 5m or 1h") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value
+
+
+def _forward_config(args: argparse.Namespace, listen: tuple[tuple[str, int], ...]) -> ForwardConfig | None:
+    """Forwarding from the arguments; None with --no-forward or when no upstream is left."""
+    if args.no_forward:
+        return None
+    if args.upstream:
+        default = tuple(dict.fromkeys(parse_upstream(text) for text in args.upstream))
+    else:
+        try:
+            with open(args.resolv_conf or RESOLV_CONF, encoding="utf-8", errors="replace") as f:
+                default = default_upstreams(f.read(), listen)
+        except FileNotFoundError:
+            if args.resolv_conf:
+                raise
+            default = ()
+    routes = Routes(default, dict(parse_stub_domain(text) for text in args.stub_domain))
+    if not routes:
+        return None
+    cache = CachePolicy(
+        size=args.cache_size,
+        max_ttl=args.cache_max_ttl,
+        min_ttl=args.cache_min_ttl,
+        max_negative_ttl=args.cache_max_negative_ttl,
+        stale=args.serve_stale,
+    )
+    return ForwardConfig(
+        routes,
+        allow=tuple(args.allow_recursion) or DEFAULT_RECURSION,
+        timeout=args.upstream_timeout,
+        policy=args.upstream_policy,
+        cache=cache,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,6 +257,7 @@ def _serve(args: argparse.Namespace) -> int:
             kube=kube,
             health_listen=tuple(parse_listen(t) for t in args.health_listen),
             ready_listen=tuple(parse_listen(t) for t in args.ready_listen),
+            forward=_forward_config(args, listen),
         )
         zone = build_zone(options)
     except (ValueError, OSError, LoadError, auth.ConfigError) as err:
@@ -142,26 +272,40 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _local(args: argparse.Namespace) -> int:
+    # the only upward imports: the entry point of the local cluster
+    from kubeapi.manifests import ManifestError  # noqa: PLC0415
+    from localcluster.app import LocalOptions, Running, run_local, try_lines  # noqa: PLC0415
+    from localcluster.kubelet import KubeletConfig  # noqa: PLC0415
+
     try:
-        api, dns = parse_listen(args.api), parse_listen(args.dns)
+        options = LocalOptions(
+            api=parse_listen(args.api),
+            dns=parse_listen(args.dns),
+            kubeconfig=args.kubeconfig,
+            state=args.state,
+            token_file=args.token_file,
+            files=tuple(args.filename),
+            zone=args.zone.lower().rstrip("."),
+            kubelet=KubeletConfig(
+                pod_cidr=args.pod_cidr, pod_cidr6=args.pod_cidr6, ready_after=args.ready_after
+            ),
+        )
     except (ValueError, OSError) as err:
         print(f"petdns: error: {err}", file=sys.stderr)
         return 2
-    from localcluster.app import run_local  # noqa: PLC0415  (the only upward import: the entry point)
+
+    def banner(running: Running) -> None:
+        print("petdns local is running (Ctrl-C stops it). Try:", flush=True)
+        for line in try_lines(running, options.zone):
+            print(f"  {line}", flush=True)
 
     try:
-        asyncio.run(
-            run_local(
-                api=api,
-                kubeconfig=args.kubeconfig,
-                state=args.state,
-                token_file=args.token_file,
-                dns=dns,
-                files=list(args.filename),
-            )
-        )
+        asyncio.run(run_local(options, started=banner))
     except KeyboardInterrupt:
         return 0
+    except ManifestError as err:
+        print(f"petdns: error: {err}", file=sys.stderr)
+        return 2
     except OSError as err:
         print(f"petdns: error: cannot serve: {err}", file=sys.stderr)
         return 1

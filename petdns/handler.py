@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
-from petdns.lookup import FORMERR, NOTIMP, REFUSED, SERVFAIL, lookup
+from petdns.lookup import FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, lookup
+from petdns.names import find_zone
 from petdns.wire import (
     AXFR,
     BADVERS,
@@ -13,6 +15,7 @@ from petdns.wire import (
     MAX_UDP,
     QR,
     MalformedQuery,
+    Query,
     error_reply,
     headers,
     opt_rr,
@@ -20,6 +23,14 @@ from petdns.wire import (
     render,
 )
 from petdns.zone import RenderedZone
+
+
+@dataclass(frozen=True, slots=True)
+class Outside:
+    """A query the zones do not answer: forward it, or send `local` (REFUSED, or a reverse NXDOMAIN)."""
+
+    query: Query
+    local: bytes
 
 
 def handle(zone: RenderedZone, data: bytes, *, tcp: bool = False) -> bytes | None:
@@ -30,8 +41,23 @@ def handle(zone: RenderedZone, data: bytes, *, tcp: bool = False) -> bytes | Non
     return handle_full(zone, data, tcp=tcp)
 
 
+def handle_routed(zone: RenderedZone, data: bytes, *, tcp: bool = False) -> bytes | Outside | None:
+    """As `handle`, but a name the zones do not answer comes back as `Outside`, for forwarding."""
+    reply = zone.answer(data, tcp=tcp)
+    if reply is not None:
+        return reply
+    return resolve_full(zone, data, tcp=tcp)
+
+
 def handle_full(zone: RenderedZone, data: bytes, *, tcp: bool = False) -> bytes | None:
     """The full path: dnslib parse, every protocol rule, the pure lookup, truncation to the client size."""
+    reply = resolve_full(zone, data, tcp=tcp)
+    return reply.local if isinstance(reply, Outside) else reply
+
+
+def resolve_full(zone: RenderedZone, data: bytes, *, tcp: bool = False) -> bytes | Outside | None:
+    """The full path; names outside the zones (and, with `zone.fallthrough`, NXDOMAIN in the reverse
+    zones) come back as `Outside` with the reply to send when they are not forwarded."""
     if len(data) < 12:
         return None
     qid = data[:2]
@@ -56,14 +82,19 @@ def handle_full(zone: RenderedZone, data: bytes, *, tcp: bool = False) -> bytes 
     name = ".".join(label.decode("latin-1").replace(".", "\\.") for label in lower)
     response = lookup(zone.catalog, zone.settings, name, query.qtype)
     if response is None:
-        return _with_opt(error_reply(qid, flags, REFUSED, query.question), opt)
+        return Outside(query, _with_opt(error_reply(qid, flags, REFUSED, query.question), opt))
     if not zone.synced and not response.answer:  # not known yet is not "does not exist"
         return _with_opt(error_reply(qid, flags, SERVFAIL, query.question), opt)
     limit = MAX_UDP if tcp else (query.edns_size or 512)
     rendered = render(lower, response, limit - len(opt))
     variant = (flags >> 8 & 1) | (2 if opt else 0)
     hdr = headers(rendered.flags, *rendered.counts)[variant]
-    return qid + hdr + query.question + rendered.body + opt
+    reply = qid + hdr + query.question + rendered.body + opt
+    if response.rcode == NXDOMAIN and zone.fallthrough:
+        head = zone.heads.get(find_zone(tuple(name.split(".")), zone.settings.served_zones) or "")
+        if head is not None and head.fallthrough:  # a reverse name without a cluster IP
+            return Outside(query, reply)
+    return reply
 
 
 def _with_opt(reply: bytes, opt: bytes) -> bytes:

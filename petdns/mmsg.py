@@ -11,8 +11,11 @@ import ctypes.util
 import errno
 import os
 import socket
+import struct
 import sys
 from typing import Any
+
+Address = tuple[str, int] | tuple[str, int, int, int]
 
 MSG_WAITFORONE = 0x10000
 RECV_SIZE = 4096
@@ -102,6 +105,7 @@ class BatchedSocket:
         self._stride_words = stride // 4
         self._stride_ptrs = stride // 8
         self._name_base = names
+        self._names_view = memoryview(self._names).cast("B")
         self._recv_addr = ctypes.addressof(self._recv)
         self._send_addr = ctypes.addressof(self._send)
 
@@ -115,6 +119,15 @@ class BatchedSocket:
             raise OSError(err, os.strerror(err))
         words, view, first, stride = self._recv_words, self._recv_view, self._len_index, self._stride_words
         return [bytes(view[i * RECV_SIZE : i * RECV_SIZE + words[first + i * stride]]) for i in range(n)]
+
+    def peer(self, source: int) -> Address:
+        """The sender of received datagram `source` as a socket address (valid until the next receive)."""
+        raw = bytes(self._names_view[source * 32 : source * 32 + 28])
+        port = struct.unpack_from("!H", raw, 2)[0]
+        if int.from_bytes(raw[:2], sys.byteorder) == socket.AF_INET6:
+            flowinfo, scope = struct.unpack_from("!I", raw, 4)[0], struct.unpack_from("=I", raw, 24)[0]
+            return socket.inet_ntop(socket.AF_INET6, raw[8:24]), port, flowinfo, scope
+        return socket.inet_ntop(socket.AF_INET, raw[4:8]), port
 
     def stage(self, slot: int, source: int, reply: bytes) -> None:
         """Put `reply` in send slot `slot`, addressed to the sender of received datagram `source`."""

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from petdns import mmsg
-from petdns.handler import handle, handle_full
+from petdns.forward import Forwarder
+from petdns.handler import Outside, handle_full, handle_routed, resolve_full
+from petdns.relay import ClientQuery, parse_client
+from petdns.wire import Query
 from petdns.zone import RenderedZone
 
 log = logging.getLogger("petdns.server")
@@ -42,26 +48,54 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
+def _identity(peer: Any) -> mmsg.Address:
+    return peer  # type: ignore[no-any-return]
+
+
+def _client_query(query: Query) -> ClientQuery:
+    """A query the full path parsed, as forwarding needs it."""
+    return ClientQuery.from_parts(
+        query.qid, query.flags, query.labels, query.qtype, query.qclass, query.edns_size, query.do
+    )
+
+
 class _UdpWorker(threading.Thread):
-    def __init__(self, sock: socket.socket, zone: RenderedZone, counters: Counters, batch: int) -> None:
+    def __init__(  # noqa: PLR0917
+        self,
+        sock: socket.socket,
+        zone: RenderedZone,
+        counters: Counters,
+        batch: int,
+        forwarder: Forwarder | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         super().__init__(name=f"udp-{sock.getsockname()[1]}", daemon=True)
         self.sock = sock
         self.zone = zone
         self.counters = counters
         self.batch = batch
+        self.forwarder = forwarder
+        self.loop = loop
         self.stopping = False
+        self._peer: Callable[[Any], mmsg.Address] = _identity  # a datagram's source -> its address
 
     def run(self) -> None:
         if self.batch > 1 and mmsg.available():
-            self._run_batched(mmsg.BatchedSocket(self.sock, self.batch))
+            batched = mmsg.BatchedSocket(self.sock, self.batch)
+            self._peer = batched.peer
+            self._run_batched(batched)
         else:
             self._run_plain()
 
-    def _full(self, data: bytes) -> bytes | None:
-        """The full path (and the error accounting) for what the fast path declined."""
+    def _full(self, data: bytes, source: Any = None) -> bytes | None:
+        """The full path (and the error accounting) for what the fast path declined: a reply, None when
+        dropped, or b"" when a forwarded query was handed to the event loop, which replies itself."""
         try:
-            with self.zone.lock:
-                reply = handle_full(self.zone, data)
+            if self.forwarder is None:
+                with self.zone.lock:
+                    reply = handle_full(self.zone, data)
+            else:
+                reply = self._routed(self.forwarder, data, source)
         except Exception:
             self.counters.errors += 1
             if self.counters.errors < 10 or self.counters.errors % 10000 == 0:
@@ -70,6 +104,34 @@ class _UdpWorker(threading.Thread):
         if reply is None:
             self.counters.dropped += 1
         return reply
+
+    def _routed(self, forwarder: Forwarder, data: bytes, source: Any) -> bytes | None:
+        q = parse_client(data)
+        if q is not None and not self.zone.serves(q.name):  # plainly outside: no need for the full parse
+            return self._forward(forwarder, q, source, None)
+        with self.zone.lock:
+            out = resolve_full(self.zone, data)
+        if not isinstance(out, Outside):
+            return out
+        return self._forward(forwarder, _client_query(out.query), source, out.local)
+
+    def _forward(self, forwarder: Forwarder, q: ClientQuery, source: Any, local: bytes | None) -> bytes:
+        peer = self._peer(source)
+        reply = forwarder.admit(q, peer[0], local)
+        if reply is not None:
+            return reply
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(forwarder.submit, q, functools.partial(self._send, peer))
+        return b""
+
+    def _send(self, peer: mmsg.Address, reply: bytes) -> None:
+        """On the event loop: a forwarded answer, from the socket the query came in on."""
+        try:
+            self.sock.sendto(reply, socket.MSG_DONTWAIT, peer)  # never block the event loop
+        except OSError:
+            self.counters.dropped += 1
+        else:
+            self.counters.answered += 1
 
     def _run_batched(self, batched: mmsg.BatchedSocket) -> None:
         """The hot loop: `_reply` inlined, one recvmmsg and one sendmmsg per batch."""
@@ -87,8 +149,8 @@ class _UdpWorker(threading.Thread):
                 except Exception:
                     reply = None
                 if reply is None:
-                    reply = full(data)
-                    if reply is None:
+                    reply = full(data, i)
+                    if not reply:
                         continue
                 batched.stage(slot, i, reply)
                 slot += 1
@@ -97,12 +159,12 @@ class _UdpWorker(threading.Thread):
                 counters.dropped += failed
                 counters.answered += slot - failed
 
-    def _reply(self, data: bytes) -> bytes | None:
+    def _reply(self, data: bytes, addr: mmsg.Address) -> bytes | None:
         try:
             reply = self.zone.answer(data)
         except Exception:
             reply = None
-        return self._full(data) if reply is None else reply
+        return self._full(data, addr) if reply is None else reply
 
     def _run_plain(self) -> None:
         """One datagram per system call: the fallback where recvmmsg is not available."""
@@ -112,8 +174,8 @@ class _UdpWorker(threading.Thread):
                 data, addr = recv(mmsg.RECV_SIZE)
             except OSError:
                 continue
-            reply = self._reply(data)
-            if reply is None:
+            reply = self._reply(data, addr)
+            if not reply:
                 continue
             try:
                 send(reply, addr)
@@ -125,7 +187,12 @@ class _UdpWorker(threading.Thread):
 
 @dataclass
 class DnsServer:
-    """UDP and TCP on each listen address; the UDP path runs in threads, TCP on the event loop."""
+    """UDP and TCP on each listen address; the UDP path runs in threads, TCP on the event loop.
+
+    With a `forwarder`, names outside the zones (and names of the reverse zones that do not exist) are
+    forwarded: UDP threads answer cache hits themselves and hand the rest to the event loop, which
+    replies from the same socket when the upstream has answered.
+    """
 
     zone: RenderedZone
     listen: list[tuple[str, int]]
@@ -134,13 +201,17 @@ class DnsServer:
     bound: list[tuple[str, int]] = field(default_factory=list)
     _workers: list[_UdpWorker] = field(default_factory=list)
     _tcp: list[asyncio.Server] = field(default_factory=list)
+    forwarder: Forwarder | None = field(default=None, kw_only=True)
 
     async def start(self) -> None:
         """Bind every address (UDP and TCP on the same port) and start serving."""
+        loop = asyncio.get_running_loop()
+        if self.forwarder is not None and self.forwarder.routes:
+            self.zone.fallthrough = True
         for host, port in self.listen:
             udp, tcp = _bind_pair(host, port)
             self.bound.append((host, udp.getsockname()[1]))
-            worker = _UdpWorker(udp, self.zone, self.counters, self.udp_batch)
+            worker = _UdpWorker(udp, self.zone, self.counters, self.udp_batch, self.forwarder, loop)
             worker.start()
             self._workers.append(worker)
             self._tcp.append(await asyncio.start_server(self._tcp_client, sock=tcp))
@@ -156,12 +227,16 @@ class DnsServer:
         for worker in self._workers:
             await asyncio.to_thread(worker.join, 2.0)
             worker.sock.close()
+        if self.forwarder is not None:
+            await self.forwarder.stop()
         for server in self._tcp:
             await server.wait_closed()
 
-    def _answer_tcp(self, data: bytes) -> bytes | None:
+    async def _answer_tcp(self, data: bytes, peer: str) -> bytes | None:
         try:
-            reply = handle(self.zone, data, tcp=True)
+            reply = handle_routed(self.zone, data, tcp=True)
+            if isinstance(reply, Outside):
+                reply = await self._forward_tcp(reply, peer)
         except Exception:
             self.counters.errors += 1
             log.exception("internal error on a TCP query")
@@ -172,12 +247,21 @@ class DnsServer:
             self.counters.answered += 1
         return reply
 
+    async def _forward_tcp(self, outside: Outside, peer: str) -> bytes:
+        if self.forwarder is None:
+            return outside.local
+        q = _client_query(outside.query)
+        reply = self.forwarder.admit(q, peer, outside.local, tcp=True)
+        return reply if reply is not None else await self.forwarder.resolve(q, tcp=True)
+
     async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        peer = str(peername[0]) if isinstance(peername, tuple) else ""
         try:
             while True:
                 size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), TCP_IDLE_SECONDS))[0]
                 data = await asyncio.wait_for(reader.readexactly(size), TCP_IDLE_SECONDS)
-                reply = self._answer_tcp(data)
+                reply = await self._answer_tcp(data, peer)
                 if reply is None:
                     break
                 writer.write(struct.pack("!H", len(reply)) + reply)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from petdns.catalog import Catalog, SvcKey, Touched
-from petdns.config import PodsMode, Settings
+from petdns.config import REVERSE_ZONES, PodsMode, Settings
 from petdns.lookup import NOERROR, NXDOMAIN, Response
 from petdns.model import KubeObject
 from petdns.names import reverse_name
@@ -49,13 +49,14 @@ Rendered = tuple[Any, ...]
 class ZoneHead:
     """A served zone's wire name and the SOA pieces that negative answers are assembled from."""
 
-    __slots__ = ("dynamic_pods", "name", "pod_wire", "soa_a", "soa_b", "soa_c", "wire")
+    __slots__ = ("dynamic_pods", "fallthrough", "name", "pod_wire", "soa_a", "soa_b", "soa_c", "wire")
 
     def __init__(self, name: str, *, dynamic_pods: bool) -> None:
         self.name = name
         self.wire = wire_name(name)
         self.pod_wire = b"\x03pod" + self.wire
         self.dynamic_pods = dynamic_pods
+        self.fallthrough = False  # NXDOMAIN is left to the full path (and from there to the upstreams)
         self.soa_a = self.soa_b = self.soa_c = b""
 
     def set_soa(self, settings: Settings, serial: int) -> None:
@@ -89,7 +90,19 @@ class RenderedZone:
         self._by_wire = {head.wire: head for head in self.heads.values()}
         self.lock = threading.Lock()  # held by writers and by the full path in other threads
         self.synced = True  # False while a watch has not delivered its first list: misses are SERVFAIL
+        self._fallthrough = False
         self._stamp()
+
+    @property
+    def fallthrough(self) -> bool:
+        """Whether names of the reverse zones that do not exist are forwarded rather than NXDOMAIN."""
+        return self._fallthrough
+
+    @fallthrough.setter
+    def fallthrough(self, value: bool) -> None:
+        self._fallthrough = value
+        for name, head in self.heads.items():
+            head.fallthrough = value and name in REVERSE_ZONES and name not in self.settings.zones
 
     # -- changes ---------------------------------------------------------------------------------------
 
@@ -218,6 +231,10 @@ class RenderedZone:
             return None if head is None else (head, end)
         return found
 
+    def serves(self, name: bytes) -> bool:
+        """Whether a well-formed lower-case wire name is in a served zone (cluster or reverse)."""
+        return self._zone_of(name) is not None
+
     def answer(self, data: bytes, *, tcp: bool = False) -> bytes | None:
         """Answer a plain query from rendered data, or None when the full path must handle it."""
         if data[4:12] == _QD1:
@@ -263,7 +280,11 @@ class RenderedZone:
             return None
         if node is None:
             found = self._zone_of(name)
-            if found is None or (found[0].dynamic_pods and name.endswith(found[0].pod_wire)):
+            if (
+                found is None
+                or found[0].fallthrough
+                or (found[0].dynamic_pods and name.endswith(found[0].pod_wire))
+            ):
                 return None
             head, p = found
             hdrs = NXDOMAIN_HEADERS
