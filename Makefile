@@ -1,4 +1,4 @@
-# petdns: `make run` serves the example cluster, `make test` runs every check.
+# petdns: `make run` starts the local cluster with the example PetSet, `make test` runs every check.
 # Both set themselves up on a fresh clone: a virtualenv in .venv and the Debian tools they need.
 
 PYTHON ?= python3
@@ -6,8 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+API ?= 127.0.0.1:6443
 LISTEN ?= 127.0.0.1:5353
-EXAMPLE ?= config/examples/nginx-pets.yaml
+STATE ?= .petdns
+EXAMPLE ?= config/examples/petset.yaml
 
 .PHONY: run test lint typecheck pytest bench bench-quick tools bench-tools clean
 
@@ -23,14 +25,14 @@ need = command -v $(1) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 
 tools:
 	@$(call need,dig,bind9-dnsutils)
+	@$(call need,knotd,knot)
 
 bench-tools: tools
 	@$(call need,dnsperf,dnsperf)
 	@$(call need,nsd,nsd)
-	@$(call need,knotd,knot)
 
-run: $(STAMP)
-	$(BIN)/petdns serve --objects $(EXAMPLE) --listen $(LISTEN) --zone cluster.local
+run: $(STAMP) tools
+	$(BIN)/petdns local -f $(EXAMPLE) --api $(API) --dns $(LISTEN) --state $(STATE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

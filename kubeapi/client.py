@@ -77,7 +77,7 @@ class Client:
         content_type: str = "application/json",
     ) -> Any:
         """One call with retries on throttling, server errors and connection failures; raises ApiError."""
-        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        data = None if body is None else (body if isinstance(body, bytes) else codec.dumps(body))
         attempt = 0
         while True:
             try:

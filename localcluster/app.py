@@ -1,4 +1,5 @@
-"""Composition root of `petdns local`: the object store, its journal, the API server and the kubeconfig."""
+"""Composition root of `petdns local`: the API server and, as tasks of one process, the kubelet, the
+volume provisioner, the EndpointSlice controller, the PetSet controller and the DNS server."""
 
 from __future__ import annotations
 
@@ -6,18 +7,66 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
+from kubeapi.auth import Connection
+from kubeapi.client import Client
 from localcluster.apiserver import ApiServer, ServerConfig
+from localcluster.endpointslice_controller import EndpointSliceController
 from localcluster.journal import SqliteJournal
 from localcluster.kubeconfig import read_token, write_kubeconfig
+from localcluster.kubelet import Kubelet, KubeletConfig
 from localcluster.objects import Store
+from localcluster.provisioner import Provisioner, ProvisionerConfig
+from localcluster.seed import Planned, create_planned, plan_files
 from localcluster.tls import ServingCert, serving_cert
+from petdns.cache import ClusterCache
+from petdns.config import PodsMode, Settings
+from petdns.server import DnsServer
+from petdns.zone import RenderedZone
+from petset_controller.controller import Controller, ControllerConfig
 
 log = logging.getLogger("localcluster")
 
 START_NAMESPACES = ("default", "kube-system", "kube-public")
+
+
+@dataclass(frozen=True, slots=True)
+class LocalOptions:
+    """Everything `petdns local` was asked to do."""
+
+    api: tuple[str, int] = ("127.0.0.1", 6443)
+    dns: tuple[str, int] | None = ("127.0.0.1", 5353)
+    kubeconfig: str | None = None  # None: <state>/kubeconfig, else .petdns/kubeconfig
+    state: str | None = None
+    token_file: str | None = None
+    files: tuple[str, ...] = ()
+    zone: str = "cluster.local"
+    kubelet: KubeletConfig = field(default_factory=KubeletConfig)
+
+    def kubeconfig_path(self) -> str:
+        """Where the kubeconfig is written."""
+        if self.kubeconfig:
+            return self.kubeconfig
+        return os.path.join(self.state or ".petdns", "kubeconfig")
+
+
+@dataclass(slots=True)
+class Running:
+    """What a started local cluster offers its caller (tests, the banner)."""
+
+    url: str
+    kubeconfig: str
+    dns: tuple[str, int] | None  # the bound address
+    server: ApiServer
+    kubelet: Kubelet
+    zone: RenderedZone | None
+    planned: list[Planned]
+    created: list[str]
 
 
 def client_url(scheme: str, host: str, port: int) -> str:
@@ -52,35 +101,158 @@ def _certificate(state: str | None, wanted: bool) -> Iterator[ServingCert | None
             yield serving_cert(directory)
 
 
+@contextlib.contextmanager
+def _volume_root(state: str | None) -> Iterator[str]:
+    """Where volumes keep their data: `<state>/volumes`, else a temporary directory."""
+    if state:
+        root = os.path.join(state, "volumes")
+        os.makedirs(root, exist_ok=True)
+        yield root
+    else:
+        with tempfile.TemporaryDirectory(prefix="petdns-volumes-") as directory:
+            yield directory
+
+
+def try_lines(running: Running, zone: str) -> list[str]:
+    """What to try next: the KUBECONFIG export, kubectl, and a dig for a name the files create."""
+    lines = [f"export KUBECONFIG={os.path.abspath(running.kubeconfig)}", "kubectl get pods"]
+    if running.dns is not None:
+        host, port = running.dns
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        lines.append(f"dig @{host} -p {port} {example_name(running.planned, zone)}")
+    return lines
+
+
+def example_name(planned: list[Planned], zone: str) -> str:
+    """The first pet's DNS name (else the first Service's) among the planned objects."""
+    for _, ref, namespace, raw in planned:
+        spec = raw.get("spec") or {}
+        if ref.plural == "petsets" and spec.get("serviceName"):
+            return f"{raw['metadata']['name']}-0.{spec['serviceName']}.{namespace}.svc.{zone}"
+    for _, ref, namespace, raw in planned:
+        if ref.plural == "services" and not ref.group:
+            return f"{raw['metadata']['name']}.{namespace}.svc.{zone}"
+    return f"web-0.nginx.default.svc.{zone}"
+
+
+@contextlib.asynccontextmanager
+async def _tasks(
+    factories: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]],
+) -> AsyncIterator[list[asyncio.Task[None]]]:
+    """Run each component as a named task; cancel them (last started first) on the way out."""
+    tasks = [asyncio.create_task(make(), name=name) for name, make in factories]
+    try:
+        yield tasks
+    finally:
+        for task in reversed(tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def run_local(
+    options: LocalOptions,
     *,
-    api: tuple[str, int],
-    kubeconfig: str,
-    state: str | None,
-    token_file: str | None,
-    dns: tuple[str, int] | None,
-    files: list[str],
+    stop: asyncio.Event | None = None,
+    started: Callable[[Running], None] = lambda running: None,
+    handle_signals: bool = True,
 ) -> None:
-    """Serve the local control plane until cancelled; the kubeconfig is written once the API listens.
+    """Serve the local cluster until `stop` is set (or SIGINT/SIGTERM). The files are read before
+    anything starts (ManifestError for a bad one) and created once every component runs.
 
     With a token file every request needs `Authorization: Bearer <token>`, and the server speaks HTTPS
     with a self-signed certificate (kubectl sends credentials only over TLS); the kubeconfig carries both.
     """
-    token = read_token(token_file) if token_file else None
-    store, journal = open_store(state)
+    planned = plan_files(list(options.files))
+    stop = stop or asyncio.Event()
+    if handle_signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+    token = read_token(options.token_file) if options.token_file else None
+    kubeconfig = options.kubeconfig_path()
+    store, journal = open_store(options.state)
     server = ApiServer(store, config=ServerConfig(token=token))
     try:
-        with _certificate(state, token is not None) as cert:
-            await server.start(*api, tls=cert.server_context() if cert else None)
-            url = client_url(server.scheme, api[0], server.port)
+        with _certificate(options.state, token is not None) as cert, _volume_root(options.state) as volumes:
+            await server.start(*options.api, tls=cert.server_context() if cert else None)
+            url = client_url(server.scheme, options.api[0], server.port)
+            os.makedirs(os.path.dirname(os.path.abspath(kubeconfig)), exist_ok=True)
             write_kubeconfig(kubeconfig, url, token=token, ca_pem=cert.ca_pem() if cert else None)
             log.info("API server at %s; kubeconfig written to %s", url, kubeconfig)
-            if dns is not None:
-                log.warning("--dns %s:%d is not used yet: the local DNS server is not wired in", *dns)
-            if files:
-                log.warning("-f %s: object files are not loaded yet", " ".join(files))
-            await asyncio.Event().wait()
+            conn = Connection(server=url, token=token or "", ca_file=cert.cert_file if cert else "")
+            await _serve_components(
+                options,
+                conn=conn,
+                server=server,
+                url=url,
+                kubeconfig=kubeconfig,
+                volumes=volumes,
+                planned=planned,
+                stop=stop,
+                started=started,
+            )
     finally:
         await server.stop()
         if journal is not None:
             journal.close()
+
+
+async def _serve_components(
+    options: LocalOptions,
+    *,
+    conn: Connection,
+    server: ApiServer,
+    url: str,
+    kubeconfig: str,
+    volumes: str,
+    planned: list[Planned],
+    stop: asyncio.Event,
+    started: Callable[[Running], None],
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+
+        def client(agent: str) -> Client:
+            made = Client(conn, user_agent=f"petdns-local/{agent}")
+            stack.push_async_callback(made.close)
+            return made
+
+        kubelet = Kubelet(client("kubelet"), options.kubelet)
+        provisioner = Provisioner(client("provisioner"), ProvisionerConfig(volume_root=volumes))
+        slices = EndpointSliceController(client("endpointslice-controller"))
+        controller = Controller(client("petset-controller"), config=ControllerConfig())
+        factories: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
+            ("provisioner", provisioner.run),
+            ("kubelet", kubelet.run),
+            ("endpointslice-controller", slices.run),
+            ("petset-controller", controller.run),
+        ]
+        zone, bound = None, None
+        if options.dns is not None:
+            host = options.dns[0]
+            settings = Settings(
+                zones=(options.zone,),
+                pods=PodsMode.INSECURE,
+                ns_addresses=(host,) if host not in ("0.0.0.0", "::", "") else (),
+            )
+            zone = RenderedZone(settings)
+            zone.synced = False
+            cache = ClusterCache(client("dns"), zone, watch_pods=False)
+            dns = DnsServer(zone, [options.dns])
+            await dns.start()
+            bound = dns.bound[0]
+            stack.push_async_callback(dns.stop)
+            factories.append(("dns-cache", cache.run))
+        async with _tasks(factories) as tasks:
+            created = await create_planned(client("seed"), planned)
+            for line in created:
+                log.info("%s", line)
+            running = Running(url, kubeconfig, bound, server, kubelet, zone, planned, created)
+            started(running)
+            waiter = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            for task in done:
+                if task is not waiter and not task.cancelled() and task.exception() is not None:
+                    raise RuntimeError(f"{task.get_name()} stopped: {task.exception()!r}")
+            log.info("stopping")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 from typing import Any, Protocol
+
+from kubeapi import codec
 
 Obj = dict[str, Any]
 
@@ -58,11 +59,11 @@ class SqliteJournal:
     def load(self) -> tuple[int, list[tuple[str, Obj]]]:
         row = self._db.execute("SELECT rv FROM version WHERE id = 0").fetchone()
         rows = self._db.execute("SELECT store_key, body FROM objects ORDER BY store_key, namespace, name")
-        return (int(row[0]) if row else 0), [(key, json.loads(body)) for key, body in rows]
+        return (int(row[0]) if row else 0), [(key, codec.loads(body)) for key, body in rows]
 
     def put(self, store_key: str, obj: Obj) -> None:
         meta = obj.get("metadata") or {}
-        body = json.dumps(obj, separators=(",", ":"))
+        body = codec.dumps(obj).decode()
         self._run(
             "INSERT OR REPLACE INTO objects (store_key, namespace, name, body) VALUES (?, ?, ?, ?)",
             (store_key, meta.get("namespace") or "", meta.get("name") or "", body),

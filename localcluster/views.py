@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubeapi import codec
 from localcluster.resources import Resource
 from localcluster.tables import table
 
 Obj = dict[str, Any]
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def dumps(value: Any) -> bytes:
-    """Compact JSON bytes."""
-    return _dumps(value).encode()
+dumps = codec.dumps
 
 
 def present(res: Resource, obj: Obj) -> Obj:

@@ -339,6 +339,11 @@ class Revision:
     template: Json | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     owner_refs: tuple[OwnerRef, ...] = ()
+    controller_uid: str | None = field(init=False, repr=False, compare=False)  # the controlling owner's
+
+    def __post_init__(self) -> None:
+        ref = controller_of(self.owner_refs)
+        object.__setattr__(self, "controller_uid", ref.uid if ref is not None else None)
 
 
 def revision_from_raw(raw: Json) -> Revision:

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from petset_controller.identity import controller_ref, owned_by
-from petset_controller.model import PetSet, Revision, controller_of
+from petset_controller.identity import controller_ref
+from petset_controller.model import PetSet, Revision
 from petset_controller.validation import Json, labels_of, mapping_of
 
 HASH_LABEL = "controller.kubernetes.io/hash"
@@ -56,18 +56,19 @@ def revision_name(set_name: str, digest: str) -> str:
 
 def history(pet_set: PetSet, revisions: Iterable[Revision]) -> list[Revision]:
     """The set's revisions (owned, or orphans its selector matches), oldest first."""
+    uid, matches = pet_set.uid, pet_set.spec.selector.matches
     mine = [
         r
         for r in revisions
-        if owned_by(r.owner_refs, pet_set)
-        or (controller_of(r.owner_refs) is None and pet_set.spec.selector.matches(r.labels))
+        if (r.controller_uid is not None and r.controller_uid == uid)
+        or (r.controller_uid is None and matches(r.labels))
     ]
     return sorted(mine, key=lambda r: (r.revision, r.name))
 
 
 def orphans(pet_set: PetSet, revisions: Iterable[Revision]) -> list[Revision]:
     """Revisions in the history that no controller owns yet: to adopt."""
-    return [r for r in history(pet_set, revisions) if controller_of(r.owner_refs) is None]
+    return [r for r in history(pet_set, revisions) if r.controller_uid is None]
 
 
 def new_revision(pet_set: PetSet, *, template: Json, number: int, collision_count: int) -> dict[str, Any]:

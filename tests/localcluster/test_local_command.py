@@ -24,6 +24,8 @@ def _start(tmp_path: Path, port: int) -> subprocess.Popen[str]:
             "local",
             "--api",
             f"127.0.0.1:{port}",
+            "--dns",
+            "127.0.0.1:0",
             "--kubeconfig",
             str(tmp_path / "kubeconfig"),
             "--state",
