@@ -26,7 +26,9 @@ from localcluster.seed import Planned, create_planned, plan_files
 from localcluster.tls import ServingCert, serving_cert
 from petdns.cache import ClusterCache
 from petdns.config import PodsMode, Settings
+from petdns.forward import ForwardConfig, Forwarder
 from petdns.server import DnsServer
+from petdns.upstream import Routes, Upstream, default_upstreams
 from petdns.zone import RenderedZone
 from petset_controller.controller import Controller, ControllerConfig
 
@@ -47,6 +49,18 @@ class LocalOptions:
     files: tuple[str, ...] = ()
     zone: str = "cluster.local"
     kubelet: KubeletConfig = field(default_factory=KubeletConfig)
+    upstreams: tuple[Upstream, ...] | None = None  # other names: None = resolv.conf's, () = refused
+    resolv_conf: str = "/etc/resolv.conf"
+
+    def forwarding(self) -> ForwardConfig | None:
+        """Where names outside the cluster zone go (None: nowhere, they are refused)."""
+        upstreams = self.upstreams
+        if upstreams is None:
+            try:
+                upstreams = default_upstreams(self.resolv_conf, [self.dns] if self.dns else [])
+            except OSError:
+                upstreams = ()
+        return ForwardConfig(Routes(upstreams, {})) if upstreams else None
 
     def kubeconfig_path(self) -> str:
         """Where the kubeconfig is written."""
@@ -238,7 +252,8 @@ async def _serve_components(
             zone = RenderedZone(settings)
             zone.synced = False
             cache = ClusterCache(client("dns"), zone, watch_pods=False)
-            dns = DnsServer(zone, [options.dns])
+            forward = options.forwarding()
+            dns = DnsServer(zone, [options.dns], forwarder=Forwarder(forward) if forward else None)
             await dns.start()
             bound = dns.bound[0]
             stack.push_async_callback(dns.stop)

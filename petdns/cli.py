@@ -16,7 +16,7 @@ from petdns.health import POLICIES
 from petdns.loader import LoadError
 from petdns.respcache import CachePolicy
 from petdns.server import parse_listen
-from petdns.upstream import Routes, default_upstreams, parse_stub_domain, parse_upstream
+from petdns.upstream import Routes, Upstream, default_upstreams, parse_stub_domain, parse_upstream
 
 RESOLV_CONF = "/etc/resolv.conf"
 
@@ -107,6 +107,13 @@ def _parser() -> argparse.ArgumentParser:
         "--pod-cidr", default="127.244.0.0/16", metavar="CIDR", help="pod IPs (default 127.244.0.0/16)"
     )
     local.add_argument("--pod-cidr6", metavar="CIDR", help="also give pods an IPv6 address from CIDR")
+    local.add_argument(
+        "--upstream",
+        action="append",
+        metavar="IP[:PORT]",
+        help="where other names go; repeatable (default: the nameservers of /etc/resolv.conf)",
+    )
+    local.add_argument("--no-forward", action="store_true", help="refuse names outside the cluster zone")
     local.add_argument(
         "--ready-after",
         type=float,
@@ -271,6 +278,10 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _upstreams(texts: list[str] | None) -> tuple[Upstream, ...] | None:
+    return tuple(parse_upstream(text) for text in texts) if texts else None
+
+
 def _local(args: argparse.Namespace) -> int:
     # the only upward imports: the entry point of the local cluster
     from kubeapi.manifests import ManifestError  # noqa: PLC0415
@@ -289,6 +300,7 @@ def _local(args: argparse.Namespace) -> int:
             kubelet=KubeletConfig(
                 pod_cidr=args.pod_cidr, pod_cidr6=args.pod_cidr6, ready_after=args.ready_after
             ),
+            upstreams=() if args.no_forward else _upstreams(args.upstream),
         )
     except (ValueError, OSError) as err:
         print(f"petdns: error: {err}", file=sys.stderr)
