@@ -10,6 +10,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,6 +137,9 @@ def test_2_identity_hostnames_and_dns(local: LocalProcess) -> None:
 
 def test_3_deleted_pets_come_back_with_their_names_claims_and_dns(local: LocalProcess) -> None:
     before_pods, before_claims = pods(local), claims(local)
+    volume = json.loads(local.kubectl("get", "pv", "-o", "json"))["items"][0]
+    data = Path(volume["spec"]["hostPath"]["path"]) / "index.html"
+    data.write_text("hello from a pet\n")  # what nginx would serve from its claim
     local.kubectl("delete", "pod", "-l", "app=nginx")
 
     def replaced() -> bool:
@@ -147,6 +151,7 @@ def test_3_deleted_pets_come_back_with_their_names_claims_and_dns(local: LocalPr
     wait_for(replaced, what="new pods under the old names")
     wait_for(lambda: ready_pets(local) == ["web-0", "web-1"], what="the new pets Ready")
     assert claims(local) == before_claims  # the same claims (same UIDs), still Bound
+    assert data.read_text() == "hello from a pet\n"  # and the same data
     wait_for(lambda: resolves_to_pod_ips(local, ["web-0", "web-1"]), timeout=5, what="DNS following new IPs")
 
 
