@@ -27,7 +27,7 @@ from pathlib import Path
 import procs
 from loadgen import Run, dnsperf
 from report import OTHER_LOAD_MAX
-from servers import petdns_executable, system_binary
+from servers import knot_conf, petdns_executable, system_binary
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parent / "config" / "examples" / "nginx-pets.yaml"
@@ -73,31 +73,7 @@ def write_files(work: Path, names: int, miss_names: int, attempts: int) -> None:
 
 
 def knot_command(port: int, work: Path) -> list[str]:
-    conf = work / "knot.conf"
-    conf.write_text(
-        f"""server:
-    rundir: "{work}"
-    listen: {procs.LOCALHOST}@{port}
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: "{work}"
-log:
-  - target: stderr
-    any: warning
-template:
-  - id: default
-    storage: "{work}"
-    semantic-checks: off
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: {ZONE}
-    file: {ZONE}.zone
-"""
-    )
-    return [system_binary("knotd") or "knotd", "-c", str(conf)]
+    return [system_binary("knotd") or "knotd", "-c", str(knot_conf(port, work, work, [ZONE]))]
 
 
 def petdns_command(port: int, upstream: int) -> list[str]:

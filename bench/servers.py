@@ -67,8 +67,10 @@ zone:
     return [system_binary("nsd") or "nsd", "-d", "-c", str(conf)]
 
 
-def knot_command(port: int, cluster_dir: Path, work: Path) -> list[str]:
+def knot_conf(port: int, storage: Path, work: Path, zones: list[str]) -> Path:
+    """A one-worker Knot configuration in `work` serving each `<zone>.zone` file of `storage`."""
     conf = work / "knot.conf"
+    served = "".join(f"  - domain: {zone}\n    file: {zone}.zone\n" for zone in zones)
     conf.write_text(
         f"""server:
     rundir: "{work}"
@@ -83,17 +85,18 @@ log:
     any: warning
 template:
   - id: default
-    storage: "{cluster_dir}"
+    storage: "{storage}"
     semantic-checks: off
     zonefile-sync: -1
     journal-content: none
 zone:
-  - domain: {ZONE}
-    file: {ZONE}.zone
-  - domain: {REVERSE_ZONE}
-    file: {REVERSE_ZONE}.zone
-"""
+{served}"""
     )
+    return conf
+
+
+def knot_command(port: int, cluster_dir: Path, work: Path) -> list[str]:
+    conf = knot_conf(port, cluster_dir, work, [ZONE, REVERSE_ZONE])
     return [system_binary("knotd") or "knotd", "-c", str(conf)]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from petdns.model import from_raw
 from petdns.server import DnsServer
 from petdns.zone import RenderedZone
 from tests.faultproxy import FaultProxy
+from tests.waiting import eventually
 
 NOW = 1_800_000_000
 PET = "web-0.nginx.default.svc.cluster.local"
@@ -61,14 +62,6 @@ def endpoint_slice(
             for pet, (ip, ready) in pets.items()
         ],
     }
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Wait until the condition holds (polled), or fail."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import dns.message
@@ -21,17 +21,10 @@ from petdns.handler import handle_full
 from petdns.model import from_raw
 from petdns.zone import RenderedZone
 from tests.localcluster.conftest import LocalApi
+from tests.waiting import eventually
 
 Obj = dict[str, Any]
 MANAGED = "endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io"
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Wait until the condition holds (polled), or fail."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,7 @@ import asyncio
 import ipaddress
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ from localcluster.podlife import FAIL_AFTER, READY_AFTER, STOP_AFTER
 from localcluster.scheduling import UNREACHABLE
 from tests.faultproxy import FaultProxy
 from tests.localcluster.conftest import LocalApi, serving
+from tests.waiting import eventually
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -53,18 +54,6 @@ async def kubelet_for(url: str, config: KubeletConfig = FAST) -> AsyncIterator[t
         task.cancel()
         await asyncio.gather(task, synced, return_exceptions=True)
         await client.close()
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 5.0) -> T:
-    """check()'s first truthy result; fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def pod_when(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from localcluster.volumes import (
     volume_from_raw,
 )
 from tests.localcluster.conftest import LocalApi
+from tests.waiting import eventually
 
 Obj = dict[str, Any]
 
@@ -120,14 +121,6 @@ def test_only_its_own_directories_are_removable(tmp_path: Path) -> None:
 
 
 # -- against the API server ------------------------------------------------------------------------------
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Wait until the condition holds (polled), or fail."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager
