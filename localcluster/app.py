@@ -271,3 +271,14 @@ async def _serve_components(
                 if task is not waiter and not task.cancelled() and task.exception() is not None:
                     raise RuntimeError(f"{task.get_name()} stopped: {task.exception()!r}")
             log.info("stopping")
+
+
+def run(options: LocalOptions, *, started: Callable[[Running], None] = lambda running: None) -> None:
+    """Run `run_local` until a signal, on uvloop where it is installed."""
+    try:
+        import uvloop  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - uvloop is a dependency
+        asyncio.run(run_local(options, started=started))
+    else:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(run_local(options, started=started))

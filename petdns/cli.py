@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 
@@ -285,7 +284,8 @@ def _upstreams(texts: list[str] | None) -> tuple[Upstream, ...] | None:
 def _local(args: argparse.Namespace) -> int:
     # the only upward imports: the entry point of the local cluster
     from kubeapi.manifests import ManifestError  # noqa: PLC0415
-    from localcluster.app import LocalOptions, Running, run_local, try_lines  # noqa: PLC0415
+    from localcluster.app import LocalOptions, Running, try_lines  # noqa: PLC0415
+    from localcluster.app import run as run_cluster  # noqa: PLC0415
     from localcluster.kubelet import KubeletConfig  # noqa: PLC0415
 
     try:
@@ -312,7 +312,7 @@ def _local(args: argparse.Namespace) -> int:
             print(f"  {line}", flush=True)
 
     try:
-        asyncio.run(run_local(options, started=banner))
+        run_cluster(options, started=banner)
     except KeyboardInterrupt:
         return 0
     except ManifestError as err:
