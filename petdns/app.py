@@ -1,4 +1,5 @@
-"""Composition root of `petdns serve`: load objects, render the zone, run the transports until a signal."""
+"""Composition root of `petdns serve`: load objects, render the zone, run the transports, HTTP (health,
+readiness, metrics) and the watch until a stop signal, applying configuration reloads meanwhile."""
 
 from __future__ import annotations
 
@@ -8,34 +9,38 @@ import ctypes
 import ctypes.util
 import gc
 import logging
-import signal
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-from kubeapi.auth import Connection
 from kubeapi.client import Client
-from petdns import http
+from petdns import config_file, http, logs, metrics
 from petdns.cache import ClusterCache
-from petdns.config import PodsMode, Settings
-from petdns.forward import ForwardConfig, Forwarder
+from petdns.config import PodsMode
+from petdns.forward import Forwarder
+from petdns.lifecycle import DRAIN_SECONDS, Lifecycle
 from petdns.loader import load_files
+from petdns.model import KubeObject
+from petdns.options import ServeOptions, build
+from petdns.reload import Reloader
 from petdns.server import DnsServer
 from petdns.zone import RenderedZone
 
+__all__ = ["ConfigSource", "Runtime", "ServeOptions", "build_zone", "run", "serve", "settle_memory"]
+
 log = logging.getLogger("petdns")
+Address = tuple[str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class ServeOptions:
-    """Everything `petdns serve` was asked to do."""
+@dataclass
+class ConfigSource:
+    """The configuration file being followed: its path, the flags given on the command line (they win
+    over it) and the merged values in force."""
 
-    settings: Settings
-    objects: tuple[str, ...]
-    listen: tuple[tuple[str, int], ...]
-    kube: Connection | None = None  # watch this API server
-    health_listen: tuple[tuple[str, int], ...] = ()
-    ready_listen: tuple[tuple[str, int], ...] = ()
-    forward: ForwardConfig | None = None  # names outside the zones: None refuses them
+    path: str
+    flags: dict[str, Any]
+    values: dict[str, Any]
 
 
 def build_zone(options: ServeOptions) -> RenderedZone:
@@ -67,14 +72,146 @@ def settle_memory() -> None:
             libc.malloc_trim(0)
 
 
-async def serve(options: ServeOptions, zone: RenderedZone) -> None:
-    """Serve (and watch the API, when asked) until SIGINT or SIGTERM."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+def make_forwarder(options: ServeOptions, previous: Forwarder | None = None) -> Forwarder | None:
+    """The forwarder of `options` (None when nothing is forwarded), continuing `previous`'s counters."""
+    forward = options.forward
+    if forward is None or not forward.routes:
+        return None
+    forwarder = Forwarder(forward, stats=previous.stats if previous is not None else None)
+    if previous is not None:
+        forwarder.cache.carry_counters(previous.cache)
+    return forwarder
+
+
+def describe_forwarding(forwarder: Forwarder | None) -> str:
+    if forwarder is None:
+        return "not forwarding: names outside the zones are refused"
+    routes = forwarder.routes
+    return "forwarding to {}{}; recursion for {}".format(
+        ", ".join(str(u) for u in routes.default) or "nothing by default",
+        "".join(f"; {d} to {', '.join(str(u) for u in ups)}" for d, ups in routes.stubs.items()),
+        ", ".join(str(n) for n in forwarder.acl.networks),
+    )
+
+
+@dataclass
+class Runtime:
+    """What `serve` runs, and what a configuration reload changes in it."""
+
+    options: ServeOptions
+    server: DnsServer
+    lifecycle: Lifecycle
+    cache: ClusterCache | None = None
+    config: ConfigSource | None = None
+    reloads: metrics.ReloadCounts = field(default_factory=metrics.ReloadCounts)
+
+    def ready(self) -> bool:
+        return self.server.zone.synced and not self.lifecycle.stopping
+
+    def not_ready_reason(self) -> str:
+        return "stopping" if self.lifecycle.stopping else "not synced yet"
+
+    def objects(self, options: ServeOptions) -> list[KubeObject]:
+        """The current objects: the object files (read again) and what the watch holds."""
+        objects: list[KubeObject] = list(load_files(list(options.objects)).objects) if options.objects else []
+        if self.cache is not None:
+            objects += self.cache.objects()
+        return objects
+
+    def apply(self, values: dict[str, Any]) -> None:
+        """Take new settings values (a reload): build everything first, then swap. Raises (OptionError,
+        LoadError) without changing anything when they cannot be used."""
+        assert self.config is not None
+        path, old = self.config.path, self.config.values
+        groups = config_file.changed(old, values)
+        restart = sorted(groups.pop(config_file.RESTART, set()))
+        in_force = {**values, **{key: old[key] for key in restart}}
+        new = build(in_force, connect=False, kube=self.options.kube)
+        zone = None
+        if config_file.ZONE in groups:
+            zone = RenderedZone(new.settings)
+            zone.load(self.objects(new))
+            zone.synced = self.server.zone.synced
+        forwarder = make_forwarder(new, self.server.forwarder) if config_file.FORWARD in groups else None
+        # everything is built: apply
+        self.options, self.config.values = new, in_force
+        if zone is not None:
+            self.server.set_zone(zone)
+            if self.cache is not None:
+                self.cache.zone = zone
+            settle_memory()
+            log.info(
+                "zone rendered again (%s): %d names",
+                ", ".join(sorted(groups[config_file.ZONE])),
+                len(zone.nodes),
+            )
+        if config_file.FORWARD in groups:
+            self.server.set_forwarder(forwarder)
+            log.info(
+                "%s (%s)", describe_forwarding(forwarder), ", ".join(sorted(groups[config_file.FORWARD]))
+            )
+        if config_file.LOG in groups:
+            logs.configure(new.log_level, new.log_format)
+            self.server.query_log = new.query_log
+        if restart:
+            log.warning("config %s: %s changed: that takes a restart", path, ", ".join(restart))
+        changed = sorted(key for keys in groups.values() for key in keys)
+        log.info("config %s reloaded%s", path, f": {', '.join(changed)}" if changed else " (no change)")
+
+
+def _http_routes(
+    runtime: Runtime, registry_render: Callable[[], bytes], scrapes: http.ScrapeStats
+) -> dict[Address, dict[str, http.Handler]]:
+    """Per HTTP address, the paths it serves (one address may serve several)."""
+    options = runtime.options
+    handlers = {
+        "/health": http.health(),
+        "/ready": http.readiness(runtime.ready, runtime.not_ready_reason),
+        "/metrics": http.metrics(registry_render, scrapes),
+    }
+    out: dict[Address, dict[str, http.Handler]] = {}
+    for path, addresses in (
+        ("/health", options.health_listen),
+        ("/ready", options.ready_listen),
+        ("/metrics", options.metrics_listen),
+    ):
+        for address in addresses:
+            out.setdefault(address, {})[path] = handlers[path]
+    return out
+
+
+async def _start_http(
+    runtime: Runtime, routes: Mapping[Address, dict[str, http.Handler]], stack: contextlib.AsyncExitStack
+) -> None:
+    for address, paths in routes.items():
+        try:
+            runner, (port,) = await http.start(http.routes_app(paths), [address])
+        except OSError as err:
+            if set(paths) == {"/metrics"} and runtime.options.metrics_default:
+                log.warning(
+                    "metrics not served: %s:%d: %s (the default address; --metrics-listen picks another)",
+                    *address,
+                    err,
+                )
+                continue
+            raise
+        stack.push_async_callback(runner.cleanup)
+        log.info("http %s on %s:%d", " ".join(sorted(paths)), address[0], port)
+
+
+async def serve(
+    options: ServeOptions,
+    zone: RenderedZone,
+    *,
+    config: ConfigSource | None = None,
+    started: Callable[[Runtime], None] | None = None,
+) -> None:
+    """Serve (and watch the API, when asked) until SIGINT or SIGTERM, then stop gracefully; follow
+    `config` for reloads when given."""
+    lifecycle = Lifecycle()
+    lifecycle.install()
     async with contextlib.AsyncExitStack() as stack:
+        cache = None
         if options.kube is not None:
             zone.synced = False
             client = Client(options.kube)
@@ -85,43 +222,53 @@ async def serve(options: ServeOptions, zone: RenderedZone) -> None:
             task = asyncio.create_task(cache.run())
             stack.callback(task.cancel)
             log.info("watching %s", options.kube.server)
-        forward = options.forward
-        forwarder = Forwarder(forward) if forward is not None and forward.routes else None
-        server = DnsServer(zone, list(options.listen), forwarder=forwarder)
+        forwarder = make_forwarder(options)
+        server = DnsServer(zone, list(options.listen), forwarder=forwarder, query_log=options.query_log)
         await server.start()
-        stack.push_async_callback(server.stop)
+        runtime = Runtime(options, server, lifecycle, cache, config)
         for host, port in server.bound:
             log.info("serving %s on udp+tcp %s port %d", ", ".join(options.settings.zones), host, port)
-        if forwarder is not None:
-            routes = forwarder.routes
-            log.info(
-                "forwarding to %s%s; recursion for %s",
-                ", ".join(str(u) for u in routes.default) or "nothing by default",
-                "".join(f"; {d} to {', '.join(str(u) for u in ups)}" for d, ups in routes.stubs.items()),
-                ", ".join(str(n) for n in forwarder.acl.networks),
-            )
-        else:
-            log.info("not forwarding: names outside the zones are refused")
-        for addresses, ready in (
-            (options.health_listen, lambda: True),
-            (options.ready_listen, lambda: zone.synced),
-        ):
-            if addresses:
-                runner, ports = await http.start(http.app(ready), list(addresses))
-                stack.push_async_callback(runner.cleanup)
-                log.info(
-                    "http on %s", ", ".join(f"{h}:{p}" for (h, _), p in zip(addresses, ports, strict=True))
-                )
-        await stop.wait()
-        log.info("stopping")
+        log.info("%s", describe_forwarding(forwarder))
+        scrapes = http.ScrapeStats()
+        registry = metrics.registry(
+            metrics.Sources(server, cache, runtime.reloads if config else None, scrapes)
+        )
+        try:
+            await _start_http(runtime, _http_routes(runtime, metrics.renderer(registry), scrapes), stack)
+        except BaseException:
+            await server.stop()
+            raise
+        if config is not None:
+            reloader = Reloader(config.path, config.flags, runtime.apply, runtime.reloads)
+            watcher = asyncio.create_task(reloader.run())
+            stack.callback(watcher.cancel)
+            log.info("following config %s", config.path)
+        if started is not None:
+            started(runtime)
+        await lifecycle.wait()
+        await stop(runtime)
 
 
-def run(options: ServeOptions, zone: RenderedZone) -> None:
+async def stop(runtime: Runtime) -> None:
+    """The stop sequence: /ready is already 503; answer through the lame duck, stop accepting, drain."""
+    seconds = runtime.options.lameduck
+    log.info("stopping: /ready answers 503; still answering for %g s (lame duck)", seconds)
+    await runtime.lifecycle.lame_duck(seconds)
+    server = runtime.server
+    await server.stop_accepting()
+    log.info("stopped accepting queries; finishing the ones in flight (up to %g s)", DRAIN_SECONDS)
+    if not await server.drain(DRAIN_SECONDS):
+        log.warning("queries still in flight after %g s are dropped", DRAIN_SECONDS)
+    await server.close()
+    log.info("stopped")
+
+
+def run(options: ServeOptions, zone: RenderedZone, *, config: ConfigSource | None = None) -> None:
     """Run `serve` on uvloop where it is installed."""
     try:
         import uvloop  # noqa: PLC0415
     except ImportError:
-        asyncio.run(serve(options, zone))
+        asyncio.run(serve(options, zone, config=config))
     else:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(options, zone))
+            runner.run(serve(options, zone, config=config))

@@ -3,31 +3,37 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
+from typing import Any
 
 from kubeapi import auth
-from petdns.acl import DEFAULT_RECURSION
-from petdns.app import ServeOptions, build_zone, run
-from petdns.config import PodsMode, Settings
-from petdns.forward import ForwardConfig
+from petdns import config_file, logs
+from petdns.app import ConfigSource, build_zone, run
+from petdns.config import PodsMode
 from petdns.health import POLICIES
 from petdns.loader import LoadError
-from petdns.respcache import CachePolicy
+from petdns.options import RESOLV_CONF, OptionError, build
 from petdns.server import parse_listen
-from petdns.upstream import Routes, Upstream, default_upstreams, parse_stub_domain, parse_upstream
-
-RESOLV_CONF = "/etc/resolv.conf"
+from petdns.upstream import Upstream, parse_upstream
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="petdns", description="Cluster DNS for Kubernetes pets.")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve the cluster-DNS schema from object files or a live cluster")
+    serve = sub.add_parser(
+        "serve",
+        help="serve the cluster-DNS schema from object files or a live cluster",
+        argument_default=argparse.SUPPRESS,  # a flag not given leaves its key to --config or the default
+    )
+    serve.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML settings, one key per flag (config/petdns.yaml); flags given here win over it; "
+        "the file is followed and changes apply live",
+    )
     serve.add_argument(
         "--objects",
         action="append",
-        default=[],
         metavar="FILE",
         help="YAML or JSON objects (Namespace, Service, EndpointSlice, Pod); repeatable",
     )
@@ -45,12 +51,15 @@ def _parser() -> argparse.ArgumentParser:
         help="UDP and TCP address, IPv4 or [IPv6]; repeatable (default 127.0.0.1:5353)",
     )
     serve.add_argument(
-        "--zone", action="append", metavar="ZONE", help="cluster domain; repeatable (default cluster.local)"
+        "--zone",
+        dest="zones",
+        action="append",
+        metavar="ZONE",
+        help="cluster domain; repeatable (default cluster.local)",
     )
     serve.add_argument(
         "--pods",
         choices=[m.value for m in PodsMode],
-        default="disabled",
         help="pod records: disabled, insecure or verified (default disabled)",
     )
     serve.add_argument(
@@ -58,30 +67,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="name endpoints without a hostname after their pod, not their dashed IP",
     )
-    serve.add_argument("--ttl", type=int, default=5, help="TTL of every record, 0-3600 (default 5)")
+    serve.add_argument("--ttl", type=int, help="TTL of every record, 0-3600 (default 5)")
     serve.add_argument(
         "--ns-address",
+        dest="ns_addresses",
         action="append",
-        default=[],
         metavar="IP",
         help="address of ns.dns.<zone>, the apex NS target (default: the listen addresses)",
     )
-    serve.add_argument(
-        "--health-listen",
-        action="append",
-        default=[],
-        metavar="HOST:PORT",
-        help="HTTP /health address; repeatable (default: none)",
-    )
-    serve.add_argument(
-        "--ready-listen",
-        action="append",
-        default=[],
-        metavar="HOST:PORT",
-        help="HTTP /ready address, 503 until the watch has synced; repeatable (default: none)",
-    )
+    _operations_arguments(serve)
     _forward_arguments(serve)
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     local = sub.add_parser("local", help="run the embedded local control plane (kubectl and dig can use it)")
     local.add_argument(
         "-f",
@@ -120,8 +115,51 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long a started pod takes to become Ready (default 0.5)",
     )
-    local.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    local.add_argument("--log-level", default="info", choices=list(config_file.LOG_LEVELS))
     return parser
+
+
+def _operations_arguments(serve: argparse.ArgumentParser) -> None:
+    group = serve.add_argument_group("operations (health, readiness, metrics, logs, stopping)")
+    group.add_argument(
+        "--health-listen",
+        action="append",
+        metavar="HOST:PORT",
+        help="HTTP /health address; repeatable (default: none)",
+    )
+    group.add_argument(
+        "--ready-listen",
+        action="append",
+        metavar="HOST:PORT",
+        help="HTTP /ready address, 503 until the watch has synced and once stopping; repeatable "
+        "(default: none)",
+    )
+    group.add_argument(
+        "--metrics-listen",
+        action="append",
+        metavar="HOST:PORT",
+        help="HTTP /metrics address (Prometheus, CoreDNS names); repeatable (default :9153)",
+    )
+    group.add_argument(
+        "--no-metrics", dest="metrics_listen", action="store_const", const=[], help="serve no /metrics"
+    )
+    group.add_argument(
+        "--lameduck",
+        type=float,
+        metavar="SECONDS",
+        help="after SIGTERM or SIGINT, keep answering this long with /ready at 503 (default 5)",
+    )
+    group.add_argument("--log-level", choices=list(config_file.LOG_LEVELS), help="(default info)")
+    group.add_argument(
+        "--log-format",
+        choices=list(config_file.LOG_FORMATS),
+        help="text, or one JSON object a line (default text)",
+    )
+    group.add_argument(
+        "--query-log",
+        action="store_true",
+        help="log every query, as the CoreDNS log plugin does (default off)",
+    )
 
 
 def _forward_arguments(serve: argparse.ArgumentParser) -> None:
@@ -129,7 +167,6 @@ def _forward_arguments(serve: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--upstream",
         action="append",
-        default=[],
         metavar="IP[:PORT]",
         help="upstream DNS server, port 53 unless given, IPv6 as [IP]:PORT; repeatable "
         "(default: the nameservers of --resolv-conf, except this server's own addresses)",
@@ -140,48 +177,38 @@ def _forward_arguments(serve: argparse.ArgumentParser) -> None:
     group.add_argument("--no-forward", action="store_true", help="refuse names outside the zones")
     group.add_argument(
         "--stub-domain",
+        dest="stub_domains",
         action="append",
-        default=[],
         metavar="DOMAIN=IP[:PORT][,...]",
         help="upstreams for names in DOMAIN (the longest matching domain wins); repeatable",
     )
-    group.add_argument(
-        "--upstream-timeout", type=float, default=2.0, metavar="SECONDS", help="per upstream (default 2)"
-    )
+    group.add_argument("--upstream-timeout", type=float, metavar="SECONDS", help="per upstream (default 2)")
     group.add_argument(
         "--upstream-policy",
         choices=POLICIES,
-        default="sequential",
         help="order of the healthy upstreams: as given, or random per query (default sequential)",
     )
     group.add_argument(
         "--allow-recursion",
         action="append",
-        default=[],
         metavar="CIDR",
         help="clients that may have names forwarded; repeatable (default: loopback, 10/8, 172.16/12, "
         "192.168/16, 100.64/10, fc00::/7, fe80::/10)",
     )
     group.add_argument(
-        "--cache-size",
-        type=int,
-        default=10000,
-        metavar="N",
-        help="cached answers, 0: no cache (default 10000)",
+        "--cache-size", type=int, metavar="N", help="cached answers, 0: no cache (default 10000)"
     )
-    group.add_argument("--cache-max-ttl", type=int, default=3600, metavar="SECONDS", help="(default 3600)")
-    group.add_argument("--cache-min-ttl", type=int, default=0, metavar="SECONDS", help="(default 0)")
+    group.add_argument("--cache-max-ttl", type=int, metavar="SECONDS", help="(default 3600)")
+    group.add_argument("--cache-min-ttl", type=int, metavar="SECONDS", help="(default 0)")
     group.add_argument(
         "--cache-max-negative-ttl",
         type=int,
-        default=1800,
         metavar="SECONDS",
         help="cap on NXDOMAIN/NODATA caching (default 1800)",
     )
     group.add_argument(
         "--serve-stale",
         type=_duration,
-        default=30.0,
         metavar="DURATION",
         help="answer from expired entries this long when no upstream answers, e.g. 30s, 5m; 0: never "
         "(default 30s)",
@@ -189,88 +216,58 @@ def _forward_arguments(serve: argparse.ArgumentParser) -> None:
 
 
 def _duration(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
-    scale = units.get(text[-1:], 0)
     try:
-        value = float(text[:-1] if scale else text) * (scale or 1)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 30s, 5m or 1h") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is negative")
-    return value
-
-
-def _forward_config(args: argparse.Namespace, listen: tuple[tuple[str, int], ...]) -> ForwardConfig | None:
-    """Forwarding from the arguments; None with --no-forward or when no upstream is left."""
-    if args.no_forward:
-        return None
-    if args.upstream:
-        default = tuple(dict.fromkeys(parse_upstream(text) for text in args.upstream))
-    else:
-        try:
-            with open(args.resolv_conf or RESOLV_CONF, encoding="utf-8", errors="replace") as f:
-                default = default_upstreams(f.read(), listen)
-        except FileNotFoundError:
-            if args.resolv_conf:
-                raise
-            default = ()
-    routes = Routes(default, dict(parse_stub_domain(text) for text in args.stub_domain))
-    if not routes:
-        return None
-    cache = CachePolicy(
-        size=args.cache_size,
-        max_ttl=args.cache_max_ttl,
-        min_ttl=args.cache_min_ttl,
-        max_negative_ttl=args.cache_max_negative_ttl,
-        stale=args.serve_stale,
-    )
-    return ForwardConfig(
-        routes,
-        allow=tuple(args.allow_recursion) or DEFAULT_RECURSION,
-        timeout=args.upstream_timeout,
-        policy=args.upstream_policy,
-        cache=cache,
-    )
+        return config_file.duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command; 2 on bad arguments or a malformed object file."""
+    """Run the command; 2 on bad arguments, a bad configuration file or a malformed object file."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     if args.command == "local":
+        logs.configure(args.log_level)
         return _local(args)
     return _serve(args)
 
 
+def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line, by key; ValueError naming the flag."""
+    out = {}
+    for name, value in vars(args).items():
+        key = config_file.BY_NAME.get(name)
+        if key is None:
+            continue
+        try:
+            out[name] = config_file.normalize(key, value)
+        except ValueError as err:
+            raise ValueError(f"{key.flag}: {err}") from None
+    return out
+
+
 def _serve(args: argparse.Namespace) -> int:
+    path = getattr(args, "config", None)
     try:
-        listen = tuple(parse_listen(text) for text in (args.listen or ["127.0.0.1:5353"]))
-        ns_addresses = tuple(args.ns_address) or tuple(h for h, _ in listen if h not in ("0.0.0.0", "::"))
-        settings = Settings(
-            zones=tuple(z.lower().rstrip(".") for z in (args.zone or ["cluster.local"])),
-            ttl=args.ttl,
-            pods=PodsMode(args.pods),
-            endpoint_pod_names=args.endpoint_pod_names,
-            ns_addresses=ns_addresses,
-        )
-        kube = auth.load(args.kubeconfig, args.context) if args.kubeconfig or not args.objects else None
-        options = ServeOptions(
-            settings,
-            tuple(args.objects),
-            listen,
-            kube=kube,
-            health_listen=tuple(parse_listen(t) for t in args.health_listen),
-            ready_listen=tuple(parse_listen(t) for t in args.ready_listen),
-            forward=_forward_config(args, listen),
-        )
+        flags = _flag_values(args)
+        values = config_file.merge(config_file.load(path) if path else {}, flags)
+        logs.configure(values["log_level"], values["log_format"])
+        options = build(values)
         zone = build_zone(options)
+    except config_file.ConfigError as err:
+        print(f"petdns: error: config {err}", file=sys.stderr)
+        return 2
+    except OptionError as err:
+        where = (
+            config_file.BY_NAME[err.key].flag if err.key in flags or not path else f"config {path}: {err.key}"
+        )
+        print(f"petdns: error: {where}: {err.message}", file=sys.stderr)
+        return 2
     except (ValueError, OSError, LoadError, auth.ConfigError) as err:
         print(f"petdns: error: {err}", file=sys.stderr)
         return 2
+    config = ConfigSource(path, flags, values) if path else None
     try:
-        run(options, zone)
+        run(options, zone, config=config)
     except OSError as err:
         print(f"petdns: error: cannot serve: {err}", file=sys.stderr)
         return 1

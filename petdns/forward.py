@@ -25,6 +25,7 @@ from petdns.acl import DEFAULT_RECURSION, Acl
 from petdns.health import POLICIES, Health, HealthPolicy, plan
 from petdns.relay import NOERROR, NXDOMAIN, REFUSED, SERVFAIL, STALE_TTL, ClientQuery, Reply
 from petdns.respcache import CachePolicy, ResponseCache
+from petdns.tally import ACL, CACHE, FORWARD, KUBERNETES, NO_PLUGIN, Histogram
 from petdns.upstream import Routes, Upstream
 
 log = logging.getLogger("petdns.forward")
@@ -57,7 +58,8 @@ class ForwardConfig:
 
 @dataclass
 class UpstreamStats:
-    """Per upstream: queries sent, replies, failures (timeouts included), TCP retries, error rcodes."""
+    """Per upstream: queries sent, replies, failures (timeouts included), TCP retries, error rcodes,
+    health probes and the failed ones; replies by rcode and the time each exchange took by rcode."""
 
     queries: int = 0
     replies: int = 0
@@ -66,6 +68,9 @@ class UpstreamStats:
     tcp_retries: int = 0
     error_rcodes: int = 0  # SERVFAIL, REFUSED, ...: the next upstream was tried
     probes: int = 0
+    probe_failures: int = 0
+    rcodes: dict[int, int] = field(default_factory=dict)
+    durations: dict[int, Histogram] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,11 +83,15 @@ class ForwardStats:
     refused: int = 0
     coalesced: int = 0
     stale: int = 0
+    all_down: int = 0  # queries that found every upstream of their route marked down
     upstreams: dict[str, UpstreamStats] = field(default_factory=dict)
 
 
 class Forwarder:
-    """Answers names outside the zones from the cache or the upstreams; `clock` is monotonic seconds."""
+    """Answers names outside the zones from the cache or the upstreams; `clock` is monotonic seconds.
+
+    `stats` continues the counters of a forwarder this one replaces (a configuration reload).
+    """
 
     def __init__(
         self,
@@ -90,13 +99,16 @@ class Forwarder:
         *,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        stats: ForwardStats | None = None,
     ) -> None:
         self.config = config
         self.routes = config.routes
         self.acl = Acl(config.allow)
         self.cache: ResponseCache[Reply] = ResponseCache(config.cache)
         self.health = {u: Health(config.health) for u in self.routes.upstreams}
-        self.stats = ForwardStats(upstreams={str(u): UpstreamStats() for u in self.routes.upstreams})
+        self.stats = stats if stats is not None else ForwardStats()
+        for upstream in self.routes.upstreams:
+            self.stats.upstreams.setdefault(str(upstream), UpstreamStats())
         self._clock = clock
         self._rng = rng or random.Random()
         self._lock = threading.Lock()  # the cache is shared by the UDP threads and the event loop
@@ -115,18 +127,32 @@ class Forwarder:
         Names no upstream serves, and clients outside the ACL, get `local` (REFUSED when not given);
         allowed clients get a fresh cache entry when there is one.
         """
+        return self.screen(q, host, local, tcp=tcp)[0]
+
+    def screen(
+        self, q: ClientQuery, host: str, local: bytes | None = None, *, tcp: bool = False
+    ) -> tuple[bytes | None, str]:
+        """`admit`, and who answered, as the `plugin` label of the response metrics: `cache` for a
+        cache hit, `acl` for a client refused recursion, `""` when no upstream serves the name (or
+        `kubernetes` when `local` is the zones' own answer, a reverse NXDOMAIN); `forward` with None."""
         if not self.routes.route(q.name):
-            return local if local is not None else relay.error(q, REFUSED, recursion=False)
+            return self._local(q, local, NO_PLUGIN)
         if not self.acl.allows(host):
             self.stats.refused += 1
-            return local if local is not None else relay.error(q, REFUSED, recursion=False)
+            return self._local(q, local, ACL)
         self.stats.requests += 1
         now = self._clock()
         with self._lock:
             hit = self.cache.get(q.key, now)
         if hit is None:
-            return None
-        return self._count(hit[0].render(q, age=hit[1], tcp=tcp))
+            return None, FORWARD
+        return self._count(hit[0].render(q, age=hit[1], tcp=tcp)), CACHE
+
+    @staticmethod
+    def _local(q: ClientQuery, local: bytes | None, plugin: str) -> tuple[bytes, str]:
+        if local is None:
+            return relay.error(q, REFUSED, recursion=False), plugin
+        return local, plugin if local[3] & 0x0F == REFUSED else KUBERNETES
 
     # -- the event loop ------------------------------------------------------------------------------
 
@@ -161,12 +187,28 @@ class Forwarder:
         self.submit(q, deliver, tcp=tcp)
         return await future
 
-    async def stop(self) -> None:
-        """Cancel probes and fetches; queries still waiting get SERVFAIL."""
-        self._closed = True
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the fetches in flight (pending probes are dropped); True
+        when none is left."""
+        self._cancel_probes()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._tasks:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            await asyncio.wait(list(self._tasks), timeout=left)
+        return True
+
+    def _cancel_probes(self) -> None:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+
+    async def stop(self) -> None:
+        """Cancel probes and fetches; queries still waiting get SERVFAIL."""
+        self._closed = True
+        self._cancel_probes()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -191,6 +233,7 @@ class Forwarder:
     async def _ask(self, q: ClientQuery) -> _Outcome:
         order = plan(self.routes.route(q.name), self.health, policy=self.config.policy, rng=self._rng)
         if order and self.health[order[0]].down:  # every one is down: a stale answer now beats timeouts first
+            self.stats.all_down += 1
             stale = self._stale(q)
             if stale is not None:
                 return stale, True
@@ -198,6 +241,7 @@ class Forwarder:
             stats = self.stats.upstreams[str(upstream)]
             query = relay.upstream_query(q, secrets.token_bytes(2))
             stats.queries += 1
+            started = self._clock()
             try:
                 data = await exchange.udp(upstream, query, self.config.timeout)
                 if relay.truncated(data):
@@ -211,6 +255,11 @@ class Forwarder:
                 self._failed(upstream)
                 continue
             stats.replies += 1
+            stats.rcodes[reply.rcode] = stats.rcodes.get(reply.rcode, 0) + 1
+            took = stats.durations.get(reply.rcode)
+            if took is None:
+                took = stats.durations[reply.rcode] = Histogram()
+            took.observe(self._clock() - started)
             self.health[upstream].success()
             if reply.rcode not in (NOERROR, NXDOMAIN):
                 stats.error_rcodes += 1
@@ -236,7 +285,7 @@ class Forwarder:
         kept = reply.clamped(policy.min_ttl, lifetime)
         if len(kept.body) <= MAX_CACHED_BYTES:
             with self._lock:
-                self.cache.put(q.key, kept, lifetime, self._clock())
+                self.cache.put(q.key, kept, lifetime, self._clock(), negative=reply.negative)
         return kept
 
     def _count(self, reply: bytes) -> bytes:
@@ -273,6 +322,7 @@ class Forwarder:
         try:
             await exchange.udp(upstream, relay.probe_query(secrets.token_bytes(2)), self.config.timeout)
         except (TimeoutError, OSError):
+            self.stats.upstreams[str(upstream)].probe_failures += 1
             health.probe_failed(self._clock())
             self._schedule_probe(upstream)
             return

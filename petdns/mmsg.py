@@ -108,6 +108,9 @@ class BatchedSocket:
         self._names_view = memoryview(self._names).cast("B")
         self._recv_addr = ctypes.addressof(self._recv)
         self._send_addr = ctypes.addressof(self._send)
+        # byte 3 of the header (RA, Z, AD, CD, rcode) of the first n staged replies, n = 0..size:
+        # `flag_views[n].tobytes()` copies them in one C-level call
+        self.flag_views = [self._send_view[3 : n * SEND_SIZE : SEND_SIZE] for n in range(size + 1)]
 
     def receive(self) -> list[bytes]:
         """Block until at least one datagram is there; return every datagram then available (<= size)."""
@@ -135,6 +138,12 @@ class BatchedSocket:
         self._send_view[start : start + len(reply)] = reply
         self._send_iov_words[slot * 2 + 1] = len(reply)
         self._send_ptrs[slot * self._stride_ptrs] = self._name_base + source * 32
+
+    def staged(self, slot: int) -> tuple[int, bytes]:
+        """The received datagram that staged reply `slot` answers, and the reply."""
+        start = slot * SEND_SIZE
+        source = (self._send_ptrs[slot * self._stride_ptrs] - self._name_base) // 32
+        return source, bytes(self._send_view[start : start + self._send_iov_words[slot * 2 + 1]])
 
     def flush(self, count: int) -> int:
         """Send the first `count` staged replies; returns how many failed (and were skipped)."""

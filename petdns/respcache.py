@@ -36,16 +36,18 @@ class CachePolicy:
 
 
 class _Item(Generic[V]):
-    __slots__ = ("expires", "stored", "value")
+    __slots__ = ("expires", "negative", "stored", "value")
 
-    def __init__(self, value: V, stored: float, expires: float) -> None:
+    def __init__(self, value: V, stored: float, expires: float, negative: bool) -> None:
         self.value = value
         self.stored = stored
         self.expires = expires
+        self.negative = negative
 
 
 class ResponseCache(Generic[V]):
-    """Values by key with a lifetime; least recently used first out. Counters are plain attributes."""
+    """Values by key with a lifetime; least recently used first out. Counters are plain attributes;
+    entries, hits and evictions are also counted for negative values (NXDOMAIN, NODATA) alone."""
 
     def __init__(self, policy: CachePolicy = CachePolicy()) -> None:
         self.policy = policy
@@ -55,6 +57,15 @@ class ResponseCache(Generic[V]):
         self.stale_hits = 0
         self.inserts = 0
         self.evictions = 0
+        self.negatives = 0  # entries holding a negative value
+        self.negative_hits = 0
+        self.negative_evictions = 0
+
+    def carry_counters(self, other: ResponseCache[V]) -> None:
+        """Continue the hit, miss, stale, insert and eviction counts of a cache this one replaces."""
+        for name in ("hits", "misses", "stale_hits", "inserts", "evictions", "negative_hits"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.negative_evictions += other.negative_evictions
 
     def __len__(self) -> int:
         return len(self._items)
@@ -64,13 +75,14 @@ class ResponseCache(Generic[V]):
         item = self._items.get(key)
         if item is None or now >= item.expires:
             if item is not None and now >= item.expires + self.policy.stale:
-                del self._items[key]
+                self._remove(key, item)
             if count:
                 self.misses += 1
             return None
         self._items.move_to_end(key)
         if count:
             self.hits += 1
+            self.negative_hits += item.negative
         return item.value, int(now - item.stored)
 
     def stale(self, key: bytes, now: float) -> V | None:
@@ -82,17 +94,27 @@ class ResponseCache(Generic[V]):
         self.stale_hits += 1
         return item.value
 
-    def put(self, key: bytes, value: V, lifetime: int, now: float) -> bool:
+    def put(self, key: bytes, value: V, lifetime: int, now: float, *, negative: bool = False) -> bool:
         """Store a value fresh for `lifetime` seconds (not at all when 0 or the cache is disabled)."""
         if self.policy.size == 0 or lifetime <= 0:
             return False
-        self._items[key] = _Item(value, now, now + lifetime)
-        self._items.move_to_end(key)
+        old = self._items.get(key)
+        if old is not None:
+            self._remove(key, old)
+        self._items[key] = _Item(value, now, now + lifetime, negative)
+        self.negatives += negative
         self.inserts += 1
         while len(self._items) > self.policy.size:
-            self._items.popitem(last=False)
+            _, item = self._items.popitem(last=False)
+            self.negatives -= item.negative
             self.evictions += 1
+            self.negative_evictions += item.negative
         return True
+
+    def _remove(self, key: bytes, item: _Item[V]) -> None:
+        del self._items[key]
+        self.negatives -= item.negative
 
     def clear(self) -> None:
         self._items.clear()
+        self.negatives = 0

@@ -1,22 +1,39 @@
-"""DNS transports: a blocking UDP worker thread per socket and an asyncio TCP server, sharing one port."""
+"""DNS transports: a blocking UDP worker thread per socket and an asyncio TCP server, sharing one port.
+
+Queries are counted into `tally.Tally` objects: one per UDP thread (once per batch) and one for the
+event loop (TCP, forwarded UDP answers); `petdns.metrics` reads them when scraped.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import functools
 import logging
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from petdns import mmsg
+from petdns import mmsg, querylog
 from petdns.forward import Forwarder
 from petdns.handler import Outside, handle_full, handle_routed, resolve_full
 from petdns.relay import ClientQuery, parse_client
+from petdns.tally import (
+    FOLD_AT,
+    FORWARD,
+    KUBERNETES,
+    NO_PLUGIN,
+    TIME_BOUNDS,
+    Listener,
+    Tally,
+    server_label,
+    type_code,
+)
 from petdns.wire import Query
 from petdns.zone import RenderedZone
 
@@ -59,25 +76,31 @@ def _client_query(query: Query) -> ClientQuery:
     )
 
 
+def _listener(host: str, port: int, proto: str) -> Listener:
+    return server_label(host, port), proto, "2" if _family(host) == socket.AF_INET6 else "1"
+
+
 class _UdpWorker(threading.Thread):
-    def __init__(  # noqa: PLR0917
-        self,
-        sock: socket.socket,
-        zone: RenderedZone,
-        counters: Counters,
-        batch: int,
-        forwarder: Forwarder | None = None,
-        loop: asyncio.AbstractEventLoop | None = None,
+    """One UDP socket's thread. Per batch it reads the server's current zone and forwarder (a reload
+    may replace them), counts what it answered into its own `tally`, and logs the queries while the
+    query log is on."""
+
+    def __init__(
+        self, sock: socket.socket, server: DnsServer, loop: asyncio.AbstractEventLoop, listener: Listener
     ) -> None:
         super().__init__(name=f"udp-{sock.getsockname()[1]}", daemon=True)
         self.sock = sock
-        self.zone = zone
-        self.counters = counters
-        self.batch = batch
-        self.forwarder = forwarder
+        self.server = server
+        self.counters = server.counters
+        self.batch = server.udp_batch
         self.loop = loop
+        self.listener = listener
+        self.tally = Tally()
         self.stopping = False
         self._peer: Callable[[Any], mmsg.Address] = _identity  # a datagram's source -> its address
+        self._types = bytearray()  # type codes of the current batch's replies
+        self._others: list[tuple[str, int]] = []  # (plugin, rcode) of its replies the zones did not write
+        self._start = 0.0  # when the current batch was received
 
     def run(self) -> None:
         if self.batch > 1 and mmsg.available():
@@ -91,11 +114,13 @@ class _UdpWorker(threading.Thread):
         """The full path (and the error accounting) for what the fast path declined: a reply, None when
         dropped, or b"" when a forwarded query was handed to the event loop, which replies itself."""
         try:
-            if self.forwarder is None:
-                with self.zone.lock:
-                    reply = handle_full(self.zone, data)
+            forwarder = self.server.forwarder
+            if forwarder is None:
+                zone = self.server.zone
+                with zone.lock:
+                    reply = handle_full(zone, data)
             else:
-                reply = self._routed(self.forwarder, data, source)
+                reply = self._routed(forwarder, data, source)
         except Exception:
             self.counters.errors += 1
             if self.counters.errors < 10 or self.counters.errors % 10000 == 0:
@@ -103,49 +128,72 @@ class _UdpWorker(threading.Thread):
             return None
         if reply is None:
             self.counters.dropped += 1
+        elif reply:
+            self._types.append(type_code(data))
         return reply
 
     def _routed(self, forwarder: Forwarder, data: bytes, source: Any) -> bytes | None:
+        zone = self.server.zone
         q = parse_client(data)
-        if q is not None and not self.zone.serves(q.name):  # plainly outside: no need for the full parse
-            return self._forward(forwarder, q, source, None)
-        with self.zone.lock:
-            out = resolve_full(self.zone, data)
+        if q is not None and not zone.serves(q.name):  # plainly outside: no need for the full parse
+            return self._forward(forwarder, q, data, source, None)
+        with zone.lock:
+            out = resolve_full(zone, data)
         if not isinstance(out, Outside):
             return out
-        return self._forward(forwarder, _client_query(out.query), source, out.local)
+        return self._forward(forwarder, _client_query(out.query), data, source, out.local)
 
-    def _forward(self, forwarder: Forwarder, q: ClientQuery, source: Any, local: bytes | None) -> bytes:
+    def _forward(
+        self, forwarder: Forwarder, q: ClientQuery, data: bytes, source: Any, local: bytes | None
+    ) -> bytes:
         peer = self._peer(source)
-        reply = forwarder.admit(q, peer[0], local)
+        reply, plugin = forwarder.screen(q, peer[0], local)
         if reply is not None:
+            if plugin != KUBERNETES:
+                self._others.append((plugin, reply[3] & 0x0F))
             return reply
-        assert self.loop is not None
-        self.loop.call_soon_threadsafe(forwarder.submit, q, functools.partial(self._send, peer))
+        deliver = functools.partial(self._send, peer, data, self._start)
+        self.loop.call_soon_threadsafe(forwarder.submit, q, deliver)
         return b""
 
-    def _send(self, peer: mmsg.Address, reply: bytes) -> None:
+    def _send(self, peer: mmsg.Address, data: bytes, start: float, reply: bytes) -> None:
         """On the event loop: a forwarded answer, from the socket the query came in on."""
         try:
             self.sock.sendto(reply, socket.MSG_DONTWAIT, peer)  # never block the event loop
         except OSError:
             self.counters.dropped += 1
-        else:
-            self.counters.answered += 1
+            return
+        self.counters.answered += 1
+        took = time.perf_counter() - start
+        self.server.loop_tally.record(self.listener, type_code(data), reply[3] & 0x0F, FORWARD, took, -1, -1)
+        if self.server.query_log:
+            querylog.emit(data, reply, "udp", peer[0], peer[1], took)
 
     def _run_batched(self, batched: mmsg.BatchedSocket) -> None:
-        """The hot loop: `_reply` inlined, one recvmmsg and one sendmmsg per batch."""
-        fast, full, counters = self.zone.answer, self._full, self.counters
+        """The hot loop: one recvmmsg and one sendmmsg per batch; per query the fast path, which also
+        appends the query's type code; per batch `BatchCounter.commit`, inlined."""
+        server, counters, batches = self.server, self.counters, self.tally.batches(self.listener)
+        full, clock, others, types = self._full, time.perf_counter, self._others, self._types
+        lock, by_bucket, seconds, flags, views = (
+            batches.lock,
+            batches.types,
+            batches.seconds,
+            batches.flags,
+            batched.flag_views,
+        )
+        bucket_of, bounds = bisect.bisect_left, TIME_BOUNDS
         while not self.stopping:
             try:
                 packets = batched.receive()
             except OSError:
                 log.exception("receiving on UDP")
                 continue
+            self._start = start = clock()
+            fast = server.zone.answer
             slot = 0
             for i, data in enumerate(packets):
                 try:
-                    reply = fast(data)
+                    reply = fast(data, types)
                 except Exception:
                     reply = None
                 if reply is None:
@@ -158,22 +206,47 @@ class _UdpWorker(threading.Thread):
                 failed = batched.flush(slot)
                 counters.dropped += failed
                 counters.answered += slot - failed
+                took = clock() - start
+                bucket = bucket_of(bounds, took)
+                with lock:
+                    by_bucket[bucket] += types
+                    seconds[bucket] += took * len(types)
+                    flags += views[slot].tobytes()
+                    if others:
+                        batches.others += others
+                        others.clear()
+                if len(flags) >= FOLD_AT:
+                    batches.fold()
+                if server.query_log:
+                    self._log_batch(batched, packets, slot, took)
+            types.clear()
+
+    def _log_batch(self, batched: mmsg.BatchedSocket, packets: list[bytes], count: int, took: float) -> None:
+        for slot in range(count):
+            source, reply = batched.staged(slot)
+            peer = batched.peer(source)
+            querylog.emit(packets[source], reply, "udp", peer[0], peer[1], took)
 
     def _reply(self, data: bytes, addr: mmsg.Address) -> bytes | None:
         try:
-            reply = self.zone.answer(data)
+            reply = self.server.zone.answer(data, self._types)
         except Exception:
             reply = None
         return self._full(data, addr) if reply is None else reply
 
     def _run_plain(self) -> None:
         """One datagram per system call: the fallback where recvmmsg is not available."""
-        recv, send, counters = self.sock.recvfrom, self.sock.sendto, self.counters
+        recv, send, counters, clock = self.sock.recvfrom, self.sock.sendto, self.counters, time.perf_counter
+        batches = self.tally.batches(self.listener)
         while not self.stopping:
             try:
                 data, addr = recv(mmsg.RECV_SIZE)
             except OSError:
                 continue
+            if self.stopping:
+                break
+            self._start = start = clock()
+            self._types.clear()
             reply = self._reply(data, addr)
             if not reply:
                 continue
@@ -183,6 +256,11 @@ class _UdpWorker(threading.Thread):
                 counters.dropped += 1
             else:
                 counters.answered += 1
+            took = clock() - start
+            batches.commit(self._types, reply[3:4], took, self._others)
+            self._others.clear()
+            if self.server.query_log:
+                querylog.emit(data, reply, "udp", addr[0], addr[1], took)
 
 
 @dataclass
@@ -192,6 +270,9 @@ class DnsServer:
     With a `forwarder`, names outside the zones (and names of the reverse zones that do not exist) are
     forwarded: UDP threads answer cache hits themselves and hand the rest to the event loop, which
     replies from the same socket when the upstream has answered.
+
+    `zone`, `forwarder` (`set_forwarder`) and `query_log` may be replaced while serving. Stopping
+    gracefully is `stop_accepting`, `drain`, `close`; `stop` does the three at once.
     """
 
     zone: RenderedZone
@@ -202,6 +283,25 @@ class DnsServer:
     _workers: list[_UdpWorker] = field(default_factory=list)
     _tcp: list[asyncio.Server] = field(default_factory=list)
     forwarder: Forwarder | None = field(default=None, kw_only=True)
+    query_log: bool = field(default=False, kw_only=True)
+    loop_tally: Tally = field(default_factory=Tally, kw_only=True)  # TCP and forwarded UDP answers
+    _connections: dict[asyncio.Task[None], bool] = field(default_factory=dict, init=False)  # task -> busy
+    _retired: list[Forwarder] = field(default_factory=list, init=False)
+    _retiring: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _draining: bool = field(default=False, init=False)
+
+    @property
+    def tallies(self) -> list[Tally]:
+        """Every thread's query counters."""
+        return [w.tally for w in self._workers] + [self.loop_tally]
+
+    @property
+    def listeners(self) -> list[Listener]:
+        """The (server label, proto, family) of each bound socket."""
+        out = []
+        for host, port in self.bound:
+            out += [_listener(host, port, "udp"), _listener(host, port, "tcp")]
+        return out
 
     async def start(self) -> None:
         """Bind every address (UDP and TCP on the same port) and start serving."""
@@ -210,65 +310,142 @@ class DnsServer:
             self.zone.fallthrough = True
         for host, port in self.listen:
             udp, tcp = _bind_pair(host, port)
-            self.bound.append((host, udp.getsockname()[1]))
-            worker = _UdpWorker(udp, self.zone, self.counters, self.udp_batch, self.forwarder, loop)
+            bound = udp.getsockname()[1]
+            self.bound.append((host, bound))
+            worker = _UdpWorker(udp, self, loop, _listener(host, bound, "udp"))
             worker.start()
             self._workers.append(worker)
-            self._tcp.append(await asyncio.start_server(self._tcp_client, sock=tcp))
+            client = functools.partial(self._tcp_client, _listener(host, bound, "tcp"))
+            self._tcp.append(await asyncio.start_server(client, sock=tcp))
 
-    async def stop(self) -> None:
-        """Stop accepting and wake the UDP threads."""
+    def set_zone(self, zone: RenderedZone) -> None:
+        """Answer from another zone from the next query on."""
+        zone.fallthrough = self.forwarder is not None and bool(self.forwarder.routes)
+        self.zone = zone
+
+    def set_forwarder(self, forwarder: Forwarder | None) -> None:
+        """Forward with another forwarder (or none) from the next query on; the one it replaces finishes
+        its fetches in flight (bounded by its timeouts), then stops."""
+        old, self.forwarder = self.forwarder, forwarder
+        self.zone.fallthrough = forwarder is not None and bool(forwarder.routes)
+        if old is not None:
+            self._retired.append(old)
+            task = asyncio.get_running_loop().create_task(self._retire(old))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, old: Forwarder) -> None:
+        await old.drain(old.config.timeout * (len(old.routes.upstreams) + 1))
+        await old.stop()
+        with contextlib.suppress(ValueError):
+            self._retired.remove(old)
+
+    async def stop_accepting(self) -> None:
+        """Take no new queries: close the TCP listeners and idle connections, stop the UDP threads (their
+        sockets stay open for forwarded answers still to come)."""
+        self._draining = True
         for server in self._tcp:
             server.close()
+        for task, busy in list(self._connections.items()):
+            if not busy:
+                task.cancel()
         for worker in self._workers:
             worker.stopping = True
-            with contextlib.suppress(OSError):
-                worker.sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):  # wakes the thread; replies can still be sent
+                worker.sock.shutdown(socket.SHUT_RD)
         for worker in self._workers:
             await asyncio.to_thread(worker.join, 2.0)
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the queries in flight: forwarded ones and TCP connections
+        answering one; True when nothing was left."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        forwarders = [f for f in (self.forwarder, *self._retired) if f is not None]
+        done = all([await f.drain(max(0.0, deadline - loop.time())) for f in forwarders])
+        while self._connections:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            await asyncio.wait(list(self._connections), timeout=left)
+        return done
+
+    async def close(self) -> None:
+        """Stop everything still running and close the sockets."""
+        if not self._draining:
+            await self.stop_accepting()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        for forwarder in (self.forwarder, *self._retired):
+            if forwarder is not None:
+                await forwarder.stop()
+        for task in list(self._retiring):
+            task.cancel()
+        for worker in self._workers:
             worker.sock.close()
-        if self.forwarder is not None:
-            await self.forwarder.stop()
         for server in self._tcp:
             await server.wait_closed()
 
-    async def _answer_tcp(self, data: bytes, peer: str) -> bytes | None:
+    async def stop(self) -> None:
+        """Stop at once: queries still waiting on an upstream get SERVFAIL."""
+        await self.stop_accepting()
+        await self.close()
+
+    async def _answer_tcp(self, data: bytes, peer: str) -> tuple[bytes | None, str]:
         try:
+            plugin = KUBERNETES
             reply = handle_routed(self.zone, data, tcp=True)
             if isinstance(reply, Outside):
-                reply = await self._forward_tcp(reply, peer)
+                reply, plugin = await self._forward_tcp(reply, peer)
         except Exception:
             self.counters.errors += 1
             log.exception("internal error on a TCP query")
-            return None
+            return None, NO_PLUGIN
         if reply is None:
             self.counters.dropped += 1
         else:
             self.counters.answered += 1
-        return reply
+        return reply, plugin
 
-    async def _forward_tcp(self, outside: Outside, peer: str) -> bytes:
+    async def _forward_tcp(self, outside: Outside, peer: str) -> tuple[bytes, str]:
         if self.forwarder is None:
-            return outside.local
+            return outside.local, NO_PLUGIN
         q = _client_query(outside.query)
-        reply = self.forwarder.admit(q, peer, outside.local, tcp=True)
-        return reply if reply is not None else await self.forwarder.resolve(q, tcp=True)
+        reply, plugin = self.forwarder.screen(q, peer, outside.local, tcp=True)
+        return (reply, plugin) if reply is not None else (await self.forwarder.resolve(q, tcp=True), FORWARD)
 
-    async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _tcp_client(
+        self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections[task] = False
         peername = writer.get_extra_info("peername")
         peer = str(peername[0]) if isinstance(peername, tuple) else ""
+        port = int(peername[1]) if isinstance(peername, tuple) else 0
         try:
-            while True:
+            while not self._draining:
                 size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), TCP_IDLE_SECONDS))[0]
+                self._connections[task] = True
                 data = await asyncio.wait_for(reader.readexactly(size), TCP_IDLE_SECONDS)
-                reply = await self._answer_tcp(data, peer)
+                start = time.perf_counter()
+                reply, plugin = await self._answer_tcp(data, peer)
                 if reply is None:
                     break
                 writer.write(struct.pack("!H", len(reply)) + reply)
                 await writer.drain()
-        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+                took = time.perf_counter() - start
+                self.loop_tally.record(
+                    listener, type_code(data), reply[3] & 0x0F, plugin, took, len(data), len(reply)
+                )
+                if self.query_log:
+                    querylog.emit(data, reply, "tcp", peer, port, took)
+                self._connections[task] = False
+        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
+            self._connections.pop(task, None)
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()

@@ -235,8 +235,12 @@ class RenderedZone:
         """Whether a well-formed lower-case wire name is in a served zone (cluster or reverse)."""
         return self._zone_of(name) is not None
 
-    def answer(self, data: bytes, *, tcp: bool = False) -> bytes | None:
-        """Answer a plain query from rendered data, or None when the full path must handle it."""
+    def answer(self, data: bytes, seen: bytearray | None = None, *, tcp: bool = False) -> bytes | None:
+        """Answer a plain query from rendered data, or None when the full path must handle it.
+
+        With `seen`, an answered query's type code (`tally.type_code`) is appended to it: the UDP
+        threads count queries that way at the cost of one append.
+        """
         if data[4:12] == _QD1:
             qe = data.find(0, 12) + 5
             if qe != len(data) or qe < 17:
@@ -270,6 +274,8 @@ class RenderedZone:
             reply = self._negative(data, name, node, qe, variant)
         if reply is None or (not tcp and len(reply) > limit):
             return None
+        if seen is not None:
+            seen.append(0 if data[qe - 4] else data[qe - 3])
         return reply + opt
 
     def _negative(

@@ -47,7 +47,19 @@ def _dig(port: int, *args: str) -> str:
 def served() -> Iterator[tuple[subprocess.Popen[str], int]]:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "petdns", "serve", "--objects", EXAMPLE, "--listen", f"127.0.0.1:{port}"],
+        [
+            sys.executable,
+            "-m",
+            "petdns",
+            "serve",
+            "--objects",
+            EXAMPLE,
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--lameduck",
+            "0",
+            "--no-metrics",
+        ],
         stderr=subprocess.PIPE,
         text=True,
     )

@@ -125,6 +125,9 @@ def _petdns(tmp: Path, *args: str) -> tuple[subprocess.Popen[bytes], int, Path]:
         EXAMPLE,
         "--listen",
         f"{HOST}:{port}",
+        "--lameduck",
+        "0",
+        "--no-metrics",
         *args,
     ]
     with log.open("wb") as out:
