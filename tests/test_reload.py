@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import socket
@@ -81,6 +82,26 @@ async def upstreams() -> AsyncIterator[list[ScriptedResolver]]:
         await resolver.stop()
 
 
+@contextlib.asynccontextmanager
+async def serving(options: Any, path: Path, values: dict[str, Any]) -> AsyncIterator[Runtime]:
+    """`serve` with a config file, until the block ends (then a signal, and its clean stop)."""
+    started: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        serve(
+            options,
+            build_zone(options),
+            config=ConfigSource(str(path), {}, values),
+            started=started.set_result,
+        )
+    )
+    runtime = await asyncio.wait_for(started, 10)
+    try:
+        yield runtime
+    finally:
+        runtime.lifecycle.signal()
+        await asyncio.wait_for(task, 10)
+
+
 async def _ask(runtime: Runtime, name: str = PET) -> dns.message.Message:
     port = runtime.server.bound[0][1]
     return await dns.asyncquery.udp(dns.message.make_query(name, "A"), HOST, port=port, timeout=3)
@@ -95,17 +116,7 @@ async def test_a_reload_swaps_the_zone_the_forwarder_and_the_query_log(
     path.write_text(yaml.safe_dump({**base, "no_forward": True}))
     values = config_file.merge(config_file.load(str(path)), {})
     options = build(values)
-    started: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(
-        serve(
-            options,
-            build_zone(options),
-            config=ConfigSource(str(path), {}, values),
-            started=started.set_result,
-        )
-    )
-    runtime = await asyncio.wait_for(started, 10)
-    try:
+    async with serving(options, path, values) as runtime:
         assert (await _ask(runtime, WWW)).rcode() == dns.rcode.REFUSED
         zone = runtime.server.zone
         runtime.apply({**values, "upstream": [first.address], "no_forward": False})
@@ -137,9 +148,6 @@ async def test_a_reload_swaps_the_zone_the_forwarder_and_the_query_log(
         await eventually(ttl_7, "the file's TTL", timeout=5)
         assert runtime.server.forwarder is None
         assert runtime.reloads.applied == 1
-    finally:
-        runtime.lifecycle.signal()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_a_watching_server_renders_again_from_what_the_watch_holds(tmp_path: Path) -> None:
@@ -155,30 +163,19 @@ async def test_a_watching_server_renders_again_from_what_the_watch_holds(tmp_pat
     values = config_file.merge({"listen": [f"{HOST}:0"], "metrics_listen": [], "lameduck": 0}, {})
     options = build(values, connect=False, kube=Connection(api.url))
     path = tmp_path / "petdns.yaml"
-    started: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(
-        serve(
-            options,
-            build_zone(options),
-            config=ConfigSource(str(path), {}, values),
-            started=started.set_result,
-        )
-    )
-    runtime = await asyncio.wait_for(started, 10)
     try:
+        async with serving(options, path, values) as runtime:
 
-        async def answered() -> bool:
-            return (await _ask(runtime)).rcode() == dns.rcode.NOERROR
+            async def answered() -> bool:
+                return (await _ask(runtime)).rcode() == dns.rcode.NOERROR
 
-        await eventually(answered, "the pet from the watch")
-        runtime.apply({**values, "zones": ["pets.example"]})
-        reply = await _ask(runtime, "web-0.nginx.default.svc.pets.example")
-        assert [rd.to_text() for rrset in reply.answer for rd in rrset] == ["10.244.0.10"]
-        assert runtime.cache is not None and runtime.cache.zone is runtime.server.zone
-        assert runtime.server.zone.synced
+            await eventually(answered, "the pet from the watch")
+            runtime.apply({**values, "zones": ["pets.example"]})
+            reply = await _ask(runtime, "web-0.nginx.default.svc.pets.example")
+            assert [rd.to_text() for rrset in reply.answer for rd in rrset] == ["10.244.0.10"]
+            assert runtime.cache is not None and runtime.cache.zone is runtime.server.zone
+            assert runtime.server.zone.synced
     finally:
-        runtime.lifecycle.signal()
-        await asyncio.wait_for(task, 10)
         await api.stop()
 
 
