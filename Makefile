@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# apt-get install PKG when COMMAND is missing: $(call need,COMMAND,PKG...)
-need = command -v $(1) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+# apt-get install PKG when COMMAND is missing (daemons live in /usr/sbin, often not on a user's PATH):
+# $(call need,COMMAND,PKG...)
+need = command -v $(1) >/dev/null 2>&1 || test -x /usr/sbin/$(1) || { $(SUDO) apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(2) >/dev/null; }
 
 tools:
