@@ -83,12 +83,17 @@ class Running:
     created: list[str]
 
 
+_WILDCARD_TO_LOOPBACK = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+def reachable_host(host: str) -> str:
+    """The address clients reach a listen host at: a wildcard address becomes loopback."""
+    return _WILDCARD_TO_LOOPBACK.get(host, host)
+
+
 def client_url(scheme: str, host: str, port: int) -> str:
-    """The URL clients use for a listen address (a wildcard address becomes loopback)."""
-    if host in ("", "0.0.0.0"):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
+    """The URL clients use for a listen address."""
+    host = reachable_host(host)
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
@@ -132,8 +137,7 @@ def try_lines(running: Running, zone: str) -> list[str]:
     lines = [f"export KUBECONFIG={os.path.abspath(running.kubeconfig)}", "kubectl get pods"]
     if running.dns is not None:
         host, port = running.dns
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-        lines.append(f"dig @{host} -p {port} {example_name(running.planned, zone)}")
+        lines.append(f"dig @{reachable_host(host)} -p {port} {example_name(running.planned, zone)}")
     return lines
 
 
@@ -247,7 +251,7 @@ async def _serve_components(
             settings = Settings(
                 zones=(options.zone,),
                 pods=PodsMode.INSECURE,
-                ns_addresses=(host,) if host not in ("0.0.0.0", "::", "") else (),
+                ns_addresses=(host,) if host not in _WILDCARD_TO_LOOPBACK else (),
             )
             zone = RenderedZone(settings)
             zone.synced = False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
 import pytest
@@ -12,7 +11,6 @@ from kubeapi.auth import Connection
 from kubeapi.client import Client
 from kubeapi.paths import LEASES
 from localcluster.apiserver import ApiServer
-from localcluster.objects import Store
 from petset_controller.events import Fenced
 from petset_controller.leader import LeaderElector, LeadershipLost, LeaseConfig
 from tests.faultproxy import FaultProxy
@@ -29,16 +27,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[ApiServer]:
-    store = Store()
-    store.ensure_namespaces()
-    api = ApiServer(store)
-    await api.start("127.0.0.1", 0)
-    yield api
-    await api.stop()
 
 
 async def test_lease_fencing_takeover_and_release(server: ApiServer) -> None:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from kubeapi.auth import Connection
 from kubeapi.client import Client
 from kubeapi.paths import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PODS
 from kubeapi.store import Change
 from localcluster.apiserver import ApiServer
-from localcluster.objects import Store
 from petset_controller.actions import Executor, Target, selector_text
 from petset_controller.batches import batch_sizes, split, units
 from petset_controller.cache import Cache, CachedSet, stem
@@ -109,16 +105,6 @@ def test_expectations_wait_until_seen_or_expired() -> None:
     assert expectations.wait(key, cache, now=102) is None and expectations.count(key) == 0
     expectations.expect(key, "pod web-9", seen=pod_created(NS, "web-9", uid=""), now=100)
     assert expectations.wait(key, cache, now=131) is None and expectations.expired == 1
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[ApiServer]:
-    store = Store()
-    store.ensure_namespaces()
-    api = ApiServer(store)
-    await api.start("127.0.0.1", 0)
-    yield api
-    await api.stop()
 
 
 def executor(client: Client) -> Executor:

@@ -1,0 +1,20 @@
+"""Fixtures: a local API server on loopback, in the test's own event loop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from localcluster.apiserver import ApiServer
+from localcluster.objects import Store
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ApiServer]:
+    store = Store()
+    store.ensure_namespaces()
+    api = ApiServer(store)
+    await api.start("127.0.0.1", 0)
+    yield api
+    await api.stop()
