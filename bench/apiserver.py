@@ -64,9 +64,9 @@ def pod(index: int) -> dict[str, Any]:
 async def serve(pods: int) -> None:
     """Run the API server on a free port of 127.0.0.1 with `pods` pods preloaded; print the port."""
     sys.path.insert(0, str(ROOT))
-    from localcluster.apiserver import ApiServer  # noqa: PLC0415
-    from localcluster.objects import Store  # noqa: PLC0415
-    from localcluster.resources import find  # noqa: PLC0415
+    from localcluster.apiserver.server import ApiServer  # noqa: PLC0415
+    from localcluster.storage.resources import find  # noqa: PLC0415
+    from localcluster.storage.store import Store  # noqa: PLC0415
 
     store = Store()
     store.ensure_namespaces()

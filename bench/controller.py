@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 from kubeapi.auth import Connection  # noqa: E402
 from kubeapi.client import Client  # noqa: E402
 from kubeapi.paths import PETSETS  # noqa: E402
-from petset_controller.controller import Controller, ControllerConfig  # noqa: E402
-from petset_controller.reconcile import plan  # noqa: E402
+from petset_controller.core.plan import plan  # noqa: E402
+from petset_controller.runtime.controller import Controller, ControllerConfig  # noqa: E402
 
 HOST = "127.0.0.1"
 NS = "default"
@@ -62,8 +62,8 @@ def petset(replicas: int) -> dict[str, Any]:
 
 async def serve_api() -> None:
     """The local API server on a free port of 127.0.0.1; prints the port."""
-    from localcluster.apiserver import ApiServer  # noqa: PLC0415
-    from localcluster.objects import Store  # noqa: PLC0415
+    from localcluster.apiserver.server import ApiServer  # noqa: PLC0415
+    from localcluster.storage.store import Store  # noqa: PLC0415
 
     store = Store()
     store.ensure_namespaces()

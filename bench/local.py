@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from kubeapi import auth  # noqa: E402
 from kubeapi.client import Client  # noqa: E402
 from kubeapi.paths import PODS  # noqa: E402
-from tests.local.process import LocalProcess  # noqa: E402
+from tests.support.process import LocalProcess  # noqa: E402
 
 EXAMPLE = ROOT / "config" / "examples" / "petset.yaml"
 

@@ -15,22 +15,22 @@ from typing import Any
 
 from kubeapi.auth import Connection
 from kubeapi.client import Client
-from localcluster.apiserver import ApiServer, ServerConfig
-from localcluster.endpointslice_controller import EndpointSliceController
-from localcluster.journal import SqliteJournal
-from localcluster.kubeconfig import read_token, write_kubeconfig
-from localcluster.kubelet import Kubelet, KubeletConfig
-from localcluster.objects import Store
-from localcluster.provisioner import Provisioner, ProvisionerConfig
+from localcluster.apiserver.kubeconfig import read_token, write_kubeconfig
+from localcluster.apiserver.server import ApiServer, ServerConfig
+from localcluster.apiserver.tls import ServingCert, serving_cert
+from localcluster.controllers.endpointslices.controller import EndpointSliceController
+from localcluster.controllers.provisioner.controller import Provisioner, ProvisionerConfig
+from localcluster.kubelet.kubelet import Kubelet, KubeletConfig
 from localcluster.seed import Planned, create_planned, plan_files
-from localcluster.tls import ServingCert, serving_cert
-from petdns.cache import ClusterCache
-from petdns.config import PodsMode, Settings
-from petdns.forward import ForwardConfig, Forwarder
-from petdns.server import DnsServer
-from petdns.upstream import Routes, Upstream, default_upstreams
-from petdns.zone import RenderedZone
-from petset_controller.controller import Controller, ControllerConfig
+from localcluster.storage.journal import SqliteJournal
+from localcluster.storage.store import Store
+from petdns.answer.zone import RenderedZone
+from petdns.forward.forwarder import ForwardConfig, Forwarder
+from petdns.forward.upstreams import Routes, Upstream, default_upstreams
+from petdns.serve.transport import DnsServer
+from petdns.serve.watch_cache import ClusterCache
+from petdns.settings.values import PodsMode, Settings
+from petset_controller.runtime.controller import Controller, ControllerConfig
 
 log = logging.getLogger("localcluster")
 

@@ -10,7 +10,7 @@ from kubeapi.client import Client
 from kubeapi.errors import AlreadyExists, ApiError
 from kubeapi.manifests import ManifestError, describe, documents
 from kubeapi.paths import ResourceRef
-from localcluster.resources import by_kind
+from localcluster.storage.resources import by_kind
 
 log = logging.getLogger(__name__)
 

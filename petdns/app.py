@@ -15,17 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeapi.client import Client
-from petdns import config_file, http, logs, metrics
-from petdns.cache import ClusterCache
-from petdns.config import PodsMode
-from petdns.forward import Forwarder
-from petdns.lifecycle import DRAIN_SECONDS, Lifecycle
-from petdns.loader import load_files
-from petdns.model import KubeObject
-from petdns.options import ServeOptions, build
-from petdns.reload import Reloader
-from petdns.server import DnsServer
-from petdns.zone import RenderedZone
+from petdns.answer.zone import RenderedZone
+from petdns.forward.forwarder import Forwarder
+from petdns.schema.loader import load_files
+from petdns.schema.model import KubeObject
+from petdns.serve import http, logs, metrics
+from petdns.serve.lifecycle import DRAIN_SECONDS, Lifecycle
+from petdns.serve.reload import Reloader
+from petdns.serve.transport import DnsServer
+from petdns.serve.watch_cache import ClusterCache
+from petdns.settings import config_file
+from petdns.settings.options import ServeOptions, build
+from petdns.settings.values import PodsMode
 
 __all__ = ["ConfigSource", "Runtime", "ServeOptions", "build_zone", "run", "serve", "settle_memory"]
 

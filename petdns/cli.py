@@ -7,14 +7,15 @@ import sys
 from typing import Any
 
 from kubeapi import auth
-from petdns import config_file, logs
 from petdns.app import ConfigSource, build_zone, run
-from petdns.config import PodsMode
-from petdns.health import POLICIES
-from petdns.loader import LoadError
-from petdns.options import RESOLV_CONF, OptionError, build
-from petdns.server import parse_listen
-from petdns.upstream import Upstream, parse_upstream
+from petdns.forward.upstream_health import POLICIES
+from petdns.forward.upstreams import Upstream, parse_upstream
+from petdns.schema.loader import LoadError
+from petdns.serve import logs
+from petdns.serve.transport import parse_listen
+from petdns.settings import config_file
+from petdns.settings.options import RESOLV_CONF, OptionError, build
+from petdns.settings.values import PodsMode
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -283,7 +284,7 @@ def _local(args: argparse.Namespace) -> int:
     from kubeapi.manifests import ManifestError  # noqa: PLC0415
     from localcluster.app import LocalOptions, Running, try_lines  # noqa: PLC0415
     from localcluster.app import run as run_cluster  # noqa: PLC0415
-    from localcluster.kubelet import KubeletConfig  # noqa: PLC0415
+    from localcluster.kubelet.kubelet import KubeletConfig  # noqa: PLC0415
 
     try:
         options = LocalOptions(

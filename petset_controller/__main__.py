@@ -13,8 +13,8 @@ from typing import Any, NoReturn
 
 from kubeapi import auth
 from kubeapi.client import Client
-from petset_controller.controller import Controller, ControllerConfig
-from petset_controller.leader import LeaderElector, LeadershipLost, LeaseConfig, default_identity
+from petset_controller.runtime.controller import Controller, ControllerConfig
+from petset_controller.runtime.leader import LeaderElector, LeadershipLost, LeaseConfig, default_identity
 
 PROG = "petset-controller"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.local.process import LocalProcess
-from tests.resolver import ScriptedResolver
+from tests.support.process import LocalProcess
+from tests.support.resolver import ScriptedResolver
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.local.process import ROOT
+from tests.support.process import ROOT
 
 VENV = Path(sys.executable).parents[1]
 

@@ -11,7 +11,7 @@ import pytest
 
 from kubeapi.manifests import ManifestError
 from localcluster.seed import plan_files
-from tests.local.process import ROOT, LocalProcess
+from tests.support.process import ROOT, LocalProcess
 
 
 def test_the_example_plans_a_service_and_a_petset() -> None:

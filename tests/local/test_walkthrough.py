@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.local.process import ROOT, LocalProcess, wait_for
+from tests.support.process import ROOT, LocalProcess, wait_for
 
 EXAMPLE = ROOT / "config" / "examples" / "petset.yaml"
 ZONE = "nginx.default.svc.cluster.local"

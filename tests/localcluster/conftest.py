@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 
 import pytest
 
-from localcluster.apiserver import ApiServer, ServerConfig
-from localcluster.kubeconfig import write_kubeconfig
-from localcluster.objects import Store
-from localcluster.resources import find
-from localcluster.tls import ServingCert, serving_cert
-from localcluster.watchapi import WatchSettings
+from localcluster.apiserver.kubeconfig import write_kubeconfig
+from localcluster.apiserver.server import ApiServer, ServerConfig
+from localcluster.apiserver.tls import ServingCert, serving_cert
+from localcluster.apiserver.watch_requests import WatchSettings
+from localcluster.storage.resources import find
+from localcluster.storage.store import Store
 
 T = TypeVar("T")
 KUBECTL = str(Path(sys.executable).with_name("kubectl"))

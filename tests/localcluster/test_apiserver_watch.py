@@ -11,9 +11,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from localcluster.resources import find
-from localcluster.selectors import label_matcher
-from localcluster.watch import SelectorEdges
+from localcluster.apiserver.watch import SelectorEdges
+from localcluster.storage.resources import find
+from localcluster.storage.selectors import label_matcher
 from tests.localcluster.conftest import LocalApi, serving
 
 CONFIGMAPS = find("", "v1", "configmaps")

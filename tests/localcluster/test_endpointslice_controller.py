@@ -14,14 +14,14 @@ import pytest
 from kubeapi.auth import Connection
 from kubeapi.client import Client
 from kubeapi.paths import ENDPOINT_SLICES, PODS, SERVICES
-from localcluster.endpointslice_controller import EndpointSliceController
-from localcluster.resources import find
-from petdns.config import Settings
-from petdns.handler import handle_full
-from petdns.model import from_raw
-from petdns.zone import RenderedZone
+from localcluster.controllers.endpointslices.controller import EndpointSliceController
+from localcluster.storage.resources import find
+from petdns.answer.handler import handle_full
+from petdns.answer.zone import RenderedZone
+from petdns.schema.model import from_raw
+from petdns.settings.values import Settings
 from tests.localcluster.conftest import LocalApi
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 Obj = dict[str, Any]
 MANAGED = "endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io"

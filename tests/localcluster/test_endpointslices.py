@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from localcluster.endpointslice_model import (
+from localcluster.controllers.endpointslices.model import (
     Pod,
     Service,
     Slice,
@@ -15,7 +15,7 @@ from localcluster.endpointslice_model import (
     service_from_raw,
     slice_from_raw,
 )
-from localcluster.endpointslices import Draft, Plan, manifest, plan
+from localcluster.controllers.endpointslices.slices import Draft, Plan, manifest, plan
 
 Obj = dict[str, Any]
 NS = "default"

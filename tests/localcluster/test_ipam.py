@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from localcluster.ipam import IpPool, PodAddresses, PoolExhausted
+from localcluster.kubelet.ipam import IpPool, PodAddresses, PoolExhausted
 
 
 @pytest.mark.parametrize(

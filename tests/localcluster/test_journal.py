@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from localcluster.journal import SqliteJournal
-from localcluster.objects import Obj
+from localcluster.storage.journal import SqliteJournal
+from localcluster.storage.store import Obj
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
     NAMESPACES,

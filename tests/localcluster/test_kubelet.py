@@ -17,12 +17,12 @@ from kubeapi.auth import Connection
 from kubeapi.client import Client
 from kubeapi.errors import NotFound
 from kubeapi.paths import NODES, PERSISTENT_VOLUME_CLAIMS, PODS
-from localcluster.kubelet import Kubelet, KubeletConfig
-from localcluster.podlife import FAIL_AFTER, READY_AFTER, STOP_AFTER
-from localcluster.scheduling import UNREACHABLE
-from tests.faultproxy import FaultProxy
+from localcluster.kubelet.kubelet import Kubelet, KubeletConfig
+from localcluster.kubelet.podlife import FAIL_AFTER, READY_AFTER, STOP_AFTER
+from localcluster.kubelet.scheduler import UNREACHABLE
 from tests.localcluster.conftest import LocalApi, serving
-from tests.waiting import eventually
+from tests.support.faultproxy import FaultProxy
+from tests.support.waiting import eventually
 
 T = TypeVar("T")
 Obj = dict[str, Any]

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from localcluster.meta import rfc3339
-from localcluster.nodes import (
+from localcluster.kubelet.nodes import (
     healthy_conditions,
     lost_conditions,
     node_manifest,
     with_unreachable_taints,
     without_unreachable_taints,
 )
-from localcluster.scheduling import UNREACHABLE, NodeView
+from localcluster.kubelet.scheduler import UNREACHABLE, NodeView
+from localcluster.storage.meta import rfc3339
 
 T0 = 1_800_000_000.0
 

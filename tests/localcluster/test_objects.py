@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from localcluster.meta import GENERATE_ALPHABET
-from localcluster.objects import Store
+from localcluster.storage.meta import GENERATE_ALPHABET
+from localcluster.storage.store import Store
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
     NAMESPACES,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from localcluster.objects import Obj, Store
+from localcluster.storage.store import Obj, Store
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
     NAMESPACES,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from localcluster.objects import Obj, Store
+from localcluster.storage.store import Obj, Store
 from tests.localcluster.test_objects_support import CONFIGMAPS, new_store, recorder
 
 

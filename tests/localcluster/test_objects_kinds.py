@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from localcluster.objects import Obj, Store
-from localcluster.resources import Resource, find
+from localcluster.storage.resources import Resource, find
+from localcluster.storage.store import Obj, Store
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
     EVENTS,

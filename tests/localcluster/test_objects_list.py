@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from localcluster.journal import SqliteJournal
-from localcluster.objects import Obj, Store
-from localcluster.selectors import selector_matcher
+from localcluster.storage.journal import SqliteJournal
+from localcluster.storage.selectors import selector_matcher
+from localcluster.storage.store import Obj, Store
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
     NAMESPACES,

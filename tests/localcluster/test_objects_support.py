@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from localcluster.journal import Journal
-from localcluster.objects import ApiError, Event, Obj, Store
-from localcluster.resources import PETSET_GROUP, Resource, find
+from localcluster.storage.journal import Journal
+from localcluster.storage.resources import PETSET_GROUP, Resource, find
+from localcluster.storage.store import ApiError, Event, Obj, Store
 
 
 def _res(group: str, version: str, plural: str) -> Resource:

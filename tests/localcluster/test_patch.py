@@ -7,9 +7,17 @@ from typing import Any
 
 import pytest
 
-from localcluster.objects import ApiError, Obj, Store
-from localcluster.patch import APPLY, JSON_PATCH, MERGE, STRATEGIC, apply_patch, json_patch, merge_patch
-from localcluster.strategic import SCHEMAS, merge_patch_strategic
+from localcluster.storage.patch import (
+    APPLY,
+    JSON_PATCH,
+    MERGE,
+    STRATEGIC,
+    apply_patch,
+    json_patch,
+    merge_patch,
+)
+from localcluster.storage.store import ApiError, Obj, Store
+from localcluster.storage.strategic import SCHEMAS, merge_patch_strategic
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
     PETSETS,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from localcluster import podstatus
-from localcluster.podlife import (
+from localcluster.kubelet import podstatus
+from localcluster.kubelet.podlife import (
     FAIL_AFTER,
     READY_AFTER,
     STOP_AFTER,

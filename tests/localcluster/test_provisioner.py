@@ -14,8 +14,8 @@ from kubeapi.auth import Connection
 from kubeapi.client import Client
 from kubeapi.errors import NotFound
 from kubeapi.paths import PERSISTENT_VOLUME_CLAIMS, PERSISTENT_VOLUMES, STORAGE_CLASSES
-from localcluster.provisioner import Provisioner, ProvisionerConfig
-from localcluster.volumes import (
+from localcluster.controllers.provisioner.controller import Provisioner, ProvisionerConfig
+from localcluster.controllers.provisioner.volumes import (
     PROVISIONER,
     claim_binding,
     claim_from_raw,
@@ -26,7 +26,7 @@ from localcluster.volumes import (
     volume_from_raw,
 )
 from tests.localcluster.conftest import LocalApi
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 Obj = dict[str, Any]
 

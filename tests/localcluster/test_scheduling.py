@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from localcluster.scheduling import (
+from localcluster.kubelet.scheduler import (
     UNREACHABLE,
     ClaimView,
     NodeView,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from localcluster.objects import ApiError, Obj
-from localcluster.selectors import field_matcher, label_matcher
+from localcluster.storage.selectors import field_matcher, label_matcher
+from localcluster.storage.store import ApiError, Obj
 
 LABELS = {"app": "web", "tier": "front", "env": "prod", "version": "7", "example.com/owner": "me"}
 

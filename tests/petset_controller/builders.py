@@ -6,8 +6,8 @@ import copy
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from petset_controller.identity import POD_INDEX_LABEL, POD_NAME_LABEL, claim_names, new_pod, pod_name
-from petset_controller.model import (
+from petset_controller.core.identity import POD_INDEX_LABEL, POD_NAME_LABEL, claim_names, new_pod, pod_name
+from petset_controller.core.model import (
     INITIALIZED_ANNOTATION,
     Claim,
     OwnerRef,
@@ -19,7 +19,7 @@ from petset_controller.model import (
     pod_from_raw,
     revision_from_raw,
 )
-from petset_controller.reconcile import (
+from petset_controller.core.plan import (
     Action,
     Adopt,
     CreateClaim,
@@ -35,7 +35,7 @@ from petset_controller.reconcile import (
     UpdatePodLabels,
     UpdateStatus,
 )
-from petset_controller.revision import new_revision, revision_name, template_hash
+from petset_controller.core.revision import new_revision, revision_name, template_hash
 
 NOW = 1_800_000_000.0
 NS = "default"

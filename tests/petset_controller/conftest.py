@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from localcluster.apiserver import ApiServer
-from localcluster.objects import Store
+from localcluster.apiserver.server import ApiServer
+from localcluster.storage.store import Store
 
 
 @pytest.fixture

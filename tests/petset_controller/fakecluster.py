@@ -8,8 +8,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from petset_controller.identity import claim_names, parse_ordinal, pod_name
-from petset_controller.model import (
+from petset_controller.core.identity import claim_names, parse_ordinal, pod_name
+from petset_controller.core.model import (
     REVISION_LABEL,
     claim_from_raw,
     format_time,
@@ -17,7 +17,7 @@ from petset_controller.model import (
     pod_from_raw,
     revision_from_raw,
 )
-from petset_controller.reconcile import (
+from petset_controller.core.plan import (
     Action,
     Adopt,
     CreateClaim,

@@ -13,13 +13,13 @@ from typing import Any
 from kubeapi.auth import Connection
 from kubeapi.client import Client
 from kubeapi.paths import PETSETS
-from localcluster.apiserver import ApiServer, ServerConfig
-from localcluster.objects import Event, Store
-from localcluster.watchapi import WatchSettings
-from petset_controller.controller import Controller, ControllerConfig
-from petset_controller.identity import parse_ordinal
-from petset_controller.leader import LeaderElector
-from petset_controller.model import pod_from_raw
+from localcluster.apiserver.server import ApiServer, ServerConfig
+from localcluster.apiserver.watch_requests import WatchSettings
+from localcluster.storage.store import Event, Store
+from petset_controller.core.identity import parse_ordinal
+from petset_controller.core.model import pod_from_raw
+from petset_controller.runtime.controller import Controller, ControllerConfig
+from petset_controller.runtime.leader import LeaderElector
 from tests.petset_controller.kubelet import Kubelet, claims_of
 
 Obj = dict[str, Any]

@@ -14,7 +14,7 @@ from kubeapi.errors import ApiError, Conflict, NotFound
 from kubeapi.paths import PERSISTENT_VOLUME_CLAIMS, PODS
 from kubeapi.reflector import Reflector
 from kubeapi.store import Change
-from petset_controller.model import format_time
+from petset_controller.core.model import format_time
 
 Obj = dict[str, Any]
 PodKey = tuple[str, str]

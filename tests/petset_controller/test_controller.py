@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from kubeapi.paths import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PETSETS, PODS, ResourceRef
-from localcluster.objects import Event
+from localcluster.storage.store import Event
 from tests.petset_controller.harness import NS, Harness, harness, petset
 
 

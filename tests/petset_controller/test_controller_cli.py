@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from localcluster.resources import find
+from localcluster.storage.resources import find
 from tests.localcluster.conftest import serving
 from tests.petset_controller.harness import petset
 

@@ -10,11 +10,11 @@ import pytest
 from kubeapi.auth import Connection
 from kubeapi.client import Client
 from kubeapi.paths import LEASES
-from localcluster.apiserver import ApiServer
-from petset_controller.events import Fenced
-from petset_controller.leader import LeaderElector, LeadershipLost, LeaseConfig
-from tests.faultproxy import FaultProxy
+from localcluster.apiserver.server import ApiServer
+from petset_controller.runtime.events import Fenced
+from petset_controller.runtime.leader import LeaderElector, LeadershipLost, LeaseConfig
 from tests.petset_controller.harness import Harness, Running, eventually, harness, petset
+from tests.support.faultproxy import FaultProxy
 
 FAST = {"lease_duration": 2.0, "renew_deadline": 1.2, "retry_period": 0.2}
 

@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from kubeapi.paths import CONTROLLER_REVISIONS, PODS
-from petset_controller.leader import LeaderElector, LeaseConfig
-from tests.faultproxy import FaultProxy
+from petset_controller.runtime.leader import LeaderElector, LeaseConfig
 from tests.localcluster.conftest import serving
 from tests.petset_controller.harness import NS, eventually, harness, petset
+from tests.support.faultproxy import FaultProxy
 
 ROOT = Path(__file__).parents[2]
 CRD = ROOT / "config" / "crd" / "petsets.petdns.dev.yaml"

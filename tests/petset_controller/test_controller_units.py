@@ -8,15 +8,11 @@ from kubeapi.auth import Connection
 from kubeapi.client import Client
 from kubeapi.paths import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PODS
 from kubeapi.store import Change
-from localcluster.apiserver import ApiServer
-from petset_controller.actions import Executor, Target, selector_text
-from petset_controller.batches import batch_sizes, split, units
-from petset_controller.cache import Cache, CachedSet, stem
-from petset_controller.events import EventRecorder
-from petset_controller.expectations import Expectations, pod_created
-from petset_controller.identity import new_claim, new_pod
-from petset_controller.model import Claim, OwnerRef, Pod, Revision, petset_from_raw
-from petset_controller.reconcile import (
+from localcluster.apiserver.server import ApiServer
+from petset_controller.core.batches import batch_sizes, split, units
+from petset_controller.core.identity import new_claim, new_pod
+from petset_controller.core.model import Claim, OwnerRef, Pod, Revision, petset_from_raw
+from petset_controller.core.plan import (
     Action,
     CreateClaim,
     CreatePod,
@@ -28,8 +24,12 @@ from petset_controller.reconcile import (
     UpdatePodLabels,
     UpdateStatus,
 )
-from petset_controller.revision import new_revision
-from petset_controller.validation import Requirement, Selector
+from petset_controller.core.revision import new_revision
+from petset_controller.core.spec import Requirement, Selector
+from petset_controller.runtime.events import EventRecorder
+from petset_controller.runtime.executor import Executor, Target, selector_text
+from petset_controller.runtime.expectations import Expectations, pod_created
+from petset_controller.runtime.informers import Cache, CachedSet, stem
 from tests.petset_controller.harness import NS, petset
 
 WEB = petset_from_raw({**petset(replicas=3), "metadata": {"name": "web", "namespace": NS, "uid": "u-web"}})

@@ -14,9 +14,9 @@ import yaml
 
 from kubeapi.auth import Connection
 from kubeapi.client import Client
-from localcluster.resources import Resource, find
-from petset_controller.controller import Controller
-from petset_controller.model import pod_from_raw
+from localcluster.storage.resources import Resource, find
+from petset_controller.core.model import pod_from_raw
+from petset_controller.runtime.controller import Controller
 from tests.localcluster.conftest import LocalApi, serving
 from tests.petset_controller.harness import Invariants
 from tests.petset_controller.kubelet import Kubelet

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from petset_controller.identity import (
+from petset_controller.core.identity import (
     claim_name,
     claim_pods,
     controller_ref,

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from petset_controller.model import (
+from petset_controller.core.model import (
     Condition,
     PetSetStatus,
     claim_from_raw,
@@ -17,7 +17,7 @@ from petset_controller.model import (
     revision_from_raw,
     status_from_raw,
 )
-from petset_controller.validation import FieldError, Requirement, Selector
+from petset_controller.core.spec import FieldError, Requirement, Selector
 from tests.petset_controller.builders import NOW, raw_set
 
 

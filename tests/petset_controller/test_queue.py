@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from petset_controller.queue import ShutDown, WorkQueue
+from kubeapi.workqueue import ShutDown, WorkQueue
 
 
 class Clock:

@@ -6,9 +6,9 @@ import copy
 from dataclasses import replace
 from typing import Any
 
-from petset_controller.model import OwnerRef, Revision
-from petset_controller.reconcile import CreateRevision, UpdateStatus, plan
-from petset_controller.revision import (
+from petset_controller.core.model import OwnerRef, Revision
+from petset_controller.core.plan import CreateRevision, UpdateStatus, plan
+from petset_controller.core.revision import (
     HASH_LABEL,
     SAFE_ALPHABET,
     canonical_json,
@@ -18,7 +18,7 @@ from petset_controller.revision import (
     revision_name,
     template_hash,
 )
-from petset_controller.status import STALLED
+from petset_controller.core.status import STALLED
 from tests.petset_controller.builders import NOW, claims, pet_set, pods, revision_of, summary
 
 

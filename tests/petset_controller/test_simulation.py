@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from petset_controller.model import REVISION_LABEL, petset_from_raw
+from petset_controller.core.model import REVISION_LABEL, petset_from_raw
 from tests.petset_controller.builders import raw_set
 from tests.petset_controller.fakecluster import FakeCluster
 

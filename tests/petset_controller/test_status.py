@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from petset_controller.model import Claim, Condition, PetSet, PetSetStatus, Pod, Revision
-from petset_controller.reconcile import Action, Event, RequeueAfter, UpdateStatus, plan
+from petset_controller.core.model import Claim, Condition, PetSet, PetSetStatus, Pod, Revision
+from petset_controller.core.plan import Action, Event, RequeueAfter, UpdateStatus, plan
 from tests.petset_controller.builders import NOW, claims, pet_set, pods, revision_of, with_history
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from petset_controller.model import petset_from_raw
-from petset_controller.reconcile import CreatePod, Event, UpdateStatus, plan
-from petset_controller.validation import max_unavailable, validate
+from petset_controller.core.model import petset_from_raw
+from petset_controller.core.plan import CreatePod, Event, UpdateStatus, plan
+from petset_controller.core.spec import max_unavailable, validate
 from tests.petset_controller.builders import NOW, pet_set, pods, raw_set
 
 

@@ -1,0 +1,316 @@
+"""The rendered zone: wire-ready answers per (name, type), updated incrementally, and the query fast path."""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from petdns.dns.wire import AA, IN, QR, encode_name, headers, opt_rr, render, split_labels, wire_name
+from petdns.schema.catalog import Catalog, SvcKey, Touched
+from petdns.schema.lookup import NOERROR, NXDOMAIN, Response
+from petdns.schema.model import KubeObject
+from petdns.schema.names import reverse_name
+from petdns.schema.records import (
+    AAAA,
+    CNAME,
+    NS,
+    PTR,
+    SOA,
+    SOA_TIMERS,
+    SRV,
+    TXT,
+    A,
+    Node,
+    namespace_nodes,
+    reverse_nodes,
+    service_nodes,
+    static_nodes,
+)
+from petdns.settings.values import REVERSE_ZONES, PodsMode, Settings
+
+_TYPE_CLASS: Final = {t: struct.pack("!HH", t, IN) for t in (A, NS, CNAME, SOA, PTR, TXT, AAAA, SRV)}
+_POINTERS: Final = tuple(struct.pack("!H", 0xC000 | i) for i in range(12 + 256))
+_ZONE_TRANSFERS: Final = (b"\x00\xfb", b"\x00\xfc")
+_IN: Final = b"\x00\x01"
+_OPT_HEAD: Final = b"\x00\x00\x29"
+_QD1: Final = b"\x00\x01\x00\x00\x00\x00\x00\x00"
+_QD1_AR1: Final = b"\x00\x01\x00\x00\x00\x00\x00\x01"
+NODATA_HEADERS: Final = headers(QR | AA | NOERROR, 0, 1, 0)
+NXDOMAIN_HEADERS: Final = headers(QR | AA | NXDOMAIN, 0, 1, 0)
+
+# A rendered name: (zone head, type+class, header variants, body, type+class, header variants, body, ...);
+# header variants and body are None for a type that the full path answers.
+Rendered = tuple[Any, ...]
+
+
+class ZoneHead:
+    """A served zone's wire name and the SOA pieces that negative answers are assembled from."""
+
+    __slots__ = ("dynamic_pods", "fallthrough", "name", "pod_wire", "soa_a", "soa_b", "soa_c", "wire")
+
+    def __init__(self, name: str, *, dynamic_pods: bool) -> None:
+        self.name = name
+        self.wire = wire_name(name)
+        self.pod_wire = b"\x03pod" + self.wire
+        self.dynamic_pods = dynamic_pods
+        self.fallthrough = False  # NXDOMAIN is left to the full path (and from there to the upstreams)
+        self.soa_a = self.soa_b = self.soa_c = b""
+
+    def set_soa(self, settings: Settings, serial: int) -> None:
+        """Prepare `owner SOA ns.dns.<zone> hostmaster.<zone> serial timers ttl` around three pointers."""
+        self.soa_a = struct.pack("!HHIH", SOA, IN, settings.soa_ttl, 42) + b"\x02ns\x03dns"
+        self.soa_b = b"\x0ahostmaster"
+        self.soa_c = struct.pack("!IIIII", serial, *SOA_TIMERS, settings.ttl)
+
+    def negative(self, zone_offset: int) -> bytes:
+        """The authority section of a negative answer; the zone name is at `zone_offset` in the reply."""
+        ptr = _POINTERS[zone_offset]
+        return ptr + self.soa_a + ptr + self.soa_b + ptr + self.soa_c
+
+
+DYNAMIC: Final = ZoneHead("dynamic", dynamic_pods=False)  # names only the full lookup can answer
+
+
+class RenderedZone:
+    """Catalog plus rendered answers; every change re-renders only the names it touches."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.catalog = Catalog()
+        self._clock = clock
+        self.nodes: dict[bytes, Rendered] = {}  # lower-case wire name -> rendered node
+        self._owned: dict[SvcKey, tuple[bytes, ...]] = {}
+        dynamic = settings.pods is not PodsMode.DISABLED
+        zones = sorted(settings.served_zones, key=len, reverse=True)
+        self.heads = {z: ZoneHead(z, dynamic_pods=dynamic and z in settings.zones) for z in zones}
+        self._opts: dict[bytes, tuple[bytes, int]] = {}
+        self._by_wire = {head.wire: head for head in self.heads.values()}
+        self.lock = threading.Lock()  # held by writers and by the full path in other threads
+        self.synced = True  # False while a watch has not delivered its first list: misses are SERVFAIL
+        self._fallthrough = False
+        self._stamp()
+
+    @property
+    def fallthrough(self) -> bool:
+        """Whether names of the reverse zones that do not exist are forwarded rather than NXDOMAIN."""
+        return self._fallthrough
+
+    @fallthrough.setter
+    def fallthrough(self, value: bool) -> None:
+        self._fallthrough = value
+        for name, head in self.heads.items():
+            head.fallthrough = value and name in REVERSE_ZONES and name not in self.settings.zones
+
+    # -- changes ---------------------------------------------------------------------------------------
+
+    def load(self, objects: Iterable[KubeObject]) -> None:
+        """Apply many objects, rendering each touched name once at the end."""
+        self.update(objects, ())
+
+    def update(self, upserts: Iterable[KubeObject], deletes: Iterable[tuple[str, str, str]]) -> None:
+        """Apply a batch of changes (deletes by kind, namespace, name first), rendering touched names once."""
+        with self.lock:
+            touched = Touched()
+            for kind, namespace, name in deletes:
+                touched.merge(self.catalog.delete(kind, namespace, name))
+            for obj in upserts:
+                touched.merge(self.catalog.upsert(obj))
+            self._render(touched)
+
+    def apply(self, obj: KubeObject) -> None:
+        """Add or replace one object."""
+        with self.lock:
+            self._render(self.catalog.upsert(obj))
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        """Remove one object."""
+        with self.lock:
+            self._render(self.catalog.delete(kind, namespace, name))
+
+    def _stamp(self) -> None:
+        """Move the SOA serial to now; the SOA pieces and apex nodes change only when the serial does."""
+        serial = max(int(self._clock()), self.catalog.serial)
+        if serial == self.catalog.serial and self.nodes:
+            return
+        self.catalog.serial = serial
+        for head in self.heads.values():
+            head.set_soa(self.settings, serial)
+        for name, node in static_nodes(self.settings, serial):
+            self._put(name, node)
+
+    def _render(self, touched: Touched) -> None:
+        if not (touched.services or touched.ips or touched.namespaces):
+            return
+        self._stamp()
+        for key in touched.services:
+            self._render_service(key, touched.labels.get(key))
+        for ip, node in reverse_nodes(self.catalog, self.settings, touched.ips):
+            self._put_or_clear(reverse_name(ip), node)
+        for ns in touched.namespaces:
+            present = dict(namespace_nodes(self.catalog, self.settings, ns))
+            for zone in self.settings.zones:
+                for name in (f"{ns}.svc.{zone}", f"{ns}.pod.{zone}"):
+                    self._put_or_clear(name, present.get(name))
+
+    def _render_service(self, key: SvcKey, labels: set[str] | None = None) -> None:
+        """Render a service's names; with `labels`, endpoint names not among them are unchanged: kept."""
+        nodes = service_nodes(self.catalog, self.settings, key)
+        previous = self._owned.pop(key, ())
+        kept = set(previous) if labels is not None else set()
+        bases = {f"{key[1]}.{key[0]}.svc.{zone}" for zone in self.settings.zones}
+        wires = []
+        for name, node in nodes.items():
+            if labels is not None:
+                label, _, rest = name.partition(".")
+                if rest in bases and not label.startswith("_") and label not in labels:
+                    wire = wire_name(name)
+                    if wire in kept:
+                        wires.append(wire)
+                        continue
+            wires.append(self._put(name, node))
+        keep = set(wires)
+        for wire in previous:
+            if wire not in keep:
+                self._clear(wire)
+        if wires:
+            self._owned[key] = tuple(wires)
+
+    def _put_or_clear(self, name: str, node: Node | None) -> None:
+        if node is None:
+            self._clear(wire_name(name))
+        else:
+            self._put(name, node)
+
+    def _put(self, name: str, node: Node) -> bytes:
+        labels = split_labels(name)
+        wire = encode_name(labels)
+        if node.cname:
+            self.nodes[wire] = (DYNAMIC,)
+            return wire
+        rendered: list[Any] = [self._head_of(wire)]
+        for rtype, (answer, additional) in node.records.items():
+            if rtype in node.deferred:
+                rendered += (_TYPE_CLASS[rtype], None, None)
+                continue
+            r = render(labels, Response(NOERROR, answer=answer, additional=additional))
+            rendered += (_TYPE_CLASS[rtype], headers(r.flags, *r.counts), r.body)
+        self.nodes[wire] = tuple(rendered)
+        return wire
+
+    def _clear(self, wire: bytes) -> None:
+        self.nodes.pop(wire, None)
+
+    def _head_of(self, wire: bytes) -> ZoneHead:
+        for head in self.heads.values():
+            if wire.endswith(head.wire):
+                return head
+        raise ValueError(f"{wire!r} is in no served zone")
+
+    # -- the per-query fast path -------------------------------------------------------------------------
+
+    def _zone_of(self, name: bytes) -> tuple[ZoneHead, int] | None:
+        """The served zone of a well-formed wire name and the zone's offset in it; None if outside."""
+        i, end, found = 0, len(name) - 1, None
+        if end > 254:
+            return None
+        while i < end:
+            if found is None:
+                head = self._by_wire.get(name[i:])
+                if head is not None:
+                    found = (head, i)
+            if name[i] > 63:
+                return None
+            i += name[i] + 1
+        if i != end:
+            return None
+        if found is None:
+            head = self._by_wire.get(b"\x00")
+            return None if head is None else (head, end)
+        return found
+
+    def serves(self, name: bytes) -> bool:
+        """Whether a well-formed lower-case wire name is in a served zone (cluster or reverse)."""
+        return self._zone_of(name) is not None
+
+    def answer(self, data: bytes, seen: bytearray | None = None, *, tcp: bool = False) -> bytes | None:
+        """Answer a plain query from rendered data, or None when the full path must handle it.
+
+        With `seen`, an answered query's type code (`tally.type_code`) is appended to it: the UDP
+        threads count queries that way at the cost of one append.
+        """
+        if data[4:12] == _QD1:
+            qe = data.find(0, 12) + 5
+            if qe != len(data) or qe < 17:
+                return None
+            opt, variant, limit = b"", data[2] & 1, 512
+        elif data[4:12] == _QD1_AR1:
+            qe = data.find(0, 12) + 5
+            edns = self._opts.get(data[qe:])
+            if edns is None:
+                edns = self._edns(data[qe:])
+                if edns is None or qe < 17:
+                    return None
+            opt, limit = edns
+            variant = (data[2] & 1) | 2
+        else:
+            return None
+        if data[2] & 0xF8:
+            return None
+        name = data[12 : qe - 4].lower()
+        node = self.nodes.get(name)
+        tail = data[qe - 4 : qe]
+        reply = None
+        if node is not None:
+            for i in range(1, len(node), 3):
+                if node[i] == tail:
+                    if node[i + 1] is None:  # deferred to the full path
+                        return None
+                    reply = data[:2] + node[i + 1][variant] + data[12:qe] + node[i + 2]
+                    break
+        if reply is None:
+            reply = self._negative(data, name, node, qe, variant)
+        if reply is None or (not tcp and len(reply) > limit):
+            return None
+        if seen is not None:
+            seen.append(0 if data[qe - 4] else data[qe - 3])
+        return reply + opt
+
+    def _negative(
+        self, data: bytes, name: bytes, node: Rendered | None, qe: int, variant: int
+    ) -> bytes | None:
+        """NXDOMAIN or NODATA with the zone SOA, assembled around pointers into the question."""
+        if data[qe - 2 : qe] != _IN or data[qe - 4 : qe - 2] in _ZONE_TRANSFERS or not self.synced:
+            return None
+        if node is None:
+            found = self._zone_of(name)
+            if (
+                found is None
+                or found[0].fallthrough
+                or (found[0].dynamic_pods and name.endswith(found[0].pod_wire))
+            ):
+                return None
+            head, p = found
+            hdrs = NXDOMAIN_HEADERS
+        else:
+            head = node[0]
+            if head is DYNAMIC:
+                return None
+            p = len(name) - len(head.wire)
+            hdrs = NODATA_HEADERS
+        return data[:2] + hdrs[variant] + data[12:qe] + head.negative(12 + p)
+
+    def _edns(self, record: bytes) -> tuple[bytes, int] | None:
+        """(reply OPT, UDP size limit) for a query's OPT record; None when the full path must see it."""
+        if len(record) < 11 or record[:3] != _OPT_HEAD or record[6] != 0:
+            return None
+        if 11 + (record[9] << 8 | record[10]) != len(record):
+            return None
+        size = max(512, record[3] << 8 | record[4])
+        opt = opt_rr(size, bool(record[7] & 0x80))
+        value = (opt, size - len(opt))
+        if len(record) == 11 and len(self._opts) < 1024:
+            self._opts[record] = value
+        return value

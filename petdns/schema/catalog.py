@@ -1,0 +1,206 @@
+"""The catalog: current model objects with the indexes DNS reads, and what each change touched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from petdns.schema.model import EndpointSlice, KubeObject, Namespace, Pod, Service, ServiceKind
+from petdns.schema.names import dashed
+
+SvcKey = tuple[str, str]  # (namespace, service name)
+
+
+@dataclass
+class Touched:
+    """What a change may have altered: services (with their slices), reverse IPs and namespaces."""
+
+    services: set[SvcKey] = field(default_factory=set)
+    ips: set[str] = field(default_factory=set)
+    namespaces: set[str] = field(default_factory=set)
+    pods: bool = False
+    # services touched only through some endpoints: the labels those endpoints may be named by
+    # (absent: every name of the service may have changed)
+    labels: dict[SvcKey, set[str]] = field(default_factory=dict)
+
+    def merge(self, other: Touched) -> None:
+        """Add what another change touched."""
+        for key in other.services:
+            mine_full = key in self.services and key not in self.labels
+            if mine_full or key not in other.labels:
+                self.labels.pop(key, None)
+            else:
+                self.labels[key] = self.labels.get(key, set()) | other.labels[key]
+        self.services |= other.services
+        self.ips |= other.ips
+        self.namespaces |= other.namespaces
+        self.pods = self.pods or other.pods
+
+
+class Catalog:
+    """Objects by key, slices by service, and IP indexes (for PTR and pod records)."""
+
+    def __init__(self) -> None:
+        self.namespaces: set[str] = set()
+        self.services: dict[SvcKey, Service] = {}
+        self.slices: dict[SvcKey, dict[str, EndpointSlice]] = {}
+        self.pods: dict[tuple[str, str], Pod] = {}
+        self.pods_by_ip: dict[str, set[tuple[str, str]]] = {}
+        self._slice_owner: dict[tuple[str, str], SvcKey] = {}
+        # IP -> the service(s) it maps back to; one canonical key object when single (100k IPs, few bytes)
+        self._ip_services: dict[str, SvcKey | tuple[SvcKey, ...]] = {}
+        self._keys: dict[SvcKey, SvcKey] = {}
+        self._ns_services: dict[str, int] = {}
+        self.serial = 0  # unix time of the last change, set by the owner of the catalog
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def namespace_exists(self, name: str) -> bool:
+        """A namespace exists if its object does, or if it holds a service."""
+        return name in self.namespaces or self._ns_services.get(name, 0) > 0
+
+    def slices_of(self, key: SvcKey) -> list[EndpointSlice]:
+        """The EndpointSlices labelled for a service, by name (answers do not depend on history)."""
+        owned = self.slices.get(key)
+        return [owned[name] for name in sorted(owned)] if owned else []
+
+    def services_of_ip(self, ip: str) -> tuple[SvcKey, ...]:
+        """The services an IP maps back to (ClusterIP or ready endpoint), sorted."""
+        refs = self._ip_services.get(ip)
+        if refs is None:
+            return ()
+        if isinstance(refs[0], str):
+            return (refs,)
+        return tuple(sorted(refs))
+
+    def service_ips(self, key: SvcKey) -> frozenset[str]:
+        """IPs that map back to the service: its ClusterIPs and its ready endpoint addresses."""
+        svc = self.services.get(key)
+        if svc is None or svc.kind is ServiceKind.EXTERNAL_NAME:
+            return frozenset()
+        ips = set(svc.cluster_ips)
+        for sl in self.slices_of(key):
+            for ep in sl.endpoints:
+                if ep.ready:
+                    ips.update(ep.addresses)
+        return frozenset(ips)
+
+    # -- writes --------------------------------------------------------------------------------------
+
+    def upsert(self, obj: KubeObject) -> Touched:
+        """Add or replace one object."""
+        if isinstance(obj, Namespace):
+            self.namespaces.add(obj.name)
+            return Touched(namespaces={obj.name})
+        if isinstance(obj, Service):
+            key = (obj.namespace, obj.name)
+            old = self.service_ips(key)
+            if key not in self.services:
+                self._ns_services[obj.namespace] = self._ns_services.get(obj.namespace, 0) + 1
+            self.services[key] = obj
+            return self._reindex(key, old, Touched(namespaces={obj.namespace}))
+        if isinstance(obj, EndpointSlice):
+            partial = self._replace_endpoints(obj)
+            if partial is not None:
+                return partial
+            touched = self._drop_slice(obj.namespace, obj.name)
+            if obj.service:
+                key = (obj.namespace, obj.service)
+                old = self.service_ips(key)
+                self.slices.setdefault(key, {})[obj.name] = obj
+                self._slice_owner[(obj.namespace, obj.name)] = key
+                touched.merge(self._reindex(key, old, Touched()))
+            return touched
+        return self._upsert_pod(obj)
+
+    def delete(self, kind: str, namespace: str, name: str) -> Touched:
+        """Remove one object by kind and key; removing what is absent touches nothing."""
+        if kind == "Namespace":
+            if name not in self.namespaces:
+                return Touched()
+            self.namespaces.discard(name)
+            return Touched(namespaces={name})
+        if kind == "Service":
+            key = (namespace, name)
+            old = self.service_ips(key)
+            if self.services.pop(key, None) is None:
+                return Touched()
+            self._ns_services[namespace] -= 1
+            return self._reindex(key, old, Touched(namespaces={namespace}))
+        if kind == "EndpointSlice":
+            return self._drop_slice(namespace, name)
+        if kind == "Pod":
+            return self._drop_pod((namespace, name))
+        return Touched()
+
+    def _replace_endpoints(self, obj: EndpointSlice) -> Touched | None:
+        """A slice update that only changed some endpoints: touched names are those endpoints' (or None)."""
+        key = self._slice_owner.get((obj.namespace, obj.name))
+        if key is None or key != (obj.namespace, obj.service):
+            return None
+        previous = self.slices[key][obj.name]
+        if previous.ports != obj.ports or previous.address_type != obj.address_type:
+            return None
+        changed = set(previous.endpoints) ^ set(obj.endpoints)
+        old = self.service_ips(key)
+        self.slices[key][obj.name] = obj
+        ips = {ip for ep in changed for ip in ep.addresses}
+        labels = {label for ep in changed for label in (ep.hostname, ep.pod_name) if label}
+        labels |= {dashed(ip) for ip in ips}
+        touched = self._reindex(key, old, Touched(), changed_ips=ips)
+        touched.labels[key] = labels
+        return touched
+
+    def _drop_slice(self, namespace: str, name: str) -> Touched:
+        key = self._slice_owner.pop((namespace, name), None)
+        if key is None:
+            return Touched()
+        old = self.service_ips(key)
+        owned = self.slices[key]
+        del owned[name]
+        if not owned:
+            del self.slices[key]
+        return self._reindex(key, old, Touched())
+
+    def _reindex(
+        self, key: SvcKey, old: frozenset[str], touched: Touched, changed_ips: set[str] | None = None
+    ) -> Touched:
+        """Move the PTR index of a service from its old IPs to its current ones.
+
+        Touched IPs: all of the service's old and new IPs, or (when only some endpoints changed) theirs.
+        """
+        new = self.service_ips(key)
+        key = self._keys.setdefault(key, key)
+        for ip in old - new:
+            refs = tuple(k for k in self.services_of_ip(ip) if k != key)
+            if not refs:
+                del self._ip_services[ip]
+            else:
+                self._ip_services[ip] = refs[0] if len(refs) == 1 else refs
+        for ip in new - old:
+            refs = self.services_of_ip(ip)
+            self._ip_services[ip] = (*refs, key) if refs else key
+        touched.services.add(key)
+        touched.ips |= (old | new) if changed_ips is None else ((old ^ new) | changed_ips)
+        return touched
+
+    def _upsert_pod(self, pod: Pod) -> Touched:
+        key = (pod.namespace, pod.name)
+        touched = self._drop_pod(key)
+        self.pods[key] = pod
+        if not pod.terminating:
+            for ip in pod.ips:
+                self.pods_by_ip.setdefault(ip, set()).add(key)
+        touched.pods = True
+        return touched
+
+    def _drop_pod(self, key: tuple[str, str]) -> Touched:
+        pod = self.pods.pop(key, None)
+        if pod is None:
+            return Touched()
+        for ip in pod.ips:
+            refs = self.pods_by_ip.get(ip)
+            if refs is not None:
+                refs.discard(key)
+                if not refs:
+                    del self.pods_by_ip[ip]
+        return Touched(pods=True)

@@ -1,0 +1,46 @@
+"""Object files: multi-document YAML, a JSON object or a (kubectl-style) JSON List, read into the model."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubeapi.manifests import ManifestError, describe, documents
+from petdns.schema.model import KubeObject, ModelError, from_raw
+
+
+class LoadError(Exception):
+    """A file could not be read; the message names the file, the document and the field."""
+
+
+@dataclass
+class Loaded:
+    """What a set of files held: the model objects and a count of the kinds that were ignored."""
+
+    objects: list[KubeObject] = field(default_factory=list)
+    ignored: Counter[str] = field(default_factory=Counter)
+
+
+def load_files(paths: list[str]) -> Loaded:
+    """Read every file into one Loaded; raise LoadError on the first malformed document."""
+    loaded = Loaded()
+    for path in paths:
+        for where, raw in _documents(path):
+            try:
+                obj = from_raw(raw)
+            except ModelError as err:
+                raise LoadError(f"{where}: {describe(raw)}field {err.field}: {err.message}") from None
+            if obj is None:
+                loaded.ignored[str(raw.get("kind"))] += 1
+            else:
+                loaded.objects.append(obj)
+    return loaded
+
+
+def _documents(path: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    try:
+        yield from documents(path)
+    except ManifestError as err:
+        raise LoadError(str(err)) from None

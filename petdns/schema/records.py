@@ -1,0 +1,285 @@
+"""Pure record sets: which names exist and what they hold, from the catalog (see docs/dns.md)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from petdns.schema.catalog import Catalog, SvcKey
+from petdns.schema.model import Endpoint, Port, Service, ServiceKind
+from petdns.schema.names import Parsed, dashed, reverse_name, undashed
+from petdns.settings.values import SCHEMA_VERSION, VERSION_TTL, PodsMode, Settings
+
+A, NS, CNAME, SOA, PTR, TXT, AAAA, SRV = 1, 2, 5, 6, 12, 16, 28, 33
+TYPE_NAMES = {A: "A", NS: "NS", CNAME: "CNAME", SOA: "SOA", PTR: "PTR", TXT: "TXT", AAAA: "AAAA", SRV: "SRV"}
+SOA_TIMERS = (7200, 1800, 86400)
+_POD_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+
+Rdata = str | tuple[int, int, int, str] | tuple[str, ...] | tuple[str, str, int, int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class RR:
+    """One resource record; names are absolute, lower case, without the trailing dot."""
+
+    name: str
+    rtype: int
+    ttl: int
+    rdata: Rdata
+
+    def to_text(self) -> str:
+        """Zone-file presentation, e.g. `web-0.nginx.default.svc.cluster.local. 5 IN A 10.244.0.10`."""
+        r = self.rdata
+        if self.rtype == SRV:
+            assert isinstance(r, tuple)
+            text = f"{r[0]} {r[1]} {r[2]} {r[3]}."
+        elif self.rtype == SOA:
+            assert isinstance(r, tuple)
+            text = f"{r[0]}. {r[1]}. " + " ".join(str(x) for x in r[2:])
+        elif self.rtype == TXT:
+            text = " ".join(f'"{s}"' for s in r)
+        elif self.rtype in (PTR, CNAME, NS):
+            text = f"{r}."
+        else:
+            text = str(r)
+        return f"{self.name}. {self.ttl} IN {TYPE_NAMES.get(self.rtype, str(self.rtype))} {text}"
+
+
+RRSet = tuple[tuple[RR, ...], tuple[RR, ...]]  # (answer records, additional records)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """An existing name: its record sets by type, or the CNAME every type resolves through.
+
+    `deferred` types are answered by the full path only: the CoreDNS extensions that are rarely asked
+    and costly to keep rendered for every pet and service (SRV on a pet name, SRV on a bare headless
+    name); the `_port._proto` SRV names of the specification stay rendered.
+    """
+
+    records: dict[int, RRSet] = field(default_factory=dict)
+    cname: str = ""
+    deferred: frozenset[int] = frozenset()
+
+
+EMPTY = Node()
+_SRV_DEFERRED = frozenset({SRV})
+
+
+def address_rr(name: str, ip: str, ttl: int) -> RR:
+    """An A or AAAA record, by the address family."""
+    return RR(name, AAAA if ":" in ip else A, ttl, ip)
+
+
+def _addresses(name: str, ips: list[str], ttl: int) -> dict[int, RRSet]:
+    records: dict[int, RRSet] = {}
+    for rtype in (A, AAAA):
+        rrs = tuple(address_rr(name, ip, ttl) for ip in ips if (":" in ip) == (rtype == AAAA))
+        if rrs:
+            records[rtype] = (rrs, ())
+    return records
+
+
+def _srv(name: str, entries: list[tuple[str, int, str]], ttl: int) -> RRSet:
+    """SRV records from (target, port, target address) entries: weight 100/N before de-duplication."""
+    weight = max(1, 100 // len(entries))
+    answers: dict[tuple[str, int], RR] = {}
+    extra: dict[tuple[str, str], RR] = {}
+    for target, port, ip in entries:
+        answers.setdefault((target, port), RR(name, SRV, ttl, (0, weight, port, target)))
+        extra.setdefault((target, ip), address_rr(target, ip, ttl))
+    return tuple(answers.values()), tuple(extra.values())
+
+
+def soa_rr(settings: Settings, zone: str, serial: int) -> RR:
+    """The zone's SOA; its minimum (negative-caching time) is the TTL."""
+    rdata = (f"ns.dns.{zone}", f"hostmaster.{zone}", serial, *SOA_TIMERS, settings.ttl)
+    return RR(zone, SOA, settings.soa_ttl, rdata)
+
+
+def apex_node(settings: Settings, zone: str, serial: int) -> Node:
+    """SOA and NS at a zone apex; the NS target is ns.dns.<first cluster zone> with its addresses as glue."""
+    host = f"ns.dns.{settings.zones[0]}"
+    glue = tuple(address_rr(host, ip, settings.ttl) for ip in settings.ns_addresses)
+    ns = RR(zone, NS, settings.ttl, host)
+    return Node({SOA: ((soa_rr(settings, zone, serial),), ()), NS: ((ns,), glue)})
+
+
+def static_nodes(settings: Settings, serial: int) -> Iterator[tuple[str, Node]]:
+    """Names that exist whatever the objects: apexes, the svc and pod trees, dns-version, ns.dns."""
+    for zone in settings.served_zones:
+        yield zone, apex_node(settings, zone, serial)
+    for zone in settings.zones:
+        yield f"svc.{zone}", EMPTY
+        yield f"pod.{zone}", EMPTY
+        version = RR(f"dns-version.{zone}", TXT, VERSION_TTL, (SCHEMA_VERSION,))
+        yield f"dns-version.{zone}", Node({TXT: ((version,), ())})
+        host = f"ns.dns.{zone}"
+        yield host, Node(_addresses(host, list(settings.ns_addresses), settings.ttl))
+
+
+def namespace_nodes(catalog: Catalog, settings: Settings, namespace: str) -> Iterator[tuple[str, Node]]:
+    """`<ns>.svc.<zone>` (and `<ns>.pod.<zone>` unless pods are disabled) while the namespace exists."""
+    if not catalog.namespace_exists(namespace):
+        return
+    for zone in settings.zones:
+        yield f"{namespace}.svc.{zone}", EMPTY
+        if settings.pods is not PodsMode.DISABLED:
+            yield f"{namespace}.pod.{zone}", EMPTY
+
+
+def endpoint_label(ep: Endpoint, ip: str, settings: Settings) -> str:
+    """An endpoint's name: its hostname, else its pod name (endpoint_pod_names), else the dashed IP."""
+    if ep.hostname:
+        return ep.hostname
+    if settings.endpoint_pod_names and _POD_LABEL.match(ep.pod_name):
+        return ep.pod_name
+    return dashed(ip)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    label: str
+    ip: str
+    ports: tuple[Port, ...]
+
+
+def _ready(catalog: Catalog, settings: Settings, key: SvcKey) -> list[_Ready]:
+    seen: set[tuple[str, str, tuple[Port, ...]]] = set()
+    out = []
+    for sl in catalog.slices_of(key):
+        for ep in sl.endpoints:
+            if not ep.ready:
+                continue
+            for ip in ep.addresses:
+                item = (endpoint_label(ep, ip, settings), ip, sl.ports)
+                if item not in seen:
+                    seen.add(item)
+                    out.append(_Ready(*item))
+    return out
+
+
+def service_nodes(catalog: Catalog, settings: Settings, key: SvcKey) -> dict[str, Node]:
+    """Every name a service makes exist, in every cluster zone, with its records."""
+    svc = catalog.services.get(key)
+    nodes: dict[str, Node] = {}
+    if svc is None:
+        return nodes
+    for zone in settings.zones:
+        base = f"{svc.name}.{svc.namespace}.svc.{zone}"
+        if svc.kind is ServiceKind.EXTERNAL_NAME:
+            if not _is_ip(svc.external_name):
+                nodes[base] = Node(cname=svc.external_name)
+            continue
+        ready = _ready(catalog, settings, key)
+        if svc.kind is ServiceKind.HEADLESS:
+            if ready:
+                nodes.update(_headless(base, ready, settings.ttl))
+        else:
+            nodes.update(_cluster_ip(base, svc, settings.ttl))
+            nodes.update(_endpoints(base, ready, settings.ttl))
+    return nodes
+
+
+def _cluster_ip(base: str, svc: Service, ttl: int) -> dict[str, Node]:
+    records = _addresses(base, list(svc.cluster_ips), ttl)
+    entries = [(base, p.port, ip) for ip in svc.cluster_ips for p in svc.ports]
+    if entries:
+        records[SRV] = _srv(base, entries, ttl)
+    nodes = {base: Node(records)}
+    for port in svc.ports:
+        if port.name:
+            name = f"_{port.name}._{port.protocol}.{base}"
+            nodes[name] = Node({SRV: _srv(name, [(base, port.port, ip) for ip in svc.cluster_ips], ttl)})
+    return nodes
+
+
+def _headless(base: str, ready: list[_Ready], ttl: int) -> dict[str, Node]:
+    records = _addresses(base, list(dict.fromkeys(r.ip for r in ready)), ttl)
+    entries = [(f"{r.label}.{base}", p.port, r.ip) for r in ready for p in r.ports]
+    if entries:
+        records[SRV] = _srv(base, entries, ttl)
+    nodes = {base: Node(records, deferred=_SRV_DEFERRED)}  # SRV on the bare name: every pet x port
+    named: dict[str, list[tuple[str, int, str]]] = {}
+    for r in ready:
+        for p in r.ports:
+            if p.name:
+                named.setdefault(f"_{p.name}._{p.protocol}.{base}", []).append(
+                    (f"{r.label}.{base}", p.port, r.ip)
+                )
+    for name, srv_entries in named.items():
+        nodes[name] = Node({SRV: _srv(name, srv_entries, ttl)})
+    nodes.update(_endpoints(base, ready, ttl))
+    return nodes
+
+
+def _endpoints(base: str, ready: list[_Ready], ttl: int) -> dict[str, Node]:
+    by_label: dict[str, list[_Ready]] = {}
+    for r in ready:
+        by_label.setdefault(r.label, []).append(r)
+    nodes = {}
+    for label, items in by_label.items():
+        name = f"{label}.{base}"
+        records = _addresses(name, list(dict.fromkeys(r.ip for r in items)), ttl)
+        entries = [(name, p.port, r.ip) for r in items for p in r.ports]
+        if entries:
+            records[SRV] = _srv(name, entries, ttl)
+        nodes[name] = Node(records, deferred=_SRV_DEFERRED)
+    return nodes
+
+
+def reverse_nodes(
+    catalog: Catalog, settings: Settings, ips: Iterable[str]
+) -> Iterator[tuple[str, Node | None]]:
+    """PTRs per IP: its service if it is a ClusterIP, else every ready endpoint name of every service.
+
+    IPs are taken grouped by service, so each service's endpoints are read once and forgotten after.
+    """
+    zone = settings.zones[0]
+    labels: dict[SvcKey, dict[str, list[str]]] = {}
+    for ip in sorted(ips, key=catalog.services_of_ip):
+        refs = catalog.services_of_ip(ip)
+        targets = [f"{k[1]}.{k[0]}.svc.{zone}" for k in refs if ip in catalog.services[k].cluster_ips]
+        if not targets:
+            for key in refs:
+                if key not in labels:
+                    if len(labels) > 16:
+                        labels.clear()
+                    labels[key] = {}
+                    for r in _ready(catalog, settings, key):
+                        labels[key].setdefault(r.ip, []).append(r.label)
+                base = f"{key[1]}.{key[0]}.svc.{zone}"
+                targets += (f"{label}.{base}" for label in labels[key].get(ip, ()))
+        owner = reverse_name(ip)
+        rrs = tuple(RR(owner, PTR, settings.ttl, t) for t in dict.fromkeys(targets))
+        yield ip, (Node({PTR: (rrs, ())}) if rrs else None)
+
+
+def reverse_node(catalog: Catalog, settings: Settings, ip: str) -> Node | None:
+    """The PTR node of one IP, or None."""
+    return next(reverse_nodes(catalog, settings, (ip,)))[1]
+
+
+def pod_node(catalog: Catalog, settings: Settings, parsed: Parsed) -> Node | None:
+    """`<dashed-ip>.<ns>.pod.<zone>` in insecure mode (any IP) or verified mode (a live pod's IP)."""
+    if settings.pods is PodsMode.DISABLED or not catalog.namespace_exists(parsed.namespace):
+        return None
+    ip = undashed(parsed.endpoint)
+    if ip is None:
+        return None
+    if settings.pods is PodsMode.VERIFIED and not any(
+        ns == parsed.namespace for ns, _ in catalog.pods_by_ip.get(ip, ())
+    ):
+        return None
+    name = f"{parsed.endpoint}.{parsed.namespace}.pod.{parsed.zone}"
+    return Node(_addresses(name, [ip], settings.ttl))
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""petset_controller.runtime."""

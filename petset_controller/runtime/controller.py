@@ -1,0 +1,239 @@
+"""The controller's shell: informers, the work queue, and the loop that plans and executes one set."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubeapi.client import Client
+from kubeapi.paths import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PETSETS, PODS, ResourceRef
+from kubeapi.reflector import Reflector
+from kubeapi.store import Change
+from kubeapi.workqueue import ShutDown, WorkQueue
+from petset_controller.core.model import claim_from_raw, pod_from_raw, revision_from_raw
+from petset_controller.core.plan import plan
+from petset_controller.core.status import DEFAULT_STALL_AFTER
+from petset_controller.runtime.events import EventRecorder, Fenced, Gate, open_gate
+from petset_controller.runtime.executor import Executor, Outcome, Target
+from petset_controller.runtime.expectations import Expectations
+from petset_controller.runtime.informers import Cache, SetKey, cached_set
+from petset_controller.runtime.leader import LeaderElector
+
+log = logging.getLogger("petset_controller")
+Route = Callable[[Any], set[SetKey]]  # a batch of informer changes -> the sets they concern
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerConfig:
+    """What the controller watches and how hard it works."""
+
+    namespace: str | None = None  # None: every namespace
+    workers: int = 4
+    stall_after: float = DEFAULT_STALL_AFTER
+    expectation_timeout: float = 30.0
+    page_size: int = 500
+    release_on_stop: bool = True  # give the lease up on a clean stop (a crash leaves it to expire)
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters for logs, tests and benchmarks."""
+
+    syncs: int = 0
+    planned: int = 0
+    waited: int = 0  # syncs skipped while expectations were pending
+    failed: int = 0
+    plan_cpu: float = 0.0  # CPU seconds in syncs that planned (plan and execute)
+
+
+class Controller:
+    """Reconciles every PetSet it can see; with an elector, only while it holds the lease."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        config: ControllerConfig | None = None,
+        elector: LeaderElector | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_write: Callable[[str, str, str], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.config = config or ControllerConfig()
+        self.elector = elector
+        self.clock = clock
+        self.monotonic = monotonic
+        self.cache = Cache()
+        self.queue: WorkQueue[SetKey] = WorkQueue(clock=monotonic)
+        self.expectations = Expectations(timeout=self.config.expectation_timeout)
+        self.stats = Stats()
+        self._on_write = on_write
+        self._busy = 0
+        self.leading = False
+        gate = self._gate(elector.gate if elector is not None else open_gate)
+        self.events = EventRecorder(client, clock=clock, gate=gate)
+        self.executor = Executor(
+            client, expectations=self.expectations, events=self.events, gate=gate, monotonic=monotonic
+        )
+        self.reflectors: list[Reflector[Any]] = [
+            self._reflector(PETSETS, transform=cached_set, route=self.cache.on_sets),
+            self._reflector(PODS, transform=pod_from_raw, route=self.cache.on_pods),
+            self._reflector(PERSISTENT_VOLUME_CLAIMS, transform=claim_from_raw, route=self.cache.on_claims),
+            self._reflector(CONTROLLER_REVISIONS, transform=revision_from_raw, route=self.cache.on_revisions),
+        ]
+
+    def _gate(self, inner: Gate) -> Gate:
+        def gate(verb: str, kind: str, name: str) -> None:
+            inner(verb, kind, name)
+            if self._on_write is not None:
+                self._on_write(verb, kind, name)
+
+        return gate
+
+    def _reflector(
+        self,
+        ref: ResourceRef,
+        *,
+        transform: Callable[[dict[str, Any]], Any],
+        route: Callable[[Any], set[SetKey]],
+    ) -> Reflector[Any]:
+        def on_changes(changes: list[Change[Any]]) -> None:
+            for key in route(changes):
+                self.queue.add(key)
+
+        return Reflector(
+            self.client,
+            ref,
+            transform=transform,
+            on_changes=on_changes,
+            namespace=self.config.namespace,
+            page_size=self.config.page_size,
+        )
+
+    # -- state for tests and benchmarks -------------------------------------------------------------
+
+    @property
+    def synced(self) -> bool:
+        """Every informer has listed once."""
+        return all(r.has_synced for r in self.reflectors)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing running and, while leading, nothing queued to run now (delayed requeues may wait)."""
+        return self._busy == 0 and (len(self.queue) == 0 or not self.leading)
+
+    # -- running --------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Watch, then (once elected, with an elector) reconcile until cancelled.
+
+        Raises LeadershipLost when the lease is lost: the caller should exit and let a fresh process
+        start as a candidate.
+        """
+        informers = [asyncio.create_task(r.run(), name=f"informer {r.name}") for r in self.reflectors]
+        try:
+            await asyncio.gather(*(r.synced.wait() for r in self.reflectors))
+            log.info("caches synced: %d PetSets", len(self.cache.sets))
+            if self.elector is not None:
+                log.info("waiting for lease as %s", self.elector.identity)
+                await self.elector.acquire()
+            await self._lead()
+        finally:
+            for task in informers:
+                task.cancel()
+            await asyncio.gather(*informers, return_exceptions=True)
+
+    async def _lead(self) -> None:
+        for key in list(self.cache.sets):
+            self.queue.add(key)
+        tasks = [asyncio.create_task(self._worker(), name=f"worker {i}") for i in range(self.config.workers)]
+        tasks.append(asyncio.create_task(self.events.run(), name="events"))
+        keeper = asyncio.create_task(self.elector.keep()) if self.elector is not None else None
+        self.leading = True
+        try:
+            await (keeper if keeper is not None else asyncio.gather(*tasks))
+        finally:
+            self.leading = False
+            for task in [*tasks, *([keeper] if keeper is not None else [])]:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if keeper is not None:
+                await asyncio.gather(keeper, return_exceptions=True)
+            await self._step_down()
+
+    async def _step_down(self) -> None:
+        """After the workers stopped: flush events and release the lease (on a clean stop)."""
+        elector = self.elector
+        if elector is None or not self.config.release_on_stop:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.events.flush(), timeout=1.0)
+        await elector.release()
+
+    async def _worker(self) -> None:
+        while True:
+            try:
+                key = await self.queue.get()
+            except ShutDown:
+                return
+            self._busy += 1
+            try:
+                await self._process(key)
+            finally:
+                self._busy -= 1
+                self.queue.done(key)
+
+    async def _process(self, key: SetKey) -> None:
+        try:
+            outcome = await self.sync(key)
+        except Fenced as err:
+            log.warning("%s/%s: %s", key[0], key[1], err)
+            self.queue.add_rate_limited(key)
+            return
+        except Exception:
+            log.exception("%s/%s: sync failed", *key)
+            self.stats.failed += 1
+            self.queue.add_rate_limited(key)
+            return
+        if outcome.error is not None or outcome.stopped:
+            if outcome.error is not None:
+                self.stats.failed += 1
+                log.warning("%s/%s: %s (retrying)", key[0], key[1], outcome.error)
+            self.queue.add_rate_limited(key)
+            return
+        self.queue.forget(key)
+        if outcome.requeue_after is not None:
+            self.queue.add_after(key, outcome.requeue_after)
+
+    async def sync(self, key: SetKey) -> Outcome:
+        """Plan one set from the cache and carry the plan out (nothing while expectations are pending)."""
+        self.stats.syncs += 1
+        cached = self.cache.sets.get(key)
+        if cached is None:
+            self.expectations.forget(key)
+            return Outcome()
+        wait = self.expectations.wait(key, self.cache, now=self.monotonic())
+        if wait is not None:
+            self.stats.waited += 1
+            return Outcome(requeue_after=wait)
+        cpu = time.process_time()
+        pet_set = cached.pet_set
+        actions = plan(
+            pet_set,
+            self.cache.pods_of(key),
+            self.cache.claims_of(pet_set),
+            self.cache.revisions_in(pet_set.namespace),
+            self.clock(),
+            stall_after=self.config.stall_after,
+        )
+        try:
+            return await self.executor.execute(Target(pet_set, cached.resource_version), actions)
+        finally:
+            self.stats.planned += 1
+            self.stats.plan_cpu += time.process_time() - cpu

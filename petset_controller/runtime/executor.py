@@ -1,0 +1,393 @@
+"""Carries out plan()'s actions through the API: idempotent writes, expectations, slow-start batches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kubeapi.client import MERGE_PATCH, STRATEGIC_PATCH, Client
+from kubeapi.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
+from kubeapi.paths import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PETSETS, PODS, ResourceRef
+from petset_controller.core.batches import MAX_BATCH, batch_sizes, describe, split, units
+from petset_controller.core.model import PetSet, controller_of
+from petset_controller.core.plan import (
+    Action,
+    Adopt,
+    CreateClaim,
+    CreatePod,
+    CreateRevision,
+    DeletePod,
+    DeleteRevision,
+    Event,
+    Release,
+    RenumberRevision,
+    RequeueAfter,
+    UpdateClaimOwner,
+    UpdatePodLabels,
+    UpdateStatus,
+)
+from petset_controller.core.spec import Selector
+from petset_controller.runtime import expectations as seen
+from petset_controller.runtime.events import EventRecorder, Gate, open_gate
+from petset_controller.runtime.expectations import Check, Expectations
+
+log = logging.getLogger("petset_controller.actions")
+
+
+class Stop(Exception):
+    """End this sync without writing more: the cache is behind (a name clash, a replaced set)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The PetSet a sync works on, with the resourceVersion its cached copy has."""
+
+    pet_set: PetSet
+    resource_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a sync ended: when to look again, and the first failure (if any)."""
+
+    requeue_after: float | None = None
+    error: Exception | None = None
+    stopped: bool = False
+
+
+def selector_text(selector: Selector) -> str:
+    """A selector in the string form of `status.selector` (what the scale subresource reports)."""
+    parts = [f"{k}={v}" for k, v in selector.match_labels]
+    for req in selector.match_expressions:
+        if req.operator in ("In", "NotIn"):
+            parts.append(f"{req.key} {req.operator.lower()} ({','.join(sorted(req.values))})")
+        elif req.operator == "Exists":
+            parts.append(req.key)
+        elif req.operator == "DoesNotExist":
+            parts.append(f"!{req.key}")
+    return ",".join(parts)
+
+
+class Executor:
+    """Runs one sync's actions for a set, recording what the informers must show before the next one."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        expectations: Expectations,
+        events: EventRecorder,
+        gate: Gate = open_gate,
+        monotonic: Callable[[], float] = time.monotonic,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self.client = client
+        self.expectations = expectations
+        self.events = events
+        self.gate = gate
+        self.monotonic = monotonic
+        self.max_batch = max_batch
+        self.writes = 0
+
+    async def execute(self, target: Target, actions: Sequence[Action]) -> Outcome:
+        """Set writes, then pets (in order, or slow-start batches when Parallel), then status and pruning.
+
+        The first failed pet write ends the pets' part; status and pruning are still written.
+        """
+        first, pets, last = split(actions)
+        waits = [a.seconds for a in actions if isinstance(a, RequeueAfter)]
+        requeue = min(waits) if waits else None
+        try:
+            if any(isinstance(a, Adopt) for a in first):
+                await self._recheck(target)
+            for action in first:
+                await self._one(target, action)
+        except Stop:
+            return Outcome(requeue, stopped=True)
+        except ApiError as err:
+            return Outcome(requeue, error=err)
+        parallel = target.pet_set.spec.parallel
+        error = await self._batches(target, units(target.pet_set, pets), grow=parallel)
+        try:
+            for action in last:
+                await self._one(target, action)
+        except ApiError as err:
+            error = error or err
+        return Outcome(requeue, error=error)
+
+    async def _batches(self, target: Target, todo: list[list[Action]], *, grow: bool) -> ApiError | None:
+        """Units in batches of 1, 2, 4 ... (or one by one); the first batch with a failure is the last."""
+        done = 0
+        for size in batch_sizes(len(todo), grow=grow, cap=self.max_batch):
+            batch = todo[done : done + size]
+            done += size
+            results = await asyncio.gather(*(self._unit(target, u) for u in batch), return_exceptions=True)
+            for result in results:
+                if isinstance(result, ApiError):
+                    return result
+                if isinstance(result, BaseException):
+                    raise result
+        return None
+
+    async def _unit(self, target: Target, unit: list[Action]) -> None:
+        for action in unit:
+            await self._one(target, action)
+
+    async def _one(self, target: Target, action: Action) -> None:
+        handler = _HANDLERS.get(type(action))
+        if handler is None:
+            return
+        try:
+            await handler(self, target, action)
+        except ApiError as err:
+            verb, kind, name = describe(action)
+            message = f"{verb} {kind} {name} failed: {err}"
+            self.events.record(target.pet_set, f"Failed{verb.capitalize()}", message=message, kind="Warning")
+            raise
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def _write(self, verb: str, *, kind: str, name: str) -> None:
+        self.gate(verb, kind, name)
+        self.writes += 1
+
+    def _expect(self, target: Target, what: str, *, check: Check) -> None:
+        key = (target.pet_set.namespace, target.pet_set.name)
+        self.expectations.expect(key, what, seen=check, now=self.monotonic())
+
+    async def _replaced(self, ref: ResourceRef, *, namespace: str, name: str, uid: str) -> bool:
+        """Whether the object is gone or another object now has its name (an uncached read)."""
+        try:
+            found = await self.client.get(ref, namespace, name)
+        except NotFound:
+            return True
+        return str((found.get("metadata") or {}).get("uid", "")) != uid
+
+    async def _uid_checked(
+        self, ref: ResourceRef, *, namespace: str, name: str, uid: str, write: Callable[[], Awaitable[Any]]
+    ) -> bool:
+        """Run a write guarded by the object's UID; False when the object is gone or was replaced."""
+        try:
+            await write()
+        except NotFound:
+            return False
+        except (Conflict, Invalid):
+            if await self._replaced(ref, namespace=namespace, name=name, uid=uid):
+                return False
+            raise
+        return True
+
+    async def _patch(
+        self, ref: ResourceRef, target: Target, *, name: str, uid: str, patch: dict[str, Any], strategic: bool
+    ) -> bool:
+        ns = target.pet_set.namespace
+        content_type = STRATEGIC_PATCH if strategic else MERGE_PATCH
+        self._write("patch", kind=ref.plural, name=name)
+        body = {**patch, "metadata": {**patch.get("metadata", {}), "uid": uid}}
+        return await self._uid_checked(
+            ref,
+            namespace=ns,
+            name=name,
+            uid=uid,
+            write=lambda: self.client.patch(ref, ns, name, body, content_type=content_type),
+        )
+
+    # -- pets ---------------------------------------------------------------------------------------
+
+    async def create_claim(self, target: Target, action: CreateClaim) -> None:
+        """A pet's claim; one that exists already is the one wanted (claims are found by name)."""
+        ns = target.pet_set.namespace
+        self._write("create", kind="PersistentVolumeClaim", name=action.name)
+        uid = ""
+        try:
+            made = await self.client.create(PERSISTENT_VOLUME_CLAIMS, ns, dict(action.manifest))
+            uid = str(made["metadata"]["uid"])
+            message = f"created claim {action.name} for pet {action.pet}"
+            self.events.record(target.pet_set, "SuccessfulCreate", message=message)
+        except AlreadyExists:
+            pass
+        self._expect(target, f"claim {action.name}", check=seen.claim_created(ns, action.name, uid=uid))
+
+    async def create_pod(self, target: Target, action: CreatePod) -> None:
+        """A pet's pod; AlreadyExists means the cache is behind, and the informer will show it."""
+        ns = target.pet_set.namespace
+        self._write("create", kind="Pod", name=action.name)
+        uid = ""
+        try:
+            made = await self.client.create(PODS, ns, dict(action.manifest))
+            uid = str(made["metadata"]["uid"])
+            self.events.record(target.pet_set, "SuccessfulCreate", message=f"created pet {action.name}")
+        except AlreadyExists:
+            pass
+        self._expect(target, f"pod {action.name}", check=seen.pod_created(ns, action.name, uid=uid))
+
+    async def delete_pod(self, target: Target, action: DeletePod) -> None:
+        """Graceful delete of exactly that pod (UID precondition); gone already is fine."""
+        ns = target.pet_set.namespace
+        self._write("delete", kind="Pod", name=action.name)
+        deleted = await self._uid_checked(
+            PODS,
+            namespace=ns,
+            name=action.name,
+            uid=action.uid,
+            write=lambda: self.client.delete(PODS, ns, action.name, preconditions={"uid": action.uid}),
+        )
+        if deleted:
+            message = f"deleted pet {action.name} ({action.reason})"
+            self.events.record(target.pet_set, "SuccessfulDelete", message=message)
+        self._expect(
+            target, f"pod {action.name} deleting", check=seen.pod_deleting(ns, action.name, uid=action.uid)
+        )
+
+    async def update_pod_labels(self, target: Target, action: UpdatePodLabels) -> None:
+        """Identity labels merged back in."""
+        wanted = dict(action.labels)
+        patch = {"metadata": {"labels": wanted}}
+        await self._patch(PODS, target, name=action.name, uid=action.uid, patch=patch, strategic=False)
+
+        def test(pod: Any) -> bool:
+            return all(pod.labels.get(k) == v for k, v in wanted.items())
+
+        ns = target.pet_set.namespace
+        self._expect(
+            target,
+            f"labels of {action.name}",
+            check=seen.pod_matches(ns, action.name, uid=action.uid, test=test),
+        )
+
+    async def update_claim_owner(self, target: Target, action: UpdateClaimOwner) -> None:
+        """A claim's ownerReferences set to what the retention policy asks (the whole list)."""
+        owners = [r.to_raw() for r in action.owners]
+        patch = {"metadata": {"ownerReferences": owners or None}}
+        await self._patch(
+            PERSISTENT_VOLUME_CLAIMS, target, name=action.name, uid=action.uid, patch=patch, strategic=False
+        )
+        wanted = set(action.owners)
+        ns = target.pet_set.namespace
+        check = seen.claim_matches(
+            ns, action.name, uid=action.uid, test=lambda c: set(c.owner_refs) == wanted
+        )
+        self._expect(target, f"owners of claim {action.name}", check=check)
+
+    # -- the set's own objects ---------------------------------------------------------------------
+
+    async def _recheck(self, target: Target) -> None:
+        """Before adopting: an uncached read shows the set still there, same UID, not being deleted."""
+        ps = target.pet_set
+        try:
+            fresh = await self.client.get(PETSETS, ps.namespace, ps.name)
+        except NotFound:
+            raise Stop(f"{ps.namespace}/{ps.name} is gone") from None
+        meta = fresh.get("metadata") or {}
+        if meta.get("uid") != ps.uid or meta.get("deletionTimestamp"):
+            raise Stop(f"{ps.namespace}/{ps.name} was replaced or is being deleted")
+
+    async def adopt(self, target: Target, action: Adopt) -> None:
+        """The set's controller reference added to an orphan (a strategic merge keyed by owner UID)."""
+        ref = PODS if action.kind == "Pod" else CONTROLLER_REVISIONS
+        patch = {"metadata": {"ownerReferences": [action.owner.to_raw()]}}
+        await self._patch(ref, target, name=action.name, uid=action.uid, patch=patch, strategic=True)
+        self._expect_owner(target, kind=action.kind, name=action.name, uid=action.uid, owner=action.owner.uid)
+
+    async def release(self, target: Target, action: Release) -> None:
+        """The set's reference removed from an object it no longer selects."""
+        ref = PODS if action.kind == "Pod" else CONTROLLER_REVISIONS
+        patch = {"metadata": {"ownerReferences": [{"$patch": "delete", "uid": action.owner_uid}]}}
+        await self._patch(ref, target, name=action.name, uid=action.uid, patch=patch, strategic=True)
+        self._expect_owner(target, kind=action.kind, name=action.name, uid=action.uid, owner="")
+
+    def _expect_owner(self, target: Target, *, kind: str, name: str, uid: str, owner: str) -> None:
+        def test(obj: Any) -> bool:
+            ref = controller_of(obj.owner_refs)
+            return (ref.uid if ref is not None else "") == owner
+
+        ns = target.pet_set.namespace
+        check = (
+            seen.pod_matches(ns, name, uid=uid, test=test)
+            if kind == "Pod"
+            else seen.revision_matches(ns, name, uid=uid, test=test)
+        )
+        self._expect(target, f"owner of {kind} {name}", check=check)
+
+    async def create_revision(self, target: Target, action: CreateRevision) -> None:
+        """A new revision; a name already taken ends the sync until the cache shows whose it is."""
+        ns = target.pet_set.namespace
+        self._write("create", kind="ControllerRevision", name=action.name)
+        try:
+            await self.client.create(CONTROLLER_REVISIONS, ns, dict(action.manifest))
+        except AlreadyExists:
+            self._expect(target, f"revision {action.name}", check=seen.revision_present(ns, action.name))
+            raise Stop(f"revision {action.name} exists but is not in the cache yet") from None
+        self._expect(target, f"revision {action.name}", check=seen.revision_present(ns, action.name))
+
+    async def renumber_revision(self, target: Target, action: RenumberRevision) -> None:
+        """An old revision made the newest again (a rollback)."""
+        ns = target.pet_set.namespace
+        self._write("patch", kind="ControllerRevision", name=action.name)
+        try:
+            await self.client.patch(CONTROLLER_REVISIONS, ns, action.name, {"revision": action.revision})
+        except NotFound:
+            return
+        check = seen.revision_matches(ns, action.name, uid="", test=lambda r: r.revision == action.revision)
+        self._expect(target, f"revision {action.name} renumbered", check=check)
+
+    async def delete_revision(self, target: Target, action: DeleteRevision) -> None:
+        """A revision beyond the history limit (UID precondition)."""
+        ns = target.pet_set.namespace
+        self._write("delete", kind="ControllerRevision", name=action.name)
+        await self._uid_checked(
+            CONTROLLER_REVISIONS,
+            namespace=ns,
+            name=action.name,
+            uid=action.uid,
+            write=lambda: self.client.delete(
+                CONTROLLER_REVISIONS, ns, action.name, preconditions={"uid": action.uid}
+            ),
+        )
+        check = seen.revision_matches(ns, action.name, uid=action.uid, test=lambda _: False)
+        self._expect(target, f"revision {action.name} deleted", check=check)
+
+    async def update_status(self, target: Target, action: UpdateStatus) -> None:
+        """The status subresource, conditional on the cached resourceVersion (a conflict waits for the
+        newer set to reach the cache)."""
+        ps = target.pet_set
+        status = {**action.status.to_raw(), "selector": selector_text(ps.spec.selector)}
+        meta = {"name": ps.name, "namespace": ps.namespace, "resourceVersion": target.resource_version}
+        body = {"apiVersion": ps.api_version, "kind": "PetSet", "metadata": meta, "status": status}
+        self._write("update", kind="PetSet/status", name=ps.name)
+        try:
+            written = await self.client.replace(PETSETS, ps.namespace, ps.name, body, subresource="status")
+        except NotFound:
+            return
+        except Conflict:
+            log.debug("%s/%s: status conflict; waiting for the newer set", ps.namespace, ps.name)
+        else:
+            if (written.get("metadata") or {}).get("resourceVersion") == target.resource_version:
+                return  # nothing changed, so no event will come
+        check = seen.set_moved_past(ps.namespace, ps.name, version=target.resource_version)
+        self._expect(target, "status written", check=check)
+
+    async def event(self, target: Target, action: Event) -> None:
+        """An event the plan asked for."""
+        self.events.record(target.pet_set, action.reason, message=action.message, kind=action.type)
+
+
+Handler = Callable[[Executor, Target, Any], Awaitable[None]]
+_HANDLERS: dict[type, Handler] = {
+    CreateClaim: Executor.create_claim,
+    CreatePod: Executor.create_pod,
+    DeletePod: Executor.delete_pod,
+    UpdatePodLabels: Executor.update_pod_labels,
+    UpdateClaimOwner: Executor.update_claim_owner,
+    Adopt: Executor.adopt,
+    Release: Executor.release,
+    CreateRevision: Executor.create_revision,
+    RenumberRevision: Executor.renumber_revision,
+    DeleteRevision: Executor.delete_revision,
+    UpdateStatus: Executor.update_status,
+    Event: Executor.event,
+}
