@@ -14,10 +14,10 @@ import aiohttp
 from kubeapi import codec
 from kubeapi.auth import Connection
 from kubeapi.errors import ApiError, Gone, Unreachable, from_status, is_retryable
+from kubeapi.meta import Obj
 from kubeapi.paths import ResourceRef
 
 log = logging.getLogger("kubeapi.client")
-Obj = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"

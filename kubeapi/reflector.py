@@ -6,16 +6,16 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from kubeapi.client import Client, backoff
 from kubeapi.errors import ApiError, Gone
+from kubeapi.meta import Obj
 from kubeapi.paths import ResourceRef
 from kubeapi.store import Change, Key, Store
 
 log = logging.getLogger("kubeapi.reflector")
 T = TypeVar("T")
-Obj = dict[str, Any]
 
 
 def object_key(obj: Obj) -> Key:

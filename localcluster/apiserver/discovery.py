@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import platform
-from typing import Any
 
+from kubeapi.meta import Obj
 from localcluster.storage.resources import GROUP_VERSIONS, Resource, in_group_version
-
-Obj = dict[str, Any]
 
 SERVER_VERSION = (1, 31, 0)
 AGGREGATED_GROUP = "apidiscovery.k8s.io"

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from kubeapi.meta import Obj
 from localcluster.apiserver.params import (
     ListOptions,
     check_kind,
@@ -23,8 +24,6 @@ from localcluster.apiserver.views import RenderOptions, dumps, list_body, list_m
 from localcluster.storage.errors import ApiError, bad_request, method_not_allowed
 from localcluster.storage.resources import Resource
 from localcluster.storage.store import ListResult, Store
-
-Obj = dict[str, Any]
 
 APPLY_PATCH = "application/apply-patch+yaml"
 RETURNS_DELETED = ("pods", "serviceaccounts")  # the real server answers a delete of these with the object

@@ -8,12 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cache
-from typing import Any
 
+from kubeapi.meta import Obj
 from localcluster.apiserver.discovery import SERVER_VERSION, served_group_versions
 from localcluster.storage.resources import Resource, in_group_version
-
-Obj = dict[str, Any]
 
 
 def _gv_path(group: str, version: str) -> str:

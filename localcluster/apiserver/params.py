@@ -9,10 +9,9 @@ from typing import Any
 
 import yaml
 
+from kubeapi.meta import Obj
 from localcluster.apiserver import protobuf
 from localcluster.storage.errors import ApiError, bad_request, unsupported_media_type
-
-Obj = dict[str, Any]
 
 PROPAGATION = ("Orphan", "Background", "Foreground")
 BODY_TYPES = ("application/json", "application/yaml")

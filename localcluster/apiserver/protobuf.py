@@ -9,9 +9,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from kubeapi.meta import Obj
 from localcluster.storage.errors import ApiError
 
-Obj = dict[str, Any]
 MAGIC = b"k8s\x00"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 

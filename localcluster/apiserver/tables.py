@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any
 
+from kubeapi.meta import Obj, parse_time
 from localcluster.storage.resources import Resource
 
-Obj = dict[str, Any]
 Cell = Callable[[Obj, float], Any]
 Column = tuple[str, str, int, Cell]  # (name, type, priority, cell)
 
@@ -45,17 +44,8 @@ def _pair(big: int, big_unit: str, small: int, small_unit: str) -> str:
     return f"{big}{big_unit}{small}{small_unit}" if small else f"{big}{big_unit}"
 
 
-def _parse_time(text: Any) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def _age_of(text: Any, now: float) -> str:
-    stamp = _parse_time(text)
+    stamp = parse_time(text)
     return "<unknown>" if stamp is None else human_duration(now - stamp)
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from kubeapi import codec
+from kubeapi.meta import Obj
 from localcluster.apiserver.tables import table
 from localcluster.storage.resources import Resource
-
-Obj = dict[str, Any]
 
 dumps = codec.dumps
 

@@ -8,16 +8,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
+from kubeapi.meta import Obj
 from localcluster.storage.meta import namespace_of
 from localcluster.storage.store import Event
 
 log = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
 
 
 class View(Protocol):

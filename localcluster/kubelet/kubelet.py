@@ -45,11 +45,11 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from kubeapi.client import Client
 from kubeapi.errors import AlreadyExists, ApiError, Conflict, NotFound
+from kubeapi.meta import Obj, parse_time
 from kubeapi.paths import NODES, PERSISTENT_VOLUME_CLAIMS, PODS
 from kubeapi.reflector import Reflector
 from kubeapi.store import Change
@@ -75,7 +75,6 @@ from localcluster.kubelet.scheduler import (
 )
 
 log = logging.getLogger("localcluster.kubelet")
-Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
 RETRY_BASE = 0.05
 RETRY_CAP = 5.0
@@ -121,15 +120,6 @@ def _uid(obj: Obj) -> str:
 
 def _node_of(pod: Obj) -> str:
     return str((pod.get("spec") or {}).get("nodeName") or "")
-
-
-def _parse_time(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _keep(obj: Obj) -> Obj:
@@ -530,7 +520,7 @@ class Kubelet:
             log.warning("kubelet: pod %s/%s: %s", *key, "; ".join(problems))
         started = self._started.get(uid)
         if started is None:
-            since = _parse_time(podstatus.started_at(pod))
+            since = parse_time(podstatus.started_at(pod))
             if since is not None:  # started before this kubelet did
                 started = mono - max(now - since, 0.0)
             elif (

@@ -6,10 +6,9 @@ import hashlib
 import uuid
 from typing import Any
 
+from kubeapi.meta import Obj, rfc3339
 from localcluster.kubelet.scheduler import UNREACHABLE
-from localcluster.storage.meta import rfc3339
 
-Obj = dict[str, Any]
 RUNTIME_VERSION = "containerd://1.7.22"
 OS_IMAGE = "petdns local cluster"
 CAPACITY = {

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
+from kubeapi.meta import Obj
 from localcluster.kubelet import podstatus
 
-Obj = dict[str, Any]
 PREFIX = "localcluster.petdns.dev/"
 READY_AFTER = PREFIX + "ready-after"
 STOP_AFTER = PREFIX + "stop-after"

@@ -12,9 +12,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from localcluster.storage.meta import rfc3339
+from kubeapi.meta import Obj, rfc3339
 
-Obj = dict[str, Any]
 Condition = tuple[str, bool, str, str]  # (type, status, reason, message)
 
 CONDITION_ORDER = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-Obj = dict[str, Any]
+from kubeapi.meta import Obj
+
 UNREACHABLE = "node.kubernetes.io/unreachable"
 
 

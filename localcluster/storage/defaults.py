@@ -5,7 +5,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from localcluster.storage.errors import Obj, field_invalid
+from kubeapi.meta import Obj
+from localcluster.storage.errors import field_invalid
 
 SERVICE_CIDR = ipaddress.IPv4Network("10.96.0.0/12")
 # the real allocator keeps the low band of the range for static addresses and hands out the rest first

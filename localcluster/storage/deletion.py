@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from localcluster.storage.errors import ApiError, Obj, bad_request, conflict, forbidden
-from localcluster.storage.meta import clone, field_path, finalizers_of, meta, owner_uids, rfc3339, uid_of
+from kubeapi.meta import Obj, rfc3339
+from localcluster.storage.errors import ApiError, bad_request, conflict, forbidden
+from localcluster.storage.meta import clone, field_path, finalizers_of, meta, owner_uids, uid_of
 from localcluster.storage.resources import Resource
 from localcluster.storage.state import NAMESPACES, Ref, StoreCore, resource_of
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubeapi.meta import Obj
 from localcluster.storage.resources import Resource
-
-Obj = dict[str, Any]
 
 
 class ApiError(Exception):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from kubeapi import codec
-
-Obj = dict[str, Any]
+from kubeapi.meta import Obj
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS objects ("

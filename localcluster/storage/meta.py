@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import random
 import re
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from localcluster.storage.errors import Obj, field_invalid, field_required
+from kubeapi.meta import Obj
+from localcluster.storage.errors import field_invalid, field_required
 
 _SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -56,11 +56,6 @@ def _copy(value: Any) -> Any:
     if isinstance(value, list):
         return [_copy(v) for v in value]
     return value
-
-
-def rfc3339(seconds: float) -> str:
-    """`2026-11-25T20:00:00Z` for a POSIX time."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def meta(obj: Obj) -> Obj:

@@ -9,7 +9,8 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from localcluster.storage.errors import Obj, bad_request
+from kubeapi.meta import Obj
+from localcluster.storage.errors import bad_request
 
 Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import yaml
 
-from localcluster.storage.errors import ApiError, Obj, bad_request, unprocessable, unsupported_media_type
+from kubeapi.meta import Obj
+from localcluster.storage.errors import ApiError, bad_request, unprocessable, unsupported_media_type
 from localcluster.storage.meta import clone
 from localcluster.storage.strategic import SCHEMAS, merge_patch_strategic
 

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from localcluster.storage.errors import ApiError, Obj, bad_request
+from kubeapi.meta import Obj
+from localcluster.storage.errors import ApiError, bad_request
 from localcluster.storage.meta import field_path
 from localcluster.storage.validation import is_label_value, is_qualified_name
 

@@ -8,8 +8,9 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from kubeapi.meta import Obj
 from localcluster.storage.defaults import ClusterIPs, wants_cluster_ip
-from localcluster.storage.errors import ApiError, Obj, gone, not_found
+from localcluster.storage.errors import ApiError, gone, not_found
 from localcluster.storage.journal import Journal
 from localcluster.storage.meta import clone, meta, name_of, namespace_of, owner_uids, uid_of, uuid_factory
 from localcluster.storage.paging import Key, SortedKeys

@@ -7,11 +7,11 @@ import random
 import time
 from collections.abc import Callable
 
+from kubeapi.meta import Obj, rfc3339
 from localcluster.storage.defaults import apply_defaults, wants_cluster_ip
 from localcluster.storage.deletion import GcStore, check_preconditions, deleting
 from localcluster.storage.errors import (
     ApiError,
-    Obj,
     already_exists,
     bad_request,
     conflict,
@@ -20,7 +20,7 @@ from localcluster.storage.errors import (
     not_found,
 )
 from localcluster.storage.journal import Journal
-from localcluster.storage.meta import clone, generated_name, meta, name_causes, rfc3339
+from localcluster.storage.meta import clone, generated_name, meta, name_causes
 from localcluster.storage.paging import Key, ListResult, SortedKeys, decode_continue, encode_continue, page
 from localcluster.storage.patch import APPLY, apply_config, apply_patch, decode_apply, media_type, patch_types
 from localcluster.storage.resources import Resource

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from localcluster.storage.errors import Obj, bad_request, unprocessable
+from kubeapi.meta import Obj
+from localcluster.storage.errors import bad_request, unprocessable
 from localcluster.storage.meta import clone
 
 Path = tuple[str, ...]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from localcluster.storage.errors import Obj, field_forbidden, field_invalid
+from kubeapi.meta import Obj
+from localcluster.storage.errors import field_forbidden, field_invalid
 from localcluster.storage.meta import clone
 
 _NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubeapi.meta import Obj
 from localcluster.storage.defaults import apply_defaults, wants_cluster_ip
-from localcluster.storage.errors import Obj, bad_request, field_forbidden, field_invalid, invalid
+from localcluster.storage.errors import bad_request, field_forbidden, field_invalid, invalid
 from localcluster.storage.meta import clone, finalizers_of, meta, spec_changed
 from localcluster.storage.resources import Resource
 from localcluster.storage.selectors import format_label_selector

@@ -9,13 +9,13 @@ zone (`programming`, by service kind, as CoreDNS's DNS programming latency).
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from kubeapi.client import Client
+from kubeapi.meta import Obj, parse_time
 from kubeapi.paths import ENDPOINT_SLICES, NAMESPACES, PODS, SERVICES, ResourceRef
 from kubeapi.reflector import Reflector
 from kubeapi.store import Change
@@ -24,7 +24,6 @@ from petdns.schema.model import EndpointSlice, KubeObject, ModelError, ServiceKi
 from petdns.serve.tally import PROGRAMMING_BOUNDS, Histogram
 
 log = logging.getLogger("petdns.cache")
-Obj = dict[str, Any]
 TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
 SERVICE_KINDS = {ServiceKind.HEADLESS: "headless_with_selector", ServiceKind.CLUSTER_IP: "cluster_ip"}
 
@@ -116,11 +115,8 @@ class ClusterCache:
         meta = raw.get("metadata") or {}
         stamp = (meta.get("annotations") or {}).get(TRIGGER_TIME)
         self._triggers.clear()
-        if isinstance(stamp, str):
-            try:
-                when = datetime.datetime.fromisoformat(stamp).timestamp()
-            except ValueError:
-                return
+        when = parse_time(stamp)
+        if when is not None:
             self._triggers[(str(meta.get("namespace", "")), str(meta.get("name", "")))] = when
 
     def _applier(self, kind: str, resource: str) -> Any:

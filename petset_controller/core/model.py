@@ -4,31 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from kubeapi.meta import parse_time, rfc3339
 from petset_controller.core.spec import FieldError, Json, PetSetSpec, labels_of, mapping_of, read_spec
 
 DEFAULT_API_VERSION = "petdns.dev/v1"
 INITIALIZED_ANNOTATION = "pod.alpha.kubernetes.io/initialized"
 REVISION_LABEL = "controller-revision-hash"
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-
-
-def parse_time(value: object) -> float | None:
-    """RFC 3339 text (as the API writes it) to epoch seconds; None when absent or unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        stamp = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
-
-
-def format_time(seconds: float) -> str:
-    """Epoch seconds to RFC 3339 at whole seconds, as the API writes it."""
-    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +79,9 @@ class Condition:
         if self.message:
             raw["message"] = self.message
         if self.last_transition_time:
-            raw["lastTransitionTime"] = format_time(self.last_transition_time)
+            raw["lastTransitionTime"] = rfc3339(self.last_transition_time)
         if self.last_update_time:
-            raw["lastUpdateTime"] = format_time(self.last_update_time)
+            raw["lastUpdateTime"] = rfc3339(self.last_update_time)
         return raw
 
 

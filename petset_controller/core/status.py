@@ -5,16 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from kubeapi.meta import rfc3339
 from petset_controller.core.identity import claim_names, parse_ordinal
-from petset_controller.core.model import (
-    INITIALIZED_ANNOTATION,
-    Claim,
-    Condition,
-    PetSet,
-    PetSetStatus,
-    Pod,
-    format_time,
-)
+from petset_controller.core.model import INITIALIZED_ANNOTATION, Claim, Condition, PetSet, PetSetStatus, Pod
 from petset_controller.core.spec import ROLLING_UPDATE, FieldError, max_unavailable
 
 PROGRESSING = "Progressing"
@@ -271,7 +264,7 @@ def _stalled(view: View, blocker: Blocker | None, progressed: int, stall_after: 
     if blocker is None:
         return Condition(STALLED, "False", "Complete")
     if view.paused is None and view.now - progressed >= stall_after:
-        message = f"no progress since {format_time(progressed)}: {blocker.message}"
+        message = f"no progress since {rfc3339(progressed)}: {blocker.message}"
         return Condition(STALLED, "True", blocker.reason, message)
     return Condition(STALLED, "False", "Progressing")
 

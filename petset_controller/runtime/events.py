@@ -12,8 +12,9 @@ from typing import Any
 
 from kubeapi.client import Client
 from kubeapi.errors import ApiError
+from kubeapi.meta import rfc3339
 from kubeapi.paths import EVENTS
-from petset_controller.core.model import PetSet, format_time
+from petset_controller.core.model import PetSet
 
 log = logging.getLogger("petset_controller.events")
 COMPONENT = "petset-controller"
@@ -37,7 +38,7 @@ class _Bucket:
 
 def event_body(pet_set: PetSet, *, reason: str, message: str, kind: str, now: float) -> dict[str, Any]:
     """The Event object for one occurrence on a PetSet (named `<set>.<nanoseconds in hex>`)."""
-    stamp = format_time(now)
+    stamp = rfc3339(now)
     return {
         "apiVersion": "v1",
         "kind": "Event",

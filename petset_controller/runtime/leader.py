@@ -10,11 +10,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from kubeapi.client import Client
 from kubeapi.errors import AlreadyExists, ApiError, Conflict, NotFound
+from kubeapi.meta import micro_time
 from kubeapi.paths import LEASES
 from petset_controller.runtime.events import Fenced
 
@@ -25,11 +25,6 @@ JITTER = 1.2  # a candidate waits retry_period * (1 + up to this fraction) betwe
 def default_identity() -> str:
     """`<hostname>_<random UUID>`: unique per process, readable in the Lease."""
     return f"{socket.gethostname()}_{uuid.uuid4()}"
-
-
-def micro_time(seconds: float) -> str:
-    """A MicroTime as the API writes it (RFC 3339 with microseconds, UTC)."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LeadershipLost(Exception):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from kubeapi.meta import Obj
 from localcluster.storage.journal import SqliteJournal
-from localcluster.storage.store import Obj
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
     NAMESPACES,

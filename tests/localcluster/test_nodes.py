@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kubeapi.meta import rfc3339
 from localcluster.kubelet.nodes import (
     healthy_conditions,
     lost_conditions,
@@ -10,7 +11,6 @@ from localcluster.kubelet.nodes import (
     without_unreachable_taints,
 )
 from localcluster.kubelet.scheduler import UNREACHABLE, NodeView
-from localcluster.storage.meta import rfc3339
 
 T0 = 1_800_000_000.0
 

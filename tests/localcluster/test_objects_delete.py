@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from localcluster.storage.store import Obj, Store
+from kubeapi.meta import Obj
+from localcluster.storage.store import Store
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
     NAMESPACES,

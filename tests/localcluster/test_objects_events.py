@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from localcluster.storage.store import Obj, Store
+from kubeapi.meta import Obj
+from localcluster.storage.store import Store
 from tests.localcluster.test_objects_support import CONFIGMAPS, new_store, recorder
 
 

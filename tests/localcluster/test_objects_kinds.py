@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from kubeapi.meta import Obj
 from localcluster.storage.resources import Resource, find
-from localcluster.storage.store import Obj, Store
+from localcluster.storage.store import Store
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
     EVENTS,

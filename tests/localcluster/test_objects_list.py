@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from kubeapi.meta import Obj
 from localcluster.storage.journal import SqliteJournal
 from localcluster.storage.selectors import selector_matcher
-from localcluster.storage.store import Obj, Store
+from localcluster.storage.store import Store
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
     NAMESPACES,

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from kubeapi.meta import Obj
 from localcluster.storage.journal import Journal
 from localcluster.storage.resources import PETSET_GROUP, Resource, find
-from localcluster.storage.store import ApiError, Event, Obj, Store
+from localcluster.storage.store import ApiError, Event, Store
 
 
 def _res(group: str, version: str, plural: str) -> Resource:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from kubeapi.meta import Obj
 from localcluster.storage.patch import (
     APPLY,
     JSON_PATCH,
@@ -16,7 +17,7 @@ from localcluster.storage.patch import (
     json_patch,
     merge_patch,
 )
-from localcluster.storage.store import ApiError, Obj, Store
+from localcluster.storage.store import ApiError, Store
 from localcluster.storage.strategic import SCHEMAS, merge_patch_strategic
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from kubeapi.meta import rfc3339
 from localcluster.kubelet import podstatus
-from localcluster.storage.meta import rfc3339
 
 T0 = 1_800_000_000.0
 HOST = ("127.0.1.1",)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from kubeapi.meta import Obj
 from localcluster.storage.selectors import field_matcher, label_matcher
-from localcluster.storage.store import ApiError, Obj
+from localcluster.storage.store import ApiError
 
 LABELS = {"app": "web", "tier": "front", "env": "prod", "version": "7", "example.com/owner": "me"}
 

@@ -6,6 +6,7 @@ import copy
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from kubeapi.meta import rfc3339
 from petset_controller.core.identity import POD_INDEX_LABEL, POD_NAME_LABEL, claim_names, new_pod, pod_name
 from petset_controller.core.model import (
     INITIALIZED_ANNOTATION,
@@ -14,7 +15,6 @@ from petset_controller.core.model import (
     PetSet,
     Pod,
     Revision,
-    format_time,
     petset_from_raw,
     pod_from_raw,
     revision_from_raw,
@@ -89,7 +89,7 @@ def raw_set(name: str = "web", *, replicas: int = 2, image: str = "nginx:1", **k
         "generation": kw.get("generation", 1),
     }
     if kw.get("deletion"):
-        meta["deletionTimestamp"] = format_time(NOW - 1)
+        meta["deletionTimestamp"] = rfc3339(NOW - 1)
     return {
         "apiVersion": "petdns.dev/v1",
         "kind": "PetSet",
@@ -138,18 +138,18 @@ def raw_pod(pet_set: PetSet, ordinal: int, flags: Sequence[str] = (), *, old: st
     raw = new_pod(pet_set, ordinal, template=pet_set.spec.template, revision=revision)
     meta = raw["metadata"]
     meta["uid"] = f"uid-{meta['name']}"
-    meta["creationTimestamp"] = format_time(NOW - 900)
+    meta["creationTimestamp"] = rfc3339(NOW - 900)
     phase = next((_PHASES[f] for f in flags if f in _PHASES), "Running")
     ready = phase == "Running" and "notready" not in flags
     since = NOW if "fresh" in flags else NOW - 600
-    condition = {"type": "Ready", "status": str(ready), "lastTransitionTime": format_time(since)}
+    condition = {"type": "Ready", "status": str(ready), "lastTransitionTime": rfc3339(since)}
     raw["status"] = {"phase": phase, "conditions": [condition]}
     if "crashloop" in flags:
         condition["status"] = "False"
         waiting = {"waiting": {"reason": "CrashLoopBackOff"}}
         raw["status"]["containerStatuses"] = [{"name": "nginx", "restartCount": 5, "state": waiting}]
     if "terminating" in flags:
-        meta["deletionTimestamp"] = format_time(NOW - 5)
+        meta["deletionTimestamp"] = rfc3339(NOW - 5)
     if "orphan" in flags:
         meta["ownerReferences"] = []
     if "foreign" in flags:

@@ -8,11 +8,11 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubeapi.meta import rfc3339
 from petset_controller.core.identity import claim_names, parse_ordinal, pod_name
 from petset_controller.core.model import (
     REVISION_LABEL,
     claim_from_raw,
-    format_time,
     petset_from_raw,
     pod_from_raw,
     revision_from_raw,
@@ -95,7 +95,7 @@ class FakeCluster:
     def _meta(self, manifest: Any) -> Obj:
         raw: Obj = copy.deepcopy(dict(manifest))
         raw["metadata"]["uid"] = f"uid-{next(self._uids)}"
-        raw["metadata"]["creationTimestamp"] = format_time(self.now)
+        raw["metadata"]["creationTimestamp"] = rfc3339(self.now)
         return raw
 
     def apply(self, action: Action) -> None:
@@ -114,7 +114,7 @@ class FakeCluster:
                 pet_set = self.model()
                 if parse_ordinal(pet_set.name, action.name) not in pet_set.spec.ordinals:
                     self.condemned_uids.add(action.uid)
-                raw["metadata"].setdefault("deletionTimestamp", format_time(self.now))
+                raw["metadata"].setdefault("deletionTimestamp", rfc3339(self.now))
                 self.timers[action.name] = self.rng.randint(0, 2)
             case UpdateClaimOwner():
                 raw = self.claims[action.name]
@@ -168,7 +168,7 @@ class FakeCluster:
     # -- the rest of the cluster -----------------------------------------------------------------
     def delete_pod(self, name: str) -> None:
         """A user deletes a pet."""
-        self.pods[name]["metadata"]["deletionTimestamp"] = format_time(self.now)
+        self.pods[name]["metadata"]["deletionTimestamp"] = rfc3339(self.now)
         self.timers[name] = 0
 
     def fail_pod(self, name: str) -> None:
@@ -205,7 +205,7 @@ class FakeCluster:
                 status["phase"] = "Failed" if failed else "Running"
         elif status["phase"] == "Running" and status["conditions"][0]["status"] != "True":
             status["conditions"] = [
-                {"type": "Ready", "status": "True", "lastTransitionTime": format_time(self.now)}
+                {"type": "Ready", "status": "True", "lastTransitionTime": rfc3339(self.now)}
             ]
 
     def _collect(self) -> None:

@@ -11,10 +11,10 @@ from typing import Any
 
 from kubeapi.client import Client
 from kubeapi.errors import ApiError, Conflict, NotFound
+from kubeapi.meta import rfc3339
 from kubeapi.paths import PERSISTENT_VOLUME_CLAIMS, PODS
 from kubeapi.reflector import Reflector
 from kubeapi.store import Change
-from petset_controller.core.model import format_time
 
 Obj = dict[str, Any]
 PodKey = tuple[str, str]
@@ -92,7 +92,7 @@ class Kubelet:
 
     async def start(self, pod: Obj) -> None:
         """Running and Ready, with a pod IP."""
-        meta, stamp = _meta(pod), format_time(self.clock())
+        meta, stamp = _meta(pod), rfc3339(self.clock())
         n = next(self._ips)
         conditions = [
             {"type": kind, "status": "True", "lastTransitionTime": stamp}

@@ -6,12 +6,11 @@ import dataclasses
 
 import pytest
 
+from kubeapi.meta import parse_time, rfc3339
 from petset_controller.core.model import (
     Condition,
     PetSetStatus,
     claim_from_raw,
-    format_time,
-    parse_time,
     petset_from_raw,
     pod_from_raw,
     revision_from_raw,
@@ -95,7 +94,7 @@ def test_pod_fields_and_health() -> None:
                 "phase": "Running",
                 "conditions": [
                     {"type": "PodScheduled", "status": "True"},
-                    {"type": "Ready", "status": "True", "lastTransitionTime": format_time(NOW - 10)},
+                    {"type": "Ready", "status": "True", "lastTransitionTime": rfc3339(NOW - 10)},
                 ],
                 "containerStatuses": [
                     {"restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
@@ -139,7 +138,7 @@ def test_initialized_annotation(value: str | None, initialized: bool) -> None:
 def test_unscheduled_pod_and_claim() -> None:
     pod = pod_from_raw(
         {
-            "metadata": {"name": "web-0", "deletionTimestamp": format_time(NOW)},
+            "metadata": {"name": "web-0", "deletionTimestamp": rfc3339(NOW)},
             "status": {"conditions": [{"type": "PodScheduled", "status": "False", "message": "0/3 nodes"}]},
         }
     )
@@ -175,7 +174,7 @@ def test_status_round_trip() -> None:
 
 
 def test_times() -> None:
-    assert parse_time(format_time(NOW)) == NOW
+    assert parse_time(rfc3339(NOW)) == NOW
     whole = parse_time("2026-01-02T03:04:05Z")
     assert whole is not None and parse_time("2026-01-02T03:04:05.5Z") == whole + 0.5
     assert parse_time("not a time") is None and parse_time(None) is None

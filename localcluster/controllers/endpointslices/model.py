@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-Obj = dict[str, Any]
+from kubeapi.meta import Obj
+
 Labels = tuple[tuple[str, str], ...]  # sorted (key, value) pairs
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from kubeapi.meta import Obj
 from localcluster.controllers.endpointslices.model import (
     CONTROLLER_NAME,
     HEADLESS_LABEL,
@@ -23,7 +24,6 @@ from localcluster.controllers.endpointslices.model import (
     Endpoint,
     EndpointPort,
     Labels,
-    Obj,
     Pod,
     Service,
     Slice,

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-Obj = dict[str, Any]
+from kubeapi.meta import Obj
+
 ClaimKey = tuple[str, str]  # (namespace, name)
 
 PROVISIONER = "localcluster.petdns.dev/hostpath"
