@@ -1,20 +1,16 @@
-"""Label and field selectors: parsing (400 BadRequest on malformed input) and matching raw objects."""
+"""Label and field selectors over raw objects: parsing (400 BadRequest on malformed input) and matching."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from kubeapi import labels
+from kubeapi.labels import Selector
 from kubeapi.meta import Obj
-from localcluster.storage.errors import ApiError, bad_request
+from localcluster.storage.errors import bad_request
 from localcluster.storage.meta import field_path
-from localcluster.storage.validation import is_label_value, is_qualified_name
-
-_OPERATORS = ("==", "!=", "=", "!", "(", ")", ",", "<", ">")
-_SPECIAL = "=!(),<> \t\n"
-_VALUE_OPS = {"=": "in", "==": "in", "!=": "notin", ">": "gt", "<": "lt"}
 
 # kind -> field selector keys beyond metadata.name and metadata.namespace
 FIELD_LABELS: dict[str, tuple[str, ...]] = {
@@ -48,148 +44,23 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Requirement:
-    """One label requirement: key, operator (in, notin, exists, !, gt, lt) and values."""
-
-    key: str
-    op: str
-    values: tuple[str, ...] = ()
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        """Whether a label set satisfies this requirement."""
-        has = self.key in labels
-        value = labels.get(self.key, "")
-        if self.op == "exists":
-            return has
-        if self.op == "!":
-            return not has
-        if self.op == "in":
-            return has and value in self.values
-        if self.op == "notin":
-            return not has or value not in self.values
-        if not has or not re.fullmatch(r"-?\d+", value):
-            return False
-        return int(value) > int(self.values[0]) if self.op == "gt" else int(value) < int(self.values[0])
+def parse_label_selector(text: str) -> Selector:
+    """A label selector (comma = AND); 400 BadRequest when malformed."""
+    try:
+        return labels.parse(text)
+    except labels.SelectorError as err:
+        raise bad_request(str(err)) from None
 
 
-def _tokens(text: str) -> list[str]:
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isspace():
-            i += 1
-            continue
-        op = next((o for o in _OPERATORS if text.startswith(o, i)), None)
-        if op is not None:
-            out.append(op)
-            i += len(op)
-            continue
-        j = i
-        while j < len(text) and text[j] not in _SPECIAL:
-            j += 1
-        out.append(text[i:j])
-        i = j
-    return out
-
-
-def _is_word(token: str | None) -> bool:
-    return token is not None and token not in _OPERATORS
-
-
-class _LabelParser:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.toks = _tokens(text)
-        self.pos = 0
-
-    def peek(self) -> str | None:
-        return self.toks[self.pos] if self.pos < len(self.toks) else None
-
-    def take(self) -> str | None:
-        tok = self.peek()
-        self.pos += 1
-        return tok
-
-    def fail(self, why: str) -> ApiError:
-        return bad_request(f"unable to parse requirement: {why} (in label selector {self.text!r})")
-
-    def word(self, what: str) -> str:
-        tok = self.take()
-        if not _is_word(tok):
-            raise self.fail(f"found '{tok or ''}', expected: {what}")
-        return str(tok)
-
-    def parse(self) -> list[Requirement]:
-        reqs: list[Requirement] = []
-        while self.peek() is not None:
-            reqs.append(self.requirement())
-            tok = self.take()
-            if tok not in (None, ","):
-                raise self.fail(f"found '{tok}', expected: ',' or 'end of string'")
-            if tok == "," and self.peek() is None:
-                raise self.fail("found 'end of string', expected: identifier")
-        return reqs
-
-    def requirement(self) -> Requirement:
-        if self.peek() == "!":
-            self.take()
-            return Requirement(_key(self.word("identifier"), self), "!")
-        key = _key(self.word("identifier"), self)
-        tok = self.peek()
-        if tok in (None, ","):
-            return Requirement(key, "exists")
-        self.take()
-        if tok in _VALUE_OPS:
-            value = self.word("value") if _is_word(self.peek()) else ""
-            op = _VALUE_OPS[str(tok)]
-            if op in ("gt", "lt") and not re.fullmatch(r"-?\d+", value):
-                raise self.fail(f"for 'Gt', 'Lt' operators, the value must be an integer: {value!r}")
-            return Requirement(key, op, (_value(value, self),))
-        if tok in ("in", "notin"):
-            return Requirement(key, str(tok), self.value_set())
-        raise self.fail(f"found '{tok}', expected: in, notin, =, ==, !=, gt, lt")
-
-    def value_set(self) -> tuple[str, ...]:
-        if self.take() != "(":
-            raise self.fail("found missing '(', expected: '('")
-        values: list[str] = []
-        while True:
-            values.append(_value(self.word("value") if _is_word(self.peek()) else "", self))
-            tok = self.take()
-            if tok == ")":
-                return tuple(values)
-            if tok != ",":
-                raise self.fail(f"found '{tok or 'end of string'}', expected: ',' or ')'")
-
-
-def _key(key: str, parser: _LabelParser) -> str:
-    if not is_qualified_name(key):
-        raise parser.fail(f'invalid label key "{key}": name part must consist of alphanumeric characters')
-    return key
-
-
-def _value(value: str, parser: _LabelParser) -> str:
-    if not is_label_value(value):
-        raise parser.fail(f'invalid label value: "{value}": must be 63 characters or less and alphanumeric')
-    return value
-
-
-def parse_label_selector(text: str) -> list[Requirement]:
-    """The requirements of a label selector (comma = AND); 400 BadRequest when malformed."""
-    return _LabelParser(text).parse()
-
-
-def _labels_match(obj: Obj, reqs: list[Requirement]) -> bool:
-    labels = field_path(obj, "metadata.labels")
-    return all(r.matches(labels if isinstance(labels, dict) else {}) for r in reqs)
+def _labels_match(obj: Obj, selector: Selector) -> bool:
+    found = field_path(obj, "metadata.labels")
+    return selector.matches(found if isinstance(found, dict) else {})
 
 
 def label_matcher(text: str) -> Callable[[Obj], bool]:
     """A predicate over objects for a label selector ("" matches everything)."""
-    reqs = parse_label_selector(text)
-    return lambda obj: _labels_match(obj, reqs)
+    selector = parse_label_selector(text)
+    return lambda obj: _labels_match(obj, selector)
 
 
 def _split_unescaped(text: str, sep: str) -> list[str]:
@@ -255,32 +126,8 @@ def field_matcher(text: str, kind: str) -> Callable[[Obj], bool]:
 
 def selector_matcher(label_selector: str, field_selector: str, kind: str) -> Callable[[Obj], bool] | None:
     """One predicate for a label and a field selector; None when together they select every object."""
-    reqs = parse_label_selector(label_selector)
+    selector = parse_label_selector(label_selector)
     terms = parse_field_selector(field_selector, kind)
-    if not reqs and not terms:
+    if selector.empty and not terms:
         return None
-    return lambda obj: _labels_match(obj, reqs) and _fields_match(obj, terms)
-
-
-def _expression_text(expr: Any) -> tuple[str, str] | None:
-    """(key, text) of one matchExpressions entry as the real server prints it; None when malformed."""
-    if not isinstance(expr, dict) or not isinstance(expr.get("key"), str):
-        return None
-    key, op = expr["key"], expr.get("operator")
-    values = ",".join(sorted(str(v) for v in expr.get("values") or []))
-    texts = {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key}
-    texts["DoesNotExist"] = f"!{key}"
-    return (key, texts[op]) if op in texts else None
-
-
-def format_label_selector(selector: Any) -> str:
-    """The string form of a LabelSelector (`app=web,tier in (a,b)`): requirements sorted by key."""
-    if not isinstance(selector, dict):
-        return ""
-    labels = selector.get("matchLabels")
-    parts = [(str(k), f"{k}={v}") for k, v in labels.items()] if isinstance(labels, dict) else []
-    for expr in selector.get("matchExpressions") or []:
-        found = _expression_text(expr)
-        if found is not None:
-            parts.append(found)
-    return ",".join(text for _key, text in sorted(parts, key=lambda part: part[0]))
+    return lambda obj: _labels_match(obj, selector) and _fields_match(obj, terms)

@@ -2,43 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from kubeapi.labels import LABEL_VALUE_MESSAGE, QUALIFIED_NAME_MESSAGE, is_label_value, is_qualified_name
 from kubeapi.meta import Obj
 from localcluster.storage.errors import field_forbidden, field_invalid
 from localcluster.storage.meta import clone
 
-_NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_PREFIX = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-_QUALIFIED = (
-    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
-    f"'{_NAME}')"
-)
-_LABEL_VALUE = (
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must "
-    f"start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used "
-    f"for validation is '({_NAME})?')"
-)
 _POD_MUTABLE = (
     "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,"
     "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),"
     "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
 )
-
-
-def is_qualified_name(key: str) -> bool:
-    """A label or annotation key: `[prefix/]name`, prefix a DNS subdomain, name at most 63 characters."""
-    prefix, slash, name = key.rpartition("/")
-    if len(name) > 63 or not re.fullmatch(_NAME, name):
-        return False
-    return not slash or (0 < len(prefix) <= 253 and bool(re.fullmatch(_PREFIX, prefix)))
-
-
-def is_label_value(value: str) -> bool:
-    """A label value: empty, or at most 63 alphanumeric-bounded characters."""
-    return not value or (len(value) <= 63 and bool(re.fullmatch(_NAME, value)))
 
 
 def metadata_causes(obj: Obj) -> list[Obj]:
@@ -54,11 +29,11 @@ def metadata_causes(obj: Obj) -> list[Obj]:
             continue
         for key, value in found.items():
             if not is_qualified_name(key):
-                causes.append(field_invalid(f"metadata.{field}", key, _QUALIFIED))
+                causes.append(field_invalid(f"metadata.{field}", key, QUALIFIED_NAME_MESSAGE))
             if not isinstance(value, str):
                 causes.append(field_invalid(f"metadata.{field}", value, "must be a string"))
             elif field == "labels" and not is_label_value(value):
-                causes.append(field_invalid("metadata.labels", value, _LABEL_VALUE))
+                causes.append(field_invalid("metadata.labels", value, LABEL_VALUE_MESSAGE))
     for ref in m.get("ownerReferences") or []:
         for key in ("apiVersion", "kind", "name", "uid"):
             if not isinstance(ref, dict) or not ref.get(key):

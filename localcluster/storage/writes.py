@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubeapi.labels import selector_text
 from kubeapi.meta import Obj
 from localcluster.storage.defaults import apply_defaults, wants_cluster_ip
 from localcluster.storage.errors import bad_request, field_forbidden, field_invalid, invalid
 from localcluster.storage.meta import clone, finalizers_of, meta, spec_changed
 from localcluster.storage.resources import Resource
-from localcluster.storage.selectors import format_label_selector
 from localcluster.storage.validation import metadata_causes, pod_update_causes
 
 # metadata the server owns: an update cannot change these
@@ -154,7 +154,7 @@ def scale_view(obj: Obj) -> Obj:
     m = meta(obj)
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    selector = format_label_selector(set_selector(spec))
+    selector = selector_text(set_selector(spec))
     keep = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
     return {
         "kind": "Scale",

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from kubeapi.labels import Selector
 from petset_controller.core.model import REVISION_LABEL, Claim, OwnerRef, PetSet, Pod, controller_of
 from petset_controller.core.spec import DELETE, RETAIN, ClaimTemplate, Json, labels_of, mapping_of
 
@@ -119,7 +120,7 @@ def new_claim(pet_set: PetSet, template: ClaimTemplate, ordinal: int) -> dict[st
     """The claim a template makes for an in-range pet (owned by the set under whenDeleted: Delete)."""
     raw = copy.deepcopy(dict(template.raw))
     tmeta = mapping_of(raw.get("metadata"))
-    labels = {**labels_of(tmeta.get("labels")), **dict(pet_set.spec.selector.match_labels)}
+    labels = {**labels_of(tmeta.get("labels")), **_match_labels(pet_set.spec.selector)}
     meta: dict[str, Any] = {
         "name": claim_name(template.name, pet_set.name, ordinal),
         "namespace": pet_set.namespace,
@@ -218,3 +219,8 @@ def claim_pods(pet_set: PetSet, pods: Iterable[Pod]) -> Ownership:
             adopt.append(pod)
             owned.append(pod)
     return Ownership(tuple(owned), tuple(adopt), tuple(release))
+
+
+def _match_labels(selector: Selector) -> dict[str, str]:
+    """The selector's equalities as labels (its matchLabels, or the template labels it defaulted to)."""
+    return {req.key: req.values[0] for req in selector.requirements if req.op == "=" and req.values}

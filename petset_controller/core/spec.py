@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kubeapi.labels import Selector, from_label_selector, label_selector_errors
+
 if TYPE_CHECKING:
     from petset_controller.core.model import PetSet
 
@@ -21,7 +23,6 @@ MAX_HASH_LENGTH = 10  # a 32-bit hash printed in decimal, one safe character per
 LABEL_VALUE_MAX = 63
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 _PERCENT = re.compile(r"([0-9]+)%\Z")
-_OPERATORS = {"In": True, "NotIn": True, "Exists": False, "DoesNotExist": False}  # operator -> takes values
 
 
 def mapping_of(value: object) -> Json:
@@ -43,46 +44,6 @@ class FieldError:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
-
-
-@dataclass(frozen=True, slots=True)
-class Requirement:
-    """A matchExpressions entry."""
-
-    key: str
-    operator: str
-    values: tuple[str, ...] = ()
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        """Whether the labels satisfy this requirement (unknown operators match nothing)."""
-        present = self.key in labels
-        if self.operator == "In":
-            return present and labels[self.key] in self.values
-        if self.operator == "NotIn":
-            return not present or labels[self.key] not in self.values
-        if self.operator == "Exists":
-            return present
-        return self.operator == "DoesNotExist" and not present
-
-
-@dataclass(frozen=True, slots=True)
-class Selector:
-    """A label selector; the empty selector matches everything (validation refuses it for a PetSet)."""
-
-    match_labels: tuple[tuple[str, str], ...] = ()
-    match_expressions: tuple[Requirement, ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        """No terms at all."""
-        return not self.match_labels and not self.match_expressions
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        """Whether an object with these labels is selected."""
-        for key, value in self.match_labels:
-            if labels.get(key) != value:
-                return False
-        return not self.match_expressions or all(req.matches(labels) for req in self.match_expressions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +76,8 @@ class PetSetSpec:
     """The spec fields the controller uses, defaulted; `template` is the raw pod template."""
 
     replicas: int = 1
-    selector: Selector = Selector()
+    selector: Selector = field(default_factory=Selector)
+    selector_source: Json = field(default_factory=dict)  # the LabelSelector as written ({} when defaulted)
     service_name: str = ""
     template: Json = field(default_factory=dict)
     claim_templates: tuple[ClaimTemplate, ...] = ()
@@ -175,22 +137,6 @@ class _Reader:
         return mapping_of(value)
 
 
-def _selector(raw: Json) -> Selector:
-    exprs = raw.get("matchExpressions")
-    return Selector(
-        match_labels=tuple(sorted(labels_of(raw.get("matchLabels")).items())),
-        match_expressions=tuple(
-            Requirement(
-                str(e.get("key", "")),
-                str(e.get("operator", "")),
-                tuple(str(v) for v in e["values"]) if isinstance(e.get("values"), list) else (),
-            )
-            for e in (exprs if isinstance(exprs, list) else [])
-            if isinstance(e, Mapping)
-        ),
-    )
-
-
 def _strategy(read: _Reader, spec: Json) -> UpdateStrategy:
     raw = read.mapping(spec, "spec.updateStrategy")
     rolling = read.mapping(raw, "spec.updateStrategy.rollingUpdate")
@@ -227,16 +173,17 @@ def read_spec(spec: Json) -> tuple[PetSetSpec, tuple[FieldError, ...]]:
     read = _Reader()
     template = read.mapping(spec, "spec.template")
     if spec.get("selector") is None:
-        selector = Selector(
-            tuple(sorted(labels_of(mapping_of(template.get("metadata")).get("labels")).items()))
-        )
+        source: Json = {}
+        selector = from_label_selector({"matchLabels": mapping_of(template.get("metadata")).get("labels")})
     else:
-        selector = _selector(read.mapping(spec, "spec.selector"))
+        source = read.mapping(spec, "spec.selector")
+        selector = from_label_selector(source)
     retention = read.mapping(spec, "spec.persistentVolumeClaimRetentionPolicy")
     rpath = "spec.persistentVolumeClaimRetentionPolicy"
     value = PetSetSpec(
         replicas=read.integer(spec, "spec.replicas", 1),
         selector=selector,
+        selector_source=source,
         service_name=read.text(spec, "spec.serviceName", ""),
         template=template,
         claim_templates=_claim_templates(read, spec),
@@ -325,14 +272,9 @@ def _policy_errors(spec: PetSetSpec) -> list[FieldError]:
 def _selector_errors(spec: PetSetSpec) -> list[FieldError]:
     if spec.selector.empty:
         return [FieldError("spec.selector", "must not be empty (it would select every pod)")]
-    errors = []
-    for index, req in enumerate(spec.selector.match_expressions):
-        takes_values = _OPERATORS.get(req.operator)
-        path = f"spec.selector.matchExpressions[{index}]"
-        if takes_values is None:
-            errors.append(FieldError(f"{path}.operator", f"unknown operator {req.operator!r}"))
-        elif takes_values != bool(req.values):
-            errors.append(FieldError(f"{path}.values", f"{'required' if takes_values else 'forbidden'}"))
+    errors = [
+        FieldError(f"spec.selector.{path}", why) for path, why in label_selector_errors(spec.selector_source)
+    ]
     labels = labels_of(mapping_of(spec.template.get("metadata")).get("labels"))
     if not errors and not spec.selector.matches(labels):
         errors.append(FieldError("spec.template.metadata.labels", "do not match spec.selector"))

@@ -30,7 +30,6 @@ from petset_controller.core.plan import (
     UpdatePodLabels,
     UpdateStatus,
 )
-from petset_controller.core.spec import Selector
 from petset_controller.runtime import expectations as seen
 from petset_controller.runtime.events import EventRecorder, Gate, open_gate
 from petset_controller.runtime.expectations import Check, Expectations
@@ -57,19 +56,6 @@ class Outcome:
     requeue_after: float | None = None
     error: Exception | None = None
     stopped: bool = False
-
-
-def selector_text(selector: Selector) -> str:
-    """A selector in the string form of `status.selector` (what the scale subresource reports)."""
-    parts = [f"{k}={v}" for k, v in selector.match_labels]
-    for req in selector.match_expressions:
-        if req.operator in ("In", "NotIn"):
-            parts.append(f"{req.key} {req.operator.lower()} ({','.join(sorted(req.values))})")
-        elif req.operator == "Exists":
-            parts.append(req.key)
-        elif req.operator == "DoesNotExist":
-            parts.append(f"!{req.key}")
-    return ",".join(parts)
 
 
 class Executor:
@@ -355,7 +341,7 @@ class Executor:
         """The status subresource, conditional on the cached resourceVersion (a conflict waits for the
         newer set to reach the cache)."""
         ps = target.pet_set
-        status = {**action.status.to_raw(), "selector": selector_text(ps.spec.selector)}
+        status = {**action.status.to_raw(), "selector": str(ps.spec.selector)}
         meta = {"name": ps.name, "namespace": ps.namespace, "resourceVersion": target.resource_version}
         body = {"apiVersion": ps.api_version, "kind": "PetSet", "metadata": meta, "status": status}
         self._write("update", kind="PetSet/status", name=ps.name)

@@ -146,3 +146,26 @@ async def test_parallel_controller_killed_mid_batch() -> None:
         assert sorted(h.invariants.created) == sorted(pets(*range(20)))  # each pet made exactly once
         assert len(await names(h, PERSISTENT_VOLUME_CLAIMS)) == 20
         assert len(await names(h, CONTROLLER_REVISIONS)) == 1
+
+
+async def test_status_selector_is_the_text_the_scale_subresource_reports() -> None:
+    selector = {
+        "matchLabels": {"app": "web"},
+        "matchExpressions": [
+            {"key": "track", "operator": "NotIn", "values": ["canary", "beta"]},
+            {"key": "env", "operator": "In", "values": ["prod", "dev"]},
+            {"key": "zone", "operator": "Exists"},
+            {"key": "broken", "operator": "DoesNotExist"},
+        ],
+    }
+    labels = {"app": "web", "env": "prod", "zone": "a"}
+    body = petset(replicas=1, selector=selector)
+    body["spec"]["template"]["metadata"]["labels"] = labels
+    async with harness() as h:
+        h.start()
+        await h.create(body)
+        await h.run_until(lambda: h.invariants.ready() == pets(0))
+        status = (await h.get("web"))["status"]
+        scale = await h.client.get(PETSETS, NS, "web", "scale")
+    canonical = "app=web,!broken,env in (dev,prod),track notin (beta,canary),zone"
+    assert status["selector"] == scale["status"]["selector"] == canonical

@@ -25,9 +25,8 @@ from petset_controller.core.plan import (
     UpdateStatus,
 )
 from petset_controller.core.revision import new_revision
-from petset_controller.core.spec import Requirement, Selector
 from petset_controller.runtime.events import EventRecorder
-from petset_controller.runtime.executor import Executor, Target, selector_text
+from petset_controller.runtime.executor import Executor, Target
 from petset_controller.runtime.expectations import Expectations, pod_created
 from petset_controller.runtime.informers import Cache, CachedSet, stem
 from tests.petset_controller.harness import NS, petset
@@ -65,14 +64,6 @@ def test_split_and_units_keep_each_pets_writes_together() -> None:
         ["Event", "DeletePod"],  # web-1
         ["CreateClaim", "CreatePod"],  # web-5: claim before pod
     ]
-
-
-def test_selector_text() -> None:
-    selector = Selector(
-        (("app", "web"), ("tier", "db")),
-        (Requirement("zone", "In", ("b", "a")), Requirement("x", "Exists"), Requirement("y", "DoesNotExist")),
-    )
-    assert selector_text(selector) == "app=web,tier=db,zone in (a,b),x,!y"
 
 
 def _pod(name: str, *, owner: str = "", labels: dict[str, str] | None = None) -> Pod:

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from kubeapi.labels import Requirement, Selector
 from kubeapi.meta import parse_time, rfc3339
 from petset_controller.core.model import (
     Condition,
@@ -16,7 +17,7 @@ from petset_controller.core.model import (
     revision_from_raw,
     status_from_raw,
 )
-from petset_controller.core.spec import FieldError, Requirement, Selector
+from petset_controller.core.spec import FieldError
 from tests.petset_controller.builders import NOW, raw_set
 
 
@@ -40,7 +41,7 @@ def test_defaults_follow_the_api() -> None:
 def test_selector_defaults_from_template_labels_as_petset_did() -> None:
     raw = raw_set()
     del raw["spec"]["selector"]
-    assert petset_from_raw(raw).spec.selector == Selector((("app", "nginx"),))
+    assert petset_from_raw(raw).spec.selector == Selector((Requirement("app", "=", ("nginx",)),))
 
 
 def test_wrong_types_become_problems_not_exceptions() -> None:
@@ -58,22 +59,6 @@ def test_wrong_types_become_problems_not_exceptions() -> None:
     assert petset_from_raw({"metadata": {"name": "x"}, "spec": 5}).problems == (
         FieldError("spec", "must be an object"),
     )
-
-
-@pytest.mark.parametrize(
-    ("requirement", "labels", "matches"),
-    [
-        (Requirement("tier", "In", ("db", "cache")), {"tier": "db"}, True),
-        (Requirement("tier", "In", ("db",)), {}, False),
-        (Requirement("tier", "NotIn", ("db",)), {}, True),
-        (Requirement("tier", "NotIn", ("db",)), {"tier": "db"}, False),
-        (Requirement("tier", "Exists"), {"tier": ""}, True),
-        (Requirement("tier", "DoesNotExist"), {"tier": ""}, False),
-        (Requirement("tier", "Bogus"), {"tier": ""}, False),
-    ],
-)
-def test_selector_requirements(requirement: Requirement, labels: dict[str, str], matches: bool) -> None:
-    assert Selector(match_expressions=(requirement,)).matches(labels) is matches
 
 
 def test_pod_fields_and_health() -> None:
