@@ -66,9 +66,9 @@ async def serve(pods: int) -> None:
     sys.path.insert(0, str(ROOT))
     from localcluster.apiserver.server import ApiServer  # noqa: PLC0415
     from localcluster.storage.resources import find  # noqa: PLC0415
-    from localcluster.storage.store import Store  # noqa: PLC0415
+    from localcluster.storage.store import ObjectStore  # noqa: PLC0415
 
-    store = Store()
+    store = ObjectStore()
     store.ensure_namespaces()
     store.create(find("", "v1", "namespaces"), None, {"metadata": {"name": NS}})
     pods_res = find("", "v1", "pods")

@@ -63,9 +63,9 @@ def petset(replicas: int) -> dict[str, Any]:
 async def serve_api() -> None:
     """The local API server on a free port of 127.0.0.1; prints the port."""
     from localcluster.apiserver.server import ApiServer  # noqa: PLC0415
-    from localcluster.storage.store import Store  # noqa: PLC0415
+    from localcluster.storage.store import ObjectStore  # noqa: PLC0415
 
-    store = Store()
+    store = ObjectStore()
     store.ensure_namespaces()
     server = ApiServer(store)
     await server.start(HOST, 0)

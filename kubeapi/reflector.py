@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Generic, TypeVar
 
 from kubeapi.client import Client, backoff
 from kubeapi.errors import ApiError, Gone
 from kubeapi.meta import Obj
 from kubeapi.paths import ResourceRef
-from kubeapi.store import Change, Key, Store
+from kubeapi.store import Change, Indexer, Key, Store
 
 log = logging.getLogger("kubeapi.reflector")
 T = TypeVar("T")
@@ -47,6 +47,7 @@ class Reflector(Generic[T]):
         page_size: int = 500,
         watch_seconds: int = 300,
         backoff_cap: float = 30.0,
+        indexers: Mapping[str, Indexer[T]] | None = None,
     ) -> None:
         self.client = client
         self.ref = ref
@@ -57,7 +58,7 @@ class Reflector(Generic[T]):
         self.page_size = page_size
         self.watch_seconds = watch_seconds
         self.backoff_cap = backoff_cap
-        self.store: Store[T] = Store()
+        self.store: Store[T] = Store(indexers)
         self.synced = asyncio.Event()
         self.resource_version = ""
         self.relists = 0

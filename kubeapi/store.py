@@ -1,8 +1,9 @@
-"""A keyed store of (transformed) objects; a relist replaces it and reports only real differences. Pure."""
+"""A keyed store of (transformed) objects with secondary indexes; a relist replaces it and reports only real
+differences. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -19,11 +20,17 @@ class Change(Generic[T]):
     new: T | None
 
 
-class Store(Generic[T]):
-    """Objects by key."""
+Indexer = Callable[[T], Iterable[str]]
+"""The index values of one object (a pod's owner, a Service's selector pairs, ...); none leaves it out."""
 
-    def __init__(self) -> None:
+
+class Store(Generic[T]):
+    """Objects by key, plus the indexes named in `indexers`: index name -> index value -> keys."""
+
+    def __init__(self, indexers: Mapping[str, Indexer[T]] | None = None) -> None:
         self._items: dict[Key, T] = {}
+        self._indexers = dict(indexers or {})
+        self._indexes: dict[str, dict[str, set[Key]]] = {name: {} for name in self._indexers}
 
     def __len__(self) -> int:
         return len(self._items)
@@ -39,16 +46,34 @@ class Store(Generic[T]):
         """Every stored object."""
         return list(self._items.values())
 
+    def keys_by(self, index: str, value: str) -> set[Key]:
+        """The keys of the objects whose `index` includes `value` (KeyError for an index not configured)."""
+        return set(self._indexes[index].get(value, ()))
+
+    def by(self, index: str, value: str) -> list[T]:
+        """The objects whose `index` includes `value`, in key order."""
+        return [self._items[k] for k in sorted(self._indexes[index].get(value, ()))]
+
+    def index_values(self, index: str) -> list[str]:
+        """Every value `index` holds now."""
+        return list(self._indexes[index])
+
     def put(self, key: Key, value: T) -> Change[T] | None:
         """Add or update; None when the value is unchanged (no flap)."""
         old = self._items.get(key)
         self._items[key] = value
-        return None if old == value else Change(key, old, value)
+        if old == value:
+            return None
+        self._reindex(key, old, value)
+        return Change(key, old, value)
 
     def remove(self, key: Key) -> Change[T] | None:
         """Delete; None when the key was absent."""
         old = self._items.pop(key, None)
-        return None if old is None else Change(key, old, None)
+        if old is None:
+            return None
+        self._reindex(key, old, None)
+        return Change(key, old, None)
 
     def replace(self, items: Iterable[tuple[Key, T]]) -> list[Change[T]]:
         """Make the store hold exactly `items` (a relist) and return what differs: adds, updates, deletes."""
@@ -59,4 +84,19 @@ class Store(Generic[T]):
         ]
         changes += [Change(k, v, None) for k, v in self._items.items() if k not in fresh]
         self._items = fresh
+        for change in changes:
+            self._reindex(change.key, change.old, change.new)
         return changes
+
+    def _reindex(self, key: Key, old: T | None, new: T | None) -> None:
+        for name, indexer in self._indexers.items():
+            index = self._indexes[name]
+            before = set(indexer(old)) if old is not None else set()
+            after = set(indexer(new)) if new is not None else set()
+            for value in before - after:
+                keys = index[value]
+                keys.discard(key)
+                if not keys:
+                    del index[value]
+            for value in after - before:
+                index.setdefault(value, set()).add(key)

@@ -1,4 +1,5 @@
-"""An asyncio work queue of keys: dedupe, one worker per key, delayed adds and per-key exponential backoff."""
+"""An asyncio work queue of keys (dedupe, one worker per key, delayed adds, per-key exponential backoff)
+and the worker loop every controller runs over it, each with its own error handling."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import heapq
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -157,3 +158,50 @@ class WorkQueue(Generic[K]):
             del self._due[key]
             self.add(key)
             self._drop_stale()
+
+
+class Workers(Generic[K]):
+    """Workers taking keys from a queue. `sync(key)` succeeding forgets the key's backoff and, when it
+    returns a delay, queues the key again after it; raising hands the error to `on_error(key, err)` and
+    queues the key again rate-limited. `busy` counts the syncs in progress. They stop at shut down."""
+
+    def __init__(
+        self,
+        queue: WorkQueue[K],
+        sync: Callable[[K], Awaitable[float | None]],
+        *,
+        on_error: Callable[[K, Exception], None],
+    ) -> None:
+        self.queue = queue
+        self._sync = sync
+        self._on_error = on_error
+        self.busy = 0
+
+    async def run(self, count: int = 1) -> None:
+        """Run `count` workers until the queue is shut down and drained."""
+        await asyncio.gather(*(self._work() for _ in range(count)))
+
+    async def _work(self) -> None:
+        while True:
+            try:
+                key = await self.queue.get()
+            except ShutDown:
+                return
+            self.busy += 1
+            try:
+                await self.process(key)
+            finally:
+                self.busy -= 1
+                self.queue.done(key)
+
+    async def process(self, key: K) -> None:
+        """One sync of one key, with its outcome applied to the queue."""
+        try:
+            again = await self._sync(key)
+        except Exception as err:
+            self._on_error(key, err)
+            self.queue.add_rate_limited(key)
+            return
+        self.queue.forget(key)
+        if again is not None:
+            self.queue.add_after(key, again)

@@ -23,7 +23,7 @@ from localcluster.controllers.provisioner.controller import Provisioner, Provisi
 from localcluster.kubelet.kubelet import Kubelet, KubeletConfig
 from localcluster.seed import Planned, create_planned, plan_files
 from localcluster.storage.journal import SqliteJournal
-from localcluster.storage.store import Store
+from localcluster.storage.store import ObjectStore
 from petdns.answer.zone import RenderedZone
 from petdns.forward.forwarder import ForwardConfig, Forwarder
 from petdns.forward.upstreams import Routes, Upstream, default_upstreams
@@ -97,13 +97,13 @@ def client_url(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def open_store(state: str | None) -> tuple[Store, SqliteJournal | None]:
+def open_store(state: str | None) -> tuple[ObjectStore, SqliteJournal | None]:
     """The store, persisted in `<state>/state.db` when a state directory is given."""
     journal = None
     if state:
         os.makedirs(state, exist_ok=True)
         journal = SqliteJournal(os.path.join(state, "state.db"))
-    store = Store(journal=journal)
+    store = ObjectStore(journal=journal)
     store.ensure_namespaces(START_NAMESPACES)
     return store, journal
 

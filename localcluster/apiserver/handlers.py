@@ -23,7 +23,7 @@ from localcluster.apiserver.tables import INCLUDE_OBJECT, table, wants_table
 from localcluster.apiserver.views import RenderOptions, dumps, list_body, list_metadata, present
 from localcluster.storage.errors import ApiError, bad_request, method_not_allowed
 from localcluster.storage.resources import Resource
-from localcluster.storage.store import ListResult, Store
+from localcluster.storage.store import ListResult, ObjectStore
 
 APPLY_PATCH = "application/apply-patch+yaml"
 RETURNS_DELETED = ("pods", "serviceaccounts")  # the real server answers a delete of these with the object
@@ -66,7 +66,7 @@ def _verb_allowed(target: Target, method: str, *, listing: bool) -> None:
 class ResourceHandlers:
     """Verbs on one store, answering with objects under the requested group/version."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: ObjectStore, *, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clock = clock
 

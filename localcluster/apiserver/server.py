@@ -20,7 +20,7 @@ from localcluster.apiserver.views import dumps
 from localcluster.apiserver.watch import WatchHub
 from localcluster.apiserver.watch_requests import WatchHandler, WatchSettings
 from localcluster.storage.errors import ApiError, method_not_allowed
-from localcluster.storage.store import Store
+from localcluster.storage.store import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,14 @@ def _unauthorized() -> ApiError:
 
 
 class ApiServer:
-    """Serves a Store over the Kubernetes REST API: discovery, verbs, subresources and watches."""
+    """Serves an ObjectStore over the Kubernetes REST API: discovery, verbs, subresources and watches."""
 
     def __init__(
-        self, store: Store, *, config: ServerConfig | None = None, clock: Callable[[], float] = time.time
+        self,
+        store: ObjectStore,
+        *,
+        config: ServerConfig | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.config = config or ServerConfig()

@@ -15,7 +15,7 @@ from localcluster.apiserver.views import ObjectView, RenderOptions, error_line
 from localcluster.apiserver.watch import Delivery, SelectorEdges, StreamTiming, Watcher, WatchHub, stream
 from localcluster.storage.errors import ApiError, bad_request
 from localcluster.storage.selectors import selector_matcher
-from localcluster.storage.store import Store
+from localcluster.storage.store import ObjectStore
 
 Obj = dict[str, object]
 
@@ -51,7 +51,7 @@ class WatchHandler:
     """Opens watches on a store through one hub."""
 
     def __init__(
-        self, store: Store, hub: WatchHub, *, settings: WatchSettings, clock: Callable[[], float]
+        self, store: ObjectStore, hub: WatchHub, *, settings: WatchSettings, clock: Callable[[], float]
     ) -> None:
         self.store = store
         self.hub = hub

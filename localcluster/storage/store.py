@@ -38,7 +38,7 @@ from localcluster.storage.writes import (
     unchanged,
 )
 
-__all__ = ["ApiError", "Event", "ListResult", "Obj", "Store"]
+__all__ = ["ApiError", "Event", "ListResult", "Obj", "ObjectStore"]
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _GENERATE_ATTEMPTS = 8
@@ -58,7 +58,7 @@ _APPLY_NEEDS_MANAGER = ApiError(
 )
 
 
-class Store(GcStore):
+class ObjectStore(GcStore):
     """Versioned objects of every served resource; one global resourceVersion; listeners see each change."""
 
     def __init__(

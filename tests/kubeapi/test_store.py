@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from kubeapi.store import Change, Store
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kubeapi.store import Change, Key, Store
 
 
 def test_put_and_remove_report_only_changes() -> None:
@@ -26,3 +31,55 @@ def test_replace_yields_adds_updates_and_deletes_only() -> None:
     ]
     assert sorted(store) == [("", "change"), ("", "fresh"), ("", "keep")]
     assert store.replace([(("", "keep"), "k"), (("", "change"), "new"), (("", "fresh"), "f")]) == []
+
+
+def _by_app(value: dict[str, str]) -> list[str]:
+    return [value["app"]] if "app" in value else []
+
+
+def _by_label(value: dict[str, str]) -> list[str]:
+    return [f"{k}={v}" for k, v in value.items()]
+
+
+def test_indexes_follow_puts_removes_and_relists() -> None:
+    store: Store[dict[str, str]] = Store({"app": _by_app, "label": _by_label})
+    store.put(("ns", "a"), {"app": "web", "tier": "db"})
+    store.put(("ns", "b"), {"app": "web"})
+    store.put(("ns", "c"), {"tier": "db"})
+    assert store.keys_by("app", "web") == {("ns", "a"), ("ns", "b")}
+    assert store.by("label", "tier=db") == [{"app": "web", "tier": "db"}, {"tier": "db"}]
+    store.put(("ns", "a"), {"app": "db"})
+    assert store.keys_by("app", "web") == {("ns", "b")} and store.keys_by("label", "tier=db") == {("ns", "c")}
+    store.remove(("ns", "b"))
+    assert store.keys_by("app", "web") == set() and "app=web" not in store.index_values("label")
+    store.replace([(("ns", "d"), {"app": "web"})])
+    assert store.keys_by("app", "web") == {("ns", "d")} and store.index_values("app") == ["web"]
+
+
+_VALUES = st.dictionaries(st.sampled_from(["app", "tier"]), st.sampled_from(["web", "db"]), max_size=2)
+_KEYS = st.sampled_from([("ns", n) for n in "abcd"])
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), _KEYS, _VALUES),
+        st.tuples(st.just("remove"), _KEYS, st.none()),
+        st.tuples(st.just("replace"), st.none(), st.dictionaries(_KEYS, _VALUES, max_size=4)),
+    ),
+    max_size=20,
+)
+
+
+@given(_OPS)
+def test_indexes_equal_a_scan_after_any_sequence(ops: list[tuple[str, Any, Any]]) -> None:
+    store: Store[dict[str, str]] = Store({"label": _by_label})
+    for op, key, value in ops:
+        if op == "put":
+            store.put(key, value)
+        elif op == "remove":
+            store.remove(key)
+        else:
+            store.replace(value.items())
+    scan: dict[str, set[Key]] = {}
+    for key in store:
+        for label in _by_label(store.get(key) or {}):
+            scan.setdefault(label, set()).add(key)
+    assert {v: store.keys_by("label", v) for v in store.index_values("label")} == scan

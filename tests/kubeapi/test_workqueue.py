@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from kubeapi.workqueue import ShutDown, WorkQueue
+from kubeapi.workqueue import ShutDown, Workers, WorkQueue
 
 
 class Clock:
@@ -117,3 +117,33 @@ async def test_shut_down_drains_then_stops() -> None:
     assert await queue.get() == "a"
     with pytest.raises(ShutDown):
         await queue.get()
+
+
+async def test_workers_forget_requeue_and_report_errors() -> None:
+    clock = Clock()
+    queue: WorkQueue[str] = WorkQueue(clock=clock)
+    seen: list[str] = []
+    errors: list[tuple[str, str]] = []
+
+    async def sync(key: str) -> float | None:
+        seen.append(key)
+        if key == "bad":
+            raise ValueError("broken")
+        return 5.0 if key == "again" else None
+
+    workers = Workers(queue, sync, on_error=lambda key, err: errors.append((key, str(err))))
+    for key in ("ok", "again", "bad"):
+        queue.add(key)
+    running = asyncio.create_task(workers.run(2))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert sorted(seen) == ["again", "bad", "ok"] and errors == [("bad", "broken")]
+    assert queue.failures("bad") == 1 and queue.failures("ok") == 0 and workers.busy == 0
+    assert queue.delayed == 2  # "again" after its 5 s, "bad" after its backoff
+    clock.now += 10
+    queue.wake()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert sorted(seen) == ["again", "again", "bad", "bad", "ok"] and queue.failures("bad") == 2
+    queue.shut_down()
+    await asyncio.wait_for(running, 1)

@@ -19,7 +19,7 @@ from localcluster.apiserver.server import ApiServer, ServerConfig
 from localcluster.apiserver.tls import ServingCert, serving_cert
 from localcluster.apiserver.watch_requests import WatchSettings
 from localcluster.storage.resources import find
-from localcluster.storage.store import Store
+from localcluster.storage.store import ObjectStore
 
 T = TypeVar("T")
 KUBECTL = str(Path(sys.executable).with_name("kubectl"))
@@ -41,7 +41,7 @@ class LocalApi:
         return self.server.url
 
     @property
-    def store(self) -> Store:
+    def store(self) -> ObjectStore:
         return self.server.store
 
     def call(self, fn: Callable[[], T]) -> T:
@@ -105,7 +105,7 @@ def serving(
     def run() -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        store = Store(window=window)
+        store = ObjectStore(window=window)
         store.ensure_namespaces()
         server = ApiServer(store, config=ServerConfig(token=token, watch=settings))
         loop.run_until_complete(server.start("127.0.0.1", 0, tls=cert.server_context() if cert else None))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from localcluster.storage.meta import GENERATE_ALPHABET
-from localcluster.storage.store import Store
+from localcluster.storage.store import ObjectStore
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
     NAMESPACES,
@@ -26,7 +26,7 @@ from tests.localcluster.test_objects_support import (
 
 
 @pytest.fixture
-def store() -> Store:
+def store() -> ObjectStore:
     return new_store()
 
 
@@ -34,7 +34,7 @@ def cm(name: str, **data: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": dict(data)}
 
 
-def test_create_sets_server_metadata(store: Store) -> None:
+def test_create_sets_server_metadata(store: ObjectStore) -> None:
     created = store.create(PODS, "default", pod("web-0"))
     m = created["metadata"]
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", m["uid"])
@@ -46,7 +46,7 @@ def test_create_sets_server_metadata(store: Store) -> None:
     assert store.get(PODS, "default", "web-0") == created
 
 
-def test_returned_objects_are_private_copies(store: Store) -> None:
+def test_returned_objects_are_private_copies(store: ObjectStore) -> None:
     created = store.create(CONFIGMAPS, "default", cm("a", k="v"))
     created["data"]["k"] = "changed"
     got = store.get(CONFIGMAPS, "default", "a")
@@ -54,7 +54,7 @@ def test_returned_objects_are_private_copies(store: Store) -> None:
     assert store.get(CONFIGMAPS, "default", "a")["data"] == {"k": "v"}
 
 
-def test_resource_version_is_global_and_increasing(store: Store) -> None:
+def test_resource_version_is_global_and_increasing(store: ObjectStore) -> None:
     start = store.resource_version
     versions = [
         store.create(CONFIGMAPS, "default", cm("a"))["metadata"]["resourceVersion"],
@@ -74,7 +74,7 @@ def test_resource_version_is_global_and_increasing(store: Store) -> None:
     ],
 )
 def test_create_namespace_errors(
-    store: Store, namespace: str, body_ns: str | None, error: tuple[int, str, str]
+    store: ObjectStore, namespace: str, body_ns: str | None, error: tuple[int, str, str]
 ) -> None:
     body = cm("a")
     if body_ns:
@@ -83,7 +83,7 @@ def test_create_namespace_errors(
         store.create(CONFIGMAPS, namespace, body)
 
 
-def test_create_in_terminating_namespace_is_forbidden(store: Store) -> None:
+def test_create_in_terminating_namespace_is_forbidden(store: ObjectStore) -> None:
     store.create(NAMESPACES, None, {"metadata": {"name": "team"}})
     store.create(PODS, "team", pod("slow", node="n1"))
     store.delete(NAMESPACES, None, "team")
@@ -105,7 +105,7 @@ def test_create_in_terminating_namespace_is_forbidden(store: Store) -> None:
         (SERVICES, "abc-1", True),
     ],
 )
-def test_name_validation(store: Store, res: Any, name: str, ok: bool) -> None:
+def test_name_validation(store: ObjectStore, res: Any, name: str, ok: bool) -> None:
     body: dict[str, Any] = {"metadata": {"name": name}}
     if res is SERVICES:
         body["spec"] = {"ports": [{"port": 80}]}
@@ -119,20 +119,20 @@ def test_name_validation(store: Store, res: Any, name: str, ok: bool) -> None:
     assert causes and all(c["field"] == "metadata.name" for c in causes)
 
 
-def test_create_twice_is_already_exists(store: Store) -> None:
+def test_create_twice_is_already_exists(store: ObjectStore) -> None:
     store.create(CONFIGMAPS, "default", cm("a"))
     with api_error(409, "AlreadyExists", 'configmaps "a" already exists'):
         store.create(CONFIGMAPS, "default", cm("a"))
 
 
-def test_create_with_resource_version_is_rejected(store: Store) -> None:
+def test_create_with_resource_version_is_rejected(store: ObjectStore) -> None:
     body = cm("a")
     body["metadata"]["resourceVersion"] = "3"
     with api_error(400, "BadRequest", "resourceVersion should not be set"):
         store.create(CONFIGMAPS, "default", body)
 
 
-def test_generate_name(store: Store) -> None:
+def test_generate_name(store: ObjectStore) -> None:
     made = {
         store.create(CONFIGMAPS, "default", {"metadata": {"generateName": "job-"}})["metadata"]["name"]
         for _ in range(50)
@@ -143,12 +143,12 @@ def test_generate_name(store: Store) -> None:
         assert set(name[4:]) <= set(GENERATE_ALPHABET)
 
 
-def test_generate_name_keeps_within_63_chars(store: Store) -> None:
+def test_generate_name_keeps_within_63_chars(store: ObjectStore) -> None:
     created = store.create(CONFIGMAPS, "default", {"metadata": {"generateName": "p" * 80}})
     assert len(created["metadata"]["name"]) == 63
 
 
-def test_petset_versions_share_one_store_and_keep_written_api_version(store: Store) -> None:
+def test_petset_versions_share_one_store_and_keep_written_api_version(store: ObjectStore) -> None:
     alpha = store.create(PETSETS_ALPHA, "default", petset("web", api_version="apps/v1alpha1"))
     assert alpha["apiVersion"] == "apps/v1alpha1"
     assert store.get(PETSETS, "default", "web")["metadata"]["uid"] == alpha["metadata"]["uid"]
@@ -159,7 +159,7 @@ def test_petset_versions_share_one_store_and_keep_written_api_version(store: Sto
 # --- update -------------------------------------------------------------------------------------------------
 
 
-def test_update_with_stale_resource_version_conflicts(store: Store) -> None:
+def test_update_with_stale_resource_version_conflicts(store: ObjectStore) -> None:
     first = store.create(CONFIGMAPS, "default", cm("a", k="1"))
     second = store.update(CONFIGMAPS, "default", "a", {**first, "data": {"k": "2"}})
     assert int(second["metadata"]["resourceVersion"]) > int(first["metadata"]["resourceVersion"])
@@ -177,19 +177,21 @@ def test_update_with_stale_resource_version_conflicts(store: Store) -> None:
         ({"uid": "0000"}, 422, "Invalid"),
     ],
 )
-def test_update_cannot_change_identity(store: Store, change: dict[str, str], code: int, reason: str) -> None:
+def test_update_cannot_change_identity(
+    store: ObjectStore, change: dict[str, str], code: int, reason: str
+) -> None:
     current = store.create(CONFIGMAPS, "default", cm("a"))
     current["metadata"].update(change)
     with api_error(code, reason):
         store.update(CONFIGMAPS, "default", "a", current)
 
 
-def test_update_of_missing_object_is_not_found(store: Store) -> None:
+def test_update_of_missing_object_is_not_found(store: ObjectStore) -> None:
     with api_error(404, "NotFound", 'configmaps "a" not found'):
         store.update(CONFIGMAPS, "default", "a", cm("a"))
 
 
-def test_update_keeps_server_metadata(store: Store) -> None:
+def test_update_keeps_server_metadata(store: ObjectStore) -> None:
     created = store.create(CONFIGMAPS, "default", cm("a"))
     body = cm("a", k="v")
     body["metadata"]["creationTimestamp"] = "2001-01-01T00:00:00Z"
@@ -208,14 +210,16 @@ def test_update_keeps_server_metadata(store: Store) -> None:
         (lambda o: None, False),
     ],
 )
-def test_generation_bumps_only_outside_metadata_and_status(store: Store, edit: Any, bumps: bool) -> None:
+def test_generation_bumps_only_outside_metadata_and_status(
+    store: ObjectStore, edit: Any, bumps: bool
+) -> None:
     current = store.create(PETSETS, "default", petset("web"))
     edit(current)
     updated = store.update(PETSETS, "default", "web", current)
     assert updated["metadata"]["generation"] == (2 if bumps else 1)
 
 
-def test_status_subresource(store: Store) -> None:
+def test_status_subresource(store: ObjectStore) -> None:
     current = store.create(PETSETS, "default", petset("web"))
     current["status"] = {"replicas": 2}
     current["spec"]["replicas"] = 7
@@ -230,14 +234,14 @@ def test_status_subresource(store: Store) -> None:
     assert after_plain["spec"]["replicas"] == 3
 
 
-def test_status_is_plain_data_without_status_subresource(store: Store) -> None:
+def test_status_is_plain_data_without_status_subresource(store: ObjectStore) -> None:
     body = cm("a")
     store.create(CONFIGMAPS, "default", body)
     updated = store.update(CONFIGMAPS, "default", "a", {**body, "status": {"x": 1}})
     assert updated["status"] == {"x": 1}
 
 
-def test_unchanged_update_commits_nothing(store: Store) -> None:
+def test_unchanged_update_commits_nothing(store: ObjectStore) -> None:
     current = store.create(CONFIGMAPS, "default", cm("a", k="v"))
     seen = recorder(store)
     again = store.update(CONFIGMAPS, "default", "a", current)
@@ -245,7 +249,7 @@ def test_unchanged_update_commits_nothing(store: Store) -> None:
     assert seen == []
 
 
-def test_dry_run_changes_nothing(store: Store) -> None:
+def test_dry_run_changes_nothing(store: ObjectStore) -> None:
     seen = recorder(store)
     rv = store.resource_version
     made = store.create(CONFIGMAPS, "default", cm("a"), dry_run=True)
@@ -257,7 +261,7 @@ def test_dry_run_changes_nothing(store: Store) -> None:
     assert store.get(CONFIGMAPS, "default", "b")["metadata"]["resourceVersion"] == str(rv + 1)
 
 
-def test_scale_subresource(store: Store) -> None:
+def test_scale_subresource(store: ObjectStore) -> None:
     store.create(PETSETS, "default", petset("web", replicas=2))
     scale = store.get(PETSETS, "default", "web", subresource="scale")
     assert scale["kind"] == "Scale" and scale["spec"] == {"replicas": 2}
@@ -288,7 +292,7 @@ def test_scale_subresource(store: Store) -> None:
         {"ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "p"}]},
     ],
 )
-def test_metadata_validation(store: Store, metadata: dict[str, Any]) -> None:
+def test_metadata_validation(store: ObjectStore, metadata: dict[str, Any]) -> None:
     body = cm("a")
     body["metadata"].update(metadata)
     with api_error(422, "Invalid", "metadata."):
@@ -299,7 +303,7 @@ def test_metadata_validation(store: Store, metadata: dict[str, Any]) -> None:
         store.update(CONFIGMAPS, "default", "a", good)
 
 
-def test_pod_spec_is_mostly_immutable(store: Store) -> None:
+def test_pod_spec_is_mostly_immutable(store: ObjectStore) -> None:
     created = store.create(PODS, "default", pod("p"))
     created["spec"]["containers"][0]["image"] = "nginx:1.28"
     created["spec"]["activeDeadlineSeconds"] = 60
@@ -321,14 +325,14 @@ def test_pod_spec_is_mostly_immutable(store: Store) -> None:
 # --- kind defaults ------------------------------------------------------------------------------------------
 
 
-def test_namespace_defaults(store: Store) -> None:
+def test_namespace_defaults(store: ObjectStore) -> None:
     ns = store.create(NAMESPACES, None, {"metadata": {"name": "team", "namespace": "ignored"}})
     assert ns["status"] == {"phase": "Active"}
     assert "namespace" not in ns["metadata"]
     assert ns["metadata"]["labels"] == {"kubernetes.io/metadata.name": "team"}
 
 
-def test_pvc_defaults(store: Store) -> None:
+def test_pvc_defaults(store: ObjectStore) -> None:
     pvc = store.create(PVCS, "default", {"metadata": {"name": "www-web-0"}, "spec": {}})
     assert pvc["status"]["phase"] == "Pending"
 
@@ -337,7 +341,7 @@ def svc(name: str, **spec: Any) -> dict[str, Any]:
     return {"metadata": {"name": name}, "spec": {"ports": [{"port": 80, "name": "http"}], **spec}}
 
 
-def test_service_cluster_ip_allocation(store: Store) -> None:
+def test_service_cluster_ip_allocation(store: ObjectStore) -> None:
     a = store.create(SERVICES, "default", svc("a"))["spec"]
     b = store.create(SERVICES, "default", svc("b"))["spec"]
     assert a["clusterIP"] != b["clusterIP"]
@@ -351,7 +355,7 @@ def test_service_cluster_ip_allocation(store: Store) -> None:
     assert "clusterIP" not in external["spec"]
 
 
-def test_service_static_ip_conflicts_and_release(store: Store) -> None:
+def test_service_static_ip_conflicts_and_release(store: ObjectStore) -> None:
     store.create(SERVICES, "kube-system", svc("kube-dns", clusterIP="10.96.0.10"))
     with api_error(422, "Invalid", "provided IP is already allocated"):
         store.create(SERVICES, "default", svc("other", clusterIP="10.96.0.10"))
@@ -364,7 +368,7 @@ def test_service_static_ip_conflicts_and_release(store: Store) -> None:
     )
 
 
-def test_service_update_keeps_cluster_ip(store: Store) -> None:
+def test_service_update_keeps_cluster_ip(store: ObjectStore) -> None:
     ip = store.create(SERVICES, "default", svc("a"))["spec"]["clusterIP"]
     updated = store.update(SERVICES, "default", "a", svc("a", selector={"app": "a"}))
     assert updated["spec"]["clusterIP"] == ip
@@ -406,7 +410,7 @@ def test_unsubscribe_and_failing_listener() -> None:
     assert [e.object["metadata"]["name"] for e in seen] == ["a", "a", "b"]
 
 
-def test_events_after_filters_storage_and_namespace(store: Store) -> None:
+def test_events_after_filters_storage_and_namespace(store: ObjectStore) -> None:
     start = store.resource_version
     store.create(CONFIGMAPS, "default", cm("a"))
     store.create(PODS, "default", pod("p"))

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from kubeapi.meta import Obj
-from localcluster.storage.store import Store
+from localcluster.storage.store import ObjectStore
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
     NAMESPACES,
@@ -29,7 +29,7 @@ from tests.localcluster.test_objects_support import (
 
 
 @pytest.fixture
-def store() -> Store:
+def store() -> ObjectStore:
     return new_store()
 
 
@@ -40,7 +40,7 @@ def cm(name: str, *, finalizers: tuple[str, ...] = ()) -> Obj:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata}
 
 
-def test_plain_delete_returns_last_state(store: Store) -> None:
+def test_plain_delete_returns_last_state(store: ObjectStore) -> None:
     store.create(CONFIGMAPS, "default", cm("a"))
     seen = recorder(store)
     obj, gone = store.delete(CONFIGMAPS, "default", "a")
@@ -52,7 +52,7 @@ def test_plain_delete_returns_last_state(store: Store) -> None:
         store.delete(CONFIGMAPS, "default", "a")
 
 
-def test_deletion_start_bumps_the_generation(store: Store) -> None:
+def test_deletion_start_bumps_the_generation(store: ObjectStore) -> None:
     body = petset("web")
     body["metadata"]["finalizers"] = ["example.com/hold"]
     store.create(PETSETS, "default", body)
@@ -62,7 +62,7 @@ def test_deletion_start_bumps_the_generation(store: Store) -> None:
 
 
 @pytest.mark.parametrize(("field", "label"), [("uid", "UID"), ("resourceVersion", "ResourceVersion")])
-def test_delete_preconditions(store: Store, field: str, label: str) -> None:
+def test_delete_preconditions(store: ObjectStore, field: str, label: str) -> None:
     created = store.create(CONFIGMAPS, "default", cm("a"))
     with api_error(409, "Conflict", f"Precondition failed: {label} in precondition"):
         store.delete(CONFIGMAPS, "default", "a", preconditions={field: "12345"})
@@ -70,7 +70,7 @@ def test_delete_preconditions(store: Store, field: str, label: str) -> None:
     assert gone
 
 
-def test_finalizers_hold_the_object_until_removed(store: Store) -> None:
+def test_finalizers_hold_the_object_until_removed(store: ObjectStore) -> None:
     store.create(CONFIGMAPS, "default", cm("a", finalizers=("example.com/hold",)))
     seen = recorder(store)
     obj, gone = store.delete(CONFIGMAPS, "default", "a")
@@ -92,7 +92,7 @@ def test_finalizers_hold_the_object_until_removed(store: Store) -> None:
     assert not exists(store, CONFIGMAPS, "default", "a")
 
 
-def test_patch_removing_finalizer_completes_deletion(store: Store) -> None:
+def test_patch_removing_finalizer_completes_deletion(store: ObjectStore) -> None:
     store.create(CONFIGMAPS, "default", cm("a", finalizers=("x/y",)))
     store.delete(CONFIGMAPS, "default", "a")
     store.patch(
@@ -124,7 +124,7 @@ def test_graceful_pod_deletion(
         assert obj["metadata"]["deletionTimestamp"] == f"2027-01-15T08:00:{grace_seen:02d}Z"
 
 
-def test_kubelet_finishes_a_graceful_pod(store: Store) -> None:
+def test_kubelet_finishes_a_graceful_pod(store: ObjectStore) -> None:
     store.create(PODS, "default", pod("p", node="n1"))
     store.delete(PODS, "default", "p")
     _, gone = store.delete(PODS, "default", "p", grace_seconds=10)  # shorter grace: still waiting
@@ -133,14 +133,14 @@ def test_kubelet_finishes_a_graceful_pod(store: Store) -> None:
     assert gone and not exists(store, PODS, "default", "p")
 
 
-def test_finished_pod_goes_at_once(store: Store) -> None:
+def test_finished_pod_goes_at_once(store: ObjectStore) -> None:
     created = store.create(PODS, "default", pod("p", node="n1"))
     created["status"] = {"phase": "Succeeded"}
     store.update(PODS, "default", "p", created, subresource="status")
     assert store.delete(PODS, "default", "p")[1]
 
 
-def test_graceful_pod_with_finalizer_needs_both(store: Store) -> None:
+def test_graceful_pod_with_finalizer_needs_both(store: ObjectStore) -> None:
     store.create(PODS, "default", pod("p", node="n1", finalizers=("x/y",)))
     store.delete(PODS, "default", "p")
     current = store.get(PODS, "default", "p")
@@ -154,7 +154,7 @@ def test_graceful_pod_with_finalizer_needs_both(store: Store) -> None:
 # --- owner cascades -----------------------------------------------------------------------------------------
 
 
-def make_family(store: Store, *, node: str = "") -> Obj:
+def make_family(store: ObjectStore, *, node: str = "") -> Obj:
     """A PetSet owning two pods, a ControllerRevision and a PVC; a pod owning a ConfigMap."""
     owner = store.create(PETSETS, "default", petset("web"))
     for i in range(2):
@@ -178,7 +178,9 @@ FAMILY = [
 
 
 @pytest.mark.parametrize("propagation", [None, "Background"])
-def test_background_cascade_removes_dependents_recursively(store: Store, propagation: str | None) -> None:
+def test_background_cascade_removes_dependents_recursively(
+    store: ObjectStore, propagation: str | None
+) -> None:
     make_family(store)
     seen = recorder(store)
     _, gone = store.delete(PETSETS, "default", "web", propagation=propagation)
@@ -189,7 +191,7 @@ def test_background_cascade_removes_dependents_recursively(store: Store, propaga
     assert {e.type for e in seen} == {"DELETED"} and len(seen) == 6
 
 
-def test_orphan_strips_owner_references(store: Store) -> None:
+def test_orphan_strips_owner_references(store: ObjectStore) -> None:
     owner = make_family(store)
     seen = recorder(store)
     _, gone = store.delete(PETSETS, "default", "web", propagation="Orphan")
@@ -201,7 +203,7 @@ def test_orphan_strips_owner_references(store: Store) -> None:
     assert exists(store, CONFIGMAPS, "default", "web-0-extra")  # its owner, web-0, lives on
 
 
-def test_orphan_finalizer_means_orphan(store: Store) -> None:
+def test_orphan_finalizer_means_orphan(store: ObjectStore) -> None:
     owner = store.create(
         PETSETS, "default", {**petset("web"), "metadata": {"name": "web", "finalizers": ["orphan"]}}
     )
@@ -210,7 +212,7 @@ def test_orphan_finalizer_means_orphan(store: Store) -> None:
     assert "ownerReferences" not in store.get(PODS, "default", "web-0")["metadata"]
 
 
-def test_foreground_waits_for_dependents(store: Store) -> None:
+def test_foreground_waits_for_dependents(store: ObjectStore) -> None:
     make_family(store, node="n1")
     seen = recorder(store)
     obj, gone = store.delete(PETSETS, "default", "web", propagation="Foreground")
@@ -227,7 +229,7 @@ def test_foreground_waits_for_dependents(store: Store) -> None:
     assert seen[-1].type == "DELETED" and seen[-1].store_key == "petsets.petdns.dev"
 
 
-def test_foreground_owner_goes_when_its_dependent_is_released(store: Store) -> None:
+def test_foreground_owner_goes_when_its_dependent_is_released(store: ObjectStore) -> None:
     owner = store.create(PETSETS, "default", petset("web"))
     store.create(PODS, "default", pod("web-0", owners=(owner,), node="n1"))
     store.delete(PETSETS, "default", "web", propagation="Foreground")
@@ -239,13 +241,13 @@ def test_foreground_owner_goes_when_its_dependent_is_released(store: Store) -> N
     assert exists(store, PODS, "default", "web-0")
 
 
-def test_foreground_without_dependents_is_immediate(store: Store) -> None:
+def test_foreground_without_dependents_is_immediate(store: ObjectStore) -> None:
     store.create(PETSETS, "default", petset("web"))
     assert store.delete(PETSETS, "default", "web", propagation="Foreground")[1]
 
 
 @pytest.mark.parametrize("propagation", ["Background", "Foreground"])
-def test_dependent_with_another_living_owner_survives(store: Store, propagation: str) -> None:
+def test_dependent_with_another_living_owner_survives(store: ObjectStore, propagation: str) -> None:
     a = store.create(CONFIGMAPS, "default", cm("a"))
     b = store.create(CONFIGMAPS, "default", cm("b"))
     shared = owned("ConfigMap", "shared", a)
@@ -258,13 +260,13 @@ def test_dependent_with_another_living_owner_survives(store: Store, propagation:
     assert not exists(store, CONFIGMAPS, "default", "shared")
 
 
-def test_unknown_propagation_is_rejected(store: Store) -> None:
+def test_unknown_propagation_is_rejected(store: ObjectStore) -> None:
     store.create(CONFIGMAPS, "default", cm("a"))
     with api_error(400, "BadRequest", "propagationPolicy"):
         store.delete(CONFIGMAPS, "default", "a", propagation="Sideways")
 
 
-def test_delete_collection(store: Store) -> None:
+def test_delete_collection(store: ObjectStore) -> None:
     owner = store.create(
         CONFIGMAPS, "default", {**cm("owner"), "metadata": {"name": "owner", "labels": {"x": "1"}}}
     )
@@ -281,7 +283,7 @@ def test_delete_collection(store: Store) -> None:
 # --- namespaces ---------------------------------------------------------------------------------------------
 
 
-def fill_namespace(store: Store, name: str, *, node: str = "") -> None:
+def fill_namespace(store: ObjectStore, name: str, *, node: str = "") -> None:
     store.create(NAMESPACES, None, {"metadata": {"name": name}})
     store.create(CONFIGMAPS, name, cm("settings"))
     owner = store.create(PETSETS, name, petset("web"))
@@ -289,7 +291,7 @@ def fill_namespace(store: Store, name: str, *, node: str = "") -> None:
     store.create(PODS, name, pod("loose"))
 
 
-def test_namespace_deletion_empties_and_removes_it(store: Store) -> None:
+def test_namespace_deletion_empties_and_removes_it(store: ObjectStore) -> None:
     fill_namespace(store, "team")
     store.create(CONFIGMAPS, "default", cm("settings"))
     seen = recorder(store)
@@ -303,7 +305,7 @@ def test_namespace_deletion_empties_and_removes_it(store: Store) -> None:
     assert seen[-1].type == "DELETED" and seen[-1].store_key == "namespaces"
 
 
-def test_namespace_waits_for_graceful_pods(store: Store) -> None:
+def test_namespace_waits_for_graceful_pods(store: ObjectStore) -> None:
     fill_namespace(store, "team", node="n1")
     obj, gone = store.delete(NAMESPACES, None, "team")
     assert not gone and obj["metadata"]["deletionTimestamp"]
@@ -315,7 +317,7 @@ def test_namespace_waits_for_graceful_pods(store: Store) -> None:
     assert not exists(store, NAMESPACES, None, "team")
 
 
-def test_namespace_waits_for_finalizers(store: Store) -> None:
+def test_namespace_waits_for_finalizers(store: ObjectStore) -> None:
     store.create(NAMESPACES, None, {"metadata": {"name": "team"}})
     store.create(CONFIGMAPS, "team", cm("held", finalizers=("x/y",)))
     store.delete(NAMESPACES, None, "team")
@@ -331,12 +333,12 @@ def test_namespace_waits_for_finalizers(store: Store) -> None:
 
 
 @pytest.mark.parametrize("name", ["default", "kube-system", "kube-public"])
-def test_system_namespaces_cannot_be_deleted(store: Store, name: str) -> None:
+def test_system_namespaces_cannot_be_deleted(store: ObjectStore, name: str) -> None:
     with api_error(403, "Forbidden", "may not be deleted"):
         store.delete(NAMESPACES, None, name)
 
 
-def test_namespace_recreated_after_deletion(store: Store) -> None:
+def test_namespace_recreated_after_deletion(store: ObjectStore) -> None:
     fill_namespace(store, "team")
     store.delete(NAMESPACES, None, "team")
     again: Any = store.create(NAMESPACES, None, {"metadata": {"name": "team"}})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubeapi.meta import Obj
-from localcluster.storage.store import Store
+from localcluster.storage.store import ObjectStore
 from tests.localcluster.test_objects_support import CONFIGMAPS, new_store, recorder
 
 
@@ -14,7 +14,7 @@ def cm(name: str, **data: str) -> Obj:
 
 
 @pytest.fixture
-def store() -> Store:
+def store() -> ObjectStore:
     return new_store()
 
 
@@ -22,7 +22,7 @@ def rv(obj: Obj | None) -> str | None:
     return None if obj is None else obj["metadata"]["resourceVersion"]
 
 
-def test_each_event_carries_the_version_it_replaced(store: Store) -> None:
+def test_each_event_carries_the_version_it_replaced(store: ObjectStore) -> None:
     seen = recorder(store)
     made = store.create(CONFIGMAPS, "default", cm("a", v="1"))
     changed = store.update(CONFIGMAPS, "default", "a", {**made, "data": {"v": "2"}})
@@ -36,7 +36,7 @@ def test_each_event_carries_the_version_it_replaced(store: Store) -> None:
     assert seen[2].object["data"] == {"v": "2"}  # the last state, at the delete's resourceVersion
 
 
-def test_events_share_the_committed_objects(store: Store) -> None:
+def test_events_share_the_committed_objects(store: ObjectStore) -> None:
     seen = recorder(store)
     store.create(CONFIGMAPS, "default", cm("a", v="1"))
     stored = store.get(CONFIGMAPS, "default", "a", copy=False)
@@ -46,7 +46,7 @@ def test_events_share_the_committed_objects(store: Store) -> None:
     assert store.events_after(CONFIGMAPS, None, int(rv(stored) or 0))[0] is seen[1]
 
 
-def test_a_deleted_object_returned_is_a_private_copy(store: Store) -> None:
+def test_a_deleted_object_returned_is_a_private_copy(store: ObjectStore) -> None:
     seen = recorder(store)
     store.create(CONFIGMAPS, "default", cm("a", v="1"))
     last, gone = store.delete(CONFIGMAPS, "default", "a")

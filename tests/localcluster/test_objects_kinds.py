@@ -8,7 +8,7 @@ import pytest
 
 from kubeapi.meta import Obj
 from localcluster.storage.resources import Resource, find
-from localcluster.storage.store import Store
+from localcluster.storage.store import ObjectStore
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
     EVENTS,
@@ -38,7 +38,7 @@ LEASES = resource("coordination.k8s.io", "v1", "leases")
 
 
 @pytest.fixture
-def store() -> Store:
+def store() -> ObjectStore:
     return new_store()
 
 
@@ -67,7 +67,7 @@ GENERATION_CASES = [
     ("res", "obj", "generation"), GENERATION_CASES, ids=[c[0].kind for c in GENERATION_CASES]
 )
 def test_generation_only_for_kinds_the_real_server_gives_one(
-    store: Store, res: Resource, obj: Obj, generation: int | None
+    store: ObjectStore, res: Resource, obj: Obj, generation: int | None
 ) -> None:
     namespace = "default" if res.namespaced else None
     obj["metadata"]["generation"] = 7  # a client's value is never kept
@@ -107,7 +107,7 @@ def classic(name: str, *, selector: Obj | None, labels: dict[str, str]) -> Obj:
     ],
 )
 def test_scale_selector_is_the_set_selector_as_text(
-    store: Store, selector: Obj | None, labels: dict[str, str], text: str
+    store: ObjectStore, selector: Obj | None, labels: dict[str, str], text: str
 ) -> None:
     store.create(PETSETS_ALPHA, "default", classic("web", selector=selector, labels=labels))
     scale = store.get(PETSETS_ALPHA, "default", "web", subresource="scale")

@@ -10,7 +10,7 @@ import pytest
 from kubeapi.meta import Obj
 from localcluster.storage.journal import SqliteJournal
 from localcluster.storage.selectors import selector_matcher
-from localcluster.storage.store import Store
+from localcluster.storage.store import ObjectStore
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
     NAMESPACES,
@@ -27,13 +27,13 @@ def cm(name: str, **labels: str) -> Obj:
 
 
 @pytest.fixture
-def store() -> Store:
+def store() -> ObjectStore:
     s = new_store()
     s.create(NAMESPACES, None, {"metadata": {"name": "team"}})
     return s
 
 
-def test_list_order_and_namespaces(store: Store) -> None:
+def test_list_order_and_namespaces(store: ObjectStore) -> None:
     for ns, name in [("team", "b"), ("default", "z"), ("team", "a"), ("default", "c")]:
         store.create(CONFIGMAPS, ns, cm(name))
     everything = store.list(CONFIGMAPS, None)
@@ -49,7 +49,7 @@ def test_list_order_and_namespaces(store: Store) -> None:
     assert names(store.list(CONFIGMAPS, "nowhere").items) == []
 
 
-def test_list_with_selectors(store: Store) -> None:
+def test_list_with_selectors(store: ObjectStore) -> None:
     store.create(CONFIGMAPS, "default", cm("a", app="web", tier="front"))
     store.create(CONFIGMAPS, "default", cm("b", app="web"))
     store.create(CONFIGMAPS, "default", cm("c", app="db"))
@@ -62,7 +62,7 @@ def test_list_with_selectors(store: Store) -> None:
         store.list(CONFIGMAPS, None, label_selector="app in (web")
 
 
-def test_pod_field_selectors(store: Store) -> None:
+def test_pod_field_selectors(store: ObjectStore) -> None:
     store.create(PODS, "default", pod("on-n1", node="n1"))
     store.create(PODS, "default", pod("unscheduled"))
     assert names(store.list(PODS, None, field_selector="spec.nodeName=n1").items) == ["on-n1"]
@@ -72,7 +72,7 @@ def test_pod_field_selectors(store: Store) -> None:
     ]
 
 
-def page_through(store: Store, *, limit: int, between: object = None, **kw: str) -> list[str]:
+def page_through(store: ObjectStore, *, limit: int, between: object = None, **kw: str) -> list[str]:
     seen: list[str] = []
     token = ""
     while True:
@@ -86,7 +86,7 @@ def page_through(store: Store, *, limit: int, between: object = None, **kw: str)
             between()
 
 
-def test_paging_1000_objects(store: Store) -> None:
+def test_paging_1000_objects(store: ObjectStore) -> None:
     for i in range(1000):
         store.create(CONFIGMAPS, "default", cm(f"cm-{i:04d}"))
     first = store.list(CONFIGMAPS, "default", limit=100)
@@ -97,7 +97,7 @@ def test_paging_1000_objects(store: Store) -> None:
     assert len(last.items) == 1000 and last.continue_token == "" and last.remaining is None
 
 
-def test_paging_with_selector_has_no_remaining_count(store: Store) -> None:
+def test_paging_with_selector_has_no_remaining_count(store: ObjectStore) -> None:
     for i in range(10):
         store.create(CONFIGMAPS, "default", cm(f"c{i}", parity=str(i % 2)))
     page = store.list(CONFIGMAPS, "default", limit=2, label_selector="parity=0")
@@ -105,7 +105,7 @@ def test_paging_with_selector_has_no_remaining_count(store: Store) -> None:
     assert page_through(store, limit=2, label_selector="parity=0") == ["c0", "c2", "c4", "c6", "c8"]
 
 
-def test_paging_while_objects_come_and_go(store: Store) -> None:
+def test_paging_while_objects_come_and_go(store: ObjectStore) -> None:
     rng = random.Random(3)
     stable = [f"cm-{i:04d}" for i in range(0, 1000, 2)]
     churn = [f"cm-{i:04d}" for i in range(1, 1000, 2)]
@@ -127,7 +127,7 @@ def test_paging_while_objects_come_and_go(store: Store) -> None:
     assert set(stable) <= set(seen), "an object present throughout was skipped"
 
 
-def test_continue_pages_report_the_first_page_version(store: Store) -> None:
+def test_continue_pages_report_the_first_page_version(store: ObjectStore) -> None:
     for i in range(4):
         store.create(CONFIGMAPS, "default", cm(f"c{i}"))
     first = store.list(CONFIGMAPS, "default", limit=2)
@@ -151,12 +151,14 @@ def test_stale_continue_token_is_gone() -> None:
 
 
 @pytest.mark.parametrize("token", ["not base64!", "eyJ4IjoxfQ=="])
-def test_malformed_continue_token(store: Store, token: str) -> None:
+def test_malformed_continue_token(store: ObjectStore, token: str) -> None:
     with api_error(400, "BadRequest", "continue key is not valid"):
         store.list(CONFIGMAPS, "default", continue_token=token)
 
 
-def all_pages(store: Store, namespace: str | None, *, limit: int) -> tuple[list[tuple[str, str]], list[int]]:
+def all_pages(
+    store: ObjectStore, namespace: str | None, *, limit: int
+) -> tuple[list[tuple[str, str]], list[int]]:
     """Every (namespace, name) a paged list serves, and the remaining count of each partial page."""
     keys: list[tuple[str, str]] = []
     remaining: list[int] = []
@@ -172,7 +174,7 @@ def all_pages(store: Store, namespace: str | None, *, limit: int) -> tuple[list[
         token = page.continue_token
 
 
-def test_key_order_survives_creates_and_deletes_in_any_order(store: Store) -> None:
+def test_key_order_survives_creates_and_deletes_in_any_order(store: ObjectStore) -> None:
     store.create(NAMESPACES, None, {"metadata": {"name": "team-a"}})
     rng = random.Random(7)
     keys = [(ns, f"cm-{i}") for ns in ("default", "team", "team-a") for i in range(60)]
@@ -191,7 +193,7 @@ def test_key_order_survives_creates_and_deletes_in_any_order(store: Store) -> No
     assert all_pages(store, "team", limit=len(team))[1] == []
 
 
-def test_a_continue_key_that_was_deleted_resumes_after_it(store: Store) -> None:
+def test_a_continue_key_that_was_deleted_resumes_after_it(store: ObjectStore) -> None:
     for i in range(6):
         store.create(CONFIGMAPS, "default", cm(f"c{i}"))
     first = store.list(CONFIGMAPS, "default", limit=3)
@@ -201,7 +203,7 @@ def test_a_continue_key_that_was_deleted_resumes_after_it(store: Store) -> None:
     assert rest.continue_token == "" and rest.remaining is None
 
 
-def test_reads_without_copy_share_the_stored_objects(store: Store) -> None:
+def test_reads_without_copy_share_the_stored_objects(store: ObjectStore) -> None:
     store.create(CONFIGMAPS, "default", cm("a"))
     shared = store.get(CONFIGMAPS, "default", "a", copy=False)
     assert store.get(CONFIGMAPS, "default", "a", copy=False) is shared

@@ -12,7 +12,7 @@ import pytest
 from kubeapi.meta import Obj
 from localcluster.storage.journal import Journal
 from localcluster.storage.resources import PETSET_GROUP, Resource, find
-from localcluster.storage.store import ApiError, Event, Store
+from localcluster.storage.store import ApiError, Event, ObjectStore
 
 
 def _res(group: str, version: str, plural: str) -> Resource:
@@ -45,14 +45,16 @@ class Clock:
         return self.now
 
 
-def new_store(*, window: int = 50_000, journal: Journal | None = None, clock: Clock | None = None) -> Store:
+def new_store(
+    *, window: int = 50_000, journal: Journal | None = None, clock: Clock | None = None
+) -> ObjectStore:
     """A store with the default namespaces, a fixed clock and a seeded random source."""
-    store = Store(clock=clock or Clock(), window=window, journal=journal, rng=random.Random(7))
+    store = ObjectStore(clock=clock or Clock(), window=window, journal=journal, rng=random.Random(7))
     store.ensure_namespaces()
     return store
 
 
-def recorder(store: Store) -> list[Event]:
+def recorder(store: ObjectStore) -> list[Event]:
     """Every event the store commits from now on."""
     seen: list[Event] = []
     store.subscribe(seen.append)
@@ -136,7 +138,7 @@ def names(items: list[Obj]) -> list[str]:
     return [o["metadata"]["name"] for o in items]
 
 
-def exists(store: Store, res: Resource, namespace: str | None, name: str) -> bool:
+def exists(store: ObjectStore, res: Resource, namespace: str | None, name: str) -> bool:
     """Whether an object is stored."""
     try:
         store.get(res, namespace, name)

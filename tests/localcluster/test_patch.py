@@ -17,7 +17,7 @@ from localcluster.storage.patch import (
     json_patch,
     merge_patch,
 )
-from localcluster.storage.store import ApiError, Store
+from localcluster.storage.store import ApiError, ObjectStore
 from localcluster.storage.strategic import SCHEMAS, merge_patch_strategic
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
@@ -282,7 +282,7 @@ def test_strategic_list_element_without_merge_key_is_400() -> None:
 
 
 @pytest.fixture
-def store() -> Store:
+def store() -> ObjectStore:
     s = new_store()
     s.create(PODS, "default", pod("p", labels={"app": "web", "old": "x"}))
     s.create(PETSETS, "default", petset("web"))
@@ -304,7 +304,7 @@ def store() -> Store:
         (f"{MERGE}; charset=utf-8", {"metadata": {"labels": {"old": None, "new": "y"}}}),
     ],
 )
-def test_patch_types_on_a_pod(store: Store, content_type: str, body: Any) -> None:
+def test_patch_types_on_a_pod(store: ObjectStore, content_type: str, body: Any) -> None:
     seen = recorder(store)
     patched = store.patch(PODS, "default", "p", json.dumps(body).encode(), content_type)
     assert patched["metadata"]["labels"] == {"app": "web", "new": "y"}
@@ -312,14 +312,14 @@ def test_patch_types_on_a_pod(store: Store, content_type: str, body: Any) -> Non
     assert [e.type for e in seen] == ["MODIFIED"]
 
 
-def test_petset_refuses_strategic_merge(store: Store) -> None:
+def test_petset_refuses_strategic_merge(store: ObjectStore) -> None:
     with api_error(415, "UnsupportedMediaType", "application/merge-patch+json"):
         store.patch(PETSETS, "default", "web", b'{"spec":{"replicas":3}}', STRATEGIC)
     patched = store.patch(PETSETS, "default", "web", b'{"spec":{"replicas":3}}', MERGE)
     assert patched["spec"]["replicas"] == 3 and patched["metadata"]["generation"] == 2
 
 
-def test_patch_resource_version_precondition(store: Store) -> None:
+def test_patch_resource_version_precondition(store: ObjectStore) -> None:
     rv = store.get(PODS, "default", "p")["metadata"]["resourceVersion"]
     body = json.dumps({"metadata": {"resourceVersion": rv, "labels": {"a": "1"}}}).encode()
     store.patch(PODS, "default", "p", body, MERGE)
@@ -340,18 +340,18 @@ def test_patch_resource_version_precondition(store: Store) -> None:
         (MERGE, b'{"metadata":{"name":"renamed"}}', 400),
     ],
 )
-def test_bad_patches(store: Store, content_type: str, body: bytes, code: int) -> None:
+def test_bad_patches(store: ObjectStore, content_type: str, body: bytes, code: int) -> None:
     with pytest.raises(ApiError) as info:
         store.patch(PODS, "default", "p", body, content_type)
     assert info.value.code == code
 
 
-def test_patch_missing_object_is_404(store: Store) -> None:
+def test_patch_missing_object_is_404(store: ObjectStore) -> None:
     with api_error(404, "NotFound"):
         store.patch(PODS, "default", "nope", b"{}", MERGE)
 
 
-def test_status_patch_changes_only_status(store: Store) -> None:
+def test_status_patch_changes_only_status(store: ObjectStore) -> None:
     body = {"status": {"phase": "Running", "podIP": "10.244.0.9"}, "spec": {"nodeName": "n1"}}
     patched = store.patch(PODS, "default", "p", json.dumps(body).encode(), MERGE, subresource="status")
     assert patched["status"]["phase"] == "Running" and "nodeName" not in patched["spec"]
@@ -372,7 +372,7 @@ data:
 """
 
 
-def test_apply_creates_then_merges(store: Store) -> None:
+def test_apply_creates_then_merges(store: ObjectStore) -> None:
     created = store.patch(CONFIGMAPS, "default", "settings", APPLIED_CM, APPLY, field_manager="kubectl")
     assert created["data"] == {"a": "1"} and created["metadata"]["uid"]
     again = APPLIED_CM.replace(b'a: "1"', b'b: "2"')
@@ -381,7 +381,7 @@ def test_apply_creates_then_merges(store: Store) -> None:
     assert merged["metadata"]["uid"] == created["metadata"]["uid"]
 
 
-def test_apply_uses_merge_keys_for_builtins(store: Store) -> None:
+def test_apply_uses_merge_keys_for_builtins(store: ObjectStore) -> None:
     applied = b"""
 apiVersion: v1
 kind: Pod
@@ -396,7 +396,7 @@ spec:
     assert patched["spec"]["containers"][0]["terminationMessagePath"] == "/dev/termination-log"
 
 
-def test_apply_on_petset_and_errors(store: Store) -> None:
+def test_apply_on_petset_and_errors(store: ObjectStore) -> None:
     applied = b"apiVersion: petdns.dev/v1\nkind: PetSet\nmetadata: {name: web}\nspec: {replicas: 4}\n"
     patched = store.patch(PETSETS, "default", "web", applied, APPLY, field_manager="me")
     assert patched["spec"]["replicas"] == 4 and patched["spec"]["serviceName"] == "web"
@@ -412,7 +412,7 @@ def test_apply_on_petset_and_errors(store: Store) -> None:
         store.patch(PETSETS, "default", "web", b"- not\n- an object\n", APPLY, field_manager="me")
 
 
-def test_service_apply_keeps_allocated_ip(store: Store) -> None:
+def test_service_apply_keeps_allocated_ip(store: ObjectStore) -> None:
     applied = b"apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports: [{port: 80}]\n"
     created = store.patch(SERVICES, "default", "web", applied, APPLY, field_manager="me")
     again = store.patch(SERVICES, "default", "web", applied, APPLY, field_manager="me")

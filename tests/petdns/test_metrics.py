@@ -18,7 +18,7 @@ from kubeapi.auth import Connection
 from kubeapi.client import Client
 from kubeapi.paths import ENDPOINT_SLICES, SERVICES
 from localcluster.apiserver.server import ApiServer
-from localcluster.storage.store import Store
+from localcluster.storage.store import ObjectStore
 from petdns.answer.zone import RenderedZone
 from petdns.forward.forwarder import ForwardConfig, Forwarder
 from petdns.forward.upstreams import Routes, parse_upstream
@@ -208,7 +208,7 @@ async def test_forwarded_queries_move_the_forward_and_cache_counters(upstream: S
 
 
 async def test_watch_counters_event_lag_and_programming_latency() -> None:
-    store = Store()
+    store = ObjectStore()
     store.ensure_namespaces(("default",))
     api = ApiServer(store)
     await api.start(HOST, 0)

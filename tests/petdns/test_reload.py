@@ -21,7 +21,7 @@ from kubeapi.auth import Connection
 from kubeapi.client import Client
 from kubeapi.paths import ENDPOINT_SLICES, SERVICES
 from localcluster.apiserver.server import ApiServer
-from localcluster.storage.store import Store
+from localcluster.storage.store import ObjectStore
 from petdns.app import ConfigSource, Runtime, build_zone, serve
 from petdns.serve.metrics import ReloadCounts
 from petdns.serve.reload import Reloader
@@ -151,7 +151,7 @@ async def test_a_reload_swaps_the_zone_the_forwarder_and_the_query_log(
 
 
 async def test_a_watching_server_renders_again_from_what_the_watch_holds(tmp_path: Path) -> None:
-    store = Store()
+    store = ObjectStore()
     store.ensure_namespaces(("default",))
     api = ApiServer(store)
     await api.start(HOST, 0)

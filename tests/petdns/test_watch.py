@@ -20,7 +20,7 @@ from kubeapi.auth import Connection
 from kubeapi.client import Client
 from kubeapi.paths import ENDPOINT_SLICES, NAMESPACES, SERVICES
 from localcluster.apiserver.server import ApiServer
-from localcluster.storage.store import Store
+from localcluster.storage.store import ObjectStore
 from petdns.answer.zone import RenderedZone
 from petdns.schema.model import from_raw
 from petdns.serve import http
@@ -85,7 +85,7 @@ class Petdns:
 
 @pytest.fixture
 async def api() -> AsyncIterator[ApiServer]:
-    store = Store()
+    store = ObjectStore()
     store.ensure_namespaces(("default",))
     server = ApiServer(store)
     await server.start("127.0.0.1", 0)
@@ -236,7 +236,7 @@ def _state(zone: RenderedZone) -> dict[bytes, tuple[object, ...]]:
 
 
 async def test_api_faults_converge_and_never_lose_an_answer(writer: Client) -> None:
-    store = Store(window=20)
+    store = ObjectStore(window=20)
     store.ensure_namespaces(("default",))
     api = ApiServer(store)
     await api.start("127.0.0.1", 0)
@@ -304,7 +304,7 @@ async def test_api_faults_converge_and_never_lose_an_answer(writer: Client) -> N
 @settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
 @given(seed=st.integers(0, 2**32 - 1))
 async def test_random_changes_through_the_api_equal_a_scratch_zone(seed: int) -> None:
-    store = Store()
+    store = ObjectStore()
     store.ensure_namespaces(("default",))
     api = ApiServer(store)
     await api.start("127.0.0.1", 0)

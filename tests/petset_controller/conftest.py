@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from localcluster.apiserver.server import ApiServer
-from localcluster.storage.store import Store
+from localcluster.storage.store import ObjectStore
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[ApiServer]:
-    store = Store()
+    store = ObjectStore()
     store.ensure_namespaces()
     api = ApiServer(store)
     await api.start("127.0.0.1", 0)

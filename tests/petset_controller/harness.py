@@ -15,7 +15,7 @@ from kubeapi.client import Client
 from kubeapi.paths import PETSETS
 from localcluster.apiserver.server import ApiServer, ServerConfig
 from localcluster.apiserver.watch_requests import WatchSettings
-from localcluster.storage.store import Event, Store
+from localcluster.storage.store import Event, ObjectStore
 from petset_controller.core.identity import parse_ordinal
 from petset_controller.core.model import pod_from_raw
 from petset_controller.runtime.controller import Controller, ControllerConfig
@@ -173,7 +173,7 @@ class Harness:
 
     def __init__(self, server: ApiServer, invariants: Invariants, *, ready_after: int) -> None:
         self.server = server
-        self.store: Store = server.store
+        self.store: ObjectStore = server.store
         self.invariants = invariants
         self.client = Client(Connection(server.url))
         self.kubelet = Kubelet(self.client, namespace=NS, ready_after=ready_after)
@@ -244,7 +244,7 @@ class Harness:
 @asynccontextmanager
 async def harness(set_name: str = "web", *, ready_after: int = 2) -> AsyncIterator[Harness]:
     """A fresh in-process API server (frequent bookmarks, so settling is quick) and a harness on it."""
-    store = Store()
+    store = ObjectStore()
     store.ensure_namespaces()
     invariants = Invariants(set_name)
     store.subscribe(invariants)
