@@ -25,16 +25,20 @@ from localcluster.seed import Planned, create_planned, plan_files
 from localcluster.storage.journal import SqliteJournal
 from localcluster.storage.store import ObjectStore
 from petdns.answer.zone import RenderedZone
-from petdns.forward.forwarder import ForwardConfig, Forwarder
+from petdns.app import Runtime, ServeOptions, run_loop, serving
+from petdns.app import stop as stop_serving
+from petdns.forward.forwarder import ForwardConfig
 from petdns.forward.upstreams import Routes, Upstream, default_upstreams
-from petdns.serve.transport import DnsServer
-from petdns.serve.watch_cache import ClusterCache
+from petdns.serve.lifecycle import Lifecycle
 from petdns.settings.values import PodsMode, Settings
 from petset_controller.runtime.controller import Controller, ControllerConfig
 
 log = logging.getLogger("localcluster")
 
 START_NAMESPACES = ("default", "kube-system", "kube-public")
+Address = tuple[str, int]
+# /health, /ready and /metrics of the DNS server: apart from `petdns serve`'s :9153, :8080 and :8181
+DEFAULT_HTTP: Address = ("127.0.0.1", 9154)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,11 @@ class LocalOptions:
     kubelet: KubeletConfig = field(default_factory=KubeletConfig)
     upstreams: tuple[Upstream, ...] | None = None  # other names: None = resolv.conf's, () = refused
     resolv_conf: str = "/etc/resolv.conf"
+    # the DNS server's HTTP addresses (None: DEFAULT_HTTP, where failing to bind is only a warning)
+    health_listen: tuple[Address, ...] | None = None
+    ready_listen: tuple[Address, ...] | None = None
+    metrics_listen: tuple[Address, ...] | None = None
+    lameduck: float = 0.0  # seconds of answering after a stop signal, with /ready already 503
 
     def forwarding(self) -> ForwardConfig | None:
         """Where names outside the cluster zone go (None: nowhere, they are refused)."""
@@ -61,6 +70,29 @@ class LocalOptions:
             except OSError:
                 upstreams = ()
         return ForwardConfig(Routes(upstreams, {})) if upstreams else None
+
+    def serve_options(self, conn: Connection) -> ServeOptions:
+        """What the DNS server runs with: the cluster zone from the local API server, as `petdns serve`."""
+        assert self.dns is not None
+        host = self.dns[0]
+        settings = Settings(
+            zones=(self.zone,),
+            pods=PodsMode.INSECURE,
+            ns_addresses=(host,) if host not in _WILDCARD_TO_LOOPBACK else (),
+        )
+        given = {"/health": self.health_listen, "/ready": self.ready_listen, "/metrics": self.metrics_listen}
+        return ServeOptions(
+            settings=settings,
+            objects=(),
+            listen=(self.dns,),
+            kube=conn,
+            health_listen=given["/health"] if given["/health"] is not None else (DEFAULT_HTTP,),
+            ready_listen=given["/ready"] if given["/ready"] is not None else (DEFAULT_HTTP,),
+            metrics_listen=given["/metrics"] if given["/metrics"] is not None else (DEFAULT_HTTP,),
+            forward=self.forwarding(),
+            lameduck=self.lameduck,
+            default_http=frozenset(path for path, addresses in given.items() if addresses is None),
+        )
 
     def kubeconfig_path(self) -> str:
         """Where the kubeconfig is written."""
@@ -81,6 +113,7 @@ class Running:
     zone: RenderedZone | None
     planned: list[Planned]
     created: list[str]
+    dns_runtime: Runtime | None = None  # the DNS server, as `petdns serve` runs it
 
 
 _WILDCARD_TO_LOOPBACK = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
@@ -133,11 +166,17 @@ def _volume_root(state: str | None) -> Iterator[str]:
 
 
 def try_lines(running: Running, zone: str) -> list[str]:
-    """What to try next: the KUBECONFIG export, kubectl, and a dig for a name the files create."""
+    """What to try next: the KUBECONFIG export, kubectl, a dig for a name the files create, and the DNS
+    server's metrics."""
     lines = [f"export KUBECONFIG={os.path.abspath(running.kubeconfig)}", "kubectl get pods"]
     if running.dns is not None:
         host, port = running.dns
         lines.append(f"dig @{reachable_host(host)} -p {port} {example_name(running.planned, zone)}")
+    if running.dns_runtime is not None:
+        for paths, (host, port) in running.dns_runtime.http:
+            if "/metrics" in paths:
+                lines.append(f"curl -s {client_url('http', host, port)}/metrics")
+                break
     return lines
 
 
@@ -182,11 +221,12 @@ async def run_local(
     """
     planned = plan_files(list(options.files))
     stop = stop or asyncio.Event()
+    lifecycle = Lifecycle()
     if handle_signals:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+                loop.add_signal_handler(sig, _on_signal, sig, stop, lifecycle)
     token = read_token(options.token_file) if options.token_file else None
     kubeconfig = options.kubeconfig_path()
     store, journal = open_store(options.state)
@@ -208,12 +248,20 @@ async def run_local(
                 volumes=volumes,
                 planned=planned,
                 stop=stop,
+                lifecycle=lifecycle,
                 started=started,
             )
     finally:
         await server.stop()
         if journal is not None:
             journal.close()
+
+
+def _on_signal(sig: int, stop: asyncio.Event, lifecycle: Lifecycle) -> None:
+    """SIGINT or SIGTERM: the first stops the cluster (the DNS server's lame duck first), the next ones
+    cut the lame duck short."""
+    stop.set()
+    lifecycle.signal(sig)
 
 
 async def _serve_components(
@@ -226,6 +274,7 @@ async def _serve_components(
     volumes: str,
     planned: list[Planned],
     stop: asyncio.Event,
+    lifecycle: Lifecycle,
     started: Callable[[Running], None],
 ) -> None:
     async with contextlib.AsyncExitStack() as stack:
@@ -245,44 +294,47 @@ async def _serve_components(
             ("endpointslice-controller", slices.run),
             ("petset-controller", controller.run),
         ]
-        zone, bound = None, None
+        runtime = None
         if options.dns is not None:
-            host = options.dns[0]
-            settings = Settings(
-                zones=(options.zone,),
-                pods=PodsMode.INSECURE,
-                ns_addresses=(host,) if host not in _WILDCARD_TO_LOOPBACK else (),
+            dns_options = options.serve_options(conn)
+            zone = RenderedZone(dns_options.settings)
+            runtime = await stack.enter_async_context(
+                serving(dns_options, zone, lifecycle=lifecycle, client=client("dns"))
             )
-            zone = RenderedZone(settings)
-            zone.synced = False
-            cache = ClusterCache(client("dns"), zone, watch_pods=False)
-            forward = options.forwarding()
-            dns = DnsServer(zone, [options.dns], forwarder=Forwarder(forward) if forward else None)
-            await dns.start()
-            bound = dns.bound[0]
-            stack.push_async_callback(dns.stop)
-            factories.append(("dns-cache", cache.run))
         async with _tasks(factories) as tasks:
             created = await create_planned(client("seed"), planned)
             for line in created:
                 log.info("%s", line)
-            running = Running(url, kubeconfig, bound, server, kubelet, zone, planned, created)
+            running = Running(
+                url,
+                kubeconfig,
+                runtime.server.bound[0] if runtime else None,
+                server,
+                kubelet,
+                runtime.server.zone if runtime else None,
+                planned,
+                created,
+                runtime,
+            )
             started(running)
-            waiter = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            for task in done:
-                if task is not waiter and not task.cancelled() and task.exception() is not None:
-                    raise RuntimeError(f"{task.get_name()} stopped: {task.exception()!r}")
+            await _until_stopped(stop, tasks)
             log.info("stopping")
+            if runtime is not None:
+                if not lifecycle.stopping:
+                    lifecycle.signal()
+                await stop_serving(runtime)
+
+
+async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Until `stop` is set; RuntimeError naming a component that stopped by itself."""
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    for task in done:
+        if task is not waiter and not task.cancelled() and task.exception() is not None:
+            raise RuntimeError(f"{task.get_name()} stopped: {task.exception()!r}")
 
 
 def run(options: LocalOptions, *, started: Callable[[Running], None] = lambda running: None) -> None:
-    """Run `run_local` until a signal, on uvloop where it is installed."""
-    try:
-        import uvloop  # noqa: PLC0415
-    except ImportError:  # pragma: no cover - uvloop is a dependency
-        asyncio.run(run_local(options, started=started))
-    else:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(run_local(options, started=started))
+    """Run `run_local` until a signal, on the event loop every petdns command uses."""
+    run_loop(run_local(options, started=started))

@@ -10,7 +10,7 @@ import ctypes.util
 import gc
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,18 @@ from petdns.settings import config_file
 from petdns.settings.options import ServeOptions, build
 from petdns.settings.values import PodsMode
 
-__all__ = ["ConfigSource", "Runtime", "ServeOptions", "build_zone", "run", "serve", "settle_memory"]
+__all__ = [
+    "ConfigSource",
+    "Runtime",
+    "ServeOptions",
+    "build_zone",
+    "run",
+    "run_loop",
+    "serve",
+    "serving",
+    "settle_memory",
+    "stop",
+]
 
 log = logging.getLogger("petdns")
 Address = tuple[str, int]
@@ -105,6 +116,7 @@ class Runtime:
     cache: ClusterCache | None = None
     config: ConfigSource | None = None
     reloads: metrics.ReloadCounts = field(default_factory=metrics.ReloadCounts)
+    http: list[tuple[tuple[str, ...], Address]] = field(default_factory=list)  # (paths, bound address)
 
     def ready(self) -> bool:
         return self.server.zone.synced and not self.lifecycle.stopping
@@ -188,16 +200,64 @@ async def _start_http(
         try:
             runner, (port,) = await http.start(http.routes_app(paths), [address])
         except OSError as err:
-            if set(paths) == {"/metrics"} and runtime.options.metrics_default:
+            if set(paths) <= runtime.options.default_http:
                 log.warning(
-                    "metrics not served: %s:%d: %s (the default address; --metrics-listen picks another)",
+                    "%s not served: %s:%d: %s (a default address; the flags pick another)",
+                    " ".join(sorted(paths)),
                     *address,
                     err,
                 )
                 continue
             raise
         stack.push_async_callback(runner.cleanup)
+        runtime.http.append((tuple(sorted(paths)), (address[0], port)))
         log.info("http %s on %s:%d", " ".join(sorted(paths)), address[0], port)
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    options: ServeOptions,
+    zone: RenderedZone,
+    *,
+    lifecycle: Lifecycle,
+    config: ConfigSource | None = None,
+    client: Client | None = None,
+) -> AsyncIterator[Runtime]:
+    """The DNS stack running: the watch (when `options.kube` is set; through `client` when given), the
+    transports, HTTP (health, readiness, metrics) and, with `config`, its reloads. Leaving closes all of
+    it at once; `stop(runtime)` first for the graceful stop."""
+    async with contextlib.AsyncExitStack() as stack:
+        cache = None
+        if options.kube is not None:
+            zone.synced = False
+            if client is None:
+                client = Client(options.kube)
+                stack.push_async_callback(client.close)
+            cache = ClusterCache(
+                client, zone, watch_pods=options.settings.pods is PodsMode.VERIFIED, on_synced=settle_memory
+            )
+            task = asyncio.create_task(cache.run())
+            stack.callback(task.cancel)
+            log.info("watching %s", options.kube.server)
+        forwarder = make_forwarder(options)
+        server = DnsServer(zone, list(options.listen), forwarder=forwarder, query_log=options.query_log)
+        await server.start()
+        stack.push_async_callback(server.close)
+        runtime = Runtime(options, server, lifecycle, cache, config)
+        for host, port in server.bound:
+            log.info("serving %s on udp+tcp %s port %d", ", ".join(options.settings.zones), host, port)
+        log.info("%s", describe_forwarding(forwarder))
+        scrapes = http.ScrapeStats()
+        registry = metrics.registry(
+            metrics.Sources(server, cache, runtime.reloads if config else None, scrapes)
+        )
+        await _start_http(runtime, _http_routes(runtime, metrics.renderer(registry), scrapes), stack)
+        if config is not None:
+            reloader = Reloader(config.path, config.flags, runtime.apply, runtime.reloads)
+            watcher = asyncio.create_task(reloader.run())
+            stack.callback(watcher.cancel)
+            log.info("following config %s", config.path)
+        yield runtime
 
 
 async def serve(
@@ -211,39 +271,7 @@ async def serve(
     `config` for reloads when given."""
     lifecycle = Lifecycle()
     lifecycle.install()
-    async with contextlib.AsyncExitStack() as stack:
-        cache = None
-        if options.kube is not None:
-            zone.synced = False
-            client = Client(options.kube)
-            stack.push_async_callback(client.close)
-            cache = ClusterCache(
-                client, zone, watch_pods=options.settings.pods is PodsMode.VERIFIED, on_synced=settle_memory
-            )
-            task = asyncio.create_task(cache.run())
-            stack.callback(task.cancel)
-            log.info("watching %s", options.kube.server)
-        forwarder = make_forwarder(options)
-        server = DnsServer(zone, list(options.listen), forwarder=forwarder, query_log=options.query_log)
-        await server.start()
-        runtime = Runtime(options, server, lifecycle, cache, config)
-        for host, port in server.bound:
-            log.info("serving %s on udp+tcp %s port %d", ", ".join(options.settings.zones), host, port)
-        log.info("%s", describe_forwarding(forwarder))
-        scrapes = http.ScrapeStats()
-        registry = metrics.registry(
-            metrics.Sources(server, cache, runtime.reloads if config else None, scrapes)
-        )
-        try:
-            await _start_http(runtime, _http_routes(runtime, metrics.renderer(registry), scrapes), stack)
-        except BaseException:
-            await server.stop()
-            raise
-        if config is not None:
-            reloader = Reloader(config.path, config.flags, runtime.apply, runtime.reloads)
-            watcher = asyncio.create_task(reloader.run())
-            stack.callback(watcher.cancel)
-            log.info("following config %s", config.path)
+    async with serving(options, zone, lifecycle=lifecycle, config=config) as runtime:
         if started is not None:
             started(runtime)
         await lifecycle.wait()
@@ -264,12 +292,17 @@ async def stop(runtime: Runtime) -> None:
     log.info("stopped")
 
 
-def run(options: ServeOptions, zone: RenderedZone, *, config: ConfigSource | None = None) -> None:
-    """Run `serve` on uvloop where it is installed."""
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` to the end on uvloop where it is installed (the event loop of every petdns command)."""
     try:
         import uvloop  # noqa: PLC0415
-    except ImportError:
-        asyncio.run(serve(options, zone, config=config))
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        asyncio.run(main)
     else:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(options, zone, config=config))
+            runner.run(main)
+
+
+def run(options: ServeOptions, zone: RenderedZone, *, config: ConfigSource | None = None) -> None:
+    """Run `serve` until a stop signal."""
+    run_loop(serve(options, zone, config=config))

@@ -9,10 +9,8 @@ from typing import Any
 from kubeapi import auth
 from petdns.app import ConfigSource, build_zone, run
 from petdns.forward.upstream_health import POLICIES
-from petdns.forward.upstreams import Upstream, parse_upstream
 from petdns.schema.loader import LoadError
 from petdns.serve import logs
-from petdns.serve.transport import parse_listen
 from petdns.settings import config_file
 from petdns.settings.options import RESOLV_CONF, OptionError, build
 from petdns.settings.values import PodsMode
@@ -78,45 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     _operations_arguments(serve)
     _forward_arguments(serve)
-    local = sub.add_parser("local", help="run the embedded local control plane (kubectl and dig can use it)")
-    local.add_argument(
-        "-f",
-        "--filename",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="objects to create at start; repeatable",
-    )
-    local.add_argument("--api", default="127.0.0.1:6443", metavar="HOST:PORT", help="API server address")
-    local.add_argument("--dns", default="127.0.0.1:5353", metavar="HOST:PORT", help="DNS address")
-    local.add_argument(
-        "--kubeconfig",
-        metavar="FILE",
-        help="where to write a kubeconfig for kubectl (default DIR/kubeconfig with --state, else "
-        ".petdns/kubeconfig)",
-    )
-    local.add_argument("--state", metavar="DIR", help="keep every object and volume in DIR across restarts")
-    local.add_argument("--token-file", metavar="FILE", help="require this bearer token from clients")
-    local.add_argument("--zone", default="cluster.local", help="cluster domain (default cluster.local)")
-    local.add_argument(
-        "--pod-cidr", default="127.244.0.0/16", metavar="CIDR", help="pod IPs (default 127.244.0.0/16)"
-    )
-    local.add_argument("--pod-cidr6", metavar="CIDR", help="also give pods an IPv6 address from CIDR")
-    local.add_argument(
-        "--upstream",
-        action="append",
-        metavar="IP[:PORT]",
-        help="where other names go; repeatable (default: the nameservers of /etc/resolv.conf)",
-    )
-    local.add_argument("--no-forward", action="store_true", help="refuse names outside the cluster zone")
-    local.add_argument(
-        "--ready-after",
-        type=float,
-        default=0.5,
-        metavar="SECONDS",
-        help="how long a started pod takes to become Ready (default 0.5)",
-    )
-    local.add_argument("--log-level", default="info", choices=list(config_file.LOG_LEVELS))
+    # `petdns local` has a parser of its own (localcluster.cli); this entry lists it in --help
+    sub.add_parser("local", help="run the embedded local control plane (kubectl and dig can use it)")
     return parser
 
 
@@ -225,11 +186,13 @@ def _duration(text: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; 2 on bad arguments, a bad configuration file or a malformed object file."""
-    args = _parser().parse_args(argv)
-    if args.command == "local":
-        logs.configure(args.log_level)
-        return _local(args)
-    return _serve(args)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["local"]:
+        # the only upward import: the local cluster's own command line, loaded when it is asked for
+        from localcluster import cli as local_cli  # noqa: PLC0415
+
+        return local_cli.main(argv[1:])
+    return _serve(_parser().parse_args(argv))
 
 
 def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -269,53 +232,6 @@ def _serve(args: argparse.Namespace) -> int:
     config = ConfigSource(path, flags, values) if path else None
     try:
         run(options, zone, config=config)
-    except OSError as err:
-        print(f"petdns: error: cannot serve: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _upstreams(texts: list[str] | None) -> tuple[Upstream, ...] | None:
-    return tuple(parse_upstream(text) for text in texts) if texts else None
-
-
-def _local(args: argparse.Namespace) -> int:
-    # the only upward imports: the entry point of the local cluster
-    from kubeapi.manifests import ManifestError  # noqa: PLC0415
-    from localcluster.app import LocalOptions, Running, try_lines  # noqa: PLC0415
-    from localcluster.app import run as run_cluster  # noqa: PLC0415
-    from localcluster.kubelet.kubelet import KubeletConfig  # noqa: PLC0415
-
-    try:
-        options = LocalOptions(
-            api=parse_listen(args.api),
-            dns=parse_listen(args.dns),
-            kubeconfig=args.kubeconfig,
-            state=args.state,
-            token_file=args.token_file,
-            files=tuple(args.filename),
-            zone=args.zone.lower().rstrip("."),
-            kubelet=KubeletConfig(
-                pod_cidr=args.pod_cidr, pod_cidr6=args.pod_cidr6, ready_after=args.ready_after
-            ),
-            upstreams=() if args.no_forward else _upstreams(args.upstream),
-        )
-    except (ValueError, OSError) as err:
-        print(f"petdns: error: {err}", file=sys.stderr)
-        return 2
-
-    def banner(running: Running) -> None:
-        print("petdns local is running (Ctrl-C stops it). Try:", flush=True)
-        for line in try_lines(running, options.zone):
-            print(f"  {line}", flush=True)
-
-    try:
-        run_cluster(options, started=banner)
-    except KeyboardInterrupt:
-        return 0
-    except ManifestError as err:
-        print(f"petdns: error: {err}", file=sys.stderr)
-        return 2
     except OSError as err:
         print(f"petdns: error: cannot serve: {err}", file=sys.stderr)
         return 1

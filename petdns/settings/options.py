@@ -51,7 +51,7 @@ class ServeOptions:
     log_level: str = "info"
     log_format: str = "text"
     query_log: bool = False
-    metrics_default: bool = False  # metrics_listen is the default: failing to bind it is only a warning
+    default_http: frozenset[str] = frozenset()  # paths at their default address: failing to bind is a warning
 
 
 def _checked(key: str, make: Callable[[], T]) -> T:
@@ -99,7 +99,9 @@ def build(values: Mapping[str, Any], *, connect: bool = True, kube: Connection |
         log_level=values["log_level"],
         log_format=values["log_format"],
         query_log=values["query_log"],
-        metrics_default=values["metrics_listen"] == config_file.BY_NAME["metrics_listen"].default,
+        default_http=frozenset(
+            {"/metrics"} if values["metrics_listen"] == config_file.BY_NAME["metrics_listen"].default else ()
+        ),
     )
 
 

@@ -188,7 +188,9 @@ async def test_a_busy_default_metrics_address_is_a_warning_and_a_given_one_an_er
     address = busy.getsockname()
     try:
         values = config_file.merge({"objects": [EXAMPLE], "listen": [f"{HOST}:0"], "lameduck": 0}, {})
-        default = dataclasses.replace(build(values), metrics_listen=(address,), metrics_default=True)
+        default = dataclasses.replace(
+            build(values), metrics_listen=(address,), default_http=frozenset({"/metrics"})
+        )
         started: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(serve(default, build_zone(default), started=started.set_result))
         runtime = await asyncio.wait_for(started, 10)
@@ -196,7 +198,7 @@ async def test_a_busy_default_metrics_address_is_a_warning_and_a_given_one_an_er
         assert any("metrics not served" in r.getMessage() for r in caplog.records)
         runtime.lifecycle.signal()
         await asyncio.wait_for(task, 10)
-        given = dataclasses.replace(default, metrics_default=False)
+        given = dataclasses.replace(default, default_http=frozenset())
         with pytest.raises(OSError):
             await serve(given, build_zone(given))
     finally:
