@@ -1,4 +1,5 @@
-"""Reflector transforms that skip, and name, objects they cannot read instead of failing the watch."""
+"""The reflectors' policy for objects their transform cannot read: skip the object and name it in a warning,
+instead of failing the watch."""
 
 from __future__ import annotations
 
@@ -7,19 +8,32 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+READ_ERRORS: tuple[type[Exception], ...] = (TypeError, ValueError, AttributeError, KeyError)
 
 
 def skipping(
-    transform: Callable[[Mapping[str, Any]], T | None], kind: str, log: logging.Logger
+    transform: Callable[[Mapping[str, Any]], T | None],
+    kind: str,
+    log: logging.Logger,
+    *,
+    reason: Callable[[Exception], str] = repr,
+    once: bool = False,
 ) -> Callable[[dict[str, Any]], T | None]:
-    """`transform`, with a warning and None for an object of `kind` it fails on."""
+    """`transform`, with a warning and None for an object of `kind` it fails on (`READ_ERRORS`); `once`
+    warns about each object and error only the first time it is seen."""
+    warned: set[tuple[str, str, str]] = set()
 
     def run(raw: dict[str, Any]) -> T | None:
         try:
             return transform(raw)
-        except (TypeError, ValueError, AttributeError, KeyError) as err:
+        except READ_ERRORS as err:
             meta = raw.get("metadata") or {}
-            log.warning("skipping %s %s/%s: %r", kind, meta.get("namespace"), meta.get("name"), err)
+            namespace, name = meta.get("namespace"), meta.get("name")
+            key = (str(namespace), str(name), str(err))
+            if key not in warned:
+                log.warning("skipping %s %s/%s: %s", kind, namespace, name, reason(err))
+                if once:
+                    warned.add(key)
             return None
 
     return run
