@@ -25,12 +25,13 @@ Indexer = Callable[[T], Iterable[str]]
 
 
 class Store(Generic[T]):
-    """Objects by key, plus the indexes named in `indexers`: index name -> index value -> keys."""
+    """Objects by key, plus the indexes named in `indexers`: index name -> index value -> the objects
+    with that value, by key, in the order they joined it."""
 
     def __init__(self, indexers: Mapping[str, Indexer[T]] | None = None) -> None:
         self._items: dict[Key, T] = {}
         self._indexers = dict(indexers or {})
-        self._indexes: dict[str, dict[str, set[Key]]] = {name: {} for name in self._indexers}
+        self._indexes: dict[str, dict[str, dict[Key, T]]] = {name: {} for name in self._indexers}
 
     def __len__(self) -> int:
         return len(self._items)
@@ -50,9 +51,14 @@ class Store(Generic[T]):
         """The keys of the objects whose `index` includes `value` (KeyError for an index not configured)."""
         return set(self._indexes[index].get(value, ()))
 
+    def values_by(self, index: str, value: str) -> list[T]:
+        """The objects whose `index` includes `value`, in the order they joined it (no sort: cheap)."""
+        return list(self._indexes[index].get(value, {}).values())
+
     def by(self, index: str, value: str) -> list[T]:
         """The objects whose `index` includes `value`, in key order."""
-        return [self._items[k] for k in sorted(self._indexes[index].get(value, ()))]
+        bucket = self._indexes[index].get(value, {})
+        return [bucket[k] for k in sorted(bucket)]
 
     def index_values(self, index: str) -> list[str]:
         """Every value `index` holds now."""
@@ -94,9 +100,10 @@ class Store(Generic[T]):
             before = set(indexer(old)) if old is not None else set()
             after = set(indexer(new)) if new is not None else set()
             for value in before - after:
-                keys = index[value]
-                keys.discard(key)
-                if not keys:
+                bucket = index[value]
+                del bucket[key]
+                if not bucket:
                     del index[value]
-            for value in after - before:
-                index.setdefault(value, set()).add(key)
+            if new is not None:
+                for value in after:
+                    index.setdefault(value, {})[key] = new

@@ -48,6 +48,11 @@ def test_indexes_follow_puts_removes_and_relists() -> None:
     store.put(("ns", "c"), {"tier": "db"})
     assert store.keys_by("app", "web") == {("ns", "a"), ("ns", "b")}
     assert store.by("label", "tier=db") == [{"app": "web", "tier": "db"}, {"tier": "db"}]
+    store.put(("ns", "0"), {"tier": "db", "v": "1"})
+    assert store.values_by("label", "tier=db")[-1] == {"tier": "db", "v": "1"}  # order joined, no sort
+    store.put(("ns", "0"), {"tier": "db", "v": "2"})  # an update stays in place with its new value
+    assert store.values_by("label", "tier=db")[-1] == {"tier": "db", "v": "2"}
+    store.remove(("ns", "0"))
     store.put(("ns", "a"), {"app": "db"})
     assert store.keys_by("app", "web") == {("ns", "b")} and store.keys_by("label", "tier=db") == {("ns", "c")}
     store.remove(("ns", "b"))
@@ -83,3 +88,7 @@ def test_indexes_equal_a_scan_after_any_sequence(ops: list[tuple[str, Any, Any]]
         for label in _by_label(store.get(key) or {}):
             scan.setdefault(label, set()).add(key)
     assert {v: store.keys_by("label", v) for v in store.index_values("label")} == scan
+    for label, keys in scan.items():
+        stored = [store.get(k) for k in keys]
+        found = store.values_by("label", label)
+        assert len(found) == len(stored) and all(value in stored for value in found)
