@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from petset_controller.core.identity import parse_ordinal
-from petset_controller.core.model import PetSet
-from petset_controller.core.plan import (
+from petset_controller.core.actions import (
     Action,
     Adopt,
     CreateClaim,
@@ -22,6 +20,8 @@ from petset_controller.core.plan import (
     UpdatePodLabels,
     UpdateStatus,
 )
+from petset_controller.core.identity import parse_ordinal
+from petset_controller.core.model import PetSet
 
 MAX_BATCH = 500
 _SET_WRITES = (Adopt, Release, CreateRevision, RenumberRevision)

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
+from petset_controller.core.actions import (
+    WARNING,
+    Action,
+    Adopt,
+    CreateClaim,
+    CreatePod,
+    CreateRevision,
+    DeletePod,
+    DeleteRevision,
+    Event,
+    Release,
+    RenumberRevision,
+    RequeueAfter,
+    UpdateClaimOwner,
+    UpdatePodLabels,
+    UpdateStatus,
+)
 from petset_controller.core.identity import (
     Ownership,
     claim_conflict,
@@ -20,15 +36,9 @@ from petset_controller.core.identity import (
     pod_name,
     wanted_claim_owners,
 )
-from petset_controller.core.model import Claim, OwnerRef, PetSet, PetSetStatus, Pod, Revision
+from petset_controller.core.model import Claim, PetSet, PetSetStatus, Pod, Revision
 from petset_controller.core.revision import RevisionChoice, choose_revisions, orphans, prune
-from petset_controller.core.spec import (
-    ROLLING_UPDATE,
-    FieldError,
-    RetentionPolicy,
-    max_unavailable,
-    validate,
-)
+from petset_controller.core.spec import ROLLING_UPDATE, FieldError, RetentionPolicy, max_unavailable
 from petset_controller.core.status import (
     DEFAULT_STALL_AFTER,
     STALLED,
@@ -38,128 +48,7 @@ from petset_controller.core.status import (
     invalid_status,
     stall_deadline,
 )
-
-WARNING = "Warning"
-NORMAL = "Normal"
-
-
-@dataclass(frozen=True, slots=True)
-class Adopt:
-    """Add the set's controller reference to an orphan (`kind` Pod or ControllerRevision), UID checked."""
-
-    kind: str
-    name: str
-    uid: str
-    owner: OwnerRef
-
-
-@dataclass(frozen=True, slots=True)
-class Release:
-    """Remove the set's controller reference from an object it no longer selects."""
-
-    kind: str
-    name: str
-    uid: str
-    owner_uid: str
-
-
-@dataclass(frozen=True, slots=True)
-class CreateRevision:
-    """Create a ControllerRevision (AlreadyExists: requeue; the next plan rehashes)."""
-
-    name: str
-    manifest: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RenumberRevision:
-    """Give an existing revision a new `.revision` number (a rollback to its template)."""
-
-    name: str
-    revision: int
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteRevision:
-    """Delete a revision no pod uses, beyond revisionHistoryLimit."""
-
-    name: str
-    uid: str
-
-
-@dataclass(frozen=True, slots=True)
-class CreateClaim:
-    """Create a pet's claim (AlreadyExists counts as success); always before the pet's pod."""
-
-    name: str
-    pet: str
-    manifest: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class CreatePod:
-    """Create a pet's pod; only planned when no object of that name exists."""
-
-    name: str
-    ordinal: int
-    manifest: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class DeletePod:
-    """Delete a pod gracefully, UID checked; `reason`: Failed, Succeeded, ScaleDown or RollingUpdate."""
-
-    name: str
-    uid: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class UpdatePodLabels:
-    """Merge the identity labels back into a pod that lost them."""
-
-    name: str
-    uid: str
-    labels: Mapping[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateClaimOwner:
-    """Set a claim's ownerReferences to `owners` (the retention policy), UID checked."""
-
-    name: str
-    uid: str
-    owners: tuple[OwnerRef, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateStatus:
-    """Write the status subresource."""
-
-    status: PetSetStatus
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Record an event on the set."""
-
-    reason: str
-    message: str
-    type: str = NORMAL
-
-
-@dataclass(frozen=True, slots=True)
-class RequeueAfter:
-    """Plan this set again after `seconds` even if nothing changes."""
-
-    seconds: float
-
-
-PetAction = CreateClaim | CreatePod | DeletePod | UpdatePodLabels | UpdateClaimOwner
-SetAction = (
-    Adopt | Release | CreateRevision | RenumberRevision | DeleteRevision | UpdateStatus | Event | RequeueAfter
-)
-Action = PetAction | SetAction
+from petset_controller.core.validation import validate
 
 
 @dataclass(slots=True)

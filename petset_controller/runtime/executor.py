@@ -12,9 +12,7 @@ from typing import Any
 from kubeapi.client import MERGE_PATCH, STRATEGIC_PATCH, Client
 from kubeapi.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
 from kubeapi.paths import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PETSETS, PODS, ResourceRef
-from petset_controller.core.batches import MAX_BATCH, batch_sizes, describe, split, units
-from petset_controller.core.model import PetSet, controller_of
-from petset_controller.core.plan import (
+from petset_controller.core.actions import (
     Action,
     Adopt,
     CreateClaim,
@@ -30,6 +28,8 @@ from petset_controller.core.plan import (
     UpdatePodLabels,
     UpdateStatus,
 )
+from petset_controller.core.batches import MAX_BATCH, batch_sizes, describe, split, units
+from petset_controller.core.model import PetSet, controller_of
 from petset_controller.runtime import expectations as seen
 from petset_controller.runtime.events import EventRecorder, Gate, open_gate
 from petset_controller.runtime.expectations import Check, Expectations

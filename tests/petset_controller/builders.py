@@ -7,19 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from kubeapi.meta import rfc3339
-from petset_controller.core.identity import POD_INDEX_LABEL, POD_NAME_LABEL, claim_names, new_pod, pod_name
-from petset_controller.core.model import (
-    INITIALIZED_ANNOTATION,
-    Claim,
-    OwnerRef,
-    PetSet,
-    Pod,
-    Revision,
-    petset_from_raw,
-    pod_from_raw,
-    revision_from_raw,
-)
-from petset_controller.core.plan import (
+from petset_controller.core.actions import (
     Action,
     Adopt,
     CreateClaim,
@@ -34,6 +22,18 @@ from petset_controller.core.plan import (
     UpdateClaimOwner,
     UpdatePodLabels,
     UpdateStatus,
+)
+from petset_controller.core.identity import POD_INDEX_LABEL, POD_NAME_LABEL, claim_names, new_pod, pod_name
+from petset_controller.core.model import (
+    INITIALIZED_ANNOTATION,
+    Claim,
+    OwnerRef,
+    PetSet,
+    Pod,
+    Revision,
+    petset_from_raw,
+    pod_from_raw,
+    revision_from_raw,
 )
 from petset_controller.core.revision import new_revision, revision_name, template_hash
 

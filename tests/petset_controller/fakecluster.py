@@ -9,15 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeapi.meta import rfc3339
-from petset_controller.core.identity import claim_names, parse_ordinal, pod_name
-from petset_controller.core.model import (
-    REVISION_LABEL,
-    claim_from_raw,
-    petset_from_raw,
-    pod_from_raw,
-    revision_from_raw,
-)
-from petset_controller.core.plan import (
+from petset_controller.core.actions import (
     Action,
     Adopt,
     CreateClaim,
@@ -32,8 +24,16 @@ from petset_controller.core.plan import (
     UpdateClaimOwner,
     UpdatePodLabels,
     UpdateStatus,
-    plan,
 )
+from petset_controller.core.identity import claim_names, parse_ordinal, pod_name
+from petset_controller.core.model import (
+    REVISION_LABEL,
+    claim_from_raw,
+    petset_from_raw,
+    pod_from_raw,
+    revision_from_raw,
+)
+from petset_controller.core.plan import plan
 from tests.petset_controller.builders import NOW
 
 Obj = dict[str, Any]

@@ -9,10 +9,7 @@ from kubeapi.client import Client
 from kubeapi.paths import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PODS
 from kubeapi.store import Change
 from localcluster.apiserver.server import ApiServer
-from petset_controller.core.batches import batch_sizes, split, units
-from petset_controller.core.identity import new_claim, new_pod
-from petset_controller.core.model import Claim, OwnerRef, Pod, Revision, petset_from_raw
-from petset_controller.core.plan import (
+from petset_controller.core.actions import (
     Action,
     CreateClaim,
     CreatePod,
@@ -24,6 +21,9 @@ from petset_controller.core.plan import (
     UpdatePodLabels,
     UpdateStatus,
 )
+from petset_controller.core.batches import batch_sizes, split, units
+from petset_controller.core.identity import new_claim, new_pod
+from petset_controller.core.model import Claim, OwnerRef, Pod, Revision, petset_from_raw
 from petset_controller.core.revision import new_revision
 from petset_controller.runtime.events import EventRecorder
 from petset_controller.runtime.executor import Executor, Target

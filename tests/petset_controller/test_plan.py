@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from petset_controller.core.actions import CreateClaim, CreatePod
 from petset_controller.core.identity import claim_names
-from petset_controller.core.plan import CreateClaim, CreatePod, plan
+from petset_controller.core.plan import plan
 from tests.petset_controller.builders import NOW, claims, pet_set, pods, revision_of, summary, with_history
 
 P = {"policy": "Parallel"}

@@ -7,9 +7,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from petset_controller.core.actions import CreateClaim, CreatePod, DeletePod, UpdateClaimOwner
 from petset_controller.core.identity import claim_names, claim_pods, parse_ordinal, pod_name
 from petset_controller.core.model import Claim, Pod
-from petset_controller.core.plan import CreateClaim, CreatePod, DeletePod, UpdateClaimOwner, plan
+from petset_controller.core.plan import plan
 from tests.petset_controller.builders import NOW, claims, pods, with_history
 
 POD_FLAGS = [

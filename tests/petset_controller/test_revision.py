@@ -6,8 +6,9 @@ import copy
 from dataclasses import replace
 from typing import Any
 
+from petset_controller.core.actions import CreateRevision, UpdateStatus
 from petset_controller.core.model import OwnerRef, Revision
-from petset_controller.core.plan import CreateRevision, UpdateStatus, plan
+from petset_controller.core.plan import plan
 from petset_controller.core.revision import (
     HASH_LABEL,
     SAFE_ALPHABET,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from petset_controller.core.actions import Action, Event, RequeueAfter, UpdateStatus
 from petset_controller.core.model import Claim, Condition, PetSet, PetSetStatus, Pod, Revision
-from petset_controller.core.plan import Action, Event, RequeueAfter, UpdateStatus, plan
+from petset_controller.core.plan import plan
 from tests.petset_controller.builders import NOW, claims, pet_set, pods, revision_of, with_history
 
 

@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
+from petset_controller.core.actions import CreatePod, Event, UpdateStatus
 from petset_controller.core.model import petset_from_raw
-from petset_controller.core.plan import CreatePod, Event, UpdateStatus, plan
-from petset_controller.core.spec import max_unavailable, validate
+from petset_controller.core.plan import plan
+from petset_controller.core.spec import max_unavailable
+from petset_controller.core.validation import validate
 from tests.petset_controller.builders import NOW, pet_set, pods, raw_set
 
 
