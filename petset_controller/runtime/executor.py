@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from kubeapi.client import MERGE_PATCH, STRATEGIC_PATCH, Client
 from kubeapi.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
@@ -124,16 +124,45 @@ class Executor:
             await self._one(target, action)
 
     async def _one(self, target: Target, action: Action) -> None:
-        handler = _HANDLERS.get(type(action))
-        if handler is None:
-            return
         try:
-            await handler(self, target, action)
+            await self._dispatch(target, action)
         except ApiError as err:
             verb, kind, name = describe(action)
             message = f"{verb} {kind} {name} failed: {err}"
             self.events.record(target.pet_set, f"Failed{verb.capitalize()}", message=message, kind="Warning")
             raise
+
+    async def _dispatch(self, target: Target, action: Action) -> None:
+        """The handler of each Action type (an Action type without one is a type error)."""
+        match action:
+            case CreateClaim():
+                await self.create_claim(target, action)
+            case CreatePod():
+                await self.create_pod(target, action)
+            case DeletePod():
+                await self.delete_pod(target, action)
+            case UpdatePodLabels():
+                await self.update_pod_labels(target, action)
+            case UpdateClaimOwner():
+                await self.update_claim_owner(target, action)
+            case Adopt():
+                await self.adopt(target, action)
+            case Release():
+                await self.release(target, action)
+            case CreateRevision():
+                await self.create_revision(target, action)
+            case RenumberRevision():
+                await self.renumber_revision(target, action)
+            case DeleteRevision():
+                await self.delete_revision(target, action)
+            case UpdateStatus():
+                await self.update_status(target, action)
+            case Event():
+                await self.event(target, action)
+            case RequeueAfter():
+                pass  # no write: execute() reads the delay into the Outcome
+            case _:
+                assert_never(action)
 
     # -- helpers ------------------------------------------------------------------------------------
 
@@ -360,20 +389,3 @@ class Executor:
     async def event(self, target: Target, action: Event) -> None:
         """An event the plan asked for."""
         self.events.record(target.pet_set, action.reason, message=action.message, kind=action.type)
-
-
-Handler = Callable[[Executor, Target, Any], Awaitable[None]]
-_HANDLERS: dict[type, Handler] = {
-    CreateClaim: Executor.create_claim,
-    CreatePod: Executor.create_pod,
-    DeletePod: Executor.delete_pod,
-    UpdatePodLabels: Executor.update_pod_labels,
-    UpdateClaimOwner: Executor.update_claim_owner,
-    Adopt: Executor.adopt,
-    Release: Executor.release,
-    CreateRevision: Executor.create_revision,
-    RenumberRevision: Executor.renumber_revision,
-    DeleteRevision: Executor.delete_revision,
-    UpdateStatus: Executor.update_status,
-    Event: Executor.event,
-}
