@@ -6,26 +6,35 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from kubeapi.client import Client
+from kubeapi.meta import Obj
 from kubeapi.paths import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PETSETS, PODS, ResourceRef
 from kubeapi.reflector import Reflector
-from kubeapi.store import Change
-from kubeapi.workqueue import ShutDown, WorkQueue
+from kubeapi.store import Change, Indexer
+from kubeapi.workqueue import Workers, WorkQueue
 from petset_controller.core.model import claim_from_raw, pod_from_raw, revision_from_raw
 from petset_controller.core.plan import plan
 from petset_controller.core.status import DEFAULT_STALL_AFTER
 from petset_controller.runtime.events import EventRecorder, Fenced, Gate, open_gate
 from petset_controller.runtime.executor import Executor, Outcome, Target
 from petset_controller.runtime.expectations import Expectations
-from petset_controller.runtime.informers import Cache, SetKey, cached_set
+from petset_controller.runtime.informers import (
+    CLAIM_INDEXERS,
+    POD_INDEXERS,
+    REVISION_INDEXERS,
+    SET_INDEXERS,
+    Informers,
+    SetKey,
+    cached_set,
+)
 from petset_controller.runtime.leader import LeaderElector
 
 log = logging.getLogger("petset_controller")
-Route = Callable[[Any], set[SetKey]]  # a batch of informer changes -> the sets they concern
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +47,14 @@ class ControllerConfig:
     expectation_timeout: float = 30.0
     page_size: int = 500
     release_on_stop: bool = True  # give the lease up on a clean stop (a crash leaves it to expire)
+
+
+class Unfinished(Exception):
+    """A sync that ended with a failed write or stopped early (the cache is behind)."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(str(outcome.error) if outcome.error is not None else "stopped")
+        self.outcome = outcome
 
 
 @dataclass(slots=True)
@@ -69,24 +86,29 @@ class Controller:
         self.elector = elector
         self.clock = clock
         self.monotonic = monotonic
-        self.cache = Cache()
         self.queue: WorkQueue[SetKey] = WorkQueue(clock=monotonic)
+        self.workers = Workers(self.queue, self.sync_key, on_error=self._failed)
         self.expectations = Expectations(timeout=self.config.expectation_timeout)
         self.stats = Stats()
         self._on_write = on_write
-        self._busy = 0
         self.leading = False
         gate = self._gate(elector.gate if elector is not None else open_gate)
         self.events = EventRecorder(client, clock=clock, gate=gate)
         self.executor = Executor(
             client, expectations=self.expectations, events=self.events, gate=gate, monotonic=monotonic
         )
-        self.reflectors: list[Reflector[Any]] = [
-            self._reflector(PETSETS, transform=cached_set, route=self.cache.on_sets),
-            self._reflector(PODS, transform=pod_from_raw, route=self.cache.on_pods),
-            self._reflector(PERSISTENT_VOLUME_CLAIMS, transform=claim_from_raw, route=self.cache.on_claims),
-            self._reflector(CONTROLLER_REVISIONS, transform=revision_from_raw, route=self.cache.on_revisions),
-        ]
+        sets = self._reflector(PETSETS, cached_set, SET_INDEXERS, route=Informers.on_sets)
+        pods = self._reflector(PODS, pod_from_raw, POD_INDEXERS, route=Informers.on_pods)
+        claims = self._reflector(
+            PERSISTENT_VOLUME_CLAIMS, claim_from_raw, CLAIM_INDEXERS, route=Informers.on_claims
+        )
+        revisions = self._reflector(
+            CONTROLLER_REVISIONS, revision_from_raw, REVISION_INDEXERS, route=Informers.on_revisions
+        )
+        self.cache = Informers(
+            sets=sets.store, pods=pods.store, claims=claims.store, revisions=revisions.store
+        )
+        self.reflectors: list[Reflector[Any]] = [sets, pods, claims, revisions]
 
     def _gate(self, inner: Gate) -> Gate:
         def gate(verb: str, kind: str, name: str) -> None:
@@ -99,12 +121,15 @@ class Controller:
     def _reflector(
         self,
         ref: ResourceRef,
+        transform: Callable[[Obj], T | None],
+        indexers: Mapping[str, Indexer[T]],
         *,
-        transform: Callable[[dict[str, Any]], Any],
-        route: Callable[[Any], set[SetKey]],
-    ) -> Reflector[Any]:
-        def on_changes(changes: list[Change[Any]]) -> None:
-            for key in route(changes):
+        route: Callable[[Informers, list[Change[T]]], set[SetKey]],
+    ) -> Reflector[T]:
+        """A reflector whose store has `indexers`; its changes queue the sets `route` finds in the cache."""
+
+        def on_changes(changes: list[Change[T]]) -> None:
+            for key in route(self.cache, changes):
                 self.queue.add(key)
 
         return Reflector(
@@ -114,6 +139,7 @@ class Controller:
             on_changes=on_changes,
             namespace=self.config.namespace,
             page_size=self.config.page_size,
+            indexers=indexers,
         )
 
     # -- state for tests and benchmarks -------------------------------------------------------------
@@ -126,7 +152,7 @@ class Controller:
     @property
     def idle(self) -> bool:
         """Nothing running and, while leading, nothing queued to run now (delayed requeues may wait)."""
-        return self._busy == 0 and (len(self.queue) == 0 or not self.leading)
+        return self.workers.busy == 0 and (len(self.queue) == 0 or not self.leading)
 
     # -- running --------------------------------------------------------------------------------------
 
@@ -152,7 +178,7 @@ class Controller:
     async def _lead(self) -> None:
         for key in list(self.cache.sets):
             self.queue.add(key)
-        tasks = [asyncio.create_task(self._worker(), name=f"worker {i}") for i in range(self.config.workers)]
+        tasks = [asyncio.create_task(self.workers.run(self.config.workers), name="workers")]
         tasks.append(asyncio.create_task(self.events.run(), name="events"))
         keeper = asyncio.create_task(self.elector.keep()) if self.elector is not None else None
         self.leading = True
@@ -176,40 +202,24 @@ class Controller:
             await asyncio.wait_for(self.events.flush(), timeout=1.0)
         await elector.release()
 
-    async def _worker(self) -> None:
-        while True:
-            try:
-                key = await self.queue.get()
-            except ShutDown:
-                return
-            self._busy += 1
-            try:
-                await self._process(key)
-            finally:
-                self._busy -= 1
-                self.queue.done(key)
-
-    async def _process(self, key: SetKey) -> None:
-        try:
-            outcome = await self.sync(key)
-        except Fenced as err:
-            log.warning("%s/%s: %s", key[0], key[1], err)
-            self.queue.add_rate_limited(key)
-            return
-        except Exception:
-            log.exception("%s/%s: sync failed", *key)
-            self.stats.failed += 1
-            self.queue.add_rate_limited(key)
-            return
+    async def sync_key(self, key: SetKey) -> float | None:
+        """One sync for the workers: when to look again, or Unfinished to retry it rate-limited."""
+        outcome = await self.sync(key)
         if outcome.error is not None or outcome.stopped:
-            if outcome.error is not None:
+            raise Unfinished(outcome)
+        return outcome.requeue_after
+
+    def _failed(self, key: SetKey, err: Exception) -> None:
+        """Log and count a sync that will be retried rate-limited."""
+        if isinstance(err, Unfinished):
+            if err.outcome.error is not None:
                 self.stats.failed += 1
-                log.warning("%s/%s: %s (retrying)", key[0], key[1], outcome.error)
-            self.queue.add_rate_limited(key)
-            return
-        self.queue.forget(key)
-        if outcome.requeue_after is not None:
-            self.queue.add_after(key, outcome.requeue_after)
+                log.warning("%s/%s: %s (retrying)", key[0], key[1], err.outcome.error)
+        elif isinstance(err, Fenced):
+            log.warning("%s/%s: %s", key[0], key[1], err)
+        else:
+            self.stats.failed += 1
+            log.error("%s/%s: sync failed", *key, exc_info=err)
 
     async def sync(self, key: SetKey) -> Outcome:
         """Plan one set from the cache and carry the plan out (nothing while expectations are pending)."""

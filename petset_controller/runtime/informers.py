@@ -1,12 +1,13 @@
-"""The informers' view: PetSets, pods, claims, revisions indexed by set; which sets a change concerns."""
+"""The informers' view: PetSets, pods, claims and revisions read through the reflectors' store indexes;
+which sets a change concerns."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from kubeapi.store import Change
+from kubeapi.store import Change, Indexer, Key, Store
 from petset_controller.core.identity import PETSET_KIND, parse_ordinal
 from petset_controller.core.model import (
     Claim,
@@ -19,7 +20,12 @@ from petset_controller.core.model import (
 )
 
 SetKey = tuple[str, str]
-T = TypeVar("T", Pod, Claim, Revision)
+T = TypeVar("T")
+UID = "uid"  # sets by metadata.uid
+NAMESPACE = "namespace"  # sets and revisions by namespace
+STEM = (
+    "stem"  # pods and claims by "<namespace>/<name without its ordinal>": a set's pets, a template's claims
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,69 +47,105 @@ def stem(name: str) -> str:
     return head if dash and tail.isdigit() else ""
 
 
-def _put(index: dict[tuple[str, str], dict[str, T]], change: Change[T], *, group: tuple[str, str]) -> None:
-    name = change.key[1]
-    if change.new is None:
-        members = index.get(group)
-        if members is not None:
-            members.pop(name, None)
-            if not members:
-                del index[group]
-    else:
-        index.setdefault(group, {})[name] = change.new
+def _stem_of(namespace: str, name: str) -> tuple[str, ...]:
+    found = stem(name)
+    return (f"{namespace}/{found}",) if found else ()
 
 
-class Cache:
-    """What the informers hold, indexed for syncs: pods and claims by name stem, revisions by namespace."""
+SET_INDEXERS: dict[str, Indexer[CachedSet]] = {
+    UID: lambda s: (s.pet_set.uid,),
+    NAMESPACE: lambda s: (s.pet_set.namespace,),
+}
+POD_INDEXERS: dict[str, Indexer[Pod]] = {STEM: lambda p: _stem_of(p.namespace, p.name)}
+CLAIM_INDEXERS: dict[str, Indexer[Claim]] = {STEM: lambda c: _stem_of(c.namespace, c.name)}
+REVISION_INDEXERS: dict[str, Indexer[Revision]] = {NAMESPACE: lambda r: (r.namespace,)}
 
-    def __init__(self) -> None:
-        self.sets: dict[SetKey, CachedSet] = {}
-        self._by_uid: dict[str, SetKey] = {}
-        self._pods: dict[tuple[str, str], dict[str, Pod]] = {}
-        self._claims: dict[tuple[str, str], dict[str, Claim]] = {}
-        self._revisions: dict[tuple[str, str], dict[str, Revision]] = {}
+
+def _values(store: Store[T], index: str, value: str) -> list[T]:
+    """The objects an index holds under `value`, in no particular order (no sort on the sync path)."""
+    get = store.get
+    return [found for key in store.keys_by(index, value) if (found := get(key)) is not None]
+
+
+class StoreView(Mapping[Key, T]):
+    """A read-only mapping over a store (no copy)."""
+
+    def __init__(self, store: Store[T]) -> None:
+        self._store = store
+
+    def __getitem__(self, key: Key) -> T:
+        found = self._store.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._store)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
+class Informers:
+    """What the reflectors' stores hold, read for syncs; each store built with its kind's indexers."""
+
+    def __init__(
+        self,
+        *,
+        sets: Store[CachedSet] | None = None,
+        pods: Store[Pod] | None = None,
+        claims: Store[Claim] | None = None,
+        revisions: Store[Revision] | None = None,
+    ) -> None:
+        self.set_store = sets if sets is not None else Store(SET_INDEXERS)
+        self.pod_store = pods if pods is not None else Store(POD_INDEXERS)
+        self.claim_store = claims if claims is not None else Store(CLAIM_INDEXERS)
+        self.revision_store = revisions if revisions is not None else Store(REVISION_INDEXERS)
+        self.sets: Mapping[SetKey, CachedSet] = StoreView(self.set_store)
 
     # -- the Observed view (expectations) -----------------------------------------------------------
 
     def pod(self, namespace: str, name: str) -> Pod | None:
         """The cached pod."""
-        return self._pods.get((namespace, stem(name)), {}).get(name)
+        return self.pod_store.get((namespace, name))
 
     def claim(self, namespace: str, name: str) -> Claim | None:
         """The cached claim."""
-        return self._claims.get((namespace, stem(name)), {}).get(name)
+        return self.claim_store.get((namespace, name))
 
     def revision(self, namespace: str, name: str) -> Revision | None:
         """The cached ControllerRevision."""
-        return self._revisions.get((namespace, ""), {}).get(name)
+        return self.revision_store.get((namespace, name))
 
     def set_version(self, namespace: str, name: str) -> str:
         """The cached PetSet's resourceVersion ('' when absent)."""
-        found = self.sets.get((namespace, name))
+        found = self.set_store.get((namespace, name))
         return found.resource_version if found is not None else ""
 
     # -- what a sync reads --------------------------------------------------------------------------
 
     def pods_of(self, key: SetKey) -> list[Pod]:
         """Every pod whose name is one of the set's pets' names (owned or not)."""
-        return list(self._pods.get(key, {}).values())
+        return _values(self.pod_store, STEM, f"{key[0]}/{key[1]}")
 
     def claims_of(self, pet_set: PetSet) -> list[Claim]:
         """Every claim named like one of the set's claims."""
         out: list[Claim] = []
         for template in pet_set.spec.claim_templates:
-            out += self._claims.get((pet_set.namespace, f"{template.name}-{pet_set.name}"), {}).values()
+            out += _values(self.claim_store, STEM, f"{pet_set.namespace}/{template.name}-{pet_set.name}")
         return out
 
     def revisions_in(self, namespace: str) -> list[Revision]:
         """Every ControllerRevision in the namespace."""
-        return list(self._revisions.get((namespace, ""), {}).values())
+        return _values(self.revision_store, NAMESPACE, namespace)
 
-    # -- changes in, concerned sets out -----------------------------------------------------------
+    # -- changes (already in the stores) in, concerned sets out ------------------------------------
 
     def _owner_key(self, refs: tuple[OwnerRef, ...]) -> SetKey | None:
         ref = controller_of(refs)
-        return self._by_uid.get(ref.uid) if ref is not None and ref.kind == PETSET_KIND else None
+        if ref is None or ref.kind != PETSET_KIND:
+            return None
+        return next(iter(self.set_store.keys_by(UID, ref.uid)), None)
 
     def _named_pet(self, namespace: str, name: str) -> SetKey | None:
         key = (namespace, stem(name))
@@ -111,24 +153,12 @@ class Cache:
 
     def on_sets(self, changes: Iterable[Change[CachedSet]]) -> set[SetKey]:
         """PetSet changes: the set itself."""
-        keys = set()
-        for change in changes:
-            old, new = change.old, change.new
-            if old is not None:
-                self._by_uid.pop(old.pet_set.uid, None)
-            if new is None:
-                self.sets.pop(change.key, None)
-            else:
-                self.sets[change.key] = new
-                self._by_uid[new.pet_set.uid] = change.key
-            keys.add(change.key)
-        return keys
+        return {change.key for change in changes}
 
     def on_pods(self, changes: Iterable[Change[Pod]]) -> set[SetKey]:
         """Pod changes: the controlling set, and the set the name belongs to (orphans, name clashes)."""
         keys: list[SetKey | None] = []
         for change in changes:
-            _put(self._pods, change, group=(change.key[0], stem(change.key[1])))
             for pod in (change.old, change.new):
                 if pod is not None:
                     keys += (self._owner_key(pod.owner_refs), self._named_pet(pod.namespace, pod.name))
@@ -138,7 +168,6 @@ class Cache:
         """Claim changes: the set the name belongs to, the owning set, or the set of the owning pet."""
         keys: list[SetKey | None] = []
         for change in changes:
-            _put(self._claims, change, group=(change.key[0], stem(change.key[1])))
             for claim in (change.old, change.new):
                 if claim is None:
                     continue
@@ -156,7 +185,7 @@ class Cache:
             if char != "-":
                 continue
             key = (claim.namespace, rest[at + 1 :])
-            found = self.sets.get(key)
+            found = self.set_store.get(key)
             if found is not None and any(t.name == rest[:at] for t in found.pet_set.spec.claim_templates):
                 out.append(key)
         return out
@@ -165,7 +194,6 @@ class Cache:
         """Revision changes: the owning set, or every set in the namespace whose selector matches."""
         keys: list[SetKey | None] = []
         for change in changes:
-            _put(self._revisions, change, group=(change.key[0], ""))
             for revision in (change.old, change.new):
                 if revision is None:
                     continue
@@ -173,8 +201,8 @@ class Cache:
                     keys.append(self._owner_key(revision.owner_refs))
                     continue
                 keys.extend(
-                    key
-                    for key, found in self.sets.items()
-                    if key[0] == revision.namespace and found.pet_set.spec.selector.matches(revision.labels)
+                    (found.pet_set.namespace, found.pet_set.name)
+                    for found in _values(self.set_store, NAMESPACE, revision.namespace)
+                    if found.pet_set.spec.selector.matches(revision.labels)
                 )
         return {k for k in keys if k is not None}

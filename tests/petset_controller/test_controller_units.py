@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from kubeapi.auth import Connection
 from kubeapi.client import Client
 from kubeapi.paths import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PODS
-from kubeapi.store import Change
+from kubeapi.store import Change, Store
 from localcluster.apiserver.server import ApiServer
 from petset_controller.core.actions import (
     Action,
@@ -28,9 +28,10 @@ from petset_controller.core.revision import new_revision
 from petset_controller.runtime.events import EventRecorder
 from petset_controller.runtime.executor import Executor, Target
 from petset_controller.runtime.expectations import Expectations, pod_created
-from petset_controller.runtime.informers import Cache, CachedSet, stem
+from petset_controller.runtime.informers import CachedSet, Informers, stem
 from tests.petset_controller.harness import NS, petset
 
+T = TypeVar("T")
 WEB = petset_from_raw({**petset(replicas=3), "metadata": {"name": "web", "namespace": NS, "uid": "u-web"}})
 
 
@@ -71,28 +72,43 @@ def _pod(name: str, *, owner: str = "", labels: dict[str, str] | None = None) ->
     return Pod(NS, name, uid=f"u-{name}", owner_refs=refs, labels=labels or {})
 
 
+def _put(store: Store[T], value: T, name: str) -> list[Change[T]]:
+    """Put a value into an informer's store as its reflector would; the change it reports."""
+    change = store.put((NS, name), value)
+    assert change is not None
+    return [change]
+
+
+def _remove(store: Store[T], name: str) -> list[Change[T]]:
+    change = store.remove((NS, name))
+    assert change is not None
+    return [change]
+
+
 def test_cache_routes_changes_to_the_sets_they_concern() -> None:
-    cache = Cache()
-    assert cache.on_sets([Change((NS, "web"), None, CachedSet(WEB, "1"))]) == {(NS, "web")}
+    cache = Informers()
+    assert cache.on_sets(_put(cache.set_store, CachedSet(WEB, "1"), "web")) == {(NS, "web")}
     assert (stem("web-3"), stem("www-web-3"), stem("web"), stem("web-x")) == ("web", "www-web", "", "")
-    assert cache.on_pods([Change((NS, "web-3"), None, _pod("web-3"))]) == {(NS, "web")}  # by name
-    assert cache.on_pods([Change((NS, "db-0"), None, _pod("db-0", owner="u-web"))]) == {(NS, "web")}
-    assert cache.on_pods([Change((NS, "db-1"), None, _pod("db-1"))]) == set()
+    assert cache.on_pods(_put(cache.pod_store, _pod("web-3"), "web-3")) == {(NS, "web")}  # by name
+    assert cache.on_pods(_put(cache.pod_store, _pod("db-0", owner="u-web"), "db-0")) == {(NS, "web")}
+    assert cache.on_pods(_put(cache.pod_store, _pod("db-1"), "db-1")) == set()
     claim = Claim(NS, "www-web-7", uid="c7")
-    assert cache.on_claims([Change((NS, "www-web-7"), None, claim)]) == {(NS, "web")}
+    assert cache.on_claims(_put(cache.claim_store, claim, "www-web-7")) == {(NS, "web")}
     assert [c.name for c in cache.claims_of(WEB)] == ["www-web-7"]
     assert sorted(p.name for p in cache.pods_of((NS, "web"))) == ["web-3"]
     orphan = Revision(NS, "web-abc", labels={"app": "web"})
-    assert cache.on_revisions([Change((NS, "web-abc"), None, orphan)]) == {(NS, "web")}
-    assert cache.on_sets([Change((NS, "web"), CachedSet(WEB, "1"), None)]) == {(NS, "web")}
-    assert cache.on_pods([Change((NS, "web-3"), _pod("web-3"), None)]) == set()  # the set is gone
+    assert cache.on_revisions(_put(cache.revision_store, orphan, "web-abc")) == {(NS, "web")}
+    assert [r.name for r in cache.revisions_in(NS)] == ["web-abc"]
+    assert cache.on_sets(_remove(cache.set_store, "web")) == {(NS, "web")}
+    assert cache.on_pods(_remove(cache.pod_store, "web-3")) == set()  # the set is gone
+    assert cache.pods_of((NS, "web")) == [] and len(cache.sets) == 0
 
 
 def test_expectations_wait_until_seen_or_expired() -> None:
-    cache, expectations, key = Cache(), Expectations(timeout=30), (NS, "web")
+    cache, expectations, key = Informers(), Expectations(timeout=30), (NS, "web")
     expectations.expect(key, "pod web-0", seen=pod_created(NS, "web-0", uid="u-web-0"), now=100)
     assert expectations.wait(key, cache, now=101) == 29
-    cache.on_pods([Change((NS, "web-0"), None, _pod("web-0"))])
+    cache.on_pods(_put(cache.pod_store, _pod("web-0"), "web-0"))
     assert expectations.wait(key, cache, now=102) is None and expectations.count(key) == 0
     expectations.expect(key, "pod web-9", seen=pod_created(NS, "web-9", uid=""), now=100)
     assert expectations.wait(key, cache, now=131) is None and expectations.expired == 1
