@@ -1,1 +1,2 @@
-"""Controller for the PetSet resource: stable identities, claims and ordered scaling."""
+"""The PetSet controller: stable identities, claims and ordered scaling, as a pure core/ and a runtime/ shell.
+May import kubeapi and the standard library; never petdns or localcluster."""
