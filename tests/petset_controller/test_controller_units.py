@@ -1,11 +1,15 @@
-"""The shell's parts: action grouping and batches, cache routing, expectations, and idempotent writes."""
+"""The shell's parts: action batches, cache routing, expectations, idempotent writes, sync outcomes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, TypeVar
+
+import pytest
 
 from kubeapi.auth import Connection
 from kubeapi.client import Client
+from kubeapi.errors import Conflict
 from kubeapi.paths import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PODS
 from kubeapi.store import Change, Store
 from localcluster.apiserver.server import ApiServer
@@ -25,8 +29,9 @@ from petset_controller.core.batches import batch_sizes, split, units
 from petset_controller.core.identity import new_claim, new_pod
 from petset_controller.core.model import Claim, OwnerRef, Pod, Revision, petset_from_raw
 from petset_controller.core.revision import new_revision
-from petset_controller.runtime.events import EventRecorder
-from petset_controller.runtime.executor import Executor, Target
+from petset_controller.runtime.controller import Controller
+from petset_controller.runtime.events import EventRecorder, Fenced
+from petset_controller.runtime.executor import Executor, Outcome, Target
 from petset_controller.runtime.expectations import Expectations, pod_created
 from petset_controller.runtime.informers import CachedSet, Informers, stem
 from tests.petset_controller.harness import NS, petset
@@ -161,3 +166,37 @@ async def test_parallel_batches_stop_at_the_first_failure(server: ApiServer) -> 
 
 
 WEB_META = {"name": "web", "namespace": NS, "uid": "u-web"}
+
+
+async def test_sync_outcomes_map_onto_the_work_queue(
+    server: ApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, now = (NS, "web"), [0.0]
+    results: Iterator[Outcome | Exception] = iter([])
+
+    async def sync(_: tuple[str, str]) -> Outcome:
+        result = next(results)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async with Client(Connection(server.url)) as client:
+        controller = Controller(client, monotonic=lambda: now[0])
+        monkeypatch.setattr(controller, "sync", sync)
+        queue = controller.queue
+        results = iter(
+            [Outcome(error=Conflict("busy")), Outcome(stopped=True), Fenced("no lease"), ValueError()]
+        )
+        for failures in (1, 2, 3, 4):  # each retried rate-limited, the backoff growing
+            await controller.workers.process(key)
+            assert queue.failures(key) == failures and queue.delayed == 1
+        assert controller.stats.failed == 2  # the failed write and the crash; not the stop, not the fence
+        now[0] = 100.0
+        assert queue.get_nowait() == key
+        queue.done(key)
+        results = iter([Outcome(requeue_after=5.0)])
+        await controller.workers.process(key)
+        assert queue.failures(key) == 0 and queue.next_due() == 105.0  # success forgets; then after the delay
+        results = iter([Outcome()])
+        await controller.workers.process(key)
+        assert queue.failures(key) == 0 and controller.stats.failed == 2
