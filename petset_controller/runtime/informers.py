@@ -61,12 +61,6 @@ CLAIM_INDEXERS: dict[str, Indexer[Claim]] = {STEM: lambda c: _stem_of(c.namespac
 REVISION_INDEXERS: dict[str, Indexer[Revision]] = {NAMESPACE: lambda r: (r.namespace,)}
 
 
-def _values(store: Store[T], index: str, value: str) -> list[T]:
-    """The objects an index holds under `value`, in no particular order (no sort on the sync path)."""
-    get = store.get
-    return [found for key in store.keys_by(index, value) if (found := get(key)) is not None]
-
-
 class StoreView(Mapping[Key, T]):
     """A read-only mapping over a store (no copy)."""
 
@@ -126,18 +120,18 @@ class Informers:
 
     def pods_of(self, key: SetKey) -> list[Pod]:
         """Every pod whose name is one of the set's pets' names (owned or not)."""
-        return _values(self.pod_store, STEM, f"{key[0]}/{key[1]}")
+        return self.pod_store.values_by(STEM, f"{key[0]}/{key[1]}")
 
     def claims_of(self, pet_set: PetSet) -> list[Claim]:
         """Every claim named like one of the set's claims."""
         out: list[Claim] = []
         for template in pet_set.spec.claim_templates:
-            out += _values(self.claim_store, STEM, f"{pet_set.namespace}/{template.name}-{pet_set.name}")
+            out += self.claim_store.values_by(STEM, f"{pet_set.namespace}/{template.name}-{pet_set.name}")
         return out
 
     def revisions_in(self, namespace: str) -> list[Revision]:
         """Every ControllerRevision in the namespace."""
-        return _values(self.revision_store, NAMESPACE, namespace)
+        return self.revision_store.values_by(NAMESPACE, namespace)
 
     # -- changes (already in the stores) in, concerned sets out ------------------------------------
 
@@ -202,7 +196,7 @@ class Informers:
                     continue
                 keys.extend(
                     (found.pet_set.namespace, found.pet_set.name)
-                    for found in _values(self.set_store, NAMESPACE, revision.namespace)
+                    for found in self.set_store.values_by(NAMESPACE, revision.namespace)
                     if found.pet_set.spec.selector.matches(revision.labels)
                 )
         return {k for k in keys if k is not None}
