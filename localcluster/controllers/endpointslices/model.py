@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kubeapi.labels import Selector, from_label_selector
 from kubeapi.meta import Obj
 
 Labels = tuple[tuple[str, str], ...]  # sorted (key, value) pairs
@@ -32,13 +33,14 @@ class ServicePort:
 
 @dataclass(frozen=True, slots=True)
 class Service:
-    """What the controller reads of a Service. `selector` None: no slices from this controller."""
+    """What the controller reads of a Service. `selector` None: no slices from this controller; otherwise
+    made of `key=value` requirements only (a Service selector is a label map)."""
 
     namespace: str
     name: str
     uid: str
     labels: Labels
-    selector: Labels | None
+    selector: Selector | None
     ports: tuple[ServicePort, ...]
     address_types: tuple[str, ...]
     headless: bool
@@ -127,6 +129,11 @@ class Slice:
     deleting: bool = False
 
 
+def selector_pairs(selector: Selector) -> Labels:
+    """The (key, value) pairs of a Service's selector, by key."""
+    return tuple((req.key, req.values[0]) for req in selector.requirements if req.values)
+
+
 def _meta(raw: Mapping[str, Any]) -> Mapping[str, Any]:
     found = raw.get("metadata")
     return found if isinstance(found, Mapping) else {}
@@ -145,8 +152,8 @@ def _family(ip: str) -> str:
 def service_from_raw(raw: Mapping[str, Any]) -> Service:
     """A Service; ExternalName services and empty selectors count as having no selector."""
     meta, spec = _meta(raw), raw.get("spec") or {}
-    selector = _pairs(spec.get("selector")) or None
-    if spec.get("type") == "ExternalName":
+    selector = from_label_selector({"matchLabels": spec.get("selector")}) if spec.get("selector") else None
+    if spec.get("type") == "ExternalName" or (selector is not None and selector.empty):
         selector = None
     cluster_ip = str(spec.get("clusterIP") or "")
     headless = cluster_ip in ("", "None")

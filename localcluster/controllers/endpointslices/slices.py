@@ -72,8 +72,7 @@ def selects(service: Service, pod: Pod) -> bool:
     """Whether the Service's selector matches the pod (same namespace, every selector label equal)."""
     if service.selector is None or pod.namespace != service.namespace:
         return False
-    labels = pod.label_map
-    return all(labels.get(key) == value for key, value in service.selector)
+    return service.selector.matches(pod.label_map)
 
 
 def publishable(pod: Pod) -> bool:
