@@ -16,7 +16,7 @@ from kubeapi.paths import PERSISTENT_VOLUME_CLAIMS, PERSISTENT_VOLUMES, STORAGE_
 from kubeapi.reflector import Reflector
 from kubeapi.skipping import skipping
 from kubeapi.store import Change
-from kubeapi.workqueue import WorkQueue
+from kubeapi.workqueue import Workers, WorkQueue
 from localcluster.controllers.provisioner.volumes import (
     BIND_COMPLETED,
     BOUND,
@@ -42,6 +42,12 @@ from localcluster.controllers.provisioner.volumes import (
 
 log = logging.getLogger("localcluster.provisioner")
 Work = tuple[str, str, str]  # ("claim", namespace, name) or ("volume", "", name)
+BY_CLAIM = "claim"  # volumes by the `namespace/name` of the claim they are made for
+
+
+def claim_of(volume: Volume) -> list[str]:
+    """A volume's BY_CLAIM index value (none when it names no claim)."""
+    return [f"{volume.claim[0]}/{volume.claim[1]}"] if volume.claim is not None else []
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ class Provisioner:
         self.workers = workers
         self.queue: WorkQueue[Work] = WorkQueue()
         self.synced = asyncio.Event()
-        self._busy = 0
+        self._workers = Workers(self.queue, self._sync, on_error=self._failed)
         self._claims: Reflector[Claim] = Reflector(
             client,
             PERSISTENT_VOLUME_CLAIMS,
@@ -79,6 +85,7 @@ class Provisioner:
             PERSISTENT_VOLUMES,
             transform=skipping(volume_from_raw, "PersistentVolume", log),
             on_changes=self._volumes_changed,
+            indexers={BY_CLAIM: claim_of},
         )
         self._classes: Reflector[StorageClass] = Reflector(
             client,
@@ -86,12 +93,12 @@ class Provisioner:
             transform=skipping(class_from_raw, "StorageClass", log),
             on_changes=self._classes_changed,
         )
-        self._volumes_by_claim: dict[tuple[str, str], set[str]] = {}
 
     @property
     def idle(self) -> bool:
         """Synced, nothing being worked on and nothing queued (retries waiting count as queued)."""
-        return self.synced.is_set() and self._busy == 0 and len(self.queue) == 0 and self.queue.delayed == 0
+        queue = self.queue
+        return self.synced.is_set() and self._workers.busy == 0 and len(queue) == 0 and queue.delayed == 0
 
     async def run(self) -> None:
         """Ensure the default class, then watch and reconcile until cancelled."""
@@ -103,8 +110,7 @@ class Provisioner:
                 group.create_task(reflector.run(), name=f"provisioner: watch {reflector.name}")
             await asyncio.gather(*(r.synced.wait() for r in reflectors))
             self.synced.set()
-            for i in range(self.workers):
-                group.create_task(self._worker(), name=f"provisioner: worker {i}")
+            group.create_task(self._workers.run(self.workers), name="provisioner: workers")
 
     async def _ensure_class(self) -> None:
         while True:
@@ -128,22 +134,14 @@ class Provisioner:
             self.queue.add(("claim", *change.key))
             replaced = change.new is None or (change.old is not None and change.old.uid != change.new.uid)
             if replaced:  # the volumes made for the old claim may be released now
-                for name in self._volumes_by_claim.get(change.key, ()):
+                for _, name in self._volumes.store.keys_by(BY_CLAIM, "/".join(change.key)):
                     self.queue.add(("volume", "", name))
 
     def _volumes_changed(self, changes: list[Change[Volume]]) -> None:
         for change in changes:
-            if change.old is not None and change.old.claim is not None:
-                key = change.old.claim[:2]
-                names = self._volumes_by_claim.get(key, set())
-                names.discard(change.old.name)
-                if not names:
-                    self._volumes_by_claim.pop(key, None)
-                self.queue.add(("claim", *key))
-            if change.new is not None and change.new.claim is not None:
-                key = change.new.claim[:2]
-                self._volumes_by_claim.setdefault(key, set()).add(change.new.name)
-                self.queue.add(("claim", *key))
+            for volume in (change.old, change.new):
+                if volume is not None and volume.claim is not None:
+                    self.queue.add(("claim", volume.claim[0], volume.claim[1]))
             self.queue.add(("volume", "", change.key[1]))
 
     def _classes_changed(self, changes: list[Change[StorageClass]]) -> None:
@@ -156,26 +154,18 @@ class Provisioner:
 
     # -- work ------------------------------------------------------------------------------------------
 
-    async def _worker(self) -> None:
-        while True:
-            item = await self.queue.get()
-            self._busy += 1
-            try:
-                if item[0] == "claim":
-                    await self.sync_claim((item[1], item[2]))
-                else:
-                    await self.sync_volume(item[2])
-            except ApiError as err:
-                log.info("%s %s/%s: %s (retrying)", *item, err)
-                self.queue.add_rate_limited(item)
-            except Exception:
-                log.exception("%s %s/%s: sync failed", *item)
-                self.queue.add_rate_limited(item)
-            else:
-                self.queue.forget(item)
-            finally:
-                self._busy -= 1
-                self.queue.done(item)
+    async def _sync(self, item: Work) -> None:
+        if item[0] == "claim":
+            await self.sync_claim((item[1], item[2]))
+        else:
+            await self.sync_volume(item[2])
+
+    def _failed(self, item: Work, err: Exception) -> None:
+        """A failed sync (retried): an API error briefly, any other in full."""
+        if isinstance(err, ApiError):
+            log.info("%s %s/%s: %s (retrying)", *item, err)
+        else:
+            log.error("%s %s/%s: sync failed", *item, exc_info=err)
 
     def _classes_by_name(self) -> dict[str, StorageClass]:
         return {c.name: c for c in self._classes.store.values()}
