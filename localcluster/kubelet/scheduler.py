@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from kubeapi.labels import from_label_selector
 from kubeapi.meta import Obj
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
@@ -111,9 +112,8 @@ def misfit(pod: Obj, node: NodeView | None) -> str | None:
             return f"node(s) had untolerated taint {{{key}: {value}}}"
     if not node.ready:
         return "node(s) were not ready"
-    wanted = (pod.get("spec") or {}).get("nodeSelector") or {}
-    labels = dict(node.labels)
-    if any(labels.get(k) != v for k, v in wanted.items()):
+    wanted = from_label_selector({"matchLabels": (pod.get("spec") or {}).get("nodeSelector")})
+    if not wanted.matches(dict(node.labels)):
         return "node(s) didn't match Pod's node affinity/selector"
     return None
 
