@@ -1,1 +1,2 @@
-"""localcluster.controllers."""
+"""The local control plane's controllers (EndpointSlices, volume provisioning), each a sub-package.
+May import kubeapi only (they talk to the API through its client); never storage, apiserver or kubelet."""
