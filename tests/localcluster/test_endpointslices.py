@@ -7,15 +7,18 @@ from typing import Any
 
 import pytest
 
+from kubeapi.labels import parse
 from localcluster.controllers.endpointslices.model import (
     Pod,
     Service,
     Slice,
     pod_from_raw,
+    selector_pairs,
     service_from_raw,
     slice_from_raw,
 )
-from localcluster.controllers.endpointslices.slices import Draft, Plan, manifest, plan
+from localcluster.controllers.endpointslices.slices import Draft, Plan, manifest, plan, selects
+from localcluster.controllers.endpointslices.tracker import SliceTracker
 
 Obj = dict[str, Any]
 NS = "default"
@@ -431,3 +434,28 @@ def test_only_managed_slices_are_read() -> None:
         "endpointslice.kubernetes.io/managed-by": "someone-else",
     }
     assert slice_from_raw({"metadata": {"name": "x", "labels": labels}}) is None
+
+
+def test_a_service_selector_is_a_label_selector_of_its_pairs() -> None:
+    svc = service(selector={"tier": "front", "app": "web"})
+    assert svc.selector == parse("app=web,tier=front")
+    assert selector_pairs(svc.selector) == (("app", "web"), ("tier", "front"))
+    assert selects(svc, pod("a", labels={"app": "web", "tier": "front", "x": "y"}))
+    assert not selects(svc, pod("b", labels={"app": "web"}))
+    assert not selects(svc, pod("c", labels={"app": "web", "tier": "front"}, namespace="other"))
+
+
+def test_the_tracker_tells_own_writes_from_others() -> None:
+    svc = service()
+    (found,) = converge(svc, web(1))
+    key = (NS, svc.name)
+    tracker = SliceTracker()
+    assert tracker.should_sync(key, found) and not tracker.stale(key, [found])
+    tracker.wrote(key, found.uid, found.generation + 1)
+    assert not tracker.should_sync(key, found) and tracker.stale(key, [found])  # the cache lags
+    tracker.wrote(key, found.uid, found.generation)
+    assert not tracker.stale(key, [found])
+    tracker.deleted(key, found.uid)
+    assert tracker.stale(key, [found]) and tracker.stale(key, []) is False
+    assert tracker.handle_deletion(key, found.uid)  # its own delete: nothing to do
+    assert not tracker.handle_deletion(key, found.uid)  # someone else's: the Service needs it back

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from kubeapi.store import Store
+from localcluster.kubelet.podindex import BY_CLAIM, BY_NODE, PLACED, POD_INDEXERS, UNSCHEDULED, claim_value
 from localcluster.kubelet.scheduler import (
     UNREACHABLE,
     ClaimView,
@@ -124,3 +126,20 @@ def test_no_node_fits() -> None:
         "3 Preemption is not helpful for scheduling.",
     )
     assert choose_node(pod(), [], {}) == (None, "no nodes available to schedule pods")
+
+
+def test_the_pod_cache_indexes() -> None:
+    store: Store[dict[str, Any]] = Store(POD_INDEXERS)
+    waiting = pod("data")
+    waiting["metadata"]["namespace"] = "ns"
+    running = {**pod("data"), "spec": {**pod("data")["spec"], "nodeName": "node-1"}}
+    done = {**running, "status": {"phase": "Succeeded"}}
+    going = {**pod(), "metadata": {"name": "g", "deletionTimestamp": "2030-01-01T00:00:00Z"}}
+    for name, obj in {"waiting": waiting, "running": running, "done": done, "going": going}.items():
+        store.put(("ns", name), obj)
+    assert store.keys_by(BY_NODE, "node-1") == {("ns", "running"), ("ns", "done")}
+    assert store.keys_by(PLACED, "node-1") == {("ns", "running")}  # finished pods free their node
+    assert store.keys_by(UNSCHEDULED, "") == {("ns", "waiting")}
+    assert store.keys_by(BY_CLAIM, claim_value("ns", "data")) == {("ns", "waiting")}
+    store.put(("ns", "waiting"), {**waiting, "spec": {**waiting["spec"], "nodeName": "node-2"}})
+    assert store.keys_by(UNSCHEDULED, "") == set() and store.keys_by(PLACED, "node-2") == {("ns", "waiting")}
