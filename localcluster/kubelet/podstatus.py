@@ -271,21 +271,7 @@ def running(pod: Obj, host_ips: tuple[str, ...], pod_ips: tuple[str, ...], *, re
     _pod_ips(status, pod_ips)
     stamp = rfc3339(now)
     if init:
-        status["initContainerStatuses"] = []
-        for c in init:
-            started = _started_at(pod, "initContainerStatuses", str(c.get("name"))) or stamp
-            done = {
-                "terminated": {
-                    "containerID": container_id(str(_get(pod, "metadata", "uid") or ""), str(c.get("name"))),
-                    "exitCode": 0,
-                    "reason": "Completed",
-                    "startedAt": started,
-                    "finishedAt": started,
-                }
-            }
-            status["initContainerStatuses"].append(
-                _container(pod, c, done, ready=True, started=False, ran=True)
-            )
+        status["initContainerStatuses"] = [_init_completed(pod, c, stamp) for c in init]
     statuses = []
     for c in main:
         started = _started_at(pod, "containerStatuses", str(c.get("name"))) or stamp
@@ -294,6 +280,21 @@ def running(pod: Obj, host_ips: tuple[str, ...], pod_ips: tuple[str, ...], *, re
         )
     status["containerStatuses"] = _sorted(statuses)
     return status
+
+
+def _init_completed(pod: Obj, c: Obj, stamp: str) -> Obj:
+    """The status of an init container that ran to completion."""
+    started = _started_at(pod, "initContainerStatuses", str(c.get("name"))) or stamp
+    done = {
+        "terminated": {
+            "containerID": container_id(str(_get(pod, "metadata", "uid") or ""), str(c.get("name"))),
+            "exitCode": 0,
+            "reason": "Completed",
+            "startedAt": started,
+            "finishedAt": started,
+        }
+    }
+    return _container(pod, c, done, ready=True, started=False, ran=True)
 
 
 def failed(
@@ -329,20 +330,21 @@ def failed(
     stamp = rfc3339(now)
     if "initContainerStatuses" in old:
         status["initContainerStatuses"] = old["initContainerStatuses"]
-    statuses = []
-    for c in _containers(pod):
-        name = str(c.get("name"))
-        started = _started_at(pod, "containerStatuses", name)
-        end: Obj = {"exitCode": CONTAINER_REASONS[container_reason], "reason": container_reason}
-        if started:
-            end.update(containerID=container_id(str(_get(pod, "metadata", "uid") or ""), name))
-            end.update(startedAt=started)
-        end["finishedAt"] = stamp
-        statuses.append(
-            _container(pod, c, {"terminated": end}, ready=False, started=False, ran=bool(started))
-        )
+    statuses = [_ended(pod, c, container_reason, stamp) for c in _containers(pod)]
     status["containerStatuses"] = _sorted(statuses)
     return status
+
+
+def _ended(pod: Obj, c: Obj, reason: str, stamp: str) -> Obj:
+    """The status of a container that ended with `reason` (one of CONTAINER_REASONS)."""
+    name = str(c.get("name"))
+    started = _started_at(pod, "containerStatuses", name)
+    end: Obj = {"exitCode": CONTAINER_REASONS[reason], "reason": reason}
+    if started:
+        end.update(containerID=container_id(str(_get(pod, "metadata", "uid") or ""), name))
+        end.update(startedAt=started)
+    end["finishedAt"] = stamp
+    return _container(pod, c, {"terminated": end}, ready=False, started=False, ran=bool(started))
 
 
 def mark_not_ready(pod: Obj, now: float) -> Obj:

@@ -193,10 +193,7 @@ def _plan_address_type(
     out = Plan()
     creates: list[Draft] = []
     deletes = [s for s in existing if service.uid not in s.owners]
-    by_key: dict[PortKey, list[Slice]] = {}
-    for found in existing:
-        if service.uid in found.owners:
-            by_key.setdefault(port_key(found.ports), []).append(found)
+    by_key = _owned_by_ports(service, existing)
     for key, slices in by_key.items():
         if key not in wanted:
             deletes += slices
@@ -213,7 +210,22 @@ def _plan_address_type(
             deletes.remove(placeholder)
         else:
             creates.append(Draft(address_type, ()))
-    for old in sorted(deletes, key=lambda s: s.name):  # a create reuses a slice that would be deleted
+    _reuse(service, creates, deletes, out)
+    return out
+
+
+def _owned_by_ports(service: Service, existing: list[Slice]) -> dict[PortKey, list[Slice]]:
+    """The Service's own slices by the port set they serve."""
+    by_key: dict[PortKey, list[Slice]] = {}
+    for found in existing:
+        if service.uid in found.owners:
+            by_key.setdefault(port_key(found.ports), []).append(found)
+    return by_key
+
+
+def _reuse(service: Service, creates: list[Draft], deletes: list[Slice], out: Plan) -> None:
+    """Into `out`: a create reuses a slice of the Service's that would be deleted; the rest as they are."""
+    for old in sorted(deletes, key=lambda s: s.name):
         if creates and service.uid in old.owners:
             draft = creates.pop()
             draft.name, draft.resource_version, draft.annotations = (
@@ -225,7 +237,6 @@ def _plan_address_type(
         else:
             out.delete.append(old)
     out.create = creates
-    return out
 
 
 def _is_placeholder(service: Service, labels: Labels, found: Slice) -> bool:
@@ -261,9 +272,17 @@ def _plan_ports(
             out.update.append(_rewrite(found, shape.ports, kept))
         else:
             untouched.append(found)
-    remaining = list(wanted.values())
+    _place(list(wanted.values()), untouched, shape, out, max_endpoints)
+    return out
+
+
+def _place(
+    remaining: list[Endpoint], untouched: list[Slice], shape: Draft, out: Plan, max_endpoints: int
+) -> None:
+    """New endpoints: into the slices rewritten anyway (fullest first), then the best fitting untouched
+    slice, then new slices."""
     at = 0
-    for draft in sorted(out.update, key=lambda d: -len(d.endpoints)):  # fullest first
+    for draft in sorted(out.update, key=lambda d: -len(d.endpoints)):
         room = max(max_endpoints - len(draft.endpoints), 0)
         draft.endpoints += remaining[at : at + room]
         at += room
@@ -280,7 +299,6 @@ def _plan_ports(
         room = max_endpoints - len(draft.endpoints)
         draft.endpoints += remaining[at : at + room]
         at += room
-    return out
 
 
 def _rewrite(found: Slice, ports: Ports, endpoints: list[Endpoint]) -> Draft:
