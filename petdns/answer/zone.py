@@ -1,4 +1,4 @@
-"""The rendered zone: wire-ready answers per (name, type), updated incrementally, and the query fast path."""
+"""The rendered zone: wire-ready answers per (name, type), updated incrementally, and the served zones."""
 
 from __future__ import annotations
 
@@ -8,21 +8,15 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from petdns.dns.wire import AA, IN, QR, encode_name, headers, opt_rr, render, split_labels, wire_name
+from petdns.answer.render import render
+from petdns.dns.constants import AAAA, CNAME, IN, NOERROR, NS, PTR, SOA, SRV, TXT, A
+from petdns.dns.wire import encode_name, headers, split_labels, wire_name
 from petdns.schema.catalog import Catalog, SvcKey, Touched
-from petdns.schema.lookup import NOERROR, NXDOMAIN, Response
+from petdns.schema.lookup import Response
 from petdns.schema.model import KubeObject
 from petdns.schema.names import reverse_name
 from petdns.schema.records import (
-    AAAA,
-    CNAME,
-    NS,
-    PTR,
-    SOA,
     SOA_TIMERS,
-    SRV,
-    TXT,
-    A,
     Node,
     namespace_nodes,
     reverse_nodes,
@@ -33,13 +27,6 @@ from petdns.settings.values import REVERSE_ZONES, PodsMode, Settings
 
 _TYPE_CLASS: Final = {t: struct.pack("!HH", t, IN) for t in (A, NS, CNAME, SOA, PTR, TXT, AAAA, SRV)}
 _POINTERS: Final = tuple(struct.pack("!H", 0xC000 | i) for i in range(12 + 256))
-_ZONE_TRANSFERS: Final = (b"\x00\xfb", b"\x00\xfc")
-_IN: Final = b"\x00\x01"
-_OPT_HEAD: Final = b"\x00\x00\x29"
-_QD1: Final = b"\x00\x01\x00\x00\x00\x00\x00\x00"
-_QD1_AR1: Final = b"\x00\x01\x00\x00\x00\x00\x00\x01"
-NODATA_HEADERS: Final = headers(QR | AA | NOERROR, 0, 1, 0)
-NXDOMAIN_HEADERS: Final = headers(QR | AA | NXDOMAIN, 0, 1, 0)
 
 # A rendered name: (zone head, type+class, header variants, body, type+class, header variants, body, ...);
 # header variants and body are None for a type that the full path answers.
@@ -86,9 +73,8 @@ class RenderedZone:
         dynamic = settings.pods is not PodsMode.DISABLED
         zones = sorted(settings.served_zones, key=len, reverse=True)
         self.heads = {z: ZoneHead(z, dynamic_pods=dynamic and z in settings.zones) for z in zones}
-        self._opts: dict[bytes, tuple[bytes, int]] = {}
         self._by_wire = {head.wire: head for head in self.heads.values()}
-        self.lock = threading.Lock()  # held by writers and by the full path in other threads
+        self.lock = threading.Lock()  # held by writers and by the full path (`dispatch`)
         self.synced = True  # False while a watch has not delivered its first list: misses are SERVFAIL
         self._fallthrough = False
         self._stamp()
@@ -209,9 +195,9 @@ class RenderedZone:
                 return head
         raise ValueError(f"{wire!r} is in no served zone")
 
-    # -- the per-query fast path -------------------------------------------------------------------------
+    # -- which zone ------------------------------------------------------------------------------------
 
-    def _zone_of(self, name: bytes) -> tuple[ZoneHead, int] | None:
+    def zone_of(self, name: bytes) -> tuple[ZoneHead, int] | None:
         """The served zone of a well-formed wire name and the zone's offset in it; None if outside."""
         i, end, found = 0, len(name) - 1, None
         if end > 254:
@@ -233,84 +219,4 @@ class RenderedZone:
 
     def serves(self, name: bytes) -> bool:
         """Whether a well-formed lower-case wire name is in a served zone (cluster or reverse)."""
-        return self._zone_of(name) is not None
-
-    def answer(self, data: bytes, seen: bytearray | None = None, *, tcp: bool = False) -> bytes | None:
-        """Answer a plain query from rendered data, or None when the full path must handle it.
-
-        With `seen`, an answered query's type code (`tally.type_code`) is appended to it: the UDP
-        threads count queries that way at the cost of one append.
-        """
-        if data[4:12] == _QD1:
-            qe = data.find(0, 12) + 5
-            if qe != len(data) or qe < 17:
-                return None
-            opt, variant, limit = b"", data[2] & 1, 512
-        elif data[4:12] == _QD1_AR1:
-            qe = data.find(0, 12) + 5
-            edns = self._opts.get(data[qe:])
-            if edns is None:
-                edns = self._edns(data[qe:])
-                if edns is None or qe < 17:
-                    return None
-            opt, limit = edns
-            variant = (data[2] & 1) | 2
-        else:
-            return None
-        if data[2] & 0xF8:
-            return None
-        name = data[12 : qe - 4].lower()
-        node = self.nodes.get(name)
-        tail = data[qe - 4 : qe]
-        reply = None
-        if node is not None:
-            for i in range(1, len(node), 3):
-                if node[i] == tail:
-                    if node[i + 1] is None:  # deferred to the full path
-                        return None
-                    reply = data[:2] + node[i + 1][variant] + data[12:qe] + node[i + 2]
-                    break
-        if reply is None:
-            reply = self._negative(data, name, node, qe, variant)
-        if reply is None or (not tcp and len(reply) > limit):
-            return None
-        if seen is not None:
-            seen.append(0 if data[qe - 4] else data[qe - 3])
-        return reply + opt
-
-    def _negative(
-        self, data: bytes, name: bytes, node: Rendered | None, qe: int, variant: int
-    ) -> bytes | None:
-        """NXDOMAIN or NODATA with the zone SOA, assembled around pointers into the question."""
-        if data[qe - 2 : qe] != _IN or data[qe - 4 : qe - 2] in _ZONE_TRANSFERS or not self.synced:
-            return None
-        if node is None:
-            found = self._zone_of(name)
-            if (
-                found is None
-                or found[0].fallthrough
-                or (found[0].dynamic_pods and name.endswith(found[0].pod_wire))
-            ):
-                return None
-            head, p = found
-            hdrs = NXDOMAIN_HEADERS
-        else:
-            head = node[0]
-            if head is DYNAMIC:
-                return None
-            p = len(name) - len(head.wire)
-            hdrs = NODATA_HEADERS
-        return data[:2] + hdrs[variant] + data[12:qe] + head.negative(12 + p)
-
-    def _edns(self, record: bytes) -> tuple[bytes, int] | None:
-        """(reply OPT, UDP size limit) for a query's OPT record; None when the full path must see it."""
-        if len(record) < 11 or record[:3] != _OPT_HEAD or record[6] != 0:
-            return None
-        if 11 + (record[9] << 8 | record[10]) != len(record):
-            return None
-        size = max(512, record[3] << 8 | record[4])
-        opt = opt_rr(size, bool(record[7] & 0x80))
-        value = (opt, size - len(opt))
-        if len(record) == 11 and len(self._opts) < 1024:
-            self._opts[record] = value
-        return value
+        return self.zone_of(name) is not None

@@ -20,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
+from petdns.dns.constants import NOERROR, NXDOMAIN, REFUSED, SERVFAIL
 from petdns.forward import exchange, relay
 from petdns.forward.acl import DEFAULT_RECURSION, Acl
-from petdns.forward.relay import NOERROR, NXDOMAIN, REFUSED, SERVFAIL, STALE_TTL, ClientQuery, Reply
+from petdns.forward.relay import STALE_TTL, ClientQuery, Reply
 from petdns.forward.response_cache import CachePolicy, ResponseCache
 from petdns.forward.upstream_health import POLICIES, Health, HealthPolicy, plan
 from petdns.forward.upstreams import Routes, Upstream

@@ -10,30 +10,18 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Final
 
-QR, AA, TC, RD, RA, AD, CD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0020, 0x0010
-NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
-NS, SOA, OPT, IXFR, AXFR = 2, 6, 41, 251, 252
-IN = 1
-DO = 0x8000
+from petdns.dns.constants import AD, CD, IN, MIN_UDP, NOERROR, NS, NXDOMAIN, OPT, QR, RA, RD, SOA, TC
+from petdns.dns.query import QD1, QD1_AR1, Query, parse_plain
+from petdns.dns.wire import opt_record
+
 STALE_TTL: Final = 30  # TTL of a stale answer (RFC 8767)
 MAX_TTL: Final = 0x7FFFFFFF
-_QD1: Final = b"\x00\x01\x00\x00\x00\x00\x00\x00"
-_QD1_AR1: Final = b"\x00\x01\x00\x00\x00\x00\x00\x01"
-_OPT_HEAD: Final = b"\x00\x00\x29"
-_IN: Final = b"\x00\x01"
 
 
 class BadReply(ValueError):
     """An upstream message that is not a well-formed reply to the query sent."""
-
-
-@lru_cache(maxsize=1024)
-def opt_record(size: int, do: bool) -> bytes:
-    """An OPT pseudo-record: version 0, the given UDP size, DO as given, no options."""
-    return _OPT_HEAD + struct.pack("!HBBHH", size, 0, 0, DO if do else 0, 0)
 
 
 _KEY_FLAGS: Final = tuple(bytes((i,)) for i in range(4))
@@ -60,50 +48,19 @@ class ClientQuery:
         self.opt = opt_record(edns, do) if edns else b""
 
     @staticmethod
-    def from_parts(  # noqa: PLR0917
-        qid: bytes, flags: int, labels: tuple[bytes, ...], qtype: int, qclass: int, edns: int, do: bool
-    ) -> ClientQuery:
-        """From an already parsed query (the full path)."""
-        name = b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
-        return ClientQuery(qid, flags, name + struct.pack("!HH", qtype, qclass), edns, do)
+    def of(query: Query) -> ClientQuery:
+        """From a parsed query."""
+        return ClientQuery(query.qid, query.flags, query.question, query.edns_size, query.do)
 
     def __repr__(self) -> str:
         return f"ClientQuery({self.qid.hex()}, {self.question!r}, edns={self.edns}, do={self.do})"
 
 
 def parse_client(data: bytes) -> ClientQuery | None:
-    """The common query shapes: QUERY opcode, one IN question, at most one OPT (version 0) and nothing
-    else. None for anything else, which the full path then judges."""
-    if len(data) < 17 or data[2] & 0xF8:  # QR or an opcode other than QUERY
-        return None
-    counts = data[4:12]
-    if counts not in (_QD1, _QD1_AR1):
-        return None
-    i = 12
-    try:
-        n = data[12]
-        while n:
-            if n > 63:
-                return None
-            i += n + 1
-            n = data[i]
-    except IndexError:
-        return None
-    qe = i + 5
-    if i - 12 >= 255 or qe > len(data) or data[i + 3 : qe] != _IN:
-        return None
-    qtype = data[i + 1] << 8 | data[i + 2]
-    if qtype in (AXFR, IXFR, OPT):
-        return None
-    flags = data[2] << 8 | data[3]
-    if counts == _QD1:
-        if qe != len(data):
-            return None
-        return ClientQuery(data[:2], flags, data[12:qe], 0, False)
-    rec = data[qe:]
-    if len(rec) < 11 or rec[:3] != _OPT_HEAD or rec[6] != 0 or 11 + (rec[9] << 8 | rec[10]) != len(rec):
-        return None
-    return ClientQuery(data[:2], flags, data[12:qe], max(512, rec[3] << 8 | rec[4]), bool(rec[7] & 0x80))
+    """The plain query shapes (`dns.query.parse_plain`); None for anything else, which the full path
+    then judges."""
+    query = parse_plain(data)
+    return None if query is None else ClientQuery.of(query)
 
 
 def upstream_query(q: ClientQuery, qid: bytes) -> bytes:
@@ -111,13 +68,13 @@ def upstream_query(q: ClientQuery, qid: bytes) -> bytes:
     client's EDNS size and DO bit (no OPT when the client sent none)."""
     flags = struct.pack("!H", RD | AD | (q.flags & CD))
     if q.edns:
-        return qid + flags + _QD1_AR1 + q.name + q.question[-4:] + opt_record(q.edns, q.do)
-    return qid + flags + _QD1 + q.name + q.question[-4:]
+        return qid + flags + QD1_AR1 + q.name + q.question[-4:] + opt_record(q.edns, q.do)
+    return qid + flags + QD1 + q.name + q.question[-4:]
 
 
 def probe_query(qid: bytes) -> bytes:
     """A health probe: `. IN NS`, recursion not desired (any answer means the upstream is alive)."""
-    return qid + b"\x00\x00" + _QD1 + b"\x00" + struct.pack("!HH", NS, IN)
+    return qid + b"\x00\x00" + QD1 + b"\x00" + struct.pack("!HH", NS, IN)
 
 
 def _question_end(query: bytes) -> int:
@@ -208,7 +165,7 @@ class Reply:
         if self.flags & AD and (q.do or q.flags & AD):
             flags |= AD
         if not tcp:
-            room = (q.edns or 512) - 12 - len(q.question) - len(opt)
+            room = (q.edns or MIN_UDP) - 12 - len(q.question) - len(opt)
             if len(body) > room:
                 ends = self.ends
                 main = an + ns

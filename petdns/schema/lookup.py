@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from petdns.dns.constants import AAAA, CNAME, NOERROR, NXDOMAIN, SRV, A
 from petdns.schema.catalog import Catalog
 from petdns.schema.names import Kind, Parsed, parse, split
 from petdns.schema.records import (
-    AAAA,
-    CNAME,
     RR,
-    SRV,
-    A,
     Node,
     apex_node,
     namespace_nodes,
@@ -23,7 +20,6 @@ from petdns.schema.records import (
 )
 from petdns.settings.values import Settings
 
-NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
 MAX_CHASE = 8
 
 

@@ -7,13 +7,12 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from petdns.dns.constants import AAAA, CNAME, NS, PTR, SOA, SRV, TXT, TYPE_NAMES, A
 from petdns.schema.catalog import Catalog, SvcKey
 from petdns.schema.model import Endpoint, Port, Service, ServiceKind
 from petdns.schema.names import Parsed, dashed, reverse_name, undashed
 from petdns.settings.values import SCHEMA_VERSION, VERSION_TTL, PodsMode, Settings
 
-A, NS, CNAME, SOA, PTR, TXT, AAAA, SRV = 1, 2, 5, 6, 12, 16, 28, 33
-TYPE_NAMES = {A: "A", NS: "NS", CNAME: "CNAME", SOA: "SOA", PTR: "PTR", TXT: "TXT", AAAA: "AAAA", SRV: "SRV"}
 SOA_TIMERS = (7200, 1800, 86400)
 _POD_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 

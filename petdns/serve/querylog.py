@@ -12,23 +12,15 @@ from __future__ import annotations
 
 import logging
 import struct
-from typing import Any, Final
+from typing import Any
 
 import dnslib
 
+from petdns.dns.constants import FLAG_NAMES, MIN_UDP
+from petdns.dns.query import OPT_HEAD
 from petdns.serve.tally import rcode_name
 
 log = logging.getLogger("petdns.query")
-_FLAGS: Final = (
-    (0x8000, "qr"),
-    (0x0400, "aa"),
-    (0x0200, "tc"),
-    (0x0100, "rd"),
-    (0x0080, "ra"),
-    (0x0040, "z"),
-    (0x0020, "ad"),
-    (0x0010, "cd"),
-)
 
 
 def _question(data: bytes) -> tuple[str, int, int, int, bool] | None:
@@ -43,9 +35,9 @@ def _question(data: bytes) -> tuple[str, int, int, int, bool] | None:
     if i + 5 > len(data):
         return None
     qtype, qclass = struct.unpack_from("!HH", data, i + 1)
-    size, do, opt = 512, False, i + 5
-    if len(data) >= opt + 11 and data[10:12] != b"\x00\x00" and data[opt : opt + 3] == b"\x00\x00\x29":
-        size = max(512, struct.unpack_from("!H", data, opt + 3)[0])
+    size, do, opt = MIN_UDP, False, i + 5
+    if len(data) >= opt + 11 and data[10:12] != b"\x00\x00" and data[opt : opt + 3] == OPT_HEAD:
+        size = max(MIN_UDP, struct.unpack_from("!H", data, opt + 3)[0])
         do = bool(data[opt + 7] & 0x80)
     return ".".join(labels) + ".", qtype, qclass, size, do
 
@@ -53,7 +45,7 @@ def _question(data: bytes) -> tuple[str, int, int, int, bool] | None:
 def flags_text(reply: bytes) -> str:
     """The reply's header flags, e.g. `qr,aa,rd`."""
     flags = struct.unpack_from("!H", reply, 2)[0] if len(reply) >= 4 else 0
-    return ",".join(name for bit, name in _FLAGS if flags & bit)
+    return ",".join(name for bit, name in FLAG_NAMES if flags & bit)
 
 
 def describe(  # noqa: PLR0917
@@ -63,7 +55,7 @@ def describe(  # noqa: PLR0917
     qid = struct.unpack_from("!H", data, 0)[0] if len(data) >= 2 else 0
     question = _question(data)
     if question is None:
-        name, qtype, qclass, bufsize, do = "-", "-", "-", 512, False
+        name, qtype, qclass, bufsize, do = "-", "-", "-", MIN_UDP, False
     else:
         name, t, c, bufsize, do = question
         qtype, qclass = dnslib.QTYPE.get(t, f"TYPE{t}"), dnslib.CLASS.get(c, f"CLASS{c}")

@@ -18,48 +18,18 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
+from petdns.dns.constants import RCODE_NAMES, TYPE_NAMES
+
 # CoreDNS's buckets: plugin.TimeBuckets (0.25 ms doubling to 8.192 s) and the request/response sizes.
 TIME_BOUNDS: Final = tuple(0.00025 * 2**i for i in range(16))
 SIZE_BOUNDS: Final = (0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16000, 32000, 48000, 64000)
 # Programming latency (API object to zone): 1 ms doubling to about 17 minutes, as CoreDNS.
 PROGRAMMING_BOUNDS: Final = tuple(0.001 * 2**i for i in range(20))
 
-# The query types CoreDNS labels by name; everything else is "other". A type code is the low byte of
-# the query type when its high byte is zero, else 0 (every named type is below 256).
-TYPE_NAMES: Final = {
-    1: "A",
-    2: "NS",
-    5: "CNAME",
-    6: "SOA",
-    12: "PTR",
-    15: "MX",
-    16: "TXT",
-    28: "AAAA",
-    33: "SRV",
-    43: "DS",
-    46: "RRSIG",
-    47: "NSEC",
-    48: "DNSKEY",
-    50: "NSEC3",
-    251: "IXFR",
-    252: "AXFR",
-    255: "ANY",
-}
+# A type code is the low byte of the query type when its high byte is zero, else 0 (every named
+# type is below 256).
 OTHER: Final = "other"
 FOLD_AT: Final = 4096  # replies a UDP thread appends before it counts them
-RCODE_NAMES: Final = {
-    0: "NOERROR",
-    1: "FORMERR",
-    2: "SERVFAIL",
-    3: "NXDOMAIN",
-    4: "NOTIMP",
-    5: "REFUSED",
-    6: "YXDOMAIN",
-    7: "YXRRSET",
-    8: "NXRRSET",
-    9: "NOTAUTH",
-    10: "NOTZONE",
-}
 _RCODE_OF_FLAGS: Final = bytes(b & 0x0F for b in range(256))  # header byte 3 -> its rcode
 
 # Which part of petdns wrote a response, as CoreDNS's `plugin` label: the zones, the forward cache,

@@ -17,7 +17,7 @@ from petdns.forward.acl import DEFAULT_RECURSION, Acl
 from petdns.forward.forwarder import ForwardConfig
 from petdns.forward.response_cache import CachePolicy
 from petdns.forward.upstreams import Routes, default_upstreams, parse_stub_domain, parse_upstream
-from petdns.serve.transport import parse_listen
+from petdns.serve.listen import parse_listen
 from petdns.settings import config_file
 from petdns.settings.values import PodsMode, Settings
 

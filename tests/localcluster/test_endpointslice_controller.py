@@ -16,7 +16,7 @@ from kubeapi.client import Client
 from kubeapi.paths import ENDPOINT_SLICES, PODS, SERVICES
 from localcluster.controllers.endpointslices.controller import EndpointSliceController
 from localcluster.storage.resources import find
-from petdns.answer.handler import handle_full
+from petdns.answer.dispatch import dispatch as handle_full
 from petdns.answer.zone import RenderedZone
 from petdns.schema.model import from_raw
 from petdns.settings.values import Settings

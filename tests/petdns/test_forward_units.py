@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from petdns.dns.constants import RD, REFUSED, SERVFAIL
 from petdns.forward import relay
 from petdns.forward.acl import Acl
 from petdns.forward.response_cache import CachePolicy, ResponseCache
@@ -340,7 +341,7 @@ def test_reply_relayed_with_client_id_case_and_decremented_ttls() -> None:
     assert client is not None
     sent = relay.upstream_query(client, b"\xab\xcd")
     assert sent[:2] == b"\xab\xcd" and _wire("www.example.com") in sent  # lower-cased upstream
-    assert struct.unpack("!H", sent[2:4])[0] & relay.RD
+    assert struct.unpack("!H", sent[2:4])[0] & RD
     data = _upstream_reply(sent, "www.example.com. 300 IN A 192.0.2.1", "www.example.com. 300 IN A 192.0.2.2")
     assert relay.answers(data, sent) and not relay.answers(b"\x00\x00" + data[2:], sent)
     reply = relay.parse_reply(data, sent)
@@ -423,9 +424,9 @@ def test_bad_replies(mangle: object) -> None:
 def test_error_replies() -> None:
     client = relay.parse_client(_query("x.example", use_edns=0, payload=1232))
     assert client is not None
-    refused = dns.message.from_wire(relay.error(client, relay.REFUSED, recursion=False))
+    refused = dns.message.from_wire(relay.error(client, REFUSED, recursion=False))
     assert refused.rcode() == dns.rcode.REFUSED and not refused.flags & dns.flags.RA and refused.edns == 0
-    servfail = dns.message.from_wire(relay.error(client, relay.SERVFAIL))
+    servfail = dns.message.from_wire(relay.error(client, SERVFAIL))
     assert servfail.rcode() == dns.rcode.SERVFAIL and servfail.id == 0x1234
 
 

@@ -7,13 +7,14 @@ import dns.message
 import dns.rdatatype
 import pytest
 
-from petdns.answer.handler import handle, handle_full
+from petdns.answer import fastpath
+from petdns.answer.dispatch import dispatch
 from petdns.answer.zone import RenderedZone
 from petdns.schema.lookup import lookup
 from petdns.schema.records import RR
 from tests.petdns.conftest import FIXED_NOW
 from tests.support.dns_table import CASES, Case
-from tests.support.dnsmsg import check, expected
+from tests.support.dnsmsg import check, expected, full_reply
 
 
 def _text(rrs: tuple[RR, ...]) -> frozenset[str]:
@@ -43,7 +44,7 @@ def test_rendered_zone(case: Case, edns: bool, zones: dict[str, RenderedZone]) -
     zone = zones[case.settings]
     query = dns.message.make_query(case.name, case.qtype, use_edns=0 if edns else False, payload=1232)
     wire = query.to_wire()
-    fast, full = zone.answer(wire), handle_full(zone, wire)
+    fast, full = fastpath.answer(zone, wire), full_reply(zone, wire)
     assert full is not None
     reply = dns.message.from_wire(full)
     check(case, reply, FIXED_NOW)
@@ -60,7 +61,7 @@ def test_case_is_echoed(case: Case, zones: dict[str, RenderedZone]) -> None:
     zone = zones[case.settings]
     mixed = "".join(ch.upper() if i % 2 else ch for i, ch in enumerate(case.name))
     query = dns.message.make_query(mixed, case.qtype)
-    reply = handle(zone, query.to_wire())
+    reply = dispatch(zone, query.to_wire())
     assert reply is not None
     msg = dns.message.from_wire(reply)
     assert msg.question[0].name.to_text() == mixed + "."

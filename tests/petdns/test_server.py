@@ -18,7 +18,8 @@ import pytest
 
 from petdns.answer.zone import RenderedZone
 from petdns.serve import mmsg
-from petdns.serve.transport import DnsServer, parse_listen
+from petdns.serve.listen import parse_listen
+from petdns.serve.transport import DnsServer
 from petdns.settings.values import Settings
 from tests.petdns.conftest import FIXED_NOW
 from tests.support.dns_table import CASES, SETTINGS, Case, objects

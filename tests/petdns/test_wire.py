@@ -10,10 +10,12 @@ import dns.rdatatype
 import dnslib
 import pytest
 
+from petdns.answer.render import render
 from petdns.answer.zone import RenderedZone
-from petdns.dns.wire import encode_name, headers, render
-from petdns.schema.lookup import NOERROR, Response, lookup
-from petdns.schema.records import AAAA, CNAME, NS, PTR, RR, SOA, SRV, TXT, A
+from petdns.dns.constants import AAAA, CNAME, NOERROR, NS, PTR, SOA, SRV, TXT, A
+from petdns.dns.wire import encode_name, headers
+from petdns.schema.lookup import Response, lookup
+from petdns.schema.records import RR
 from tests.support.dns_table import CASES, Case
 
 

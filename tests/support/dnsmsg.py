@@ -6,7 +6,15 @@ import dns.message
 import dns.rdatatype
 import dns.rrset
 
+from petdns.answer.dispatch import Outside, full
+from petdns.answer.zone import RenderedZone
 from tests.support.dns_table import Case
+
+
+def full_reply(zone: RenderedZone, wire: bytes, *, tcp: bool = False) -> bytes | None:
+    """The full path's reply to a query, without forwarding (a name outside the zones: REFUSED)."""
+    out = full(zone, wire, tcp=tcp)
+    return out.local if isinstance(out, Outside) else out
 
 
 def lines(rrsets: list[dns.rrset.RRset]) -> frozenset[str]:

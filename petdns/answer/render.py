@@ -1,0 +1,167 @@
+"""Lookup responses to wire bytes (own encoder): names compressed against the question, truncation."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+from functools import lru_cache
+
+from petdns.dns.constants import AA, AAAA, CNAME, IN, MAX_UDP, NS, PTR, QR, SOA, SRV, TC, TXT, A
+from petdns.dns.wire import encode_name, split_labels
+from petdns.schema.lookup import Response
+from petdns.schema.records import RR
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A response without its ID, RD bit, question and OPT: flags, section counts and the bytes after."""
+
+    flags: int
+    counts: tuple[int, int, int]
+    body: bytes
+
+
+_labels = lru_cache(maxsize=1024)(split_labels)
+
+
+class _Writer:
+    """Encodes records after a question, compressing names against it and against earlier records."""
+
+    def __init__(self, qname: tuple[bytes, ...]) -> None:
+        self.out = bytearray()
+        self.qname = qname
+        self.base = 12 + sum(len(label) + 1 for label in qname) + 1 + 4  # where the body starts
+        self._names: dict[tuple[bytes, ...], int] | None = None  # suffix -> offset, built when first needed
+
+    @property
+    def names(self) -> dict[tuple[bytes, ...], int]:
+        if self._names is None:
+            self._names = {}
+            offset = 12
+            for i, label in enumerate(self.qname):
+                self._names.setdefault(self.qname[i:], offset)
+                offset += len(label) + 1
+        return self._names
+
+    def name(self, name: str, *, compress: bool = True) -> None:
+        labels = _labels(name)
+        out = self.out
+        if compress and labels == self.qname:  # the owner of most records: a pointer to the question
+            out += b"\xc0\x0c"
+            return
+        names = self.names
+        if not compress:  # written whole; later records (the target's glue) may point at it
+            position = self.base + len(out)
+            if position < 0x3FFF:
+                names.setdefault(labels, position)
+            out += encode_name(labels)
+            return
+        for i, label in enumerate(labels):
+            suffix = labels[i:]
+            pointer = names.get(suffix)
+            if pointer is not None:
+                out += struct.pack("!H", 0xC000 | pointer)
+                return
+            position = self.base + len(out)
+            if position < 0x3FFF:
+                names.setdefault(suffix, position)
+            out.append(len(label))
+            out += label
+        out.append(0)
+
+    def record(self, rr: RR) -> None:
+        self.name(rr.name)
+        self.out += struct.pack("!HHIH", rr.rtype, IN, rr.ttl, 0)
+        start = len(self.out)
+        self._rdata(rr)
+        struct.pack_into("!H", self.out, start - 2, len(self.out) - start)
+
+    def _rdata(self, rr: RR) -> None:
+        r = rr.rdata
+        if rr.rtype == A:
+            self.out += socket.inet_pton(socket.AF_INET, str(r))
+        elif rr.rtype == AAAA:
+            self.out += socket.inet_pton(socket.AF_INET6, str(r))
+        elif rr.rtype == SRV:
+            self.out += struct.pack("!HHH", r[0], r[1], r[2])
+            self.name(str(r[3]), compress=False)  # RFC 2782: no compression of the target
+        elif rr.rtype in (PTR, CNAME, NS):
+            self.name(str(r))
+        elif rr.rtype == TXT:
+            for text in r:
+                data = str(text).encode()
+                self.out.append(len(data))
+                self.out += data
+        elif rr.rtype == SOA:
+            self.name(str(r[0]))
+            self.name(str(r[1]))
+            self.out += struct.pack("!IIIII", *r[2:])
+        else:
+            raise ValueError(f"cannot render type {rr.rtype}")
+
+
+@lru_cache(maxsize=256)
+def _owner_header(rtype: int, ttl: int, rdlength: int) -> bytes:
+    return struct.pack("!HHHIH", 0xC00C, rtype, IN, ttl, rdlength)
+
+
+def _simple_body(qname: tuple[bytes, ...], response: Response) -> bytes | None:
+    """The body of the most common answers (addresses, one PTR) without the general writer.
+
+    Byte-identical to what the writer produces: every owner is the question (a pointer to it), an
+    address has no names to compress and a PTR target shares no suffix with the reverse name.
+    None for anything else.
+    """
+    if response.authority or response.additional or not response.answer:
+        return None
+    if len(response.answer) == 1 and response.answer[0].rtype == PTR:
+        rr = response.answer[0]
+        target = _labels(str(rr.rdata))
+        if _labels(rr.name) != qname or target[-1] == qname[-1]:  # a shared suffix would be compressed
+            return None
+        wire = encode_name(target)
+        return _owner_header(PTR, rr.ttl, len(wire)) + wire
+    parts = []
+    for rr in response.answer:
+        if rr.rtype == A:
+            packed = socket.inet_aton(str(rr.rdata))
+        elif rr.rtype == AAAA:
+            packed = socket.inet_pton(socket.AF_INET6, str(rr.rdata))
+        else:
+            return None
+        if _labels(rr.name) != qname:
+            return None
+        parts.append(_owner_header(rr.rtype, rr.ttl, len(packed)) + packed)
+    return b"".join(parts)
+
+
+def render(qname: tuple[bytes, ...], response: Response, limit: int = MAX_UDP) -> Rendered:
+    """Render a response to a lower-case question, fitting it into `limit` bytes (without OPT).
+
+    Names are compressed against the question, so the caller may put back the question as the client
+    spelled it. Additional records are dropped first (no TC); then whole records from the end, with TC.
+    """
+    simple = _simple_body(qname, response)
+    if simple is not None and 12 + sum(len(x) + 1 for x in qname) + 5 + len(simple) <= limit:
+        return Rendered(QR | AA | response.rcode, (len(response.answer), 0, 0), simple)
+    writer = _Writer(qname)
+    ends = []
+    for rr in (*response.answer, *response.authority):
+        writer.record(rr)
+        ends.append(len(writer.out))
+    main = len(writer.out)
+    for rr in response.additional:
+        writer.record(rr)
+    room = limit - writer.base
+    n_answer, n_authority = len(response.answer), len(response.authority)
+    if len(writer.out) <= room:
+        return Rendered(
+            QR | AA | response.rcode, (n_answer, n_authority, len(response.additional)), bytes(writer.out)
+        )
+    if main <= room:
+        return Rendered(QR | AA | response.rcode, (n_answer, n_authority, 0), bytes(writer.out[:main]))
+    keep = sum(1 for end in ends if end <= room)
+    body = bytes(writer.out[: ends[keep - 1]]) if keep else b""
+    counts = (min(keep, n_answer), max(0, keep - n_answer), 0)
+    return Rendered(QR | AA | TC | response.rcode, counts, body)

@@ -1,0 +1,56 @@
+"""Listen addresses: `HOST:PORT` parsing, a socket's metrics label, a UDP and a TCP socket on one port."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+
+from petdns.serve.tally import Listener, server_label
+
+UDP_BUFFER_BYTES = 4 << 20
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`127.0.0.1:5353`, `[::1]:5353` or `:53` (all IPv4 addresses) into (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen address {text!r} is not HOST:PORT")
+    host = host.strip("[]") or "0.0.0.0"
+    socket.getaddrinfo(host, None, proto=socket.IPPROTO_UDP, flags=socket.AI_NUMERICHOST)
+    return host, int(port)
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def listener(host: str, port: int, proto: str) -> Listener:
+    return server_label(host, port), proto, "2" if _family(host) == socket.AF_INET6 else "1"
+
+
+def bind_pair(host: str, port: int, attempts: int = 20) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket bound to the same address and port (port 0: any free port for both)."""
+    family = _family(host)
+    for _ in range(attempts):
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        with contextlib.suppress(OSError):  # room for bursts; the kernel caps it at net.core.rmem_max
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_BUFFER_BYTES)
+        if family == socket.AF_INET6:
+            udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        udp.bind((host, port))
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            tcp.bind((host, udp.getsockname()[1]))
+        except OSError:
+            udp.close()
+            tcp.close()
+            if port:
+                raise
+            continue
+        tcp.listen(128)
+        tcp.setblocking(False)
+        return udp, tcp
+    raise OSError(f"no free port pair on {host}")
