@@ -108,10 +108,15 @@ def parse_plain(data: bytes) -> Query | None:
 
 def parse_query(data: bytes, plain: Query | None = None) -> Query:
     """Any query: the plain shapes directly (`plain`, when the caller has parsed it already), the rest
-    with dnslib. A plain query with EDNS options goes through dnslib too, which rejects malformed ones."""
+    with dnslib. A plain query with EDNS options goes through dnslib too, which rejects malformed ones.
+    Raises MalformedQuery as dnslib would."""
     if plain is None:
         plain = parse_plain(data)
     if plain is not None and (not plain.edns_size or len(data) == 12 + len(plain.question) + 11):
+        try:  # dnslib's rule: every label is UTF-8 (length bytes are ASCII, so the whole name can be decoded)
+            plain.question[:-4].decode()
+        except UnicodeDecodeError:
+            raise MalformedQuery("a label is not UTF-8") from None
         return plain
     return parse_dnslib(data)
 

@@ -6,12 +6,14 @@ import asyncio
 import random
 
 import dns.message
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from petdns.answer import fastpath
 from petdns.answer.dispatch import dispatch
 from petdns.answer.zone import RenderedZone
+from petdns.dns.query import MalformedQuery, parse_dnslib, parse_plain, parse_query
 from petdns.serve.transport import DnsServer
 from tests.support.dns_table import CASES
 from tests.support.dnsmsg import full_reply
@@ -121,3 +123,38 @@ async def test_server_survives_garbage_then_answers(zones: dict[str, RenderedZon
         assert reply.answer and server.counters.errors == 0
     finally:
         await server.stop()
+
+
+@FUZZ
+@given(
+    seed=st.sampled_from(SEEDS),
+    edits=st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=6),
+    cut=st.integers(0, 300),
+)
+def test_the_plain_parse_agrees_with_dnslib(seed: bytes, edits: list[tuple[int, int]], cut: int) -> None:
+    data = bytearray(seed)
+    for pos, value in edits:
+        if pos < len(data):
+            data[pos] = value
+    packet = bytes(data[: max(cut, 12)])
+    plain = parse_plain(packet)
+    if plain is None or len(packet) != 12 + len(plain.question) + (11 if plain.edns_size else 0):
+        return  # not plain, or EDNS options: parse_query leaves those to dnslib
+    try:
+        parsed = parse_dnslib(packet)
+    except MalformedQuery:
+        with pytest.raises(MalformedQuery):
+            parse_query(packet)
+        return
+    assert parse_query(packet).question == parsed.question
+    assert (plain.qid, plain.flags, plain.question, plain.labels) == (
+        parsed.qid,
+        parsed.flags,
+        parsed.question,
+        parsed.labels,
+    )
+    assert (plain.edns_size, plain.edns_version, plain.do) == (
+        parsed.edns_size,
+        parsed.edns_version,
+        parsed.do,
+    )
