@@ -10,7 +10,7 @@ from localcluster.app import DEFAULT_HTTP, LocalOptions, Running, run, try_lines
 from localcluster.kubelet.kubelet import KubeletConfig
 from petdns.forward.upstreams import Upstream, parse_upstream
 from petdns.serve import logs
-from petdns.serve.transport import parse_listen
+from petdns.serve.listen import parse_listen
 from petdns.settings import config_file
 
 Address = tuple[str, int]

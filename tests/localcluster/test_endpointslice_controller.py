@@ -16,7 +16,7 @@ from kubeapi.client import Client
 from kubeapi.paths import ENDPOINT_SLICES, PODS, SERVICES
 from localcluster.controllers.endpointslices.controller import EndpointSliceController
 from localcluster.storage.resources import find
-from petdns.answer.dispatch import dispatch as handle_full
+from petdns.answer.dispatch import dispatch
 from petdns.answer.zone import RenderedZone
 from petdns.schema.model import from_raw
 from petdns.settings.values import Settings
@@ -319,7 +319,7 @@ async def test_the_slices_make_dns_names(api: LocalApi, ns: str) -> None:
         zone.load(o for o in objects if o is not None)
 
         def ask(name: str, qtype: str) -> set[str]:
-            reply = handle_full(zone, dns.message.make_query(name, qtype).to_wire())
+            reply = dispatch(zone, dns.message.make_query(name, qtype).to_wire())
             assert reply is not None
             msg = dns.message.from_wire(reply)
             assert msg.rcode() == dns.rcode.NOERROR
