@@ -4,7 +4,7 @@ instead of failing the watch."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -12,23 +12,24 @@ READ_ERRORS: tuple[type[Exception], ...] = (TypeError, ValueError, AttributeErro
 
 
 def skipping(
-    transform: Callable[[Mapping[str, Any]], T | None],
+    transform: Callable[[dict[str, Any]], T | None],
     kind: str,
     log: logging.Logger,
     *,
+    errors: tuple[type[Exception], ...] = READ_ERRORS,
     reason: Callable[[Exception], str] = repr,
     once: bool = False,
 ) -> Callable[[dict[str, Any]], T | None]:
-    """`transform`, with a warning and None for an object of `kind` it fails on (`READ_ERRORS`); `once`
-    warns about each object and error only the first time it is seen."""
+    """`transform`, with a warning and None for an object of `kind` it fails on with one of `errors`;
+    `once` warns about each object and error only the first time it is seen."""
     warned: set[tuple[str, str, str]] = set()
 
     def run(raw: dict[str, Any]) -> T | None:
         try:
             return transform(raw)
-        except READ_ERRORS as err:
+        except errors as err:
             meta = raw.get("metadata") or {}
-            namespace, name = meta.get("namespace"), meta.get("name")
+            namespace, name = meta.get("namespace", ""), meta.get("name", "")
             key = (str(namespace), str(name), str(err))
             if key not in warned:
                 log.warning("skipping %s %s/%s: %s", kind, namespace, name, reason(err))

@@ -18,6 +18,7 @@ from kubeapi.client import Client
 from kubeapi.meta import Obj, parse_time
 from kubeapi.paths import ENDPOINT_SLICES, NAMESPACES, PODS, SERVICES, ResourceRef
 from kubeapi.reflector import Reflector
+from kubeapi.skipping import skipping
 from kubeapi.store import Change
 from petdns.answer.zone import RenderedZone
 from petdns.schema.model import EndpointSlice, KubeObject, ModelError, ServiceKind, from_raw
@@ -59,7 +60,6 @@ class ClusterCache:
         ]
         if watch_pods:
             kinds.append((PODS, "Pod"))
-        self._warned: set[tuple[str, str, str, str]] = set()
         self._by_kind: dict[str, Reflector[KubeObject]] = {}
         for ref, kind in kinds:
             resource = ref.plural if not ref.group else f"{ref.plural}.{ref.group}"
@@ -96,19 +96,11 @@ class ClusterCache:
             self._arrived[kind] = self._clock()
             if kind == "EndpointSlice":
                 self._note_trigger(raw)
-            try:
-                return from_raw(raw)
-            except ModelError as err:
-                meta = raw.get("metadata") or {}
-                key = (kind, str(meta.get("namespace", "")), str(meta.get("name", "")), str(err))
-                if key not in self._warned:
-                    self._warned.add(key)
-                    log.warning(
-                        "skipping %s %s/%s: field %s: %s", kind, key[1], key[2], err.field, err.message
-                    )
-                return None
+            return from_raw(raw)
 
-        return transform
+        return skipping(
+            transform, kind, log, errors=(ModelError,), reason=lambda err: f"field {err}", once=True
+        )
 
     def _note_trigger(self, raw: Obj) -> None:
         """Remember the latest slice's trigger time (when its change happened in the API)."""

@@ -36,4 +36,11 @@ def test_once_warns_about_each_object_and_error_a_single_time(caplog: pytest.Log
             assert read(BAD) is None
         assert read({"metadata": {"name": "other"}, "spec": {}}) is None
     assert caplog.text.count("skipping PetSet ns/web: spec.replicas: invalid literal") == 1
-    assert "skipping PetSet None/other: spec.replicas: 'replicas'" in caplog.text
+    assert "skipping PetSet /other: spec.replicas: 'replicas'" in caplog.text
+
+
+def test_errors_outside_the_policy_still_fail() -> None:
+    read = skipping(_replicas, "PetSet", log, errors=(KeyError,))
+    assert read({"spec": {}}) is None
+    with pytest.raises(ValueError):
+        read(BAD)
