@@ -46,17 +46,20 @@ def pod_spec_defaults(spec: Obj) -> None:
             _container_defaults(container)
 
 
-def _pod(obj: Obj) -> None:
+def pod_defaults(obj: Obj) -> None:
+    """Defaults of a Pod."""
     pod_spec_defaults(_dict_at(obj, "spec"))
     _dict_at(obj, "status").setdefault("phase", "Pending")
 
 
-def _pvc(obj: Obj) -> None:
+def claim_defaults(obj: Obj) -> None:
+    """Defaults of a PersistentVolumeClaim."""
     _dict_at(obj, "spec").setdefault("volumeMode", "Filesystem")
     _dict_at(obj, "status").setdefault("phase", "Pending")
 
 
-def _namespace(obj: Obj) -> None:
+def namespace_defaults(obj: Obj) -> None:
+    """Defaults of a Namespace, including its metadata.name label."""
     meta = _dict_at(obj, "metadata")
     labels = _dict_at(meta, "labels")
     labels["kubernetes.io/metadata.name"] = meta.get("name", "")
@@ -64,7 +67,8 @@ def _namespace(obj: Obj) -> None:
     _dict_at(obj, "status").setdefault("phase", "Active")
 
 
-def _service(obj: Obj) -> None:
+def service_defaults(obj: Obj) -> None:
+    """Defaults of a Service (its cluster IP is allocated by the store)."""
     spec = _dict_at(obj, "spec")
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
@@ -76,16 +80,6 @@ def _service(obj: Obj) -> None:
             if "port" in port:
                 port.setdefault("targetPort", port["port"])
     _dict_at(obj, "status").setdefault("loadBalancer", {})
-
-
-_BY_KIND = {"Pod": _pod, "PersistentVolumeClaim": _pvc, "Namespace": _namespace, "Service": _service}
-
-
-def apply_defaults(obj: Obj) -> None:
-    """Fill the defaults of obj's kind in place (idempotent)."""
-    fill = _BY_KIND.get(str(obj.get("kind") or ""))
-    if fill is not None:
-        fill(obj)
 
 
 def wants_cluster_ip(spec: Obj) -> bool:

@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from kubeapi.meta import Obj, rfc3339
 from localcluster.storage.errors import ApiError, bad_request, conflict, forbidden
-from localcluster.storage.meta import clone, field_path, finalizers_of, meta, owner_uids, uid_of
+from localcluster.storage.kinds import rules_of
+from localcluster.storage.meta import clone, finalizers_of, meta, owner_uids, uid_of
 from localcluster.storage.resources import Resource
-from localcluster.storage.state import NAMESPACES, Ref, StoreCore, resource_of
+from localcluster.storage.state import NAMESPACES, Ref, StoreState, resource_of
 
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
 POLICIES = ("Background", "Foreground", "Orphan")
-PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 log = logging.getLogger(__name__)
 
 
 def deleting(obj: Obj) -> bool:
     """Whether obj has a deletionTimestamp."""
     return bool(meta(obj).get("deletionTimestamp"))
-
-
-def pod_grace(obj: Obj, requested: int | None) -> int:
-    """Seconds a pod deletion waits: 0 for unscheduled or finished pods and for everything but pods."""
-    if obj.get("kind") != "Pod":
-        return 0
-    if field_path(obj, "status.phase") in ("Succeeded", "Failed") or not field_path(obj, "spec.nodeName"):
-        return 0
-    if requested is None:
-        spec_grace = field_path(obj, "spec.terminationGracePeriodSeconds")
-        requested = spec_grace if isinstance(spec_grace, int) else 30
-    return max(requested, 0)
 
 
 def policy_for(obj: Obj, propagation: str | None) -> str:
@@ -58,31 +47,43 @@ def check_preconditions(res: Resource, obj: Obj, preconditions: Obj | None) -> N
             raise conflict(res, str(meta(obj).get("name")), msg)
 
 
-class GcStore(StoreCore):
+def check_deletable(res: Resource, obj: Obj) -> None:
+    """403 for objects their kind protects from deletion (the cluster's own namespaces)."""
+    name = str(meta(obj).get("name"))
+    if name in rules_of(obj).protected_names:
+        raise forbidden(res, name, f"this {res.singular} may not be deleted")
+
+
+class GarbageCollector:
     """The store's write and delete paths, with the garbage collector and namespace controller run inline."""
 
-    def _write(self, store_key: str, new: Obj) -> tuple[Obj, bool]:
+    def __init__(self, state: StoreState, *, clock: Callable[[], float]) -> None:
+        self._state = state
+        self._indexes = state.indexes
+        self._clock = clock
+
+    def write(self, store_key: str, new: Obj) -> tuple[Obj, bool]:
         """Commit an update; an object being deleted with no finalizers left (and no grace) goes instead."""
-        if self._finished(store_key, new):
-            return self._remove(store_key, new), True
-        old = self._find(store_key, str(meta(new).get("namespace") or ""), str(meta(new).get("name")))
+        if self._finished(new):
+            return self.remove(store_key, new), True
+        old = self._state.find(store_key, str(meta(new).get("namespace") or ""), str(meta(new).get("name")))
         released = set(owner_uids(old or {})) - set(owner_uids(new))
-        committed = self._put(store_key, new, added=False)
+        committed = self._state.put(store_key, new, added=False)
         for owner_uid in sorted(released):  # an owner waiting for this dependent may be done now
             self._settle_foreground(owner_uid)
         return committed, False
 
-    def _finished(self, store_key: str, obj: Obj) -> bool:
+    def _finished(self, obj: Obj) -> bool:
         m = meta(obj)
         if not m.get("deletionTimestamp") or m.get("finalizers") or m.get("deletionGracePeriodSeconds", 0):
             return False
-        return store_key != NAMESPACES or not self._ns_count[str(m.get("name"))]
+        return not rules_of(obj).holds_objects or not self._indexes.count_in(str(m.get("name")))
 
-    def _remove(self, store_key: str, obj: Obj) -> Obj:
+    def remove(self, store_key: str, obj: Obj) -> Obj:
         """Drop obj, then cascade: dependents, owners in foreground deletion, a terminating namespace."""
-        final = self._drop(store_key, obj)
+        final = self._state.drop(store_key, obj)
         uid = uid_of(obj)
-        for ref in self._dependents_of(uid):
+        for ref in self._indexes.dependents_of(uid):
             self._release_or_delete(ref, uid, propagation="Background")
         for owner_uid in owner_uids(obj):
             self._settle_foreground(owner_uid)
@@ -93,10 +94,10 @@ class GcStore(StoreCore):
 
     def _release_or_delete(self, ref: Ref, owner_uid: str, *, propagation: str) -> None:
         """A dependent of a removed owner: deleted unless another owner lives (then the reference goes)."""
-        dependent = self._by_ref(ref)
+        dependent = self._state.by_ref(ref)
         if dependent is None:
             return
-        if any(self._owner(uid) for uid in owner_uids(dependent) if uid != owner_uid):
+        if any(self._state.owner(uid) for uid in owner_uids(dependent) if uid != owner_uid):
             self._drop_owner_ref(ref, owner_uid)
             return
         self._cascade_delete(ref, dependent, propagation=propagation)
@@ -104,15 +105,17 @@ class GcStore(StoreCore):
     def _cascade_delete(self, ref: Ref, obj: Obj, *, propagation: str) -> None:
         """Delete a dependent as the garbage collector would: a refusal (a protected namespace) is logged."""
         try:
-            if ref[0] == NAMESPACES:
-                self._delete_namespace(resource_of(NAMESPACES), obj, dry_run=False)
+            res = resource_of(ref[0])
+            check_deletable(res, obj)
+            if rules_of(obj).holds_objects:
+                self._delete_namespace(res, obj, dry_run=False)
             else:
                 self._delete_obj(ref, obj, propagation=propagation, grace=None)
         except ApiError as err:
             log.warning("garbage collection of %s skipped: %s", "/".join(ref), err.message)
 
     def _drop_owner_ref(self, ref: Ref, owner_uid: str) -> None:
-        dependent = self._by_ref(ref)
+        dependent = self._state.by_ref(ref)
         if dependent is None:
             return
         new = clone(dependent)
@@ -121,47 +124,49 @@ class GcStore(StoreCore):
             meta(new)["ownerReferences"] = refs
         else:
             meta(new).pop("ownerReferences", None)
-        self._write(ref[0], new)
+        self.write(ref[0], new)
 
     def _settle_foreground(self, owner_uid: str) -> None:
         """An owner in foreground deletion loses its finalizer once its last dependent is gone."""
-        found = self._owner(owner_uid)
-        if found is None or self._dependents.get(owner_uid):
+        found = self._state.owner(owner_uid)
+        if found is None or self._indexes.has_dependents(owner_uid):
             return
         (store_key, _, _), owner = found
         if not deleting(owner) or FOREGROUND not in finalizers_of(owner):
             return
         new = clone(owner)
         _set_finalizers(new, [f for f in finalizers_of(new) if f != FOREGROUND])
-        self._write(store_key, new)
+        self.write(store_key, new)
 
     def _settle_namespace(self, name: str) -> None:
         """A terminating namespace goes once nothing is left in it."""
-        ns = self._namespace_obj(name)
-        if ns is None or not deleting(ns) or self._ns_count[name]:
+        ns = self._state.namespace_obj(name)
+        if ns is None or not deleting(ns) or self._indexes.count_in(name):
             return
         new = clone(ns)
         new.setdefault("spec", {})["finalizers"] = []
-        if self._finished(NAMESPACES, new):
-            self._remove(NAMESPACES, new)
+        if self._finished(new):
+            self.remove(NAMESPACES, new)
 
     # --- delete ------------------------------------------------------------------------------------------
 
-    def _delete(
+    def delete(
         self, res: Resource, obj: Obj, *, propagation: str | None, grace: int | None, dry_run: bool
     ) -> tuple[Obj, bool]:
+        """Delete or mark for deletion (dry_run: only compute the result); returns (object, gone)."""
         ref = (res.store_key, str(meta(obj).get("namespace") or ""), str(meta(obj).get("name")))
-        if res.store_key == NAMESPACES:
+        check_deletable(res, obj)
+        if rules_of(obj).holds_objects:
             return self._delete_namespace(res, obj, dry_run=dry_run)
         if dry_run:
-            new = self._marked(obj, policy_for(obj, propagation), pod_grace(obj, grace))
+            new = self._marked(obj, policy_for(obj, propagation), rules_of(obj).grace(obj, grace))
             return (new, False) if new is not None else (clone(obj), True)
         return self._delete_obj(ref, obj, propagation=propagation, grace=grace)
 
     def _marked(self, obj: Obj, policy: str, grace: int) -> Obj | None:
         """obj with deletionTimestamp set when the deletion has to wait (grace or finalizers), else None."""
         fins = [f for f in finalizers_of(obj) if f != ORPHAN]
-        if policy == "Foreground" and self._dependents.get(uid_of(obj)) and FOREGROUND not in fins:
+        if policy == "Foreground" and self._indexes.has_dependents(uid_of(obj)) and FOREGROUND not in fins:
             fins.append(FOREGROUND)
         if policy != "Foreground":
             fins = [f for f in fins if f != FOREGROUND]
@@ -182,20 +187,20 @@ class GcStore(StoreCore):
         store_key = ref[0]
         policy = policy_for(obj, propagation)
         if deleting(obj):
-            return self._delete_again(store_key, obj, pod_grace(obj, grace))
+            return self._delete_again(store_key, obj, rules_of(obj).grace(obj, grace))
         uid = uid_of(obj)
         if policy == "Orphan":
-            for dep in self._dependents_of(uid):
+            for dep in self._indexes.dependents_of(uid):
                 self._drop_owner_ref(dep, uid)
-        new = self._marked(obj, policy, pod_grace(obj, grace))
+        new = self._marked(obj, policy, rules_of(obj).grace(obj, grace))
         if new is None:
-            return self._remove(store_key, obj), True
-        current, gone = self._write(store_key, new)
+            return self.remove(store_key, obj), True
+        current, gone = self.write(store_key, new)
         if policy == "Foreground" and not gone:
-            for dep in self._dependents_of(uid):
+            for dep in self._indexes.dependents_of(uid):
                 self._release_or_delete(dep, uid, propagation="Foreground")
             self._settle_foreground(uid)
-            after = self._find(*ref)
+            after = self._state.find(*ref)
             return (clone(after), False) if after is not None else (clone(current), True)
         return clone(current), gone
 
@@ -207,13 +212,11 @@ class GcStore(StoreCore):
         new = clone(obj)
         meta(new)["deletionGracePeriodSeconds"] = grace
         meta(new)["deletionTimestamp"] = rfc3339(self._clock() + grace)
-        out, gone = self._write(store_key, new)
+        out, gone = self.write(store_key, new)
         return clone(out), gone
 
     def _delete_namespace(self, res: Resource, obj: Obj, *, dry_run: bool) -> tuple[Obj, bool]:
         name = str(meta(obj).get("name"))
-        if name in PROTECTED_NAMESPACES:
-            raise forbidden(res, name, "this namespace may not be deleted")
         if deleting(obj):
             return clone(obj), False
         new = clone(obj)
@@ -222,13 +225,13 @@ class GcStore(StoreCore):
         new.setdefault("status", {})["phase"] = "Terminating"
         if dry_run:
             return new, False
-        marked = clone(self._put(NAMESPACES, new, added=False))
-        for ref in list(self._in_namespace(name)):
-            found = self._by_ref(ref)
+        marked = clone(self._state.put(res.store_key, new, added=False))
+        for ref in list(self._state.in_namespace(name)):
+            found = self._state.by_ref(ref)
             if found is not None and not deleting(found):
                 self._delete_obj(ref, found, propagation=None, grace=None)
         self._settle_namespace(name)
-        after = self._namespace_obj(name)
+        after = self._state.namespace_obj(name)
         return (clone(after), False) if after is not None else (marked, True)
 
 

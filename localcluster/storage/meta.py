@@ -1,44 +1,14 @@
-"""Pure object-metadata helpers: copying, timestamps, names, generateName, generation and field access."""
+"""Pure object helpers beside kubeapi.meta: JSON copies, metadata accessors, generateName, field paths."""
 
 from __future__ import annotations
 
 import random
-import re
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from kubeapi.meta import Obj
-from localcluster.storage.errors import field_invalid, field_required
 
-_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1035 = r"[a-z]([-a-z0-9]*[a-z0-9])?"
-_NAME_RULES: dict[str, tuple[str, int, str]] = {
-    "subdomain": (
-        _SUBDOMAIN,
-        253,
-        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-        "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-        f"validation is '{_SUBDOMAIN}')",
-    ),
-    "label": (
-        _LABEL,
-        63,
-        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
-        "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
-        f"validation is '{_LABEL}')",
-    ),
-    "dns1035": (
-        _DNS1035,
-        63,
-        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-        "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
-        f"regex used for validation is '{_DNS1035}')",
-    ),
-}
-# kind -> the name rule the real server applies (everything else: DNS-1123 subdomain)
-_KIND_NAME_RULE = {"Namespace": "label", "Service": "dns1035"}
 T = TypeVar("T")
 GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 GENERATE_SUFFIX = 5
@@ -96,19 +66,6 @@ def owner_uids(obj: Obj) -> list[str]:
     found = obj.get("metadata")
     refs = found.get("ownerReferences") if isinstance(found, dict) else None
     return [str(r.get("uid")) for r in refs or [] if isinstance(r, dict) and r.get("uid")]
-
-
-def name_causes(kind: str, name: str) -> list[Obj]:
-    """Validation causes for metadata.name (empty when valid)."""
-    if not name:
-        return [field_required("metadata.name", "name or generateName is required")]
-    pattern, limit, text = _NAME_RULES[_KIND_NAME_RULE.get(kind, "subdomain")]
-    causes = []
-    if len(name) > limit:
-        causes.append(field_invalid("metadata.name", name, f"must be no more than {limit} characters"))
-    if not re.fullmatch(pattern, name):
-        causes.append(field_invalid("metadata.name", name, text))
-    return causes
 
 
 def generated_name(prefix: str, rng: random.Random) -> str:

@@ -10,38 +10,8 @@ from kubeapi import labels
 from kubeapi.labels import Selector
 from kubeapi.meta import Obj
 from localcluster.storage.errors import bad_request
+from localcluster.storage.kinds import rules_for
 from localcluster.storage.meta import field_path
-
-# kind -> field selector keys beyond metadata.name and metadata.namespace
-FIELD_LABELS: dict[str, tuple[str, ...]] = {
-    "Pod": (
-        "spec.nodeName",
-        "spec.restartPolicy",
-        "spec.schedulerName",
-        "spec.serviceAccountName",
-        "spec.hostNetwork",
-        "status.phase",
-        "status.podIP",
-        "status.nominatedNodeName",
-    ),
-    "Event": (
-        "involvedObject.kind",
-        "involvedObject.namespace",
-        "involvedObject.name",
-        "involvedObject.uid",
-        "involvedObject.apiVersion",
-        "involvedObject.resourceVersion",
-        "involvedObject.fieldPath",
-        "reason",
-        "reportingComponent",
-        "source",
-        "type",
-    ),
-    "Secret": ("type",),
-    "Namespace": ("status.phase",),
-    "PersistentVolumeClaim": ("spec.volumeName",),
-    "Node": ("spec.unschedulable",),
-}
 
 
 def parse_label_selector(text: str) -> Selector:
@@ -87,7 +57,7 @@ def _unescape(text: str) -> str:
 def parse_field_selector(text: str, kind: str) -> list[tuple[str, str, str]]:
     """(field, "=" or "!=", value) terms; 400 for malformed terms or fields the kind does not index."""
     terms = []
-    allowed = ("metadata.name", "metadata.namespace", *FIELD_LABELS.get(kind, ()))
+    allowed = ("metadata.name", "metadata.namespace", *rules_for(kind).field_labels)
     for raw in _split_unescaped(text, ","):
         if not raw.strip():
             if text.strip():

@@ -1,31 +1,27 @@
-"""Object store state: objects by storage, the global resourceVersion, indexes, journal, event window."""
+"""Object store state: objects by storage, the global resourceVersion, indexes, journal and event window."""
 
 from __future__ import annotations
 
 import logging
-import random
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from kubeapi.meta import Obj
-from localcluster.storage.defaults import ClusterIPs, wants_cluster_ip
 from localcluster.storage.errors import ApiError, gone, not_found
+from localcluster.storage.indexes import Indexes, Ref
 from localcluster.storage.journal import Journal
-from localcluster.storage.meta import clone, meta, name_of, namespace_of, owner_uids, uid_of, uuid_factory
+from localcluster.storage.meta import clone, meta, name_of, namespace_of
 from localcluster.storage.paging import Key, SortedKeys
 from localcluster.storage.resources import RESOURCES, Resource
 
 log = logging.getLogger(__name__)
-
-Ref = tuple[str, str, str]  # (store_key, namespace, name)
 
 # the resource that names each storage in errors and cascades (the first registered one)
 RESOURCE_OF_STORE: dict[str, Resource] = {}
 for _res in RESOURCES:
     RESOURCE_OF_STORE.setdefault(_res.store_key, _res)
 NAMESPACES = "namespaces"
-SERVICES = "services"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,22 +39,15 @@ class Event:
     old: Obj | None = None
 
 
-class StoreCore:
-    """Objects, the global resourceVersion and the indexes; every change goes through `_put` or `_drop`."""
+class StoreState:
+    """Objects, the global resourceVersion, indexes, event window; every change goes through `put` or `drop`.
 
-    def __init__(
-        self,
-        *,
-        clock: Callable[[], float],
-        window: int,
-        journal: Journal | None,
-        rng: random.Random | None,
-    ) -> None:
+    Objects handed out by the read methods are the stored ones: read them, never change them.
+    """
+
+    def __init__(self, *, window: int, journal: Journal | None) -> None:
         if window < 1:
             raise ValueError("window must be at least 1")
-        self._clock = clock
-        self._rng: random.Random = rng or random.SystemRandom()
-        self._new_uid = uuid_factory(self._rng)
         self._window: deque[Event] = deque(maxlen=window)
         self._floor = 0  # every event after this resourceVersion is still in the window
         self._rv = 0
@@ -66,10 +55,7 @@ class StoreCore:
         self._keys: dict[str, SortedKeys] = {}
         self._listeners: list[Callable[[Event], None]] = []
         self._journal = journal
-        self._by_uid: dict[str, Ref] = {}
-        self._dependents: dict[str, set[Ref]] = {}
-        self._ns_count: Counter[str] = Counter()
-        self._ips = ClusterIPs()
+        self.indexes = Indexes()
         if journal is not None:
             self._load(journal)
 
@@ -78,7 +64,7 @@ class StoreCore:
         for store_key, obj in items:
             key = (namespace_of(obj), name_of(obj))
             self._objects.setdefault(store_key, {})[key] = obj
-            self._index(store_key, None, obj)
+            self.indexes.update(store_key, None, obj)
         self._keys = {store_key: SortedKeys(bucket) for store_key, bucket in self._objects.items()}
         self._rv = self._floor = rv
 
@@ -86,6 +72,11 @@ class StoreCore:
     def resource_version(self) -> int:
         """The global resourceVersion: the number of the last committed change."""
         return self._rv
+
+    @property
+    def floor(self) -> int:
+        """Every change after this resourceVersion is still in the event window."""
+        return self._floor
 
     def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
         """Call listener synchronously after each committed change; returns the unsubscribe function."""
@@ -119,64 +110,66 @@ class StoreCore:
 
     # --- reads -------------------------------------------------------------------------------------------
 
-    def _bucket(self, store_key: str) -> dict[Key, Obj]:
-        return self._objects.setdefault(store_key, {})
+    def objects(self, store_key: str) -> dict[Key, Obj]:
+        """The objects of one storage by key (read-only)."""
+        return self._objects.get(store_key) or {}
 
-    def _sorted_keys(self, store_key: str) -> SortedKeys:
-        found = self._keys.get(store_key)
-        if found is None:
-            found = self._keys[store_key] = SortedKeys()
-        return found
+    def keys(self, store_key: str) -> SortedKeys:
+        """The sorted keys of one storage (read-only)."""
+        return self._keys.get(store_key) or SortedKeys()
 
-    def _find(self, store_key: str, namespace: str, name: str) -> Obj | None:
+    def find(self, store_key: str, namespace: str, name: str) -> Obj | None:
+        """The stored object, or None."""
         return self._objects.get(store_key, {}).get((namespace, name))
 
-    def _existing(self, res: Resource, namespace: str | None, name: str) -> Obj:
-        found = self._find(res.store_key, _ns(res, namespace), name)
+    def existing(self, res: Resource, namespace: str | None, name: str) -> Obj:
+        """The stored object of res; 404 when absent."""
+        found = self.find(res.store_key, (namespace or "") if res.namespaced else "", name)
         if found is None:
             raise not_found(res, name)
         return found
 
-    def _by_ref(self, ref: Ref) -> Obj | None:
-        return self._find(*ref)
+    def by_ref(self, ref: Ref) -> Obj | None:
+        """The stored object at a (store_key, namespace, name) reference, or None."""
+        return self.find(*ref)
 
-    def _owner(self, uid: str) -> tuple[Ref, Obj] | None:
-        ref = self._by_uid.get(uid)
-        found = self._by_ref(ref) if ref else None
+    def owner(self, uid: str) -> tuple[Ref, Obj] | None:
+        """The stored object with this uid and its reference, or None."""
+        ref = self.indexes.ref_of_uid(uid)
+        found = self.by_ref(ref) if ref else None
         return (ref, found) if ref and found is not None else None
 
-    def _dependents_of(self, uid: str) -> list[Ref]:
-        return sorted(self._dependents.get(uid, ()))
-
-    def _in_namespace(self, namespace: str) -> Iterator[Ref]:
+    def in_namespace(self, namespace: str) -> Iterator[Ref]:
+        """References to every object in a namespace (a snapshot per storage)."""
         for store_key, bucket in self._objects.items():
             for ns, name in list(bucket):
                 if ns == namespace:
                     yield store_key, ns, name
 
-    def _namespace_obj(self, name: str) -> Obj | None:
-        return self._find(NAMESPACES, "", name)
+    def namespace_obj(self, name: str) -> Obj | None:
+        """The stored Namespace of this name, or None."""
+        return self.find(NAMESPACES, "", name)
 
     # --- commits -----------------------------------------------------------------------------------------
 
-    def _put(self, store_key: str, obj: Obj, *, added: bool) -> Obj:
+    def put(self, store_key: str, obj: Obj, *, added: bool) -> Obj:
         """Commit obj (a dict the store now owns, never changed again) as a new version; ADDED or MODIFIED."""
         meta(obj)["resourceVersion"] = str(self._rv + 1)
         if self._journal is not None:  # first, so a failed write leaves memory as it was
             self._journal.put(store_key, obj)
             self._journal.set_version(self._rv + 1)
         self._rv += 1
-        bucket = self._bucket(store_key)
+        bucket = self._objects.setdefault(store_key, {})
         key = (namespace_of(obj), name_of(obj))
         old = bucket.get(key)
         bucket[key] = obj
         if old is None:
             self._sorted_keys(store_key).add(key)
-        self._index(store_key, old, obj)
+        self.indexes.update(store_key, old, obj)
         self._emit(Event("ADDED" if added else "MODIFIED", store_key, obj, self._rv, old))
         return obj
 
-    def _drop(self, store_key: str, obj: Obj) -> Obj:
+    def drop(self, store_key: str, obj: Obj) -> Obj:
         """Remove obj (last state given, not changed) for good; returns a private copy of the last state.
 
         DELETED carries that state with the delete's resourceVersion, sharing all but its top level and
@@ -188,12 +181,18 @@ class StoreCore:
             self._journal.delete(store_key, key[0], key[1])
             self._journal.set_version(self._rv + 1)
         self._rv += 1
-        old = self._bucket(store_key).pop(key, None)
+        old = self._objects.setdefault(store_key, {}).pop(key, None)
         if old is not None:
             self._sorted_keys(store_key).discard(key)
-        self._index(store_key, old, None)
+        self.indexes.update(store_key, old, None)
         self._emit(Event("DELETED", store_key, final, self._rv, old))
         return clone(final)
+
+    def _sorted_keys(self, store_key: str) -> SortedKeys:
+        found = self._keys.get(store_key)
+        if found is None:
+            found = self._keys[store_key] = SortedKeys()
+        return found
 
     def _emit(self, event: Event) -> None:
         if len(self._window) == self._window.maxlen:
@@ -205,48 +204,10 @@ class StoreCore:
             except Exception:
                 log.exception("store listener failed on %s %s", event.type, event.store_key)
 
-    def _index(self, store_key: str, old: Obj | None, new: Obj | None) -> None:
-        def ref_of(o: Obj) -> Ref:
-            return store_key, namespace_of(o), name_of(o)
-
-        if old is not None:
-            self._by_uid.pop(uid_of(old), None)
-            for owner in owner_uids(old):
-                deps = self._dependents.get(owner)
-                if deps is not None:
-                    deps.discard(ref_of(old))
-                    if not deps:
-                        del self._dependents[owner]
-            if namespace_of(old):
-                self._ns_count[namespace_of(old)] -= 1
-            if store_key == SERVICES:
-                for ip in _service_ips(old):
-                    self._ips.release(ip)
-        if new is not None:
-            self._by_uid[uid_of(new)] = ref_of(new)
-            for owner in owner_uids(new):
-                self._dependents.setdefault(owner, set()).add(ref_of(new))
-            if namespace_of(new):
-                self._ns_count[namespace_of(new)] += 1
-            if store_key == SERVICES:
-                for ip in _service_ips(new):
-                    self._ips.mark(ip)
-
-
-def _ns(res: Resource, namespace: str | None) -> str:
-    return (namespace or "") if res.namespaced else ""
-
-
-def _service_ips(obj: Obj) -> list[str]:
-    spec = obj.get("spec")
-    if not isinstance(spec, dict) or not wants_cluster_ip(spec):
-        return []
-    return [str(ip) for ip in spec.get("clusterIPs") or [spec.get("clusterIP")] if ip and ip != "None"]
-
 
 def resource_of(store_key: str) -> Resource:
     """The resource that stands for a storage in errors and cascades."""
     return RESOURCE_OF_STORE[store_key]
 
 
-__all__ = ["ApiError", "Event", "Key", "Ref", "StoreCore", "resource_of"]
+__all__ = ["ApiError", "Event", "Key", "Ref", "StoreState", "resource_of"]

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 
 from kubeapi.meta import Obj, rfc3339
-from localcluster.storage.defaults import apply_defaults, wants_cluster_ip
-from localcluster.storage.deletion import GcStore, check_preconditions, deleting
+from localcluster.storage.defaults import wants_cluster_ip
+from localcluster.storage.deletion import GarbageCollector, check_preconditions, deleting
 from localcluster.storage.errors import (
     ApiError,
     already_exists,
@@ -20,21 +20,21 @@ from localcluster.storage.errors import (
     not_found,
 )
 from localcluster.storage.journal import Journal
-from localcluster.storage.meta import clone, generated_name, meta, name_causes
-from localcluster.storage.paging import Key, ListResult, SortedKeys, decode_continue, encode_continue, page
+from localcluster.storage.kinds import KindRules, rules_for
+from localcluster.storage.meta import clone, generated_name, meta, uuid_factory
+from localcluster.storage.paging import Key, ListResult, decode_continue, encode_continue, page
 from localcluster.storage.patch import APPLY, apply_config, apply_patch, decode_apply, media_type, patch_types
 from localcluster.storage.resources import Resource
+from localcluster.storage.scale import apply_scale, scale_view
 from localcluster.storage.selectors import selector_matcher
-from localcluster.storage.state import NAMESPACES, Event, resource_of
-from localcluster.storage.validation import metadata_causes
+from localcluster.storage.state import NAMESPACES, Event, StoreState, resource_of
+from localcluster.storage.validation import metadata_causes, name_causes
 from localcluster.storage.writes import (
-    apply_scale,
+    apply_defaults,
     check_body,
     finish_update,
-    has_generation,
     merge_update,
     object_namespace,
-    scale_view,
     unchanged,
 )
 
@@ -58,8 +58,12 @@ _APPLY_NEEDS_MANAGER = ApiError(
 )
 
 
-class ObjectStore(GcStore):
-    """Versioned objects of every served resource; one global resourceVersion; listeners see each change."""
+class ObjectStore:
+    """Versioned objects of every served resource; one global resourceVersion; listeners see each change.
+
+    The state (objects, indexes, journal, event window) and the garbage collector are collaborators; the
+    per-kind rules come from `kinds.RULES`.
+    """
 
     def __init__(
         self,
@@ -69,13 +73,36 @@ class ObjectStore(GcStore):
         journal: Journal | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        super().__init__(clock=clock, window=window, journal=journal, rng=rng)
+        self._clock = clock
+        self._rng: random.Random = rng or random.SystemRandom()
+        self._new_uid = uuid_factory(self._rng)
+        self._state = StoreState(window=window, journal=journal)
+        self._gc = GarbageCollector(self._state, clock=clock)
+
+    @property
+    def resource_version(self) -> int:
+        """The global resourceVersion: the number of the last committed change."""
+        return self._state.resource_version
+
+    def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
+        """Call listener synchronously after each committed change; returns the unsubscribe function."""
+        return self._state.subscribe(listener)
+
+    def check_fresh(self, resource_version: int) -> None:
+        """Raise 410 Expired when changes after resource_version are no longer all kept."""
+        self._state.check_fresh(resource_version)
+
+    def events_after(
+        self, res: Resource, namespace: str | None, resource_version: int
+    ) -> builtins.list[Event]:
+        """Kept events of res's storage (and namespace, if given) after resource_version, oldest first."""
+        return self._state.events_after(res, namespace, resource_version)
 
     def ensure_namespaces(self, names: tuple[str, ...] = DEFAULT_NAMESPACES) -> None:
         """Create the namespaces a cluster starts with, where missing."""
         res = resource_of(NAMESPACES)
         for name in names:
-            if self._namespace_obj(name) is None:
+            if self._state.namespace_obj(name) is None:
                 self.create(res, None, {"metadata": {"name": name}})
 
     # --- create ------------------------------------------------------------------------------------------
@@ -85,7 +112,7 @@ class ObjectStore(GcStore):
         new = self._prepare_create(res, namespace, check_body(res, obj))
         if dry_run:
             return new
-        return clone(self._put(res.store_key, new, added=True))
+        return clone(self._state.put(res.store_key, new, added=True))
 
     def _prepare_create(self, res: Resource, namespace: str | None, new: Obj) -> Obj:
         m = meta(new)
@@ -96,7 +123,8 @@ class ObjectStore(GcStore):
             m.pop(key, None)
         name = str(m.get("name") or "")
         prefix = str(m.get("generateName") or "")
-        causes = name_causes(res.kind, name or (prefix + "x" if prefix else "")) + metadata_causes(new)
+        rules = rules_for(res.kind)
+        causes = name_causes(rules.name_rule, name or (prefix + "x" if prefix else "")) + metadata_causes(new)
         if causes:
             raise invalid(res, name, causes)
         if ns:
@@ -104,19 +132,23 @@ class ObjectStore(GcStore):
         if not name:
             name = self._free_name(res, ns, prefix)
             m["name"] = name
-        elif self._find(res.store_key, ns, name) is not None:
+        elif self._state.find(res.store_key, ns, name) is not None:
             raise already_exists(res, name)
         m["uid"] = self._new_uid()
         m["creationTimestamp"] = rfc3339(self._clock())
-        if has_generation(res.kind):
-            m["generation"] = 1
-        apply_defaults(new)
-        if res.kind == "Service":
-            self._allocate_cluster_ip(res, new)
+        self._fill(res, rules, new)
         return new
 
+    def _fill(self, res: Resource, rules: KindRules, new: Obj) -> None:
+        """What the kind's rules add to a new object: generation, defaults, a cluster IP."""
+        if rules.generation:
+            meta(new)["generation"] = 1
+        apply_defaults(rules, new)
+        if rules.cluster_ip:
+            self._allocate_cluster_ip(res, new)
+
     def _check_namespace_open(self, res: Resource, ns: str, name: str) -> None:
-        found = self._namespace_obj(ns)
+        found = self._state.namespace_obj(ns)
         if found is None:
             raise not_found(resource_of(NAMESPACES), ns)
         if deleting(found):
@@ -126,7 +158,7 @@ class ObjectStore(GcStore):
     def _free_name(self, res: Resource, ns: str, prefix: str) -> str:
         for _ in range(_GENERATE_ATTEMPTS):
             name = generated_name(prefix, self._rng)
-            if self._find(res.store_key, ns, name) is None:
+            if self._state.find(res.store_key, ns, name) is None:
                 return name
         raise already_exists(res, name)
 
@@ -138,10 +170,10 @@ class ObjectStore(GcStore):
             return
         asked = spec.get("clusterIP") or (spec.get("clusterIPs") or [""])[0]
         if asked:
-            cause = self._ips.check(str(asked))
+            cause = self._state.indexes.ips.check(str(asked))
             if cause is not None:
                 raise invalid(res, str(meta(new).get("name")), [cause])
-        ip = str(asked or self._ips.next_free())
+        ip = str(asked or self._state.indexes.ips.next_free())
         spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
         spec.setdefault("ipFamilies", ["IPv4"])
         spec.setdefault("ipFamilyPolicy", "SingleStack")
@@ -152,7 +184,7 @@ class ObjectStore(GcStore):
         self, res: Resource, namespace: str | None, name: str, *, subresource: str = "", copy: bool = True
     ) -> Obj:
         """One object (or its `scale` view); 404 when absent. copy=False: the stored object, read-only."""
-        found = self._existing(res, namespace, name)
+        found = self._state.existing(res, namespace, name)
         if subresource == "scale":
             return scale_view(found)
         return clone(found) if copy else found
@@ -174,11 +206,11 @@ class ObjectStore(GcStore):
         """
         matches = selector_matcher(label_selector, field_selector, res.kind)
         list_rv, after = self._list_start(continue_token)
-        keys = self._keys.get(res.store_key) or SortedKeys()
+        keys = self._state.keys(res.store_key)
         only_ns = namespace if res.namespaced and namespace else None
         found = page(
             keys,
-            self._objects.get(res.store_key, {}),
+            self._state.objects(res.store_key),
             span=keys.span(only_ns, after),
             limit=limit,
             matches=matches,
@@ -191,12 +223,13 @@ class ObjectStore(GcStore):
 
     def _list_start(self, continue_token: str) -> tuple[int, Key | None]:
         """The list's resourceVersion and the key a continued list starts after; 410 for a stale token."""
+        rv = self._state.resource_version
         if not continue_token:
-            return self._rv, None
+            return rv, None
         list_rv, after = decode_continue(continue_token)
         if list_rv < 0:
-            return self._rv, after
-        if list_rv < self._floor and list_rv != self._rv:
+            return rv, after
+        if list_rv < self._state.floor and list_rv != rv:
             fresh = encode_continue(-1, after)
             raise ApiError(410, "Expired", _CONTINUE_EXPIRED, metadata={"continue": fresh})
         return list_rv, after
@@ -214,7 +247,7 @@ class ObjectStore(GcStore):
         dry_run: bool = False,
     ) -> Obj:
         """PUT: replace the object (409 on a stale metadata.resourceVersion); `status` and `scale` too."""
-        old = self._existing(res, namespace, name)
+        old = self._state.existing(res, namespace, name)
         if subresource == "scale":
             new = apply_scale(res, old, obj, name=name)
             return scale_view(self._commit_update(res, old, new, dry_run=dry_run))
@@ -231,7 +264,7 @@ class ObjectStore(GcStore):
         new = finish_update(res, old, new)
         if unchanged(old, new) or dry_run:
             return clone(new)
-        committed, _ = self._write(res.store_key, new)
+        committed, _ = self._gc.write(res.store_key, new)
         return clone(committed)
 
     def patch(
@@ -255,10 +288,10 @@ class ObjectStore(GcStore):
         if ctype == APPLY:
             if not field_manager:
                 raise _APPLY_NEEDS_MANAGER
-            found = self._find(res.store_key, namespace or "" if res.namespaced else "", name)
+            found = self._state.find(res.store_key, namespace or "" if res.namespaced else "", name)
             if found is None and not subresource:
                 return self._apply_create(res, namespace, name, decode_apply(body), dry_run=dry_run)
-        old = self._existing(res, namespace, name)
+        old = self._state.existing(res, namespace, name)
         view = scale_view(old) if subresource == "scale" else clone(old)
         patched = apply_patch(view, body, ctype, kind="Scale" if subresource == "scale" else res.kind)
         if subresource == "scale":
@@ -293,9 +326,9 @@ class ObjectStore(GcStore):
         dry_run: bool = False,
     ) -> tuple[Obj, bool]:
         """Delete or mark for deletion; returns (object, gone): gone=False when it stays for now."""
-        found = self._existing(res, namespace, name)
+        found = self._state.existing(res, namespace, name)
         check_preconditions(res, found, preconditions)
-        return self._delete(res, found, propagation=propagation, grace=grace_seconds, dry_run=dry_run)
+        return self._gc.delete(res, found, propagation=propagation, grace=grace_seconds, dry_run=dry_run)
 
     def delete_collection(
         self,
@@ -315,9 +348,11 @@ class ObjectStore(GcStore):
         out = []
         for item in listed.items:
             m = meta(item)
-            found = self._find(res.store_key, str(m.get("namespace") or ""), str(m["name"]))
+            found = self._state.find(res.store_key, str(m.get("namespace") or ""), str(m["name"]))
             if found is None:
                 continue  # gone with an owner deleted earlier in this loop
-            obj, _ = self._delete(res, found, propagation=propagation, grace=grace_seconds, dry_run=dry_run)
+            obj, _ = self._gc.delete(
+                res, found, propagation=propagation, grace=grace_seconds, dry_run=dry_run
+            )
             out.append(obj)
         return out

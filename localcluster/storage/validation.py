@@ -1,19 +1,59 @@
-"""Checks the real API server makes on every write: labels, annotations, owner references, pod updates."""
+"""Checks the real API server makes on writes: names, labels, annotations, owner references, pod updates."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from kubeapi.labels import LABEL_VALUE_MESSAGE, QUALIFIED_NAME_MESSAGE, is_label_value, is_qualified_name
 from kubeapi.meta import Obj
-from localcluster.storage.errors import field_forbidden, field_invalid
+from localcluster.storage.errors import field_forbidden, field_invalid, field_required
 from localcluster.storage.meta import clone
 
+_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1035 = r"[a-z]([-a-z0-9]*[a-z0-9])?"
+_NAME_RULES: dict[str, tuple[str, int, str]] = {
+    "subdomain": (
+        _SUBDOMAIN,
+        253,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+        "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+        f"validation is '{_SUBDOMAIN}')",
+    ),
+    "label": (
+        _LABEL,
+        63,
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+        "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+        f"validation is '{_LABEL}')",
+    ),
+    "dns1035": (
+        _DNS1035,
+        63,
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+        "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
+        f"regex used for validation is '{_DNS1035}')",
+    ),
+}
 _POD_MUTABLE = (
     "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,"
     "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),"
     "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
 )
+
+
+def name_causes(rule: str, name: str) -> list[Obj]:
+    """Causes against metadata.name under a rule (`subdomain`, `label`, `dns1035`); empty when valid."""
+    if not name:
+        return [field_required("metadata.name", "name or generateName is required")]
+    pattern, limit, text = _NAME_RULES[rule]
+    causes = []
+    if len(name) > limit:
+        causes.append(field_invalid("metadata.name", name, f"must be no more than {limit} characters"))
+    if not re.fullmatch(pattern, name):
+        causes.append(field_invalid("metadata.name", name, text))
+    return causes
 
 
 def metadata_causes(obj: Obj) -> list[Obj]:

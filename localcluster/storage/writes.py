@@ -1,27 +1,19 @@
-"""Pure preparation of writes: request namespace checks, update merging rules, generation, the scale view."""
+"""Pure preparation of writes: request bodies, namespace checks, update merging, per-kind defaults."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kubeapi.labels import selector_text
 from kubeapi.meta import Obj
-from localcluster.storage.defaults import apply_defaults, wants_cluster_ip
+from localcluster.storage.defaults import wants_cluster_ip
 from localcluster.storage.errors import bad_request, field_forbidden, field_invalid, invalid
+from localcluster.storage.kinds import KindRules, rules_for
 from localcluster.storage.meta import clone, finalizers_of, meta, spec_changed
 from localcluster.storage.resources import Resource
-from localcluster.storage.validation import metadata_causes, pod_update_causes
+from localcluster.storage.validation import metadata_causes
 
 # metadata the server owns: an update cannot change these
 _SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
-# kinds whose create strategy starts metadata.generation at 1: Pod (since 1.33), EndpointSlice, and custom
-# resources (PetSet); the others (ConfigMap, Secret, Service, Namespace, Event, Lease...) have none
-_GENERATION_KINDS = frozenset({"Pod", "EndpointSlice", "PetSet"})
-
-
-def has_generation(kind: str) -> bool:
-    """Whether objects of kind carry metadata.generation (set to 1 on create, bumped on spec changes)."""
-    return kind in _GENERATION_KINDS
 
 
 def object_namespace(res: Resource, namespace: str | None, obj: Obj) -> str:
@@ -94,13 +86,12 @@ def merge_update(res: Resource, old: Obj, body: Obj, *, name: str, subresource: 
         detail = "no new finalizers can be added if the object is being deleted"
         cause = field_forbidden("metadata.finalizers", f"{detail}, found new finalizers {sorted(added)}")
         raise invalid(res, name, [cause])
-    _keep_cluster_ip(res, old, new)
+    if rules_for(res.kind).cluster_ip:
+        _keep_cluster_ip(res, old, new)
     return new
 
 
 def _keep_cluster_ip(res: Resource, old: Obj, new: Obj) -> None:
-    if res.kind != "Service":
-        return
     old_spec, new_spec = old.get("spec") or {}, new.setdefault("spec", {})
     if not isinstance(new_spec, dict) or not wants_cluster_ip(old_spec):
         return
@@ -118,10 +109,11 @@ def _keep_cluster_ip(res: Resource, old: Obj, new: Obj) -> None:
 
 def finish_update(res: Resource, old: Obj, new: Obj) -> Obj:
     """Defaults, validation and the generation rule; the resourceVersion field is left to the caller."""
-    apply_defaults(new)
+    rules = rules_for(res.kind)
+    apply_defaults(rules, new)
     causes = metadata_causes(new)
-    if res.kind == "Pod":
-        causes += pod_update_causes(old, new)
+    if rules.update_causes is not None:
+        causes += rules.update_causes(old, new)
     if causes:
         raise invalid(res, str(meta(new).get("name")), causes)
     generation = meta(old).get("generation")
@@ -130,53 +122,15 @@ def finish_update(res: Resource, old: Obj, new: Obj) -> Obj:
     return new
 
 
+def apply_defaults(rules: KindRules, obj: Obj) -> None:
+    """Fill the defaults of obj's kind in place (idempotent)."""
+    if rules.defaults is not None:
+        rules.defaults(obj)
+
+
 def unchanged(old: Obj, new: Obj) -> bool:
     """Whether new differs from old only in resourceVersion (a no-op write, not committed)."""
     a, b = dict(old), dict(new)
     a["metadata"] = {k: v for k, v in meta(old).items() if k != "resourceVersion"}
     b["metadata"] = {k: v for k, v in meta(new).items() if k != "resourceVersion"}
     return a == b
-
-
-def set_selector(spec: Obj) -> Obj:
-    """A set's label selector: spec.selector, or the template's labels when it is absent (as PetSet did)."""
-    selector = spec.get("selector")
-    if selector is not None:
-        return selector if isinstance(selector, dict) else {}
-    template = spec.get("template")
-    tmeta = template.get("metadata") if isinstance(template, dict) else None
-    labels = tmeta.get("labels") if isinstance(tmeta, dict) else None
-    return {"matchLabels": labels} if isinstance(labels, dict) else {}
-
-
-def scale_view(obj: Obj) -> Obj:
-    """The autoscaling/v1 Scale of an object with spec.replicas (PetSet); status.selector in string form."""
-    m = meta(obj)
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
-    selector = selector_text(set_selector(spec))
-    keep = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-    return {
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {k: m[k] for k in keep if k in m},
-        "spec": {"replicas": spec.get("replicas", 1)},
-        "status": {"replicas": status.get("replicas", 0), "selector": selector},
-    }
-
-
-def apply_scale(res: Resource, old: Obj, scale: Any, *, name: str) -> Obj:
-    """old with spec.replicas taken from a Scale body (its resourceVersion kept as a precondition)."""
-    if not isinstance(scale, dict):
-        raise bad_request("the request body must be a Scale object")
-    replicas = (scale.get("spec") or {}).get("replicas", 0)
-    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-        raise invalid(
-            res, name, [field_invalid("spec.replicas", replicas, "must be greater than or equal to 0")]
-        )
-    new = clone(old)
-    new.setdefault("spec", {})["replicas"] = replicas
-    rv = (scale.get("metadata") or {}).get("resourceVersion")
-    if rv:
-        meta(new)["resourceVersion"] = rv
-    return new

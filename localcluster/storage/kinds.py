@@ -1,0 +1,125 @@
+"""The one table of per-kind rules the store and write preparation consult; every other kind is plain."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kubeapi.meta import Obj
+from localcluster.storage.defaults import claim_defaults, namespace_defaults, pod_defaults, service_defaults
+from localcluster.storage.meta import field_path
+from localcluster.storage.validation import pod_update_causes
+
+DEFAULT_GRACE_SECONDS = 30
+
+
+def no_selector(spec: Obj) -> Obj:
+    """The /scale selector of a kind without one: the empty selector."""
+    del spec
+    return {}
+
+
+def set_selector(spec: Obj) -> Obj:
+    """A set's label selector: spec.selector, or the template's labels when it is absent (as PetSet did)."""
+    selector = spec.get("selector")
+    if selector is not None:
+        return selector if isinstance(selector, dict) else {}
+    template = spec.get("template")
+    tmeta = template.get("metadata") if isinstance(template, dict) else None
+    labels = tmeta.get("labels") if isinstance(tmeta, dict) else None
+    return {"matchLabels": labels} if isinstance(labels, dict) else {}
+
+
+def pod_grace(obj: Obj, requested: int | None) -> int:
+    """Seconds a pod deletion waits: 0 for unscheduled or finished pods, else requested or spec's."""
+    if field_path(obj, "status.phase") in ("Succeeded", "Failed") or not field_path(obj, "spec.nodeName"):
+        return 0
+    if requested is None:
+        spec_grace = field_path(obj, "spec.terminationGracePeriodSeconds")
+        requested = spec_grace if isinstance(spec_grace, int) else DEFAULT_GRACE_SECONDS
+    return max(requested, 0)
+
+
+def no_grace(obj: Obj, requested: int | None) -> int:
+    """Deletion of every kind but Pod waits for no grace period."""
+    del obj, requested
+    return 0
+
+
+@dataclass(frozen=True, slots=True)
+class KindRules:
+    """How the store treats one kind; the defaults describe a plain kind (ConfigMap, Lease, ...)."""
+
+    defaults: Callable[[Obj], None] | None = None  # fills defaults in place on create and update
+    name_rule: str = "subdomain"  # metadata.name rule: "subdomain", "label" or "dns1035"
+    generation: bool = False  # metadata.generation: 1 on create, bumped on spec changes
+    cluster_ip: bool = False  # spec.clusterIP allocated on create, kept on update, indexed
+    update_causes: Callable[[Obj, Obj], list[Obj]] | None = None  # extra checks of (old, new) on update
+    grace: Callable[[Obj, int | None], int] = no_grace  # (object, requested) -> seconds a delete waits
+    holds_objects: bool = False  # a namespace: deleting it empties it, and it goes once empty
+    protected_names: tuple[str, ...] = ()  # objects that may not be deleted
+    scale_selector: Callable[[Obj], Obj] = no_selector  # spec -> the LabelSelector the /scale view reports
+    field_labels: tuple[str, ...] = ()  # field selector keys beyond metadata.name and metadata.namespace
+
+
+PLAIN = KindRules()
+
+_POD_FIELDS = (
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "spec.hostNetwork",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
+)
+_EVENT_FIELDS = (
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+)
+
+# generation: the create strategies of Pod (since 1.33), EndpointSlice and custom resources (PetSet) start
+# metadata.generation at 1; the other kinds have none
+RULES: dict[str, KindRules] = {
+    "Pod": KindRules(
+        defaults=pod_defaults,
+        generation=True,
+        update_causes=pod_update_causes,
+        grace=pod_grace,
+        field_labels=_POD_FIELDS,
+    ),
+    "Service": KindRules(defaults=service_defaults, name_rule="dns1035", cluster_ip=True),
+    "Namespace": KindRules(
+        defaults=namespace_defaults,
+        name_rule="label",
+        holds_objects=True,
+        protected_names=("default", "kube-system", "kube-public"),
+        field_labels=("status.phase",),
+    ),
+    "PersistentVolumeClaim": KindRules(defaults=claim_defaults, field_labels=("spec.volumeName",)),
+    "EndpointSlice": KindRules(generation=True),
+    "PetSet": KindRules(generation=True, scale_selector=set_selector),
+    "Event": KindRules(field_labels=_EVENT_FIELDS),
+    "Secret": KindRules(field_labels=("type",)),
+    "Node": KindRules(field_labels=("spec.unschedulable",)),
+}
+
+
+def rules_for(kind: str) -> KindRules:
+    """The rules of a kind (PLAIN for kinds without any)."""
+    return RULES.get(kind, PLAIN)
+
+
+def rules_of(obj: Obj) -> KindRules:
+    """The rules of an object's kind."""
+    return RULES.get(str(obj.get("kind") or ""), PLAIN)
