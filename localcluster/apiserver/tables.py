@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from kubeapi.labels import selector_text
 from kubeapi.meta import Obj, parse_time
+from localcluster.storage.meta import field_path
 from localcluster.storage.resources import Resource
 
 Cell = Callable[[Obj, float], Any]
@@ -49,13 +51,9 @@ def _age_of(text: Any, now: float) -> str:
     return "<unknown>" if stamp is None else human_duration(now - stamp)
 
 
-def _get(obj: Any, path: str) -> Any:
-    """The value at a dotted path (`.spec.replicas`), None when absent."""
-    for part in path.strip(".").split("."):
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(part)
-    return obj
+def _get(obj: Obj, path: str) -> Any:
+    """The value at a dotted path (`.spec.replicas` or `spec.replicas`), None when absent."""
+    return field_path(obj, path.strip("."))
 
 
 def _name(obj: Obj, _now: float) -> Any:
@@ -114,8 +112,7 @@ def _service_external(obj: Obj, _now: float) -> Any:
 
 
 def _selector(obj: Obj, _now: float) -> Any:
-    selector = _get(obj, "spec.selector") or {}
-    return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>"
+    return selector_text({"matchLabels": _get(obj, "spec.selector")}) or "<none>"
 
 
 def _access_modes(obj: Obj, _now: float) -> Any:

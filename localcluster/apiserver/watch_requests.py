@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from kubeapi.meta import Obj
 from localcluster.apiserver.params import ListOptions
 from localcluster.apiserver.routing import Target
 from localcluster.apiserver.views import ObjectView, RenderOptions, error_line
@@ -16,8 +17,6 @@ from localcluster.apiserver.watch import Delivery, SelectorEdges, StreamTiming, 
 from localcluster.storage.errors import ApiError, bad_request
 from localcluster.storage.selectors import selector_matcher
 from localcluster.storage.store import ObjectStore
-
-Obj = dict[str, object]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Per-kind rules of the object store: which kinds carry metadata.generation, and the Scale's selector."""
+"""Per-kind rules of the object store: the table, which kinds have metadata.generation, the Scale selector."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from kubeapi.meta import Obj
-from localcluster.storage.resources import Resource, find
+from localcluster.storage.kinds import PLAIN, RULES, rules_for
+from localcluster.storage.resources import RESOURCES, Resource, find
 from localcluster.storage.store import ObjectStore
 from tests.localcluster.test_objects_support import (
     CONFIGMAPS,
@@ -112,3 +113,22 @@ def test_scale_selector_is_the_set_selector_as_text(
     store.create(PETSETS_ALPHA, "default", classic("web", selector=selector, labels=labels))
     scale = store.get(PETSETS_ALPHA, "default", "web", subresource="scale")
     assert scale["status"]["selector"] == text
+
+
+def test_kinds_without_rules_are_plain() -> None:
+    assert rules_for("ConfigMap") is PLAIN
+    assert rules_for("") is PLAIN
+    assert not PLAIN.generation and PLAIN.name_rule == "subdomain" and PLAIN.defaults is None
+
+
+def test_every_ruled_kind_but_secret_is_served() -> None:
+    served = {res.kind for res in RESOURCES}
+    assert set(RULES) - served == {"Secret"}  # Secret: only its field selector keys, for clients that ask
+
+
+@pytest.mark.parametrize(
+    ("res", "obj", "generation"), GENERATION_CASES, ids=[c[0].kind for c in GENERATION_CASES]
+)
+def test_the_table_names_the_kinds_with_a_generation(res: Resource, obj: Obj, generation: int | None) -> None:
+    del obj
+    assert rules_for(res.kind).generation == (generation is not None)
