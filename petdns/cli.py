@@ -111,6 +111,24 @@ def _operations_arguments(serve: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="after SIGTERM or SIGINT, keep answering this long with /ready at 503 (default 5)",
     )
+    group.add_argument(
+        "--tcp-idle-timeout",
+        type=_duration,
+        metavar="DURATION",
+        help="close a TCP connection that sends no complete query this long, e.g. 10s (default 10s)",
+    )
+    group.add_argument(
+        "--tcp-write-timeout",
+        type=_duration,
+        metavar="DURATION",
+        help="close a TCP connection whose reply cannot be sent this long, e.g. 5s (default 5s)",
+    )
+    group.add_argument(
+        "--max-tcp-connections",
+        type=int,
+        metavar="N",
+        help="TCP connections open at once; the next ones are closed at once (default 1000)",
+    )
     group.add_argument("--log-level", choices=list(config_file.LOG_LEVELS), help="(default info)")
     group.add_argument(
         "--log-format",

@@ -172,6 +172,14 @@ class PetdnsCollector(Collector):
             "Queries dropped without a reply (responses, runts) and replies that could not be sent.",
             value=counters.dropped,
         )
+        closed = CounterMetricFamily(
+            "petdns_tcp_connections_closed_total",
+            "TCP connections closed by a limit: idle, write (deadline), queue (replies unsent), limit.",
+            labels=["reason"],
+        )
+        for reason, count in sorted(counters.tcp_closed.items()):
+            closed.add_metric([reason], count)
+        yield closed
 
     # -- forwarding ------------------------------------------------------------------------------------
 

@@ -11,21 +11,18 @@ import contextlib
 import functools
 import logging
 import socket
-import struct
-import time
 from dataclasses import dataclass, field
 
 from petdns.answer.dispatch import Outside, dispatch, refused
 from petdns.answer.zone import RenderedZone
 from petdns.forward.forwarder import Forwarder
 from petdns.forward.relay import ClientQuery
-from petdns.serve import querylog
 from petdns.serve.listen import bind_pair, listener
-from petdns.serve.tally import FORWARD, KUBERNETES, NO_PLUGIN, Listener, Tally, type_code
+from petdns.serve.tally import FORWARD, KUBERNETES, NO_PLUGIN, Listener, Tally
+from petdns.serve.tcp import TcpLimits, serve_connection
 from petdns.serve.udp import Counters, UdpWorker
 
 log = logging.getLogger("petdns.server")
-TCP_IDLE_SECONDS = 10.0
 
 
 @dataclass
@@ -50,10 +47,16 @@ class DnsServer:
     forwarder: Forwarder | None = field(default=None, kw_only=True)
     query_log: bool = field(default=False, kw_only=True)
     loop_tally: Tally = field(default_factory=Tally, kw_only=True)  # TCP and forwarded UDP answers
-    _connections: dict[asyncio.Task[None], bool] = field(default_factory=dict, init=False)  # task -> busy
+    tcp: TcpLimits = field(default_factory=TcpLimits, kw_only=True)  # deadlines and bounds of TCP
+    tcp_connections: dict[asyncio.Task[None], bool] = field(default_factory=dict, init=False)  # -> busy
     _retired: list[Forwarder] = field(default_factory=list, init=False)
     _retiring: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _draining: bool = field(default=False, init=False)
+
+    @property
+    def draining(self) -> bool:
+        """Whether the server has stopped taking queries."""
+        return self._draining
 
     @property
     def tallies(self) -> list[Tally]:
@@ -111,7 +114,7 @@ class DnsServer:
         self._draining = True
         for server in self._tcp:
             server.close()
-        for task, busy in list(self._connections.items()):
+        for task, busy in list(self.tcp_connections.items()):
             if not busy:
                 task.cancel()
         for worker in self._workers:
@@ -128,20 +131,20 @@ class DnsServer:
         deadline = loop.time() + timeout
         forwarders = [f for f in (self.forwarder, *self._retired) if f is not None]
         done = all([await f.drain(max(0.0, deadline - loop.time())) for f in forwarders])
-        while self._connections:
+        while self.tcp_connections:
             left = deadline - loop.time()
             if left <= 0:
                 return False
-            await asyncio.wait(list(self._connections), timeout=left)
+            await asyncio.wait(list(self.tcp_connections), timeout=left)
         return done
 
     async def close(self) -> None:
         """Stop everything still running and close the sockets."""
         if not self._draining:
             await self.stop_accepting()
-        for task in list(self._connections):
+        for task in list(self.tcp_connections):
             task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        await asyncio.gather(*self.tcp_connections, return_exceptions=True)
         for forwarder in (self.forwarder, *self._retired):
             if forwarder is not None:
                 await forwarder.stop()
@@ -157,7 +160,8 @@ class DnsServer:
         await self.stop_accepting()
         await self.close()
 
-    async def _answer_tcp(self, data: bytes, peer: str) -> tuple[bytes | None, str]:
+    async def answer_tcp(self, data: bytes, peer: str) -> tuple[bytes | None, str]:
+        """The reply to a TCP query (None: no reply) and the plugin that gave it."""
         try:
             plugin = KUBERNETES
             reply = dispatch(self.zone, data, tcp=True, forwarding=True)
@@ -184,34 +188,4 @@ class DnsServer:
     async def _tcp_client(
         self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections[task] = False
-        peername = writer.get_extra_info("peername")
-        peer = str(peername[0]) if isinstance(peername, tuple) else ""
-        port = int(peername[1]) if isinstance(peername, tuple) else 0
-        try:
-            while not self._draining:
-                size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), TCP_IDLE_SECONDS))[0]
-                self._connections[task] = True
-                data = await asyncio.wait_for(reader.readexactly(size), TCP_IDLE_SECONDS)
-                start = time.perf_counter()
-                reply, plugin = await self._answer_tcp(data, peer)
-                if reply is None:
-                    break
-                writer.write(struct.pack("!H", len(reply)) + reply)
-                await writer.drain()
-                took = time.perf_counter() - start
-                self.loop_tally.record(
-                    listener, type_code(data), reply[3] & 0x0F, plugin, took, len(data), len(reply)
-                )
-                if self.query_log:
-                    querylog.emit(data, reply, "tcp", peer, port, took)
-                self._connections[task] = False
-        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            self._connections.pop(task, None)
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+        await serve_connection(self, listener, reader, writer)

@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from petdns.answer.dispatch import Outside, declined
@@ -27,11 +27,13 @@ log = logging.getLogger("petdns.server")
 
 @dataclass
 class Counters:
-    """Packets seen by the transports: answered, dropped (no reply) and internal errors."""
+    """Packets seen by the transports: answered, dropped (no reply) and internal errors; TCP
+    connections closed by a limit, by reason (`petdns.serve.tcp`)."""
 
     answered: int = 0
     dropped: int = 0
     errors: int = 0
+    tcp_closed: dict[str, int] = field(default_factory=dict)
 
 
 class Serving(Protocol):

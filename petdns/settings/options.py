@@ -8,7 +8,7 @@ reload the configuration file's key.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kubeapi import auth
@@ -18,6 +18,7 @@ from petdns.forward.forwarder import ForwardConfig
 from petdns.forward.response_cache import CachePolicy
 from petdns.forward.upstreams import Routes, default_upstreams, parse_stub_domain, parse_upstream
 from petdns.serve.listen import parse_listen
+from petdns.serve.tcp import TcpLimits
 from petdns.settings import config_file
 from petdns.settings.values import PodsMode, Settings
 
@@ -51,6 +52,7 @@ class ServeOptions:
     log_level: str = "info"
     log_format: str = "text"
     query_log: bool = False
+    tcp: TcpLimits = field(default_factory=TcpLimits)  # TCP deadlines and the cap on connections
     default_http: frozenset[str] = frozenset()  # paths at their default address: failing to bind is a warning
 
 
@@ -99,9 +101,24 @@ def build(values: Mapping[str, Any], *, connect: bool = True, kube: Connection |
         log_level=values["log_level"],
         log_format=values["log_format"],
         query_log=values["query_log"],
+        tcp=tcp_limits(values),
         default_http=frozenset(
             {"/metrics"} if values["metrics_listen"] == config_file.BY_NAME["metrics_listen"].default else ()
         ),
+    )
+
+
+def tcp_limits(values: Mapping[str, Any]) -> TcpLimits:
+    """The TCP deadlines (seconds, above 0 and at most an hour) and the cap on connections."""
+    for key in ("tcp_idle_timeout", "tcp_write_timeout"):
+        if not 0 < values[key] <= 3600:
+            raise OptionError(key, f"{values[key]} is outside (0, 3600] seconds")
+    if values["max_tcp_connections"] < 1:
+        raise OptionError("max_tcp_connections", f"{values['max_tcp_connections']} is below 1")
+    return TcpLimits(
+        idle_timeout=values["tcp_idle_timeout"],
+        write_timeout=values["tcp_write_timeout"],
+        max_connections=values["max_tcp_connections"],
     )
 
 

@@ -1,0 +1,155 @@
+"""The TCP connections of the DNS server: length-prefixed queries answered in order (pipelining), with
+the limits that keep a client from pinning a connection (`TcpLimits`).
+
+A connection is closed when no complete query arrives within the idle deadline, when a reply cannot be
+handed to the kernel within the write deadline, or when more than `max_queued` replies wait unsent in
+its buffer (a client that sends and never reads). Beyond `max_connections` open connections, a new one
+is closed at once. Connections closed by a limit are counted by reason in `Counters.tcp_closed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from petdns.serve import querylog
+from petdns.serve.tally import Listener, Tally, type_code
+from petdns.serve.udp import Counters
+
+# Reasons a connection was closed by a limit (the label of petdns_tcp_connections_closed_total).
+IDLE = "idle"
+WRITE = "write"
+QUEUE = "queue"
+LIMIT = "limit"
+
+
+@dataclass(frozen=True, slots=True)
+class TcpLimits:
+    """Deadlines (seconds) and bounds of the TCP connections; CoreDNS's TCP server closes idle
+    connections after 10 s and gives a reply 5 s to be written."""
+
+    idle_timeout: float = 10.0  # for each complete query, from the previous reply on
+    write_timeout: float = 5.0  # for a reply to leave the buffer (and for the last ones on closing)
+    max_connections: int = 1000  # open at once; the next ones are closed at once
+    max_queued: int = 128  # replies written but not handed to the kernel yet
+
+
+class TcpServing(Protocol):
+    """What a connection reads from its server."""
+
+    tcp: TcpLimits
+    counters: Counters
+    loop_tally: Tally
+    query_log: bool
+    tcp_connections: dict[asyncio.Task[None], bool]  # task -> answering a query
+
+    @property
+    def draining(self) -> bool: ...
+
+    def answer_tcp(self, data: bytes, peer: str) -> Awaitable[tuple[bytes | None, str]]: ...
+
+
+class _Unsent:
+    """The replies written to a transport that its buffer still holds (whole or in part)."""
+
+    def __init__(self, buffered: Callable[[], int]) -> None:
+        self._buffered = buffered
+        self._written = 0
+        self._ends: deque[int] = deque()
+
+    def add(self, size: int) -> int:
+        """Count a reply of `size` bytes just written; how many replies are still unsent."""
+        self._written += size
+        self._ends.append(self._written)
+        sent = self._written - self._buffered()
+        while self._ends and self._ends[0] <= sent:
+            self._ends.popleft()
+        return len(self._ends)
+
+
+def _count(counters: Counters, reason: str) -> None:
+    counters.tcp_closed[reason] = counters.tcp_closed.get(reason, 0) + 1
+
+
+async def serve_connection(
+    server: TcpServing, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Answer one connection's queries in order until it closes, a limit is hit, or the server drains."""
+    limits = server.tcp
+    if len(server.tcp_connections) >= limits.max_connections:
+        _count(server.counters, LIMIT)
+        writer.transport.abort()
+        return
+    task = asyncio.current_task()
+    assert task is not None
+    server.tcp_connections[task] = False
+    peername = writer.get_extra_info("peername")
+    peer = str(peername[0]) if isinstance(peername, tuple) else ""
+    port = int(peername[1]) if isinstance(peername, tuple) else 0
+    unsent = _Unsent(writer.transport.get_write_buffer_size)
+    reason = None
+    try:
+        while not server.draining:
+            try:
+                async with asyncio.timeout(limits.idle_timeout):
+                    size = struct.unpack("!H", await reader.readexactly(2))[0]
+                    server.tcp_connections[task] = True
+                    data = await reader.readexactly(size)
+            except TimeoutError:
+                reason = IDLE
+                break
+            start = time.perf_counter()
+            reply, plugin = await server.answer_tcp(data, peer)
+            if reply is None:
+                break
+            reason = await _send(writer, reply, unsent, limits)
+            if reason is not None:
+                break
+            took = time.perf_counter() - start
+            server.loop_tally.record(
+                listener, type_code(data), reply[3] & 0x0F, plugin, took, len(data), len(reply)
+            )
+            if server.query_log:
+                querylog.emit(data, reply, "tcp", peer, port, took)
+            server.tcp_connections[task] = False
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        server.tcp_connections.pop(task, None)
+        await _close(writer, None if reason in (QUEUE, WRITE) else limits.write_timeout)
+        if reason is not None:
+            _count(server.counters, reason)
+
+
+async def _send(writer: asyncio.StreamWriter, reply: bytes, unsent: _Unsent, limits: TcpLimits) -> str | None:
+    """Write one reply; the reason to close the connection when it cannot leave in time."""
+    frame = struct.pack("!H", len(reply)) + reply
+    writer.write(frame)
+    if unsent.add(len(frame)) > limits.max_queued:
+        return QUEUE
+    try:
+        async with asyncio.timeout(limits.write_timeout):
+            await writer.drain()
+    except TimeoutError:
+        return WRITE
+    return None
+
+
+async def _close(writer: asyncio.StreamWriter, flush: float | None) -> None:
+    """Close after flushing what is buffered for up to `flush` seconds; None aborts at once."""
+    if flush is None:
+        writer.transport.abort()
+    else:
+        writer.close()
+    try:
+        async with asyncio.timeout(flush if flush is not None else 1.0):
+            await writer.wait_closed()
+    except (TimeoutError, asyncio.CancelledError):
+        writer.transport.abort()
+    except ConnectionError:
+        pass

@@ -1,0 +1,190 @@
+"""TCP connection limits through the running server: the write deadline and the bound on unsent replies
+(a client that sends and never reads), the idle deadline, the cap on connections, pipelining kept."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import dns.asyncquery
+import dns.message
+import dns.rcode
+import pytest
+
+from petdns.answer.zone import RenderedZone
+from petdns.serve.tcp import TcpLimits
+from petdns.serve.transport import DnsServer
+
+HOST = "127.0.0.1"
+SRV = "_web._tcp.nginx.default.svc.cluster.local."
+A = "nginx.default.svc.cluster.local."
+Start = Callable[..., Awaitable[DnsServer]]  # TcpLimits fields -> a started server
+
+
+def _frame(name: str, qtype: str, qid: int = 0) -> bytes:
+    query = dns.message.make_query(name, qtype)
+    query.id = qid
+    wire = query.to_wire()
+    return struct.pack("!H", len(wire)) + wire
+
+
+@pytest.fixture
+async def serve(zones: dict[str, RenderedZone]) -> AsyncIterator[Start]:
+    started: list[DnsServer] = []
+
+    async def start(**limits: float) -> DnsServer:
+        server = DnsServer(zones["default"], [(HOST, 0)], tcp=TcpLimits(**limits))  # type: ignore[arg-type]
+        await server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        await server.stop()
+
+
+async def _wait(condition: Callable[[], object], seconds: float) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def _hog(port: int, queries: int) -> socket.socket:
+    """A client with a small receive buffer that sends `queries` SRV queries and never reads."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    sock.setblocking(False)
+    await loop.sock_connect(sock, (HOST, port))
+    frame = _frame(SRV, "SRV")
+    try:
+        for start in range(0, queries, 500):
+            await loop.sock_sendall(sock, frame * min(500, queries - start))
+    except OSError:
+        pass  # the server closed the connection
+    return sock
+
+
+async def test_a_client_that_never_reads_is_closed_and_others_are_served(serve: Start) -> None:
+    server: DnsServer = await serve(write_timeout=0.5, idle_timeout=30.0)
+    port = server.bound[0][1]
+    hog = asyncio.create_task(_hog(port, 30_000))
+    try:
+        assert await _wait(lambda: server.tcp_connections, 2.0)
+        # meanwhile UDP and another TCP client are answered
+        query = dns.message.make_query(A, "A")
+        assert (await dns.asyncquery.udp(query, HOST, port=port, timeout=2)).rcode() == dns.rcode.NOERROR
+        assert (await dns.asyncquery.tcp(query, HOST, port=port, timeout=2)).rcode() == dns.rcode.NOERROR
+        sock = await asyncio.wait_for(hog, 5.0)  # the server stops reading it, then resets it
+    finally:
+        hog.cancel()
+    try:
+        assert await _wait(lambda: not server.tcp_connections, 3.0)
+        assert set(server.counters.tcp_closed) <= {"queue", "write"}
+        assert sum(server.counters.tcp_closed.values()) == 1
+        loop = asyncio.get_running_loop()
+        with pytest.raises(OSError):  # reset by the server: it is gone, not just stalled
+            for _ in range(100):
+                await asyncio.wait_for(loop.sock_sendall(sock, _frame(A, "A")), 1.0)
+                await asyncio.sleep(0.01)
+    finally:
+        sock.close()
+
+
+async def test_a_reply_that_cannot_be_written_in_time_closes_the_connection(serve: Start) -> None:
+    # replies queued without bound: only the write deadline applies
+    server: DnsServer = await serve(write_timeout=0.3, max_queued=10**9)
+    sock = await asyncio.wait_for(_hog(server.bound[0][1], 30_000), 5.0)
+    try:
+        assert await _wait(lambda: not server.tcp_connections, 3.0)
+        assert server.counters.tcp_closed == {"write": 1}
+    finally:
+        sock.close()
+
+
+async def test_an_idle_connection_is_closed(serve: Start) -> None:
+    server: DnsServer = await serve(idle_timeout=0.3)
+    reader, writer = await asyncio.open_connection(HOST, server.bound[0][1])
+    try:
+        writer.write(_frame(A, "A", 7))
+        size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), 2.0))[0]
+        assert dns.message.from_wire(await reader.readexactly(size)).id == 7
+        writer.write(b"\x00")  # half a length: not a complete query
+        assert await asyncio.wait_for(reader.read(), 2.0) == b""  # closed by the server
+        assert server.counters.tcp_closed == {"idle": 1}
+    finally:
+        writer.close()
+
+
+async def test_connections_beyond_the_cap_are_closed_at_once(serve: Start) -> None:
+    server: DnsServer = await serve(max_connections=3)
+    port = server.bound[0][1]
+    opened = [await asyncio.open_connection(HOST, port) for _ in range(3)]
+    try:
+        for i, (reader, writer) in enumerate(opened):  # each one is being served
+            writer.write(_frame(A, "A", i))
+            size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), 2.0))[0]
+            assert dns.message.from_wire(await reader.readexactly(size)).id == i
+        reader, writer = await asyncio.open_connection(HOST, port)
+        writer.write(_frame(A, "A", 9))
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+            data = await asyncio.wait_for(reader.readexactly(2), 2.0)
+            pytest.fail(f"the connection beyond the cap was answered: {data!r}")
+        writer.close()
+        assert server.counters.tcp_closed == {"limit": 1}
+        # a slot freed is a slot taken
+        opened.pop()[1].close()
+        assert await _wait(lambda: len(server.tcp_connections) == 2, 2.0)
+        reader, writer = await asyncio.open_connection(HOST, port)
+        opened.append((reader, writer))
+        writer.write(_frame(A, "A", 10))
+        size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), 2.0))[0]
+        assert dns.message.from_wire(await reader.readexactly(size)).id == 10
+    finally:
+        for _, w in opened:
+            w.close()
+
+
+async def test_pipelined_queries_within_the_bounds_are_all_answered(serve: Start) -> None:
+    server: DnsServer = await serve(write_timeout=0.5, max_queued=8)
+    reader, writer = await asyncio.open_connection(HOST, server.bound[0][1])
+    try:
+        count = 2000
+
+        async def send() -> None:
+            for i in range(0, count, 100):
+                writer.write(b"".join(_frame(SRV, "SRV", qid) for qid in range(i, i + 100)))
+                await writer.drain()
+
+        sending = asyncio.create_task(send())
+        for qid in range(count):
+            size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), 2.0))[0]
+            reply = dns.message.from_wire(await reader.readexactly(size))
+            assert reply.id == qid and reply.rcode() == dns.rcode.NOERROR and len(reply.answer) == 1
+        await sending
+        assert server.counters.tcp_closed == {}
+    finally:
+        writer.close()
+
+
+def test_limits_from_flags_and_config_keys() -> None:
+    from petdns.cli import _flag_values, _parser  # noqa: PLC0415
+    from petdns.settings import config_file  # noqa: PLC0415
+    from petdns.settings.options import OptionError, build  # noqa: PLC0415
+
+    assert build(config_file.defaults(), connect=False).tcp == TcpLimits(10.0, 5.0, 1000)
+    args = _parser().parse_args(
+        ["serve", "--tcp-idle-timeout", "1m", "--tcp-write-timeout", "2", "--max-tcp-connections", "5"]
+    )
+    values = config_file.merge(config_file.parse("tcp_write_timeout: 9s\n", "f"), _flag_values(args))
+    assert build(values, connect=False).tcp == TcpLimits(60.0, 2.0, 5)
+    for key, bad in (("tcp_idle_timeout", 0.0), ("tcp_write_timeout", 7200.0), ("max_tcp_connections", 0)):
+        with pytest.raises(OptionError) as err:
+            build({**config_file.defaults(), key: bad}, connect=False)
+        assert err.value.key == key
