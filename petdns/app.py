@@ -240,7 +240,9 @@ async def serving(
             stack.callback(task.cancel)
             log.info("watching %s", options.kube.server)
         forwarder = make_forwarder(options)
-        server = DnsServer(zone, list(options.listen), forwarder=forwarder, query_log=options.query_log)
+        server = DnsServer(
+            zone, list(options.listen), forwarder=forwarder, query_log=options.query_log, tcp=options.tcp
+        )
         await server.start()
         stack.push_async_callback(server.close)
         runtime = Runtime(options, server, lifecycle, cache, config)

@@ -188,3 +188,27 @@ def test_limits_from_flags_and_config_keys() -> None:
         with pytest.raises(OptionError) as err:
             build({**config_file.defaults(), key: bad}, connect=False)
         assert err.value.key == key
+
+
+async def test_the_running_server_takes_the_limits_it_was_given() -> None:
+    from petdns.app import serving  # noqa: PLC0415
+    from petdns.serve.lifecycle import Lifecycle  # noqa: PLC0415
+    from petdns.settings import config_file  # noqa: PLC0415
+    from petdns.settings.options import build  # noqa: PLC0415
+    from petdns.settings.values import Settings  # noqa: PLC0415
+
+    values = {
+        **config_file.defaults(),
+        "listen": ["127.0.0.1:0"],
+        "objects": [],
+        "metrics_listen": [],
+        "max_tcp_connections": 2,
+        "tcp_idle_timeout": 0.5,
+    }
+    options = build(values, connect=False)
+    async with serving(options, RenderedZone(Settings()), lifecycle=Lifecycle()) as runtime:
+        assert runtime.server.tcp == TcpLimits(0.5, 5.0, 2)
+        host, port = runtime.server.bound[0]
+        reader, writer = await asyncio.open_connection(host, port)
+        assert await asyncio.wait_for(reader.read(), 3) == b""  # closed by the idle deadline given
+        writer.close()
