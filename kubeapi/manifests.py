@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from kubeapi import codec
+from kubeapi.decode import DecodeError, load_json, load_yaml_documents
 
 
 class ManifestError(Exception):
@@ -23,22 +20,13 @@ def documents(path: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ManifestError(f"{path}: cannot read: {err}") from None
-    docs: list[Any]
-    if text.lstrip().startswith(("{", "[")):
-        try:
-            docs = [codec.loads(text)]
-        except json.JSONDecodeError as err:
-            raise ManifestError(
-                f"{path}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}"
-            ) from None
-    else:
-        try:
-            docs = list(yaml.safe_load_all(text))
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(err, "problem", None) or str(err)
-            raise ManifestError(f"{path}: invalid YAML{at}: {problem}") from None
+    try:
+        if text.lstrip().startswith(("{", "[")):
+            docs: list[Any] = [load_json(text, path)]
+        else:
+            docs = load_yaml_documents(text, path)
+    except DecodeError as err:
+        raise ManifestError(str(err)) from None
     for index, doc in enumerate(docs):
         if doc is None:
             continue

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
+from kubeapi.decode import MAX_BODY_BYTES, DecodeError, load_json, load_yaml
 from kubeapi.meta import Obj
 from localcluster.apiserver import protobuf
-from localcluster.storage.errors import ApiError, bad_request, unsupported_media_type
+from localcluster.storage.errors import ApiError, bad_request, undecodable, unsupported_media_type
 
 PROPAGATION = ("Orphan", "Background", "Foreground")
 BODY_TYPES = ("application/json", "application/yaml")
@@ -126,13 +124,20 @@ def decode_body(raw: bytes, content_type: str) -> Obj:
         raise unsupported_media_type(BODY_TYPES)
     if not raw.strip():
         raise bad_request("the request body is empty")
-    try:
-        value = yaml.safe_load(raw) if "yaml" in content_type else json.loads(raw)
-    except (ValueError, yaml.YAMLError) as err:
-        raise bad_request(f"the body of the request could not be decoded: {err}") from None
+    value = decode_value(raw, "yaml" in content_type)
     if not isinstance(value, dict):
         raise bad_request("the body of the request must be an object")
     return value
+
+
+def decode_value(raw: bytes, yaml: bool) -> Any:
+    """A JSON or YAML body, depth- and size-limited: ApiError 400 when it cannot be decoded, 413 too large."""
+    try:
+        if yaml:
+            return load_yaml(raw, "the request body", max_bytes=MAX_BODY_BYTES)
+        return load_json(raw, "the request body", max_bytes=MAX_BODY_BYTES)
+    except DecodeError as err:
+        raise undecodable(err, "the body of the request could not be decoded") from None
 
 
 def decode_optional_body(raw: bytes, content_type: str) -> Obj | None:

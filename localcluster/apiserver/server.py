@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from kubeapi.decode import MAX_BODY_BYTES
 from localcluster.apiserver import discovery, openapi
 from localcluster.apiserver.handlers import ResourceHandlers, json_response, render_options
 from localcluster.apiserver.params import list_options
@@ -19,7 +20,7 @@ from localcluster.apiserver.routing import group_version_of, not_found_path, par
 from localcluster.apiserver.views import dumps
 from localcluster.apiserver.watch import WatchHub
 from localcluster.apiserver.watch_requests import WatchHandler, WatchSettings
-from localcluster.storage.errors import ApiError, method_not_allowed
+from localcluster.storage.errors import ApiError, method_not_allowed, too_large
 from localcluster.storage.store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,8 @@ class ApiServer:
 
     def application(self) -> web.Application:
         """The aiohttp application."""
-        app = web.Application(middlewares=[self._errors], client_max_size=64 * 1024 * 1024)
+        # aiohttp refuses a body of client_max_size bytes or more; the API server takes up to its limit
+        app = web.Application(middlewares=[self._errors], client_max_size=MAX_BODY_BYTES + 1)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         return app
 
@@ -101,6 +103,8 @@ class ApiServer:
             return await handler(request)
         except ApiError as err:
             return json_response(err.status(), err.code)
+        except web.HTTPRequestEntityTooLarge:
+            return json_response(too_large(MAX_BODY_BYTES).status(), 413)
         except web.HTTPException:
             raise
         except Exception:

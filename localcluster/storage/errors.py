@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubeapi.decode import MAX_BODY_BYTES, DecodeError
 from kubeapi.meta import Obj
 from localcluster.storage.resources import Resource
 
@@ -137,6 +138,18 @@ def field_forbidden(field: str, detail: str) -> Obj:
 def bad_request(msg: str) -> ApiError:
     """400 BadRequest."""
     return ApiError(400, "BadRequest", msg)
+
+
+def too_large(limit: int) -> ApiError:
+    """413 RequestEntityTooLarge, as the API server answers a request body over its limit."""
+    return ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
+
+
+def undecodable(err: DecodeError, prefix: str) -> ApiError:
+    """413 for a body over the limit, else 400 BadRequest `prefix: what is wrong`."""
+    if err.kind == "size":
+        return too_large(MAX_BODY_BYTES)
+    return bad_request(f"{prefix}: {err.detail}")
 
 
 def forbidden(res: Resource, name: str, msg: str) -> ApiError:

@@ -9,6 +9,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from kubeapi.decode import load_json
 from kubeapi.meta import Obj
 from localcluster.storage.errors import bad_request
 
@@ -43,7 +44,7 @@ def encode_continue(rv: int, after: Key) -> str:
 def decode_continue(token: str) -> tuple[int, Key]:
     """(resourceVersion, last key) of a continue token; 400 when it is not one."""
     try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        data = load_json(base64.urlsafe_b64decode(token.encode()), "continue token")
         rv, (ns, name) = int(data["rv"]), data["start"]
         return rv, (str(ns), str(name))
     except (ValueError, TypeError, KeyError, binascii.Error) as err:

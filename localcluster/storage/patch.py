@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import yaml
-
+from kubeapi.decode import MAX_BODY_BYTES, DecodeError, load_json, load_yaml
 from kubeapi.meta import Obj
-from localcluster.storage.errors import ApiError, bad_request, unprocessable, unsupported_media_type
+from localcluster.storage.errors import (
+    ApiError,
+    bad_request,
+    undecodable,
+    unprocessable,
+    unsupported_media_type,
+)
 from localcluster.storage.meta import clone
 from localcluster.storage.strategic import SCHEMAS, merge_patch_strategic
 
@@ -61,9 +65,9 @@ def apply_config(kind: str, live: Obj, applied: Obj) -> Obj:
 def decode_apply(body: bytes) -> Obj:
     """An apply configuration (YAML or JSON); 400 when it is not one object with apiVersion and kind."""
     try:
-        doc = yaml.safe_load(body.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise bad_request(f"error decoding YAML: {err}") from err
+        doc = load_yaml(body, "the apply configuration", max_bytes=MAX_BODY_BYTES)
+    except DecodeError as err:
+        raise undecodable(err, "error decoding YAML") from None
     if not isinstance(doc, dict):
         raise bad_request("the apply configuration must be an object")
     for field in ("apiVersion", "kind"):
@@ -74,9 +78,9 @@ def decode_apply(body: bytes) -> Obj:
 
 def _decode_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise bad_request(f"error decoding patch: {err}") from err
+        return load_json(body, "the patch", max_bytes=MAX_BODY_BYTES)
+    except DecodeError as err:
+        raise undecodable(err, "error decoding patch") from None
 
 
 def _as_object(doc: Any) -> Obj:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-import yaml
+from kubeapi.decode import DecodeError, load_yaml
 
 # What a changed key takes on a reload.
 ZONE: Final = "zone"  # the zone is rendered again from the current objects
@@ -190,12 +190,10 @@ def _stubs(value: Any) -> dict[str, list[str]]:
 def parse(text: str, source: str) -> dict[str, Any]:
     """The settings a YAML text gives (only the keys it has), checked; ConfigError naming the key."""
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(source, None, f"not valid YAML: {where}{problem}") from None
+        document = load_yaml(text, source)
+    except DecodeError as err:
+        where = f"line {err.line}, column {err.column}: " if err.line is not None else ""
+        raise ConfigError(source, None, f"not valid YAML: {where}{err.reason}") from None
     if document is None:
         return {}
     if not isinstance(document, dict):
