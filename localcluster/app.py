@@ -20,6 +20,7 @@ from localcluster.apiserver.server import ApiServer, ServerConfig
 from localcluster.apiserver.tls import ServingCert, serving_cert
 from localcluster.controllers.endpointslices.controller import EndpointSliceController
 from localcluster.controllers.provisioner.controller import Provisioner, ProvisionerConfig
+from localcluster.controllers.provisioner.volumes import private_dir
 from localcluster.kubelet.kubelet import Kubelet, KubeletConfig
 from localcluster.seed import Planned, create_planned, plan_files
 from localcluster.storage.journal import SqliteJournal
@@ -134,7 +135,7 @@ def open_store(state: str | None) -> tuple[ObjectStore, SqliteJournal | None]:
     """The store, persisted in `<state>/state.db` when a state directory is given."""
     journal = None
     if state:
-        os.makedirs(state, exist_ok=True)
+        os.makedirs(state, mode=0o700, exist_ok=True)  # an existing directory keeps the mode it has
         journal = SqliteJournal(os.path.join(state, "state.db"))
     store = ObjectStore(journal=journal)
     store.ensure_namespaces(START_NAMESPACES)
@@ -158,7 +159,7 @@ def _volume_root(state: str | None) -> Iterator[str]:
     """Where volumes keep their data: `<state>/volumes`, else a temporary directory."""
     if state:
         root = os.path.join(state, "volumes")
-        os.makedirs(root, exist_ok=True)
+        private_dir(root)
         yield root
     else:
         with tempfile.TemporaryDirectory(prefix="petdns-volumes-") as directory:

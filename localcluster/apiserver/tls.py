@@ -70,4 +70,5 @@ def serving_cert(directory: str, *, days: int = 3650) -> ServingCert:
     if done.returncode != 0:
         raise RuntimeError(f"openssl could not make a serving certificate: {done.stderr.strip()}")
     os.chmod(cert.key_file, 0o600)
+    os.chmod(cert.cert_file, 0o600)
     return cert

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Protocol
@@ -37,12 +38,22 @@ class Journal(Protocol):
         ...
 
 
+def _private_files(db: Path) -> None:
+    """The database file, made when missing, and its WAL and shared-memory files: 0600. SQLite gives
+    the WAL and -shm files the mode of the database file."""
+    os.close(os.open(db, os.O_RDWR | os.O_CREAT, 0o600))
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        if path.exists():
+            path.chmod(0o600)
+
+
 class SqliteJournal:
     """One SQLite file (WAL mode); objects as JSON text; one transaction per store change."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _private_files(self.path)
         self._db = sqlite3.connect(self.path, isolation_level="DEFERRED", check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

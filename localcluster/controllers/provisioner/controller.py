@@ -31,6 +31,7 @@ from localcluster.controllers.provisioner.volumes import (
     claim_status,
     class_from_raw,
     class_of,
+    private_dir,
     provisions,
     removable_path,
     storage_class_manifest,
@@ -102,7 +103,7 @@ class Provisioner:
 
     async def run(self) -> None:
         """Ensure the default class, then watch and reconcile until cancelled."""
-        await asyncio.to_thread(os.makedirs, self.config.volume_root, exist_ok=True)
+        await asyncio.to_thread(private_dir, self.config.volume_root)
         await self._ensure_class()
         reflectors = (self._claims, self._volumes, self._classes)
         async with asyncio.TaskGroup() as group:
@@ -209,7 +210,7 @@ class Provisioner:
         if meta.get("uid") != claim.uid:
             raise NotFound(f"claim {claim.namespace}/{claim.name} was replaced")
         version = str(meta.get("resourceVersion") or "")
-        await asyncio.to_thread(os.makedirs, path, exist_ok=True)
+        await asyncio.to_thread(private_dir, path)
         try:
             created = await self.client.create(
                 PERSISTENT_VOLUMES, None, volume_manifest(claim, cls, version, path)

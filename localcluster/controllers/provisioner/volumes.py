@@ -166,6 +166,12 @@ def volume_name(claim: Claim) -> str:
     return f"pvc-{claim.uid}"
 
 
+def private_dir(path: str) -> None:
+    """Make the directory (and its parents) when missing; the directory itself is its owner's only (0700)."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
 def volume_path(root: str, name: str) -> str:
     """The directory that holds a volume's data."""
     return os.path.join(root, name)
