@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from kubeapi.decode import DecodeError, load_yaml
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
@@ -82,9 +82,11 @@ def in_cluster(root: Path = SERVICE_ACCOUNT, env: Mapping[str, str] = os.environ
 def from_kubeconfig(path: str, context: str | None = None) -> Connection:
     """A kubeconfig's current (or named) context: token, client certificate, CA data or files."""
     try:
-        doc = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as err:
+        doc = load_yaml(Path(path).read_text(), path)
+    except OSError as err:
         raise ConfigError(f"{path}: cannot read kubeconfig: {err}") from None
+    except DecodeError as err:
+        raise ConfigError(f"{path}: cannot read kubeconfig: {err.detail}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: not a kubeconfig")
     name = context or doc.get("current-context")

@@ -82,3 +82,10 @@ def test_load_prefers_flag_then_env(tmp_path: Path) -> None:
     assert load(None, env={"KUBECONFIG": path}).bearer() == "t"
     with pytest.raises(ConfigError):
         load(None, env={"HOME": str(tmp_path / "nohome")})
+
+
+def test_a_kubeconfig_nested_too_deep_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text("a: " + "[" * 10_000 + "]" * 10_000 + "\n")
+    with pytest.raises(ConfigError, match=r"cannot read kubeconfig: .*deep"):
+        from_kubeconfig(str(path))
