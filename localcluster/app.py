@@ -82,14 +82,17 @@ class LocalOptions:
             ns_addresses=(host,) if host not in _WILDCARD_TO_LOOPBACK else (),
         )
         given = {"/health": self.health_listen, "/ready": self.ready_listen, "/metrics": self.metrics_listen}
+        http = {
+            path: (DEFAULT_HTTP,) if addresses is None else addresses for path, addresses in given.items()
+        }
         return ServeOptions(
             settings=settings,
             objects=(),
             listen=(self.dns,),
             kube=conn,
-            health_listen=given["/health"] if given["/health"] is not None else (DEFAULT_HTTP,),
-            ready_listen=given["/ready"] if given["/ready"] is not None else (DEFAULT_HTTP,),
-            metrics_listen=given["/metrics"] if given["/metrics"] is not None else (DEFAULT_HTTP,),
+            health_listen=http["/health"],
+            ready_listen=http["/ready"],
+            metrics_listen=http["/metrics"],
             forward=self.forwarding(),
             lameduck=self.lameduck,
             default_http=frozenset(path for path, addresses in given.items() if addresses is None),
