@@ -31,7 +31,7 @@ from petdns.app import stop as stop_serving
 from petdns.forward.forwarder import ForwardConfig
 from petdns.forward.upstreams import Routes, Upstream, default_upstreams
 from petdns.serve.lifecycle import Lifecycle
-from petdns.settings.values import PodsMode, Settings
+from petdns.settings.values import DEFAULT_MAX_UDP, PodsMode, Settings
 from petset_controller.runtime.controller import Controller, ControllerConfig
 
 log = logging.getLogger("localcluster")
@@ -61,6 +61,7 @@ class LocalOptions:
     ready_listen: tuple[Address, ...] | None = None
     metrics_listen: tuple[Address, ...] | None = None
     lameduck: float = 0.0  # seconds of answering after a stop signal, with /ready already 503
+    max_udp_size: int = DEFAULT_MAX_UDP  # the DNS server's largest UDP reply
 
     def forwarding(self) -> ForwardConfig | None:
         """Where names outside the cluster zone go (None: nowhere, they are refused)."""
@@ -80,6 +81,7 @@ class LocalOptions:
             zones=(self.zone,),
             pods=PodsMode.INSECURE,
             ns_addresses=(host,) if host not in _WILDCARD_TO_LOOPBACK else (),
+            max_udp=self.max_udp_size,
         )
         given = {"/health": self.health_listen, "/ready": self.ready_listen, "/metrics": self.metrics_listen}
         http = {

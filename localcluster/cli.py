@@ -12,6 +12,7 @@ from petdns.forward.upstreams import Upstream, parse_upstream
 from petdns.serve import logs
 from petdns.serve.listen import parse_listen
 from petdns.settings import config_file
+from petdns.settings.values import DEFAULT_MAX_UDP, UDP_SIZES
 
 Address = tuple[str, int]
 
@@ -88,6 +89,13 @@ def _operations(local: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="after SIGTERM or SIGINT, keep answering DNS this long with /ready at 503 (default 0)",
     )
+    group.add_argument(
+        "--max-udp-size",
+        type=int,
+        default=DEFAULT_MAX_UDP,
+        metavar="N",
+        help=f"largest UDP reply, 512-65535 bytes; larger answers are truncated (default {DEFAULT_MAX_UDP})",
+    )
     group.add_argument("--log-level", default="info", choices=list(config_file.LOG_LEVELS))
 
 
@@ -104,6 +112,8 @@ def options_of(args: argparse.Namespace) -> LocalOptions:
     """The options the arguments ask for; ValueError or OSError naming what is wrong."""
     if args.lameduck < 0:
         raise ValueError(f"--lameduck: {args.lameduck:g} is negative")
+    if args.max_udp_size not in UDP_SIZES:
+        raise ValueError(f"--max-udp-size: {args.max_udp_size} is outside 512..65535 bytes")
     return LocalOptions(
         api=parse_listen(args.api),
         dns=parse_listen(args.dns),
@@ -118,6 +128,7 @@ def options_of(args: argparse.Namespace) -> LocalOptions:
         ready_listen=_addresses(args.ready_listen),
         metrics_listen=_addresses(args.metrics_listen),
         lameduck=args.lameduck,
+        max_udp_size=args.max_udp_size,
     )
 
 

@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="IP",
         help="address of ns.dns.<zone>, the apex NS target (default: the listen addresses)",
     )
+    serve.add_argument(
+        "--max-udp-size",
+        type=int,
+        metavar="N",
+        help="largest UDP reply, 512-65535 bytes, whatever the client offers; larger answers are "
+        "truncated (TC) and come whole over TCP; also the size our OPT records advertise (default 1232)",
+    )
     _operations_arguments(serve)
     _forward_arguments(serve)
     # `petdns local` has a parser of its own (localcluster.cli); this entry lists it in --help

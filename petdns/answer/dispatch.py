@@ -28,6 +28,7 @@ from petdns.dns.query import MalformedQuery, Query, parse_plain, parse_query
 from petdns.dns.wire import error_reply, headers, opt_record
 from petdns.schema.lookup import lookup
 from petdns.schema.names import find_zone
+from petdns.settings.values import DEFAULT_MAX_UDP
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,8 @@ def declined(
 def full(
     zone: RenderedZone, data: bytes, *, tcp: bool = False, plain: Query | None = None
 ) -> bytes | Outside | None:
-    """The full path: every protocol rule, the pure lookup, truncation to the client's size. Names
+    """The full path: every protocol rule, the pure lookup, truncation over UDP to the client's size
+    capped at `zone.max_udp` (512 without EDNS); OPT records advertise `zone.max_udp`. Names
     outside the zones (and reverse NXDOMAIN with `zone.fallthrough`) come back as `Outside` with the
     reply to send when they are not forwarded. `plain`: the query's `parse_plain`, when known."""
     if len(data) < 12:
@@ -99,24 +101,24 @@ def full(
     if query.edns_size:
         if query.edns_version != 0:
             out = error_reply(qid, flags, 0, query.question)
-            return out[:10] + b"\x00\x01" + out[12:] + opt_record(query.edns_size, query.do, BADVERS >> 4)
-        opt = opt_record(query.edns_size, query.do)
+            return out[:10] + b"\x00\x01" + out[12:] + opt_record(zone.max_udp, query.do, BADVERS >> 4)
+        opt = opt_record(zone.max_udp, query.do)
     if query.qtype in (AXFR, IXFR) or query.qclass != IN:
-        return refused(query)
+        return refused(query, zone.max_udp)
     return _lookup(zone, query, opt, tcp=tcp)
 
 
 def _lookup(zone: RenderedZone, query: Query, opt: bytes, *, tcp: bool) -> bytes | Outside:
-    """The pure lookup's answer to a well-formed IN query, rendered to fit the client's size."""
+    """The pure lookup's answer to a well-formed IN query, rendered to fit the UDP limit."""
     qid, flags = query.qid, query.flags
     lower = tuple(label.lower() for label in query.labels)
     name = ".".join(label.decode("latin-1").replace(".", "\\.") for label in lower)
     response = lookup(zone.catalog, zone.settings, name, query.qtype)
     if response is None:
-        return Outside(query, refused(query))
+        return Outside(query, refused(query, zone.max_udp))
     if not zone.synced and not response.answer:  # not known yet is not "does not exist"
         return _with_opt(error_reply(qid, flags, SERVFAIL, query.question), opt)
-    limit = MAX_UDP if tcp else (query.edns_size or MIN_UDP)
+    limit = MAX_UDP if tcp else min(query.edns_size, zone.max_udp) if query.edns_size else MIN_UDP
     rendered = render(lower, response, limit - len(opt))
     variant = (flags >> 8 & 1) | (2 if opt else 0)
     hdr = headers(rendered.flags, *rendered.counts)[variant]
@@ -128,11 +130,11 @@ def _lookup(zone: RenderedZone, query: Query, opt: bytes, *, tcp: bool) -> bytes
     return reply
 
 
-def refused(query: Query) -> bytes:
-    """The zones' REFUSED to a query of EDNS version 0 (or none): its ID, opcode, RD and question, its
-    OPT echoed."""
+def refused(query: Query, max_udp: int = DEFAULT_MAX_UDP) -> bytes:
+    """The zones' REFUSED to a query of EDNS version 0 (or none): its ID, opcode, RD and question; with
+    an OPT advertising `max_udp` (and the query's DO bit) when the query had one."""
     reply = error_reply(query.qid, query.flags, REFUSED, query.question)
-    return _with_opt(reply, opt_record(query.edns_size, query.do) if query.edns_size else b"")
+    return _with_opt(reply, opt_record(max_udp, query.do) if query.edns_size else b"")
 
 
 def _with_opt(reply: bytes, opt: bytes) -> bytes:

@@ -12,7 +12,6 @@ from petdns.dns.wire import headers, opt_record
 NODATA_HEADERS: Final = headers(QR | AA | NOERROR, 0, 1, 0)
 NXDOMAIN_HEADERS: Final = headers(QR | AA | NXDOMAIN, 0, 1, 0)
 _ZONE_TRANSFERS: Final = (b"\x00\xfb", b"\x00\xfc")
-_OPTS: dict[bytes, tuple[bytes, int]] = {}  # a query's OPT record -> (reply OPT, size limit of the rest)
 
 
 def answer(
@@ -21,8 +20,10 @@ def answer(
     """Answer a plain query from rendered data, or None when the full path must handle it.
 
     With `seen`, an answered query's type code (`tally.type_code`) is appended to it: the UDP
-    threads count queries that way at the cost of one append. The question's end is found with one
-    `find`: a name that is not well formed misses the dict and is then checked by `zone.zone_of`.
+    threads count queries that way at the cost of one append. Over UDP a reply larger than the
+    client's size (512 without EDNS) capped at `zone.max_udp` is left to the full path, which
+    truncates it. The question's end is found with one `find`: a name that is not well formed misses
+    the dict and is then checked by `zone.zone_of`.
     """
     if data[4:12] == QD1:
         qe = data.find(0, 12) + 5
@@ -31,9 +32,9 @@ def answer(
         opt, variant, limit = b"", data[2] & 1, MIN_UDP
     elif data[4:12] == QD1_AR1:
         qe = data.find(0, 12) + 5
-        found = _OPTS.get(data[qe:])
+        found = zone.opts.get(data[qe:])
         if found is None:
-            found = _edns(data[qe:])
+            found = _edns(zone, data[qe:])
             if found is None or qe < 17:
                 return None
         opt, limit = found
@@ -85,14 +86,16 @@ def _negative(  # noqa: PLR0917
     return data[:2] + hdrs[variant] + data[12:qe] + head.negative(12 + p)
 
 
-def _edns(record: bytes) -> tuple[bytes, int] | None:
-    """(reply OPT, UDP size limit) for a query's OPT record; None when the full path must see it."""
+def _edns(zone: RenderedZone, record: bytes) -> tuple[bytes, int] | None:
+    """(reply OPT, size limit of the rest over UDP) for a query's OPT record, kept in `zone.opts`:
+    the client's size capped at `zone.max_udp`, which the reply's OPT advertises. None when the full
+    path must see it."""
     found = edns(record)
     if found is None:
         return None
     size, do = found
-    opt = opt_record(size, do)
-    value = (opt, size - len(opt))
-    if len(record) == 11 and len(_OPTS) < 1024:
-        _OPTS[record] = value
+    opt = opt_record(zone.max_udp, do)
+    value = (opt, min(size, zone.max_udp) - len(opt))
+    if len(record) == 11 and len(zone.opts) < 1024:
+        zone.opts[record] = value
     return value

@@ -76,6 +76,8 @@ class RenderedZone:
         self._by_wire = {head.wire: head for head in self.heads.values()}
         self.lock = threading.Lock()  # held by writers and by the full path (`dispatch`)
         self.synced = True  # False while a watch has not delivered its first list: misses are SERVFAIL
+        self.max_udp = settings.max_udp  # UDP replies at most this; our OPT records advertise it
+        self.opts: dict[bytes, tuple[bytes, int]] = {}  # a query's OPT -> (reply OPT, size limit of the rest)
         self._fallthrough = False
         self._stamp()
 

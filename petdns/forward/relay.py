@@ -3,7 +3,7 @@
 An upstream reply is kept as the bytes after its question (its OPT record removed) plus the offsets of
 its records and TTL fields. Relaying puts the client's ID and question (same length as the one sent
 upstream, so compression pointers stay valid) around those bytes, lowers the TTLs by the answer's age,
-and truncates to the client's UDP size. Nothing here does I/O or reads a clock.
+and truncates to the client's UDP size, capped at ours. Nothing here does I/O or reads a clock.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Final
 
-from petdns.dns.constants import AD, CD, IN, MIN_UDP, NOERROR, NS, NXDOMAIN, OPT, QR, RA, RD, SOA, TC
+from petdns.dns.constants import AD, CD, IN, MAX_UDP, MIN_UDP, NOERROR, NS, NXDOMAIN, OPT, QR, RA, RD, SOA, TC
 from petdns.dns.query import QD1, QD1_AR1, Query, parse_plain
 from petdns.dns.wire import opt_record
 
@@ -32,12 +32,15 @@ class ClientQuery:
 
     `question` is spelled as the client sent it; `name` is its lower-case wire name; `key` identifies
     the answer in the cache (name, type, class, DO and CD); `edns` is the client's UDP size, 0 without
-    EDNS, and `opt` the OPT record its replies carry.
+    EDNS; `limit` the size of its UDP replies: the client's size capped at `max_udp` (ours), 512
+    without EDNS; `opt` the OPT record its replies carry, advertising `max_udp`.
     """
 
-    __slots__ = ("do", "edns", "flags", "key", "name", "opt", "qid", "question")
+    __slots__ = ("do", "edns", "flags", "key", "limit", "name", "opt", "qid", "question")
 
-    def __init__(self, qid: bytes, flags: int, question: bytes, edns: int, do: bool) -> None:
+    def __init__(  # noqa: PLR0917
+        self, qid: bytes, flags: int, question: bytes, edns: int, do: bool, max_udp: int = MAX_UDP
+    ) -> None:
         self.qid = qid
         self.flags = flags
         self.question = question
@@ -45,30 +48,31 @@ class ClientQuery:
         self.do = do
         self.name = name = question[:-4].lower()
         self.key = name + question[-4:] + _KEY_FLAGS[(2 if do else 0) | (1 if flags & CD else 0)]
-        self.opt = opt_record(edns, do) if edns else b""
+        self.limit = min(edns, max_udp) if edns else MIN_UDP
+        self.opt = opt_record(max_udp, do) if edns else b""
 
     @staticmethod
-    def of(query: Query) -> ClientQuery:
-        """From a parsed query."""
-        return ClientQuery(query.qid, query.flags, query.question, query.edns_size, query.do)
+    def of(query: Query, max_udp: int = MAX_UDP) -> ClientQuery:
+        """From a parsed query; its UDP replies at most `max_udp` bytes."""
+        return ClientQuery(query.qid, query.flags, query.question, query.edns_size, query.do, max_udp)
 
     def __repr__(self) -> str:
         return f"ClientQuery({self.qid.hex()}, {self.question!r}, edns={self.edns}, do={self.do})"
 
 
-def parse_client(data: bytes) -> ClientQuery | None:
+def parse_client(data: bytes, max_udp: int = MAX_UDP) -> ClientQuery | None:
     """The plain query shapes (`dns.query.parse_plain`); None for anything else, which the full path
     then judges."""
     query = parse_plain(data)
-    return None if query is None else ClientQuery.of(query)
+    return None if query is None else ClientQuery.of(query, max_udp)
 
 
 def upstream_query(q: ClientQuery, qid: bytes) -> bytes:
     """The query sent upstream: a fresh ID, RD and AD set, CD copied, the lower-case question, and the
-    client's EDNS size and DO bit (no OPT when the client sent none)."""
+    client's EDNS size (capped at ours) and DO bit (no OPT when the client sent none)."""
     flags = struct.pack("!H", RD | AD | (q.flags & CD))
     if q.edns:
-        return qid + flags + QD1_AR1 + q.name + q.question[-4:] + opt_record(q.edns, q.do)
+        return qid + flags + QD1_AR1 + q.name + q.question[-4:] + opt_record(q.limit, q.do)
     return qid + flags + QD1 + q.name + q.question[-4:]
 
 
@@ -156,7 +160,7 @@ class Reply:
 
     def render(self, q: ClientQuery, *, age: int = 0, tcp: bool = False, ttl: int | None = None) -> bytes:
         """The reply for client query `q`: its ID, question, RD and CD; TTLs lowered by `age` seconds
-        (or all set to `ttl`); over UDP cut to the client's size (additional records first, then
+        (or all set to `ttl`); over UDP cut to `q.limit` (additional records first, then
         whole records with TC). AA is cleared, RA set, AD kept only for clients that asked for it."""
         opt = q.opt
         body = self._body(age, ttl)
@@ -165,7 +169,7 @@ class Reply:
         if self.flags & AD and (q.do or q.flags & AD):
             flags |= AD
         if not tcp:
-            room = (q.edns or MIN_UDP) - 12 - len(q.question) - len(opt)
+            room = q.limit - 12 - len(q.question) - len(opt)
             if len(body) > room:
                 ends = self.ends
                 main = an + ns

@@ -178,10 +178,10 @@ class DnsServer:
         return reply, plugin
 
     async def _forward_tcp(self, outside: Outside, peer: str) -> tuple[bytes, str]:
-        local = outside.local if outside.local is not None else refused(outside.query)
+        local = outside.local if outside.local is not None else refused(outside.query, self.zone.max_udp)
         if self.forwarder is None:
             return local, NO_PLUGIN
-        q = ClientQuery.of(outside.query)
+        q = ClientQuery.of(outside.query, self.zone.max_udp)
         reply, plugin = self.forwarder.screen(q, peer, local, tcp=True)
         return (reply, plugin) if reply is not None else (await self.forwarder.resolve(q, tcp=True), FORWARD)
 

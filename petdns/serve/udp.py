@@ -90,7 +90,8 @@ class UdpWorker(threading.Thread):
             out = declined(self.server.zone, data, forwarding=forwarder is not None)
             if isinstance(out, Outside):
                 assert forwarder is not None
-                reply = self._forward(forwarder, ClientQuery.of(out.query), data, source, out.local)
+                q = ClientQuery.of(out.query, self.server.zone.max_udp)
+                reply = self._forward(forwarder, q, data, source, out.local)
             else:
                 reply = out
         except Exception:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from kubeapi.decode import DecodeError, load_yaml
+from petdns.settings.values import DEFAULT_MAX_UDP
 
 # What a changed key takes on a reload.
 ZONE: Final = "zone"  # the zone is rendered again from the current objects
@@ -64,6 +65,7 @@ KEYS: Final = (
     Key("endpoint_pod_names", "--endpoint-pod-names", "bool", False, ZONE),
     Key("ttl", "--ttl", "int", 5, ZONE),
     Key("ns_addresses", "--ns-address", "list", [], ZONE),
+    Key("max_udp_size", "--max-udp-size", "int", DEFAULT_MAX_UDP, ZONE),
     Key("health_listen", "--health-listen", "list", [], RESTART),
     Key("ready_listen", "--ready-listen", "list", [], RESTART),
     Key("metrics_listen", "--metrics-listen", "list", [":9153"], RESTART),

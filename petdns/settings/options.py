@@ -20,7 +20,7 @@ from petdns.forward.upstreams import Routes, default_upstreams, parse_stub_domai
 from petdns.serve.listen import parse_listen
 from petdns.serve.tcp import TcpLimits
 from petdns.settings import config_file
-from petdns.settings.values import PodsMode, Settings
+from petdns.settings.values import UDP_SIZES, PodsMode, Settings
 
 RESOLV_CONF = "/etc/resolv.conf"
 T = TypeVar("T")
@@ -130,6 +130,9 @@ def settings_of(values: Mapping[str, Any], listen: tuple[Address, ...]) -> Setti
     ttl = values["ttl"]
     if not 0 <= ttl <= 3600:
         raise OptionError("ttl", f"{ttl} is outside 0..3600")
+    max_udp = values["max_udp_size"]
+    if max_udp not in UDP_SIZES:
+        raise OptionError("max_udp_size", f"{max_udp} is outside 512..65535 bytes")
     ns = tuple(values["ns_addresses"]) or tuple(h for h, _ in listen if h not in ("0.0.0.0", "::"))
     _checked("zones", lambda: Settings(zones=zones))
     _checked("ns_addresses", lambda: Settings(ns_addresses=ns))
@@ -139,6 +142,7 @@ def settings_of(values: Mapping[str, Any], listen: tuple[Address, ...]) -> Setti
         pods=PodsMode(values["pods"]),
         endpoint_pod_names=values["endpoint_pod_names"],
         ns_addresses=ns,
+        max_udp=max_udp,
     )
 
 

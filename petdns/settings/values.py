@@ -1,4 +1,4 @@
-"""Frozen settings of the DNS server: zones, TTL, pod records mode, endpoint naming, listen addresses."""
+"""Frozen settings of the DNS server: zones, TTL, pod records, endpoint naming, NS addresses, UDP size."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 REVERSE_ZONES = ("in-addr.arpa", "ip6.arpa")
 SCHEMA_VERSION = "1.1.0"
 VERSION_TTL = 28800
+DEFAULT_MAX_UDP = 1232  # DNS Flag Day 2020: no UDP reply larger, whatever the client offers
+UDP_SIZES = range(512, 65536)  # what --max-udp-size may be
 
 
 class PodsMode(enum.Enum):
@@ -28,8 +30,11 @@ class Settings:
     pods: PodsMode = PodsMode.DISABLED
     endpoint_pod_names: bool = False
     ns_addresses: tuple[str, ...] = field(default=())
+    max_udp: int = DEFAULT_MAX_UDP  # UDP replies: at most this, and the size our OPT records advertise
 
     def __post_init__(self) -> None:
+        if self.max_udp not in UDP_SIZES:
+            raise ValueError(f"{self.max_udp} is outside 512..65535 bytes")
         if not 0 <= self.ttl <= 3600:
             raise ValueError(f"ttl {self.ttl} is outside 0..3600")
         for zone in self.zones:

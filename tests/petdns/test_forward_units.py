@@ -337,7 +337,7 @@ def _upstream_reply(query: bytes, *answer: str, rcode: int = 0, authority: tuple
 
 
 def test_reply_relayed_with_client_id_case_and_decremented_ttls() -> None:
-    client = relay.parse_client(_query("WwW.ExAmple.com", use_edns=0, payload=1232))
+    client = relay.parse_client(_query("WwW.ExAmple.com", use_edns=0, payload=4096), max_udp=1232)
     assert client is not None
     sent = relay.upstream_query(client, b"\xab\xcd")
     assert sent[:2] == b"\xab\xcd" and _wire("www.example.com") in sent  # lower-cased upstream
@@ -389,19 +389,26 @@ def test_relay_truncates_to_the_client_size() -> None:
     assert len(dns.message.from_wire(reply.render(big)).answer[0]) == 60
 
 
-def test_upstream_opt_is_dropped_and_the_clients_echoed() -> None:
-    client = relay.parse_client(_query("www.example.com", use_edns=0, payload=1400, want_dnssec=True))
-    assert client is not None
-    sent = relay.upstream_query(client, b"\x00\x09")
+def test_upstream_opt_is_dropped_and_ours_advertised() -> None:
+    query = _query("www.example.com", use_edns=0, payload=1400, want_dnssec=True)
+    client = relay.parse_client(query, max_udp=1232)
+    assert client is not None and client.limit == 1232
+    sent = relay.upstream_query(client, b"\x00\x09")  # the client's size capped at ours
     assert (
-        dns.message.from_wire(sent).payload == 1400 and dns.message.from_wire(sent).ednsflags & dns.flags.DO
+        dns.message.from_wire(sent).payload == 1232 and dns.message.from_wire(sent).ednsflags & dns.flags.DO
+    )
+    smaller = relay.parse_client(query, max_udp=4096)
+    assert (
+        smaller is not None
+        and dns.message.from_wire(relay.upstream_query(smaller, b"\x00\x09")).payload == 1400
     )
     upstream = dns.message.make_response(dns.message.from_wire(sent))
     upstream.use_edns(0, dns.flags.DO, 4096)
     reply = relay.parse_reply(upstream.to_wire(), sent)
     assert reply.counts == (0, 0, 0) and reply.body == b""
     out = dns.message.from_wire(reply.render(client))
-    assert out.payload == 1400 and out.ednsflags & dns.flags.DO
+    assert out.payload == 1232 and out.ednsflags & dns.flags.DO
+    assert dns.message.from_wire(reply.render(smaller)).payload == 4096  # our size, not the client's
 
 
 @pytest.mark.parametrize(

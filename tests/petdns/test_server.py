@@ -160,7 +160,7 @@ async def test_udp_truncation_then_full_answer_over_tcp() -> None:
         edns = dns.message.make_query(name, "A", use_edns=0, payload=4096)
         big = await dns.asyncquery.udp(edns, HOST, port=port, timeout=2)
         assert not big.flags & dns.flags.TC and len(big.answer[0]) == 60
-        assert big.edns == 0 and big.payload == 4096
+        assert big.edns == 0 and big.payload == 1232  # our size, not the client's
         # SRV with glue: the additional section goes first, without TC, when only it does not fit
         srv = dns.message.make_query(f"_web._tcp.{name}", "SRV", use_edns=0, payload=1232)
         reply = await dns.asyncquery.udp(srv, HOST, port=port, timeout=2)
@@ -170,12 +170,12 @@ async def test_udp_truncation_then_full_answer_over_tcp() -> None:
         await server.stop()
 
 
-async def test_edns_echo_do_bit_and_badvers(servers: dict[str, int]) -> None:
+async def test_edns_our_size_do_bit_and_badvers(servers: dict[str, int]) -> None:
     port = servers["default"]
     name = _case("web-0.nginx.default.svc.cluster.local").name
     q = dns.message.make_query(name, "A", use_edns=0, payload=1400, want_dnssec=True)
     reply = await dns.asyncquery.udp(q, HOST, port=port, timeout=2)
-    assert reply.edns == 0 and reply.payload == 1400 and reply.ednsflags & dns.flags.DO
+    assert reply.edns == 0 and reply.payload == 1232 and reply.ednsflags & dns.flags.DO  # our size
     q = dns.message.make_query(
         name, "A", use_edns=0, payload=1400, options=[dns.edns.GenericOption(10, b"x" * 8)]
     )
