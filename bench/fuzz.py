@@ -120,10 +120,10 @@ def fuzz_run(  # noqa: PLR0917
         while sent < n_udp:
             chunk = min(CHECK_EVERY, n_udp - sent)
             sender.send(rng, seeds, chunk)
+            sender.drain()
             sent += chunk
             if not _probe_all(run, proc, probes, port, args.deadline):
                 return
-        sender.drain()
     finally:
         sender.close()
     sent = 0

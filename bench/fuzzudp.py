@@ -82,7 +82,9 @@ class UdpSender:
                 self.notes.append(sample("UDP", query, reply, problem))
 
     def drain(self) -> None:
-        """Read late replies (forwarded ones) for up to a second of quiet; count the unanswered."""
+        """Read the replies still due until a second passes without one, and count the queries left
+        unanswered. The server's queue is empty then: a good query sent next is not dropped behind a
+        full socket buffer."""
         self._receive(len(self.pending), idle=1.0)
         self.tally.unanswered_queries += len(self.pending)
         self.pending.clear()

@@ -21,9 +21,10 @@ def answer(
 
     With `seen`, an answered query's type code (`tally.type_code`) is appended to it: the UDP
     threads count queries that way at the cost of one append. Over UDP a reply larger than the
-    client's size (512 without EDNS) capped at `zone.max_udp` is left to the full path, which
-    truncates it. The question's end is found with one `find`: a name that is not well formed misses
-    the dict and is then checked by `zone.zone_of`.
+    client's size (512 without EDNS) capped at `zone.max_udp` is replaced by its truncated rendering
+    (`zone.truncated`, for the common limits), else left to the full path, which truncates it. The
+    question's end is found with one `find`: a name that is not well formed misses the dict and is
+    then checked by `zone.zone_of`.
     """
     if data[4:12] == QD1:
         qe = data.find(0, 12) + 5
@@ -56,8 +57,14 @@ def answer(
                 break
     if reply is None:
         reply = _negative(zone, data, name, node, qe, variant)
-    if reply is None or (not tcp and len(reply) > limit):
+    if reply is None:
         return None
+    if not tcp and len(reply) > limit:  # too big for UDP: the truncated rendering for this limit, if any
+        cuts = zone.truncated.get(name)
+        cut = None if cuts is None else cuts.get((tail, limit))
+        if cut is None:
+            return None
+        reply = data[:2] + cut[0][variant] + data[12:qe] + cut[1]
     if seen is not None:
         seen.append(0 if data[qe - 4] else data[qe - 3])
     return reply + opt

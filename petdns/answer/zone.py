@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from petdns.answer.render import render
-from petdns.dns.constants import AAAA, CNAME, IN, NOERROR, NS, PTR, SOA, SRV, TXT, A
+from petdns.dns.constants import AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, SOA, SRV, TXT, A
 from petdns.dns.wire import encode_name, headers, split_labels, wire_name
 from petdns.schema.catalog import Catalog, SvcKey, Touched
 from petdns.schema.lookup import Response
@@ -27,10 +27,12 @@ from petdns.settings.values import REVERSE_ZONES, PodsMode, Settings
 
 _TYPE_CLASS: Final = {t: struct.pack("!HH", t, IN) for t in (A, NS, CNAME, SOA, PTR, TXT, AAAA, SRV)}
 _POINTERS: Final = tuple(struct.pack("!H", 0xC000 | i) for i in range(12 + 256))
+OPT_SIZE: Final = 11  # an OPT record without options
 
 # A rendered name: (zone head, type+class, header variants, body, type+class, header variants, body, ...);
 # header variants and body are None for a type that the full path answers.
 Rendered = tuple[Any, ...]
+Cut = tuple[tuple[bytes, bytes, bytes, bytes], bytes]  # a truncated rendering: header variants, body
 
 
 class ZoneHead:
@@ -78,6 +80,12 @@ class RenderedZone:
         self.synced = True  # False while a watch has not delivered its first list: misses are SERVFAIL
         self.max_udp = settings.max_udp  # UDP replies at most this; our OPT records advertise it
         self.opts: dict[bytes, tuple[bytes, int]] = {}  # a query's OPT -> (reply OPT, size limit of the rest)
+        # answers too big for UDP, rendered truncated for the common limits (`truncation_limits`):
+        # wire name -> {(type+class, limit): (header variants, body)}
+        self.truncated: dict[bytes, dict[tuple[bytes, int], Cut]] = {}
+        self.truncation_limits = tuple(
+            sorted({MIN_UDP, MIN_UDP - OPT_SIZE, self.max_udp - OPT_SIZE})
+        )  # no EDNS; EDNS 512; EDNS at or above our size
         self._fallthrough = False
         self._stamp()
 
@@ -175,21 +183,32 @@ class RenderedZone:
     def _put(self, name: str, node: Node) -> bytes:
         labels = split_labels(name)
         wire = encode_name(labels)
+        self.truncated.pop(wire, None)
         if node.cname:
             self.nodes[wire] = (DYNAMIC,)
             return wire
         rendered: list[Any] = [self._head_of(wire)]
+        truncated: dict[tuple[bytes, int], Cut] = {}
         for rtype, (answer, additional) in node.records.items():
             if rtype in node.deferred:
                 rendered += (_TYPE_CLASS[rtype], None, None)
                 continue
-            r = render(labels, Response(NOERROR, answer=answer, additional=additional))
+            response = Response(NOERROR, answer=answer, additional=additional)
+            r = render(labels, response)
             rendered += (_TYPE_CLASS[rtype], headers(r.flags, *r.counts), r.body)
+            size = 12 + len(wire) + 4 + len(r.body)
+            for limit in self.truncation_limits:
+                if size > limit:
+                    cut = render(labels, response, limit)
+                    truncated[_TYPE_CLASS[rtype], limit] = (headers(cut.flags, *cut.counts), cut.body)
         self.nodes[wire] = tuple(rendered)
+        if truncated:
+            self.truncated[wire] = truncated
         return wire
 
     def _clear(self, wire: bytes) -> None:
         self.nodes.pop(wire, None)
+        self.truncated.pop(wire, None)
 
     def _head_of(self, wire: bytes) -> ZoneHead:
         for head in self.heads.values():

@@ -18,6 +18,8 @@ import dns.query
 import dns.rcode
 import pytest
 
+from petdns.answer import fastpath
+from petdns.answer.dispatch import full
 from petdns.answer.zone import RenderedZone
 from petdns.forward.forwarder import ForwardConfig, Forwarder
 from petdns.forward.upstreams import Routes, parse_upstream
@@ -124,6 +126,32 @@ async def test_forwarded_big_answer_is_truncated_then_whole_over_tcp() -> None:
     finally:
         await server.stop()
         await upstream.stop()
+
+
+@pytest.mark.parametrize("max_udp", [1232, 4096])
+def test_the_fast_path_serves_truncated_answers_as_the_full_path_renders_them(max_udp: int) -> None:
+    zone = _zone(300, max_udp=max_udp)
+    names = [(BIG, "A"), (BIG.upper(), "AAAA"), (f"_http._tcp.{BIG}", "SRV"), (f"big-3.{BIG}", "A")]
+    for name, qtype in names:
+        offers = (
+            {"payload": 512},
+            {"payload": max_udp, "want_dnssec": True},
+            {"payload": 65535},
+            {"payload": 800},
+        )
+        for kw in ({}, *({"use_edns": 0, **offer} for offer in offers)):
+            query = dns.message.make_query(name, qtype, **kw)  # type: ignore[arg-type]
+            for rd in (True, False):
+                if not rd:
+                    query.flags &= ~dns.flags.RD
+                data = query.to_wire()
+                fast = fastpath.answer(zone, data)
+                big = qtype != "AAAA" and not name.startswith("big-3")  # AAAA: NODATA (IPv4 pets)
+                assert (fast is None) == (big and kw.get("payload") == 800)  # 800: not pre-rendered
+                if fast is not None:
+                    assert fast == full(zone, data), (name, qtype, kw, rd)
+    zone.load([EndpointSlice("default", "big-1", "big", "IPv4", (), PORTS)])  # the pets leave: nothing to cut
+    assert not zone.truncated
 
 
 # -- the flag and the configuration key ----------------------------------------------------------------
