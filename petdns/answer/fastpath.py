@@ -98,7 +98,7 @@ def _edns(zone: RenderedZone, record: bytes) -> tuple[bytes, int] | None:
     the client's size capped at `zone.max_udp`, which the reply's OPT advertises. None when the full
     path must see it."""
     found = edns(record)
-    if found is None:
+    if found is None or not _options_fill(record):
         return None
     size, do = found
     opt = opt_record(zone.max_udp, do)
@@ -106,3 +106,13 @@ def _edns(zone: RenderedZone, record: bytes) -> tuple[bytes, int] | None:
     if len(record) == 11 and len(zone.opts) < 1024:
         zone.opts[record] = value
     return value
+
+
+def _options_fill(record: bytes) -> bool:
+    """Whether an OPT record's options, each a code, a length and that many bytes, stay inside its
+    data (less than an option header left at the end is ignored): as dnslib judges them on the full
+    path, where a length that runs past the end is FORMERR."""
+    i, end = 11, len(record)
+    while i + 4 <= end:
+        i += 4 + (record[i + 2] << 8 | record[i + 3])
+    return i <= end
