@@ -1,4 +1,4 @@
-"""The TCP side of bench/fuzz.py: sessions of pipelined, length-prefixed mutated queries on a pool of
+"""The TCP side of bench/fuzz.py: bursts of pipelined, length-prefixed mutated queries on a pool of
 connections, some ending in a length prefix that lies; replies come in order and are judged in order."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from fuzzcheck import Tally, check_reply, sample
 from mutate import MAX_TCP_MESSAGE, mutate
 
 CLOSE_DEADLINE = 5.0  # seconds for the server to answer and close after the client's EOF
-LIE_SHARE = 0.2  # sessions ending in a length prefix that lies
+LIE_SHARE = 0.2  # bursts ending in a length prefix that lies
 
 
-def _session(rng: random.Random, seeds: list[bytes], size: int, tally: Tally) -> tuple[list[bytes], bytes]:
+def _burst(rng: random.Random, seeds: list[bytes], size: int, tally: Tally) -> tuple[list[bytes], bytes]:
     """(the honest queries, the bytes to send: their frames, perhaps a lying frame at the end).
 
     Messages the server drops (responses, runts), which end the connection, go last."""
@@ -50,9 +50,7 @@ async def _read_replies(reader: asyncio.StreamReader) -> list[bytes]:
         return replies
 
 
-async def _run_session(
-    port: int, queries: list[bytes], frames: bytes, tally: Tally, notes: list[str]
-) -> None:
+async def _run_burst(port: int, queries: list[bytes], frames: bytes, tally: Tally, notes: list[str]) -> None:
     try:
         reader, writer = await asyncio.open_connection(HOST, port)
     except OSError as err:
@@ -94,17 +92,17 @@ async def tcp_round(  # noqa: PLR0917
     tally: Tally,
     notes: list[str],
 ) -> None:
-    """`count` mutated queries in sessions of 1-64, `connections` sessions at once."""
-    sessions = []
+    """`count` mutated queries in bursts of 1-64, `connections` bursts at once."""
+    bursts = []
     left = count
     while left > 0:
         size = min(left, rng.randint(1, 64))
-        sessions.append(_session(rng, seeds, size, tally))
+        bursts.append(_burst(rng, seeds, size, tally))
         left -= size
-    queue = iter(sessions)
+    queue = iter(bursts)
 
     async def worker() -> None:
         for queries, frames in queue:
-            await _run_session(port, queries, frames, tally, notes)
+            await _run_burst(port, queries, frames, tally, notes)
 
     await asyncio.gather(*(worker() for _ in range(connections)))
