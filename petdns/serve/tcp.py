@@ -1,10 +1,12 @@
 """The TCP connections of the DNS server: length-prefixed queries answered in order (pipelining), with
 the limits that keep a client from pinning a connection (`TcpLimits`).
 
-A connection is closed when no complete query arrives within the idle deadline, when a reply cannot be
-handed to the kernel within the write deadline, or when more than `max_queued` replies wait unsent in
-its buffer (a client that sends and never reads). Beyond `max_connections` open connections, a new one
-is closed at once. Connections closed by a limit are counted by reason in `Counters.tcp_closed`.
+A connection is closed when no complete query arrives within the idle deadline, or when a reply cannot be
+handed to the kernel within the write deadline. When more than `max_queued` replies wait unsent in its
+buffer, no further query of it is read until they have all left, so a client that sends and never reads
+holds a bounded buffer until the write deadline closes it, while one that reads at its own pace keeps
+pipelining. Beyond `max_connections` open connections, a new one is closed at once. Connections closed by
+a limit are counted by reason in `Counters.tcp_closed`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from petdns.serve.udp import Counters
 # Reasons a connection was closed by a limit (the label of petdns_tcp_connections_closed_total).
 IDLE = "idle"
 WRITE = "write"
-QUEUE = "queue"
 LIMIT = "limit"
 
 
@@ -36,7 +37,7 @@ class TcpLimits:
     idle_timeout: float = 10.0  # for each complete query, from the previous reply on
     write_timeout: float = 5.0  # for a reply to leave the buffer (and for the last ones on closing)
     max_connections: int = 1000  # open at once; the next ones are closed at once
-    max_queued: int = 128  # replies written but not handed to the kernel yet
+    max_queued: int = 128  # replies written but not handed to the kernel yet, before reading stops
 
 
 class TcpServing(Protocol):
@@ -121,23 +122,37 @@ async def serve_connection(
         pass
     finally:
         server.tcp_connections.pop(task, None)
-        await _close(writer, None if reason in (QUEUE, WRITE) else limits.write_timeout)
+        await _close(writer, None if reason == WRITE else limits.write_timeout)
         if reason is not None:
             _count(server.counters, reason)
 
 
 async def _send(writer: asyncio.StreamWriter, reply: bytes, unsent: _Unsent, limits: TcpLimits) -> str | None:
-    """Write one reply; the reason to close the connection when it cannot leave in time."""
+    """Write one reply, waiting while the buffer is full (or holds too many replies); the reason to
+    close the connection when they cannot leave in time."""
     frame = struct.pack("!H", len(reply)) + reply
     writer.write(frame)
-    if unsent.add(len(frame)) > limits.max_queued:
-        return QUEUE
     try:
         async with asyncio.timeout(limits.write_timeout):
-            await writer.drain()
+            if unsent.add(len(frame)) > limits.max_queued:
+                await _drain_all(writer)
+            else:
+                await writer.drain()
     except TimeoutError:
         return WRITE
     return None
+
+
+async def _drain_all(writer: asyncio.StreamWriter) -> None:
+    """Wait until every buffered reply has been handed to the kernel."""
+    transport = writer.transport
+    low, high = transport.get_write_buffer_limits()
+    transport.set_write_buffer_limits(high=0, low=0)  # pauses writing now, resumes once empty
+    try:
+        await writer.drain()
+    finally:
+        if not transport.is_closing():
+            transport.set_write_buffer_limits(high=high, low=low)
 
 
 async def _close(writer: asyncio.StreamWriter, flush: float | None) -> None:
