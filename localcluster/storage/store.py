@@ -32,6 +32,7 @@ from localcluster.storage.validation import metadata_causes, name_causes
 from localcluster.storage.writes import (
     apply_defaults,
     check_body,
+    check_content,
     finish_update,
     merge_update,
     object_namespace,
@@ -144,6 +145,7 @@ class ObjectStore:
         if rules.generation:
             meta(new)["generation"] = 1
         apply_defaults(rules, new)
+        check_content(res, rules, new)
         if rules.cluster_ip:
             self._allocate_cluster_ip(res, new)
 

@@ -7,7 +7,7 @@ from typing import Any
 from kubeapi.meta import Obj
 from localcluster.storage.defaults import wants_cluster_ip
 from localcluster.storage.errors import bad_request, field_forbidden, field_invalid, invalid
-from localcluster.storage.kinds import KindRules, rules_for
+from localcluster.storage.kinds import KindRules, content_causes, rules_for
 from localcluster.storage.meta import clone, finalizers_of, meta, spec_changed
 from localcluster.storage.resources import Resource
 from localcluster.storage.validation import metadata_causes
@@ -111,7 +111,7 @@ def finish_update(res: Resource, old: Obj, new: Obj) -> Obj:
     """Defaults, validation and the generation rule; the resourceVersion field is left to the caller."""
     rules = rules_for(res.kind)
     apply_defaults(rules, new)
-    causes = metadata_causes(new)
+    causes = metadata_causes(new) + content_causes(rules, old, new)
     if rules.update_causes is not None:
         causes += rules.update_causes(old, new)
     if causes:
@@ -126,6 +126,13 @@ def apply_defaults(rules: KindRules, obj: Obj) -> None:
     """Fill the defaults of obj's kind in place (idempotent)."""
     if rules.defaults is not None:
         rules.defaults(obj)
+
+
+def check_content(res: Resource, rules: KindRules, new: Obj) -> None:
+    """422 when a new (defaulted) object fails its kind's content checks."""
+    causes = content_causes(rules, None, new)
+    if causes:
+        raise invalid(res, str(meta(new).get("name")), causes)
 
 
 def unchanged(old: Obj, new: Obj) -> bool:

@@ -61,7 +61,10 @@ def test_journal_round_trip(tmp_path: Path) -> None:
         reopened.create(
             SERVICES,
             "default",
-            {"metadata": {"name": "dup"}, "spec": {"clusterIP": service["spec"]["clusterIP"]}},
+            {
+                "metadata": {"name": "dup"},
+                "spec": {"clusterIP": service["spec"]["clusterIP"], "ports": [{"port": 80}]},
+            },
         )
     reopened.delete(PETSETS, "team", "web")
     assert not exists(reopened, CONFIGMAPS, "team", "c")

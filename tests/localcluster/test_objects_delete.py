@@ -154,13 +154,16 @@ def test_graceful_pod_with_finalizer_needs_both(store: ObjectStore) -> None:
 # --- owner cascades -----------------------------------------------------------------------------------------
 
 
+CLAIM_SPEC = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+
+
 def make_family(store: ObjectStore, *, node: str = "") -> Obj:
     """A PetSet owning two pods, a ControllerRevision and a PVC; a pod owning a ConfigMap."""
     owner = store.create(PETSETS, "default", petset("web"))
     for i in range(2):
         store.create(PODS, "default", pod(f"web-{i}", owners=(owner,), node=node))
     store.create(REVISIONS, "default", owned("ControllerRevision", "web-6d4", owner, revision=1))
-    store.create(PVCS, "default", owned("PersistentVolumeClaim", "www-web-0", owner, spec={}))
+    store.create(PVCS, "default", owned("PersistentVolumeClaim", "www-web-0", owner, spec=CLAIM_SPEC))
     store.create(
         CONFIGMAPS, "default", owned("ConfigMap", "web-0-extra", store.get(PODS, "default", "web-0"))
     )
