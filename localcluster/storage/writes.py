@@ -111,9 +111,8 @@ def finish_update(res: Resource, old: Obj, new: Obj) -> Obj:
     """Defaults, validation and the generation rule; the resourceVersion field is left to the caller."""
     rules = rules_for(res.kind)
     apply_defaults(rules, new)
-    causes = metadata_causes(new) + content_causes(rules, old, new)
-    if rules.update_causes is not None:
-        causes += rules.update_causes(old, new)
+    changed = rules.update_causes(old, new) if rules.update_causes is not None else []  # may normalize new
+    causes = metadata_causes(new) + content_causes(rules, old, new) + changed
     if causes:
         raise invalid(res, str(meta(new).get("name")), causes)
     generation = meta(old).get("generation")

@@ -170,10 +170,6 @@ def test_valid_services_pass(obj: Obj) -> None:
                 ),
             ],
         ),
-        (
-            service(publishNotReadyAddresses="yes"),
-            [("spec.publishNotReadyAddresses", 'Invalid value: "yes": must be a boolean')],
-        ),
     ],
 )
 def test_service_rules(obj: Obj, expected: list[tuple[str, str]]) -> None:
@@ -187,6 +183,16 @@ def test_service_selector_and_external_name_are_checked() -> None:
     )
     bad = found(service_causes(service(type="ExternalName", externalName="Bad_Name", ports=[])))
     assert bad[0][0] == "spec.externalName" and "RFC 1123 subdomain" in bad[0][1]
+
+
+def test_a_non_boolean_publish_not_ready_addresses_is_undecodable() -> None:
+    with pytest.raises(ApiError) as bad:
+        service_causes(service(publishNotReadyAddresses="yes"))
+    assert (bad.value.code, bad.value.message) == (
+        400,
+        'Service in version "v1" cannot be handled as a Service: json: cannot unmarshal string into Go '
+        "struct field ServiceSpec.spec.publishNotReadyAddresses of type bool",
+    )
 
 
 def test_a_headless_service_may_not_gain_an_address() -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from kubeapi.meta import Obj
-from localcluster.storage.errors import bad_request
+from localcluster.storage.errors import ApiError, bad_request
 
 PROTOCOLS = ("SCTP", "TCP", "UDP")
 PORT_RANGE = "must be between 1 and 65535, inclusive"
@@ -165,6 +165,20 @@ def quantity_value(kind: str, text: Any) -> float:
         ) from err
     scale = float(_SUFFIXES[suffix]) if exponent is None else 10.0 ** int(exponent.group(1))
     return number * scale
+
+
+def undecodable(kind: str, where: str, value: Any, go_type: str) -> ApiError:
+    """The 400 a body gets when a field holds the wrong JSON type (upstream fails to decode it)."""
+    if isinstance(value, bool):
+        found = "bool"
+    elif isinstance(value, (int, float)):
+        found = "number"
+    else:
+        found = {str: "string", list: "array", dict: "object"}.get(type(value), "null")
+    return bad_request(
+        f'{kind} in version "v1" cannot be handled as a {kind}: json: cannot unmarshal {found} into Go '
+        f"struct field {where} of type {go_type}"
+    )
 
 
 def items(value: Any) -> list[Any]:

@@ -18,6 +18,7 @@ from localcluster.storage.checks.fields import (
     port_num_or_name_causes,
     port_number_causes,
     required,
+    undecodable,
 )
 from localcluster.storage.validation import dns_causes, label_causes
 
@@ -53,7 +54,7 @@ def service_causes(obj: Obj) -> list[Obj]:
         seen.add(key)
     pnr = spec.get("publishNotReadyAddresses")
     if pnr is not None and not isinstance(pnr, bool):
-        causes.append(invalid("spec.publishNotReadyAddresses", pnr, "must be a boolean"))
+        raise undecodable("Service", "ServiceSpec.spec.publishNotReadyAddresses", pnr, "bool")
     return causes + _cluster_ip_causes(spec)
 
 
@@ -117,12 +118,18 @@ def _cluster_ip_causes(spec: Obj) -> list[Obj]:
 
 
 def service_update_causes(old: Obj, new: Obj) -> list[Obj]:
-    """A headless Service may not gain an address (allocated addresses are kept by the write path)."""
+    """A headless Service may not gain an address (allocated addresses are kept by the write path). As
+    upstream's update strategy, new first keeps an omitted "None", and a changed clusterIP with unchanged
+    clusterIPs makes clusterIPs [clusterIP]."""
     old_spec, new_spec = mapping(old.get("spec")), mapping(new.get("spec"))
     if "ExternalName" in (old_spec.get("type"), new_spec.get("type")) or old_spec.get("clusterIP") != "None":
         return []
+    if not new_spec.get("clusterIP"):
+        new_spec["clusterIP"] = "None"
+        new_spec.setdefault("clusterIPs", old_spec.get("clusterIPs") or ["None"])
+    elif new_spec["clusterIP"] != "None" and new_spec.get("clusterIPs") == old_spec.get("clusterIPs"):
+        new_spec["clusterIPs"] = [new_spec["clusterIP"]]
     new_ips = items(new_spec.get("clusterIPs"))
-    asked = new_spec.get("clusterIP") or (new_ips[0] if new_ips else "")
-    if not asked or asked == "None":
+    if new_ips == items(old_spec.get("clusterIPs")) or new_ips == ["None"]:
         return []
-    return [invalid("spec.clusterIPs[0]", new_ips or [asked], "may not change once set")]
+    return [invalid("spec.clusterIPs[0]", new_ips, "may not change once set")]
