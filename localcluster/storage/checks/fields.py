@@ -169,12 +169,13 @@ def quantity_value(kind: str, text: Any) -> float:
 
 def undecodable(kind: str, where: str, value: Any, go_type: str) -> ApiError:
     """The 400 a body gets when a field holds the wrong JSON type (upstream fails to decode it)."""
-    if isinstance(value, bool):
-        found = "bool"
-    elif isinstance(value, (int, float)):
-        found = "number"
+    found = "null"
+    for python, json_type in ((bool, "bool"), (int, "number"), (float, "number"), (str, "string")):
+        if isinstance(value, python):
+            found = json_type
+            break
     else:
-        found = {str: "string", list: "array", dict: "object"}.get(type(value), "null")
+        found = "array" if isinstance(value, list) else "object" if isinstance(value, dict) else found
     return bad_request(
         f'{kind} in version "v1" cannot be handled as a {kind}: json: cannot unmarshal {found} into Go '
         f"struct field {where} of type {go_type}"
