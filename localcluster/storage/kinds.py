@@ -60,7 +60,7 @@ class KindRules:
     generation: bool = False  # metadata.generation: 1 on create, bumped on spec changes
     cluster_ip: bool = False  # spec.clusterIP allocated on create, kept on update, indexed
     spec_causes: Callable[[Obj], list[Obj]] | None = None  # checks of the defaulted content on create, update
-    update_causes: Callable[[Obj, Obj], list[Obj]] | None = None  # checks of (old, new) on update; may normalize new
+    update_causes: Callable[[Obj, Obj], list[Obj]] | None = None  # (old, new) checks; may normalize new
     grace: Callable[[Obj, int | None], int] = no_grace  # (object, requested) -> seconds a delete waits
     holds_objects: bool = False  # a namespace: deleting it empties it, and it goes once empty
     protected_names: tuple[str, ...] = ()  # objects that may not be deleted
