@@ -33,6 +33,7 @@ from localcluster.storage.writes import (
     apply_defaults,
     check_body,
     check_content,
+    check_schema,
     finish_update,
     merge_update,
     object_namespace,
@@ -138,7 +139,7 @@ class ObjectStore:
         m["uid"] = self._new_uid()
         m["creationTimestamp"] = rfc3339(self._clock())
         self._fill(res, rules, new)
-        return new
+        return check_schema(res, None, new, self._state.find)
 
     def _fill(self, res: Resource, rules: KindRules, new: Obj) -> None:
         """What the kind's rules add to a new object: generation, defaults, a cluster IP."""
@@ -263,7 +264,7 @@ class ObjectStore:
         if asked and str(asked) != meta(old).get("resourceVersion"):
             raise conflict(res, str(meta(old).get("name")))
         meta(new)["resourceVersion"] = meta(old).get("resourceVersion")
-        new = finish_update(res, old, new)
+        new = finish_update(res, old, check_schema(res, old, new, self._state.find))
         if unchanged(old, new) or dry_run:
             return clone(new)
         committed, _ = self._gc.write(res.store_key, new)

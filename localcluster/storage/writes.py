@@ -10,6 +10,7 @@ from localcluster.storage.errors import bad_request, field_forbidden, field_inva
 from localcluster.storage.kinds import KindRules, content_causes, rules_for
 from localcluster.storage.meta import clone, finalizers_of, meta, spec_changed
 from localcluster.storage.resources import Resource
+from localcluster.storage.schema.crds import Finder, check_custom
 from localcluster.storage.validation import metadata_causes
 
 # metadata the server owns: an update cannot change these
@@ -140,3 +141,10 @@ def unchanged(old: Obj, new: Obj) -> bool:
     a["metadata"] = {k: v for k, v in meta(old).items() if k != "resourceVersion"}
     b["metadata"] = {k: v for k, v in meta(new).items() if k != "resourceVersion"}
     return a == b
+
+
+def check_schema(res: Resource, old: Obj | None, new: Obj, find: Finder) -> Obj:
+    """A custom resource's write against its CRD (the stored one, else the packaged one): unknown fields
+    pruned, defaults filled, then 422 Invalid for schema or `x-kubernetes-validations` violations.
+    Other kinds pass unchanged. old is None on create (transition rules are skipped)."""
+    return check_custom(res, old, new, find)
