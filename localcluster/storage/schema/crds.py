@@ -13,7 +13,8 @@ import yaml
 
 from kubeapi.meta import Obj
 from localcluster.storage.errors import ApiError
-from localcluster.storage.resources import Resource
+from localcluster.storage.meta import clone
+from localcluster.storage.resources import Resource, find
 from localcluster.storage.schema import causes as c
 from localcluster.storage.schema.cel import compile_rules, evaluate
 from localcluster.storage.schema.nodes import Node, compile_schema
@@ -36,6 +37,21 @@ def packaged_crds() -> tuple[Obj, ...]:
     """The CRDs shipped with the local cluster (read-only: copy before changing)."""
     folder = package_files.files("localcluster") / "crds"
     return tuple(yaml.safe_load(folder.joinpath(name).read_text()) for name in PACKAGED_FILES)
+
+
+def ensure_crds(get: Callable[..., Obj], create: Callable[..., Obj]) -> None:
+    """Create the packaged CRDs that are not stored yet (a store's `get` and `create`): the local cluster
+    serves them as objects, so `kubectl get crd` lists them and `kubectl apply` can change them."""
+    res = find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    assert res is not None
+    for crd in packaged_crds():
+        name = str(crd["metadata"]["name"])
+        try:
+            get(res, None, name, copy=False)
+        except ApiError as err:
+            if err.code != 404:
+                raise
+            create(res, None, clone(crd))
 
 
 def _packaged(name: str) -> Obj | None:
