@@ -43,7 +43,8 @@ def ensure_crds(get: Callable[..., Obj], create: Callable[..., Obj]) -> None:
     """Create the packaged CRDs that are not stored yet (a store's `get` and `create`): the local cluster
     serves them as objects, so `kubectl get crd` lists them and `kubectl apply` can change them."""
     res = find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-    assert res is not None
+    if res is None:
+        raise LookupError("customresourcedefinitions are not served")
     for crd in packaged_crds():
         name = str(crd["metadata"]["name"])
         try:
