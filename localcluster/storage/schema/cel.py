@@ -11,11 +11,8 @@ import logging
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
-
-import celpy
-from celpy import celtypes
-from celpy.adapter import json_to_cel
 
 from kubeapi.meta import Obj
 from localcluster.storage.schema import causes as c
@@ -24,7 +21,6 @@ from localcluster.storage.schema.values import MISSING, map_key, old_items
 
 log = logging.getLogger(__name__)
 
-_ENV = celpy.Environment()
 _MAX_PROGRAMS = 2048
 _PATH_STEP = re.compile(r"\.([A-Za-z_$][A-Za-z0-9_$-]*)|\['((?:[^'\\]|\\.)*)'\]|\[(\d+)\]")
 # what CEL sees of ObjectMeta at the root (and of an embedded resource's metadata)
@@ -42,6 +38,20 @@ class Program:
 _PROGRAMS: OrderedDict[str, Program] = OrderedDict()
 
 
+@cache
+def _environment() -> Any:
+    """The CEL environment, built on first use (building its parser takes most of a second)."""
+    import celpy  # noqa: PLC0415 - deferred: only custom resources with rules need it
+
+    return celpy.Environment()
+
+
+def _is_bool(value: Any) -> bool:
+    from celpy import celtypes  # noqa: PLC0415
+
+    return isinstance(value, celtypes.BoolType)
+
+
 def program(text: str) -> Program:
     """The compiled program of a CEL expression, compiled once (a bounded cache keyed by the text)."""
     found = _PROGRAMS.get(text)
@@ -49,7 +59,8 @@ def program(text: str) -> Program:
         _PROGRAMS.move_to_end(text)
         return found
     try:
-        found = Program(_ENV.program(_ENV.compile(text)))
+        env = _environment()
+        found = Program(env.program(env.compile(text)))
     except Exception as err:  # the parser's errors have no common base class
         log.warning("CEL rule %r does not compile here, skipped: %s", text, err)
         found = Program(None, str(err))
@@ -109,6 +120,8 @@ def _to_cel(value: Any, *, resource: bool) -> Any:
     if resource and isinstance(value, dict) and isinstance(value.get("metadata"), dict):
         metadata = value["metadata"]
         value = {**value, "metadata": {k: metadata[k] for k in _CEL_META if k in metadata}}
+    from celpy.adapter import json_to_cel  # noqa: PLC0415
+
     return json_to_cel(value)
 
 
@@ -121,9 +134,9 @@ def _run(rule: RuleSpec, activation: dict[str, Any], node: Node, path: c.Path) -
     except Exception as err:  # CELEvalError, and the runtime's own TypeErrors on odd operands
         detail = f"{_eval_error(err)} evaluating rule: {rule.rule}"
         return c.invalid(path, node.type, detail)
-    if isinstance(result, celtypes.BoolType) and bool(result):
+    if _is_bool(result) and bool(result):
         return None
-    if not isinstance(result, celtypes.BoolType):
+    if not _is_bool(result):
         return c.invalid(path, node.type, f"rule did not evaluate to a bool: {rule.rule}")
     message = _message(rule, activation)
     where = (*path, *field_path(rule.field_path))
