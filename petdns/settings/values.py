@@ -27,6 +27,7 @@ class Settings:
     ttl: int = 5
     pods: PodsMode = PodsMode.DISABLED
     endpoint_pod_names: bool = False
+    ptr_hostname_only: bool = False  # a pet's IP: only its pet names as PTRs
     ns_addresses: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
