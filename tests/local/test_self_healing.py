@@ -87,9 +87,11 @@ def test_a_rollout_stuck_on_a_bad_template_heals_once_it_is_fixed(tmp_path: Path
             "patch", "petset", "heal", "--type", "merge", "-p", _template_patch("web:3", {NEVER_READY: "0.1"})
         )
         wait_for(lambda: _converged(local, "web:3"), what="the rollout to heal by itself", timeout=60)
-        events = local.kubectl(
-            "get", "events", "--field-selector", "reason=ReplacingUnhealthyPet", "-o", "name"
-        )
-        assert events.strip(), "the replacement is reported as an event"
+        # kubectl prints the replacement as upstream prints Events
+        table = local.kubectl(
+            "get", "events", "--field-selector", "reason=ReplacingUnhealthyPet"
+        ).splitlines()
+        assert table[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+        assert "ReplacingUnhealthyPet   petset/heal   pet heal-2 runs outdated revision" in table[1], table
     finally:
         assert local.stop() == 0
