@@ -40,6 +40,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=0, help="stop after N events too (0: no limit)")
     parser.add_argument("--seed", type=int, default=1, help="scenario seed (default 1)")
     parser.add_argument("--qps", type=float, default=300.0, help="DNS load, queries per second (default 300)")
+    parser.add_argument(
+        "--fault-seconds", type=float, default=6.0, help="longest watch stall or refusal (default 6)"
+    )
     parser.add_argument("--out", type=Path, help="write the JSON report here")
     parser.add_argument("--work", type=Path, help="keep state and logs here (default: a temporary directory)")
     return parser.parse_args(argv)
@@ -107,6 +110,7 @@ def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             load=load,
             observer=observer,
             replicas=replicas,
+            fault_max=args.fault_seconds,
         )
         try:
             events = _run(args, rng, scenario)
@@ -120,6 +124,7 @@ def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         extra = {
             "seed": args.seed,
             "qps": args.qps,
+            "fault_seconds": args.fault_seconds,
             "event_count": events,
             "local_starts": cluster.starts,
             "api_downtime_s": [round(d, 2) for d in scenario.downtime],

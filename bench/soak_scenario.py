@@ -102,6 +102,7 @@ class Scenario:
         load: Load,
         observer: Observer,
         replicas: ReplicaLog,
+        fault_max: float = 6.0,
     ) -> None:
         self.work = work
         self.rng = rng
@@ -112,6 +113,7 @@ class Scenario:
         self.load = load
         self.observer = observer
         self.replicas = replicas
+        self.fault_max = fault_max  # longest stall, refusal (and 2/3 of it: API downtime), seconds
         self.controller: Proc | None = None
         self.controller_until = 0.0
         self.controllers = 0
@@ -214,7 +216,7 @@ class Scenario:
     def _kill_restart(self, snap: Snapshot) -> str | None:
         self._keep_answers(snap, None)  # nothing changes while the API server is down, nor after
         self.cluster.kill9()
-        down = self.rng.uniform(1.0, 4.0)
+        down = self.rng.uniform(1.0, max(1.0, self.fault_max * 2 / 3))
         self.record.event("kill_restart", f"petdns local killed (SIGKILL), down {down:.1f} s")
         time.sleep(down)
         took = self.cluster.start()
@@ -251,7 +253,7 @@ class Scenario:
         return "watch_reset"
 
     def _watch_stall(self, snap: Snapshot) -> str:
-        seconds = self.rng.uniform(2, 6)
+        seconds = self.rng.uniform(self.fault_max / 3, self.fault_max)
         then_reset = self.rng.random() < 0.5
         name = self._pick_set(snap)
         self._keep_answers(snap, name)
@@ -267,7 +269,7 @@ class Scenario:
         return "watch_stall"
 
     def _watch_refuse(self, snap: Snapshot) -> str:
-        seconds = self.rng.uniform(2, 6)
+        seconds = self.rng.uniform(self.fault_max / 3, self.fault_max)
         name = self._pick_set(snap)
         self._keep_answers(snap, name)
         self.proxy.refuse(seconds)
