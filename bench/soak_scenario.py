@@ -23,6 +23,7 @@ WEIGHTS = {
     "delete_pet": 2,
     "fail_pet": 2,
     "kill_restart": 1,
+    "kill_mid_scale": 1,
     "second_controller": 1,
     "watch_reset": 1,
     "watch_stall": 1,
@@ -223,6 +224,20 @@ class Scenario:
         self.downtime.append(down + took)
         self.record.note(f"petdns local restarted, API answering after {took:.1f} s")
         return None
+
+    def _kill_mid_scale(self, snap: Snapshot) -> str:
+        """Scale a set, then kill -9 `petdns local` while its pets are being made or removed."""
+        name = self._pick_set(snap)
+        self._keep_answers(snap, name)
+        self._scale_to(snap, "client", name)
+        time.sleep(self.rng.uniform(0, 1.0))
+        self.cluster.kill9()
+        down = self.rng.uniform(0.5, max(0.5, self.fault_max / 3))
+        self.record.event("kill_mid_scale", f"petdns local killed (SIGKILL) mid-scale, down {down:.1f} s")
+        time.sleep(down)
+        took = self.cluster.start()
+        self.downtime.append(down + took)
+        return "kill_mid_scale"
 
     def _second_controller(self, snap: Snapshot) -> str:
         if self.controller is not None:

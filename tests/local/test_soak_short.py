@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.support.process import ROOT
 
-EVENT_KINDS = 8  # each kind of bench/soak_scenario.py comes once first
+EVENT_KINDS = 9  # each kind of bench/soak_scenario.py comes once first
 
 
 def test_short_soak_finds_no_violation(tmp_path: Path) -> None:
