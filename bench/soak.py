@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -144,8 +145,13 @@ def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         proxy.stop()
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through soak()'s cleanup: every child stopped by its PID
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
+    signal.signal(signal.SIGTERM, _terminated)
     if args.work is not None:
         args.work.mkdir(parents=True, exist_ok=True)
         report = soak(args, args.work.resolve())
