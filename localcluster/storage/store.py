@@ -114,7 +114,9 @@ class ObjectStore:
         new = self._prepare_create(res, namespace, check_body(res, obj))
         if dry_run:
             return new
-        return clone(self._state.put(res.store_key, new, added=True))
+        committed = clone(self._state.put(res.store_key, new, added=True))
+        self._gc.collect_dangling(res.store_key, committed)
+        return committed
 
     def _prepare_create(self, res: Resource, namespace: str | None, new: Obj) -> Obj:
         m = meta(new)
