@@ -12,6 +12,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from kubeapi.queue_metrics import QueueStats
+
 K = TypeVar("K", bound=Hashable)
 
 
@@ -24,6 +26,7 @@ class WorkQueue(Generic[K]):
 
     `clock` gives the time for delayed adds (a test passes a fake one and calls wake() when it moves).
     Backoff per key is `base_delay * 2**failures`, capped at `max_delay`, until forget().
+    `stats` counts adds, retries, waits and work times on `timer` (monotonic seconds).
     """
 
     def __init__(
@@ -32,8 +35,11 @@ class WorkQueue(Generic[K]):
         clock: Callable[[], float] = time.monotonic,
         base_delay: float = 0.005,
         max_delay: float = 300.0,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self._clock = clock
+        self._timer = timer
+        self.stats: QueueStats[K] = QueueStats()
         self._base = base_delay
         self._max = max_delay
         self._ready: deque[K] = deque()
@@ -61,6 +67,7 @@ class WorkQueue(Generic[K]):
         if self._shut or key in self._dirty:
             return
         self._dirty.add(key)
+        self.stats.added(key, self._timer())
         if key not in self._processing:
             self._ready.append(key)
             self._wakeup.set()
@@ -88,6 +95,7 @@ class WorkQueue(Generic[K]):
         """Queue a key after its backoff (which then doubles); returns the delay used."""
         delay = self.backoff(key)
         self._failures[key] = self._failures.get(key, 0) + 1
+        self.stats.retries += 1
         self.add_after(key, delay)
         return delay
 
@@ -112,6 +120,7 @@ class WorkQueue(Generic[K]):
         key = self._ready.popleft()
         self._dirty.discard(key)
         self._processing.add(key)
+        self.stats.taken(key, self._timer())
         return key
 
     async def get(self) -> K:
@@ -131,6 +140,7 @@ class WorkQueue(Generic[K]):
     def done(self, key: K) -> None:
         """The worker finished the key; queue it again if it was added meanwhile."""
         self._processing.discard(key)
+        self.stats.finished(key, self._timer())
         if key in self._dirty:
             self._ready.append(key)
             self._wakeup.set()

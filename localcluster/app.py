@@ -24,6 +24,7 @@ from localcluster.controllers.provisioner.volumes import private_dir
 from localcluster.kubelet.kubelet import Kubelet, KubeletConfig
 from localcluster.seed import Planned, create_planned, plan_files
 from localcluster.storage.journal import SqliteJournal
+from localcluster.storage.schema.crds import ensure_crds
 from localcluster.storage.store import ObjectStore
 from petdns.answer.zone import RenderedZone
 from petdns.app import Runtime, ServeOptions, run_loop, serving
@@ -144,6 +145,7 @@ def open_store(state: str | None) -> tuple[ObjectStore, SqliteJournal | None]:
         journal = SqliteJournal(os.path.join(state, "state.db"))
     store = ObjectStore(journal=journal)
     store.ensure_namespaces(START_NAMESPACES)
+    ensure_crds(store.get, store.create)
     return store, journal
 
 

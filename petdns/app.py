@@ -17,7 +17,7 @@ from typing import Any
 from kubeapi.client import Client
 from petdns.answer.zone import RenderedZone
 from petdns.forward.forwarder import Forwarder
-from petdns.schema.loader import load_files
+from petdns.schema.loader import Loaded, load_files
 from petdns.schema.model import KubeObject
 from petdns.serve import http, logs, metrics
 from petdns.serve.lifecycle import DRAIN_SECONDS, Lifecycle
@@ -55,9 +55,17 @@ class ConfigSource:
     values: dict[str, Any]
 
 
+def load_objects(paths: tuple[str, ...]) -> Loaded:
+    """The object files read (LoadError on a malformed one), with a warning per object given twice."""
+    loaded = load_files(list(paths))
+    for line in loaded.duplicates:
+        log.warning("object files: %s", line)
+    return loaded
+
+
 def build_zone(options: ServeOptions) -> RenderedZone:
     """Load the object files (LoadError on a malformed one) into a rendered zone."""
-    loaded = load_files(list(options.objects))
+    loaded = load_objects(options.objects)
     zone = RenderedZone(options.settings)
     zone.load(loaded.objects)
     ignored = ", ".join(f"{n} {kind}" for kind, n in sorted(loaded.ignored.items()))
@@ -126,7 +134,7 @@ class Runtime:
 
     def objects(self, options: ServeOptions) -> list[KubeObject]:
         """The current objects: the object files (read again) and what the watch holds."""
-        objects: list[KubeObject] = list(load_files(list(options.objects)).objects) if options.objects else []
+        objects: list[KubeObject] = list(load_objects(options.objects).objects) if options.objects else []
         if self.cache is not None:
             objects += self.cache.objects()
         return objects

@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="name endpoints without a hostname after their pod, not their dashed IP",
     )
+    serve.add_argument(
+        "--ptr-hostname-only",
+        action="store_true",
+        help="the PTR of a pet's IP is only its pet name (its hostname under a headless service)",
+    )
     serve.add_argument("--ttl", type=int, help="TTL of every record, 0-3600 (default 5)")
     serve.add_argument(
         "--ns-address",

@@ -13,10 +13,12 @@ from typing import Any, NoReturn
 
 from kubeapi import auth
 from kubeapi.client import Client
+from petset_controller.runtime import probes
 from petset_controller.runtime.controller import Controller, ControllerConfig
 from petset_controller.runtime.leader import LeaderElector, LeadershipLost, LeaseConfig, default_identity
 
 PROG = "petset-controller"
+log = logging.getLogger("petset_controller")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,6 +51,18 @@ def _parser() -> argparse.ArgumentParser:
     add("--identity", default="", help="name in the Lease (default: <hostname>_<uuid>)")
     add("--stall-after", type=_positive, default=300.0, metavar="SECONDS", help="no progress: Stalled")
     add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add(
+        "--health-probe-bind-address",
+        default=":8081",
+        metavar="ADDR",
+        help="/healthz and /readyz address, 0 to turn off (default :8081)",
+    )
+    add(
+        "--metrics-bind-address",
+        default=":8080",
+        metavar="ADDR",
+        help="/metrics address, 0 to turn off (default :8080)",
+    )
     return parser
 
 
@@ -76,8 +90,12 @@ async def _serve(conn: auth.Connection, args: argparse.Namespace, *, lease: Leas
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, main.cancel if main is not None else lambda: None)
-        with contextlib.suppress(asyncio.CancelledError):
-            await Controller(client, config=config, elector=elector).run()
+        controller = Controller(client, config=config, elector=elector)
+        async with probes.serving(controller, health_at=args.health_at, metrics_at=args.metrics_at) as bound:
+            for (host, _), port in bound:
+                log.info("serving HTTP on %s:%d", host, port)
+            with contextlib.suppress(asyncio.CancelledError):
+                await controller.run()
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:
@@ -100,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers < 1:
             raise ValueError("--workers must be at least 1")
         lease = _lease(args) if args.leader_elect else None
+        args.health_at = probes.parse_bind(args.health_probe_bind_address)
+        args.metrics_at = probes.parse_bind(args.metrics_bind_address)
         conn = auth.load(args.kubeconfig, args.context)
     except (ValueError, OSError, auth.ConfigError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
@@ -108,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         _run(_serve(conn, args, lease=lease))
     except LeadershipLost as err:
         print(f"{PROG}: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # an HTTP address that cannot be bound
+        print(f"{PROG}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

@@ -434,6 +434,19 @@ def test_dns_probes_and_ports_are_the_ones_the_arguments_open() -> None:
     assert args["--ns-address"] == [CLUSTER_DNS_IP]
 
 
+def test_controller_probes_and_ports_are_the_ones_its_arguments_open() -> None:
+    deployment = one(render("default"), "Deployment", "petset-controller")
+    container = only_container(deployment)
+    args = check_command_line("petset-controller", container["args"])
+    (probes,) = args["--health-probe-bind-address"]
+    (metrics,) = args["--metrics-bind-address"]
+    liveness, readiness = container["livenessProbe"]["httpGet"], container["readinessProbe"]["httpGet"]
+    assert liveness["path"] == "/healthz" and readiness["path"] == "/readyz"
+    assert container_port(container, liveness["port"])["containerPort"] == port_of(probes)
+    assert container_port(container, readiness["port"])["containerPort"] == port_of(probes)
+    assert container_port(container, "metrics")["containerPort"] == port_of(metrics)
+
+
 def test_metrics_port_is_served_once_petdns_serves_metrics() -> None:
     container = only_container(one(render("default"), "Deployment", "petdns"))
     metrics = container_port(container, "metrics")

@@ -178,7 +178,49 @@ def _string(path: str) -> Cell:
     return lambda obj, _now: _none(_get(obj, path))
 
 
+def _event_seen(first: bool) -> Cell:
+    def cell(obj: Obj, now: float) -> Any:
+        keys = (
+            ("firstTimestamp", "eventTime")
+            if first
+            else ("lastTimestamp", "series.lastObservedTime", "eventTime")
+        )
+        for key in (*keys, "metadata.creationTimestamp"):
+            if _get(obj, key):
+                return _age_of(_get(obj, key), now)
+        return "<unknown>"
+
+    return cell
+
+
+def _event_object(obj: Obj, _now: float) -> Any:
+    return f"{str(_get(obj, 'involvedObject.kind') or '').lower()}/{_get(obj, 'involvedObject.name') or ''}"
+
+
+def _event_source(obj: Obj, _now: float) -> Any:
+    component = _get(obj, "source.component") or _get(obj, "reportingComponent") or ""
+    host = _get(obj, "source.host") or ""
+    return ", ".join(filter(None, [component, host])) or "<none>"
+
+
+def _event_count(obj: Obj, _now: float) -> Any:
+    return str(_get(obj, "series.count") or _get(obj, "count") or 1)
+
+
 BUILTIN_COLUMNS: dict[str, tuple[Column, ...]] = {
+    # as kube-apiserver prints core/v1 Events: the name last, shown with -o wide only
+    "events": (
+        ("Last Seen", "string", 0, _event_seen(first=False)),
+        ("Type", "string", 0, _path("type", default="")),
+        ("Reason", "string", 0, _path("reason", default="")),
+        ("Object", "string", 0, _event_object),
+        ("Subobject", "string", 1, _path("involvedObject.fieldPath", default="")),
+        ("Source", "string", 1, _event_source),
+        ("Message", "string", 0, _path("message", default="")),
+        ("First Seen", "string", 1, _event_seen(first=True)),
+        ("Count", "string", 1, _event_count),
+        ("Name", "string", 1, _name),
+    ),
     "pods": (
         NAME,
         ("Ready", "string", 0, _pod_ready),

@@ -68,10 +68,28 @@ class GarbageCollector:
             return self.remove(store_key, new), True
         old = self._state.find(store_key, str(meta(new).get("namespace") or ""), str(meta(new).get("name")))
         released = set(owner_uids(old or {})) - set(owner_uids(new))
+        added = set(owner_uids(new)) - set(owner_uids(old or {}))
         committed = self._state.put(store_key, new, added=False)
         for owner_uid in sorted(released):  # an owner waiting for this dependent may be done now
             self._settle_foreground(owner_uid)
+        if added:
+            self.collect_dangling(store_key, committed, added)
         return committed, False
+
+    def collect_dangling(self, store_key: str, obj: Obj, uids: set[str] | None = None) -> None:
+        """References to owners that do not exist (`uids`: the ones to check, default all): an object whose
+        owners are all gone is deleted, one with a live owner loses the references to the gone ones, as
+        the garbage collector treats dangling owner references."""
+        refs = owner_uids(obj)
+        gone = {uid for uid in (uids if uids is not None else refs) if self._state.owner(uid) is None}
+        if not gone:
+            return
+        ref = (store_key, str(meta(obj).get("namespace") or ""), str(meta(obj).get("name")))
+        if gone >= set(refs):
+            self._cascade_delete(ref, obj, propagation="Background")
+            return
+        for uid in sorted(gone):
+            self._drop_owner_ref(ref, uid)
 
     def _finished(self, obj: Obj) -> bool:
         m = meta(obj)

@@ -47,19 +47,55 @@ def _private_files(db: Path) -> None:
             path.chmod(0o600)
 
 
+# free pages are given back to the file system once they are this many and this share of the file
+COMPACT_MIN_FREE_PAGES = 256
+COMPACT_MIN_FREE_SHARE = 0.25
+WAL_LIMIT_BYTES = 4 << 20  # the write-ahead log is cut back to this after each checkpoint
+
+
+def worth_compacting(free_pages: int, total_pages: int) -> bool:
+    """Whether a file with this many free pages should be shrunk."""
+    return free_pages >= COMPACT_MIN_FREE_PAGES and free_pages >= COMPACT_MIN_FREE_SHARE * total_pages
+
+
 class SqliteJournal:
-    """One SQLite file (WAL mode); objects as JSON text; one transaction per store change."""
+    """One SQLite file (WAL mode); objects as JSON text; one transaction per store change.
+
+    Deleted data leaves the disk: the file is compacted when it is opened, and after a change that
+    deleted objects once enough of it is free pages; the WAL is cut back after checkpoints."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         _private_files(self.path)
         self._db = sqlite3.connect(self.path, isolation_level="DEFERRED", check_same_thread=False)
+        self._deleted = False
+        # incremental auto-vacuum takes effect on a new file, or on an old one at the VACUUM below
+        self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         for statement in _SCHEMA:
             self._db.execute(statement)
         self._db.commit()
+        self._compact_at_open()
+
+    def _pages(self) -> tuple[int, int]:
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        total = self._db.execute("PRAGMA page_count").fetchone()[0]
+        return int(free), int(total)
+
+    def _compact_at_open(self) -> None:
+        mode = self._db.execute("PRAGMA auto_vacuum").fetchone()[0]
+        if mode != 2 or worth_compacting(*self._pages()):  # 2: INCREMENTAL
+            self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def compact(self) -> None:
+        """Give free pages back to the file system and cut the WAL back."""
+        # sqlite3_exec runs the pragma to the end; a cursor would step it once, freeing one page
+        self._db.executescript("PRAGMA incremental_vacuum;")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @classmethod
     def in_dir(cls, state_dir: str | Path) -> SqliteJournal:
@@ -80,6 +116,7 @@ class SqliteJournal:
         )
 
     def delete(self, store_key: str, namespace: str, name: str) -> None:
+        self._deleted = True
         self._run(
             "DELETE FROM objects WHERE store_key = ? AND namespace = ? AND name = ?",
             (store_key, namespace, name),
@@ -92,6 +129,10 @@ class SqliteJournal:
         except sqlite3.Error:
             self._db.rollback()
             raise
+        if self._deleted:
+            self._deleted = False
+            if worth_compacting(*self._pages()):
+                self.compact()
 
     def _run(self, sql: str, args: tuple[object, ...]) -> None:
         """One statement of the open change; a failure abandons the whole change."""

@@ -6,6 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubeapi.meta import Obj
+from localcluster.storage.checks.claim import claim_causes, claim_update_causes
+from localcluster.storage.checks.configmap import configmap_causes
+from localcluster.storage.checks.endpointslice import endpointslice_causes, endpointslice_update_causes
+from localcluster.storage.checks.pod import pod_causes
+from localcluster.storage.checks.service import service_causes, service_update_causes
 from localcluster.storage.defaults import claim_defaults, namespace_defaults, pod_defaults, service_defaults
 from localcluster.storage.meta import field_path
 from localcluster.storage.validation import pod_update_causes
@@ -54,7 +59,8 @@ class KindRules:
     name_rule: str = "subdomain"  # metadata.name rule: "subdomain", "label" or "dns1035"
     generation: bool = False  # metadata.generation: 1 on create, bumped on spec changes
     cluster_ip: bool = False  # spec.clusterIP allocated on create, kept on update, indexed
-    update_causes: Callable[[Obj, Obj], list[Obj]] | None = None  # extra checks of (old, new) on update
+    spec_causes: Callable[[Obj], list[Obj]] | None = None  # checks of the defaulted content on create, update
+    update_causes: Callable[[Obj, Obj], list[Obj]] | None = None  # (old, new) checks; may normalize new
     grace: Callable[[Obj, int | None], int] = no_grace  # (object, requested) -> seconds a delete waits
     holds_objects: bool = False  # a namespace: deleting it empties it, and it goes once empty
     protected_names: tuple[str, ...] = ()  # objects that may not be deleted
@@ -94,11 +100,18 @@ RULES: dict[str, KindRules] = {
     "Pod": KindRules(
         defaults=pod_defaults,
         generation=True,
+        spec_causes=pod_causes,
         update_causes=pod_update_causes,
         grace=pod_grace,
         field_labels=_POD_FIELDS,
     ),
-    "Service": KindRules(defaults=service_defaults, name_rule="dns1035", cluster_ip=True),
+    "Service": KindRules(
+        defaults=service_defaults,
+        name_rule="dns1035",
+        cluster_ip=True,
+        spec_causes=service_causes,
+        update_causes=service_update_causes,
+    ),
     "Namespace": KindRules(
         defaults=namespace_defaults,
         name_rule="label",
@@ -106,13 +119,35 @@ RULES: dict[str, KindRules] = {
         protected_names=("default", "kube-system", "kube-public"),
         field_labels=("status.phase",),
     ),
-    "PersistentVolumeClaim": KindRules(defaults=claim_defaults, field_labels=("spec.volumeName",)),
-    "EndpointSlice": KindRules(generation=True),
+    "PersistentVolumeClaim": KindRules(
+        defaults=claim_defaults,
+        spec_causes=claim_causes,
+        update_causes=claim_update_causes,
+        field_labels=("spec.volumeName",),
+    ),
+    "EndpointSlice": KindRules(
+        generation=True, spec_causes=endpointslice_causes, update_causes=endpointslice_update_causes
+    ),
+    "ConfigMap": KindRules(spec_causes=configmap_causes),
     "PetSet": KindRules(generation=True, scale_selector=set_selector),
     "Event": KindRules(field_labels=_EVENT_FIELDS),
     "Secret": KindRules(field_labels=("type",)),
     "Node": KindRules(field_labels=("spec.unschedulable",)),
 }
+
+
+def content_causes(rules: KindRules, old: Obj | None, new: Obj) -> list[Obj]:
+    """The kind's checks of new's content (all but metadata and status); an update that leaves the content
+    as it was (a status or metadata write) is not checked again."""
+    if rules.spec_causes is None:
+        return []
+    if old is not None and _content(old) == _content(new):
+        return []
+    return rules.spec_causes(new)
+
+
+def _content(obj: Obj) -> Obj:
+    return {key: value for key, value in obj.items() if key not in ("metadata", "status")}
 
 
 def rules_for(kind: str) -> KindRules:

@@ -32,6 +32,8 @@ from localcluster.storage.validation import metadata_causes, name_causes
 from localcluster.storage.writes import (
     apply_defaults,
     check_body,
+    check_content,
+    check_schema,
     finish_update,
     merge_update,
     object_namespace,
@@ -112,7 +114,9 @@ class ObjectStore:
         new = self._prepare_create(res, namespace, check_body(res, obj))
         if dry_run:
             return new
-        return clone(self._state.put(res.store_key, new, added=True))
+        committed = clone(self._state.put(res.store_key, new, added=True))
+        self._gc.collect_dangling(res.store_key, committed)
+        return committed
 
     def _prepare_create(self, res: Resource, namespace: str | None, new: Obj) -> Obj:
         m = meta(new)
@@ -137,13 +141,14 @@ class ObjectStore:
         m["uid"] = self._new_uid()
         m["creationTimestamp"] = rfc3339(self._clock())
         self._fill(res, rules, new)
-        return new
+        return check_schema(res, None, new, self._state.find)
 
     def _fill(self, res: Resource, rules: KindRules, new: Obj) -> None:
         """What the kind's rules add to a new object: generation, defaults, a cluster IP."""
         if rules.generation:
             meta(new)["generation"] = 1
         apply_defaults(rules, new)
+        check_content(res, rules, new)
         if rules.cluster_ip:
             self._allocate_cluster_ip(res, new)
 
@@ -261,7 +266,7 @@ class ObjectStore:
         if asked and str(asked) != meta(old).get("resourceVersion"):
             raise conflict(res, str(meta(old).get("name")))
         meta(new)["resourceVersion"] = meta(old).get("resourceVersion")
-        new = finish_update(res, old, new)
+        new = finish_update(res, old, check_schema(res, old, new, self._state.find))
         if unchanged(old, new) or dry_run:
             return clone(new)
         committed, _ = self._gc.write(res.store_key, new)

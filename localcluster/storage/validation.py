@@ -43,37 +43,54 @@ _POD_MUTABLE = (
 )
 
 
+def dns_causes(rule: str, value: str, path: str) -> list[Obj]:
+    """Causes against a DNS name at path under a rule (`subdomain`, `label`, `dns1035`); empty when valid."""
+    pattern, limit, text = _NAME_RULES[rule]
+    causes = []
+    if len(value) > limit:
+        causes.append(field_invalid(path, value, f"must be no more than {limit} characters"))
+    if not re.fullmatch(pattern, value):
+        causes.append(field_invalid(path, value, text))
+    return causes
+
+
 def name_causes(rule: str, name: str) -> list[Obj]:
     """Causes against metadata.name under a rule (`subdomain`, `label`, `dns1035`); empty when valid."""
     if not name:
         return [field_required("metadata.name", "name or generateName is required")]
-    pattern, limit, text = _NAME_RULES[rule]
-    causes = []
-    if len(name) > limit:
-        causes.append(field_invalid("metadata.name", name, f"must be no more than {limit} characters"))
-    if not re.fullmatch(pattern, name):
-        causes.append(field_invalid("metadata.name", name, text))
+    return dns_causes(rule, name, "metadata.name")
+
+
+def label_causes(found: Any, path: str) -> list[Obj]:
+    """Causes against a label map at path (keys qualified names, values label values), as ValidateLabels."""
+    if found is None:
+        return []
+    if not isinstance(found, dict):
+        return [field_invalid(path, found, "must be a map of strings")]
+    causes: list[Obj] = []
+    for key, value in found.items():
+        if not is_qualified_name(key):
+            causes.append(field_invalid(path, key, QUALIFIED_NAME_MESSAGE))
+        if not isinstance(value, str):
+            causes.append(field_invalid(path, value, "must be a string"))
+        elif not is_label_value(value):
+            causes.append(field_invalid(path, value, LABEL_VALUE_MESSAGE))
     return causes
 
 
 def metadata_causes(obj: Obj) -> list[Obj]:
     """Causes against labels, annotations and ownerReferences (empty when valid)."""
     m = obj.get("metadata") or {}
-    causes: list[Obj] = []
-    for field in ("labels", "annotations"):
-        found = m.get(field)
-        if found is None:
-            continue
-        if not isinstance(found, dict):
-            causes.append(field_invalid(f"metadata.{field}", found, "must be a map of strings"))
-            continue
-        for key, value in found.items():
+    causes: list[Obj] = label_causes(m.get("labels"), "metadata.labels")
+    annotations = m.get("annotations")
+    if annotations is not None and not isinstance(annotations, dict):
+        causes.append(field_invalid("metadata.annotations", annotations, "must be a map of strings"))
+    elif annotations is not None:
+        for key, value in annotations.items():
             if not is_qualified_name(key):
-                causes.append(field_invalid(f"metadata.{field}", key, QUALIFIED_NAME_MESSAGE))
+                causes.append(field_invalid("metadata.annotations", key, QUALIFIED_NAME_MESSAGE))
             if not isinstance(value, str):
-                causes.append(field_invalid(f"metadata.{field}", value, "must be a string"))
-            elif field == "labels" and not is_label_value(value):
-                causes.append(field_invalid("metadata.labels", value, LABEL_VALUE_MESSAGE))
+                causes.append(field_invalid("metadata.annotations", value, "must be a string"))
     for ref in m.get("ownerReferences") or []:
         for key in ("apiVersion", "kind", "name", "uid"):
             if not isinstance(ref, dict) or not ref.get(key):

@@ -7,9 +7,10 @@ from typing import Any
 from kubeapi.meta import Obj
 from localcluster.storage.defaults import wants_cluster_ip
 from localcluster.storage.errors import bad_request, field_forbidden, field_invalid, invalid
-from localcluster.storage.kinds import KindRules, rules_for
+from localcluster.storage.kinds import KindRules, content_causes, rules_for
 from localcluster.storage.meta import clone, finalizers_of, meta, spec_changed
 from localcluster.storage.resources import Resource
+from localcluster.storage.schema.crds import Finder, check_custom
 from localcluster.storage.validation import metadata_causes
 
 # metadata the server owns: an update cannot change these
@@ -111,9 +112,8 @@ def finish_update(res: Resource, old: Obj, new: Obj) -> Obj:
     """Defaults, validation and the generation rule; the resourceVersion field is left to the caller."""
     rules = rules_for(res.kind)
     apply_defaults(rules, new)
-    causes = metadata_causes(new)
-    if rules.update_causes is not None:
-        causes += rules.update_causes(old, new)
+    changed = rules.update_causes(old, new) if rules.update_causes is not None else []  # may normalize new
+    causes = metadata_causes(new) + content_causes(rules, old, new) + changed
     if causes:
         raise invalid(res, str(meta(new).get("name")), causes)
     generation = meta(old).get("generation")
@@ -128,9 +128,23 @@ def apply_defaults(rules: KindRules, obj: Obj) -> None:
         rules.defaults(obj)
 
 
+def check_content(res: Resource, rules: KindRules, new: Obj) -> None:
+    """422 when a new (defaulted) object fails its kind's content checks."""
+    causes = content_causes(rules, None, new)
+    if causes:
+        raise invalid(res, str(meta(new).get("name")), causes)
+
+
 def unchanged(old: Obj, new: Obj) -> bool:
     """Whether new differs from old only in resourceVersion (a no-op write, not committed)."""
     a, b = dict(old), dict(new)
     a["metadata"] = {k: v for k, v in meta(old).items() if k != "resourceVersion"}
     b["metadata"] = {k: v for k, v in meta(new).items() if k != "resourceVersion"}
     return a == b
+
+
+def check_schema(res: Resource, old: Obj | None, new: Obj, find: Finder) -> Obj:
+    """A custom resource's write against its CRD (the stored one, else the packaged one): unknown fields
+    pruned, defaults filled, then 422 Invalid for schema or `x-kubernetes-validations` violations.
+    Other kinds pass unchanged. old is None on create (transition rules are skipped)."""
+    return check_custom(res, old, new, find)

@@ -21,11 +21,19 @@ class Loaded:
 
     objects: list[KubeObject] = field(default_factory=list)
     ignored: Counter[str] = field(default_factory=Counter)
+    duplicates: list[str] = field(default_factory=list)  # one line per object given more than once
+
+
+def identity(obj: KubeObject) -> str:
+    """`Kind namespace/name` (`Kind name` for cluster-scoped kinds): what makes two objects the same."""
+    namespace = getattr(obj, "namespace", "")
+    return f"{type(obj).__name__} {namespace}/{obj.name}" if namespace else f"{type(obj).__name__} {obj.name}"
 
 
 def load_files(paths: list[str]) -> Loaded:
     """Read every file into one Loaded; raise LoadError on the first malformed document."""
     loaded = Loaded()
+    first_seen: dict[str, str] = {}
     for path in paths:
         for where, raw in _documents(path):
             try:
@@ -34,8 +42,14 @@ def load_files(paths: list[str]) -> Loaded:
                 raise LoadError(f"{where}: {describe(raw)}field {err.field}: {err.message}") from None
             if obj is None:
                 loaded.ignored[str(raw.get("kind"))] += 1
-            else:
-                loaded.objects.append(obj)
+                continue
+            key = identity(obj)
+            if key in first_seen:
+                loaded.duplicates.append(
+                    f"{key} is given twice ({first_seen[key]}, {where}): the last one is used"
+                )
+            first_seen[key] = where
+            loaded.objects.append(obj)
     return loaded
 
 

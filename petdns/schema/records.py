@@ -143,6 +143,7 @@ class _Ready:
     label: str
     ip: str
     ports: tuple[Port, ...]
+    pet: bool = False  # named by its hostname (a pet)
 
 
 def _ready(catalog: Catalog, settings: Settings, key: SvcKey) -> list[_Ready]:
@@ -156,7 +157,7 @@ def _ready(catalog: Catalog, settings: Settings, key: SvcKey) -> list[_Ready]:
                 item = (endpoint_label(ep, ip, settings), ip, sl.ports)
                 if item not in seen:
                     seen.add(item)
-                    out.append(_Ready(*item))
+                    out.append(_Ready(*item, pet=bool(ep.hostname)))
     return out
 
 
@@ -232,25 +233,32 @@ def _endpoints(base: str, ready: list[_Ready], ttl: int) -> dict[str, Node]:
 def reverse_nodes(
     catalog: Catalog, settings: Settings, ips: Iterable[str]
 ) -> Iterator[tuple[str, Node | None]]:
-    """PTRs per IP: its service if it is a ClusterIP, else every ready endpoint name of every service.
+    """PTRs per IP: its service if it is a ClusterIP, else every ready endpoint name of every service;
+    with `ptr_hostname_only`, only its pet names (hostnames under headless services) when it has any.
 
     IPs are taken grouped by service, so each service's endpoints are read once and forgotten after.
     """
     zone = settings.zones[0]
-    labels: dict[SvcKey, dict[str, list[str]]] = {}
+    labels: dict[SvcKey, dict[str, list[tuple[str, bool]]]] = {}
     for ip in sorted(ips, key=catalog.services_of_ip):
         refs = catalog.services_of_ip(ip)
         targets = [f"{k[1]}.{k[0]}.svc.{zone}" for k in refs if ip in catalog.services[k].cluster_ips]
         if not targets:
+            pets: list[str] = []
             for key in refs:
                 if key not in labels:
                     if len(labels) > 16:
                         labels.clear()
                     labels[key] = {}
                     for r in _ready(catalog, settings, key):
-                        labels[key].setdefault(r.ip, []).append(r.label)
+                        labels[key].setdefault(r.ip, []).append((r.label, r.pet))
                 base = f"{key[1]}.{key[0]}.svc.{zone}"
-                targets += (f"{label}.{base}" for label in labels[key].get(ip, ()))
+                named = labels[key].get(ip, ())
+                targets += (f"{label}.{base}" for label, _ in named)
+                if catalog.services[key].kind is ServiceKind.HEADLESS:
+                    pets += (f"{label}.{base}" for label, pet in named if pet)
+            if settings.ptr_hostname_only and pets:
+                targets = pets
         owner = reverse_name(ip)
         rrs = tuple(RR(owner, PTR, settings.ttl, t) for t in dict.fromkeys(targets))
         yield ip, (Node({PTR: (rrs, ())}) if rrs else None)

@@ -8,6 +8,9 @@ import socket
 from petdns.serve.tally import Listener, server_label
 
 UDP_BUFFER_BYTES = 4 << 20
+# a TCP client that does not read its replies holds at most this much of the kernel's memory per
+# connection (the kernel doubles it); the rest waits in the connection's own bounded queue
+TCP_SEND_BUFFER_BYTES = 64 << 10
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -40,6 +43,7 @@ def bind_pair(host: str, port: int, attempts: int = 20) -> tuple[socket.socket, 
         udp.bind((host, port))
         tcp = socket.socket(family, socket.SOCK_STREAM)
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, TCP_SEND_BUFFER_BYTES)  # accepted ones inherit it
         if family == socket.AF_INET6:
             tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         try:

@@ -336,6 +336,13 @@ class PetdnsCollector(Collector):
             ["service_kind"],
             (([kind], hist) for kind, hist in sorted(watch.programming.items())),
         )
+        yield _histogram(
+            "petdns_pet_programming_seconds",
+            "Time from a pet turning Ready in the API (its EndpointSlice's change trigger time) to its "
+            "name answering.",
+            [],
+            [([], watch.pet_programming)],
+        )
 
     def _process(self) -> Iterator[Metric]:
         info = GaugeMetricFamily(

@@ -1,10 +1,12 @@
 """The TCP connections of the DNS server: length-prefixed queries answered in order (pipelining), with
 the limits that keep a client from pinning a connection (`TcpLimits`).
 
-A connection is closed when no complete query arrives within the idle deadline, when a reply cannot be
-handed to the kernel within the write deadline, or when more than `max_queued` replies wait unsent in
-its buffer (a client that sends and never reads). Beyond `max_connections` open connections, a new one
-is closed at once. Connections closed by a limit are counted by reason in `Counters.tcp_closed`.
+A connection is closed when no complete query arrives within the idle deadline, or when a reply cannot be
+handed to the kernel within the write deadline. When more than `max_queued` replies wait unsent in its
+buffer, no further query of it is read until they have all left, so a client that sends and never reads
+holds a bounded buffer until the write deadline closes it, while one that reads at its own pace keeps
+pipelining. Beyond `max_connections` open connections, a new one is closed at once. Connections closed by
+a limit are counted by reason in `Counters.tcp_closed`.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from petdns.serve.udp import Counters
 # Reasons a connection was closed by a limit (the label of petdns_tcp_connections_closed_total).
 IDLE = "idle"
 WRITE = "write"
-QUEUE = "queue"
 LIMIT = "limit"
+
+YIELD_EVERY = 8  # pipelined queries answered in a row before the other connections and UDP get a turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +39,7 @@ class TcpLimits:
     idle_timeout: float = 10.0  # for each complete query, from the previous reply on
     write_timeout: float = 5.0  # for a reply to leave the buffer (and for the last ones on closing)
     max_connections: int = 1000  # open at once; the next ones are closed at once
-    max_queued: int = 128  # replies written but not handed to the kernel yet
+    max_queued: int = 128  # replies written but not handed to the kernel yet, before reading stops
 
 
 class TcpServing(Protocol):
@@ -93,6 +96,7 @@ async def serve_connection(
     port = int(peername[1]) if isinstance(peername, tuple) else 0
     unsent = _Unsent(writer.transport.get_write_buffer_size)
     reason = None
+    answered = 0
     try:
         while not server.draining:
             try:
@@ -117,27 +121,44 @@ async def serve_connection(
             if server.query_log:
                 querylog.emit(data, reply, "tcp", peer, port, took)
             server.tcp_connections[task] = False
+            answered += 1
+            if answered % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # queries already buffered are read without waiting: let others run
     except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
         pass
     finally:
         server.tcp_connections.pop(task, None)
-        await _close(writer, None if reason in (QUEUE, WRITE) else limits.write_timeout)
         if reason is not None:
             _count(server.counters, reason)
+        await _close(writer, None if reason == WRITE else limits.write_timeout)
 
 
 async def _send(writer: asyncio.StreamWriter, reply: bytes, unsent: _Unsent, limits: TcpLimits) -> str | None:
-    """Write one reply; the reason to close the connection when it cannot leave in time."""
+    """Write one reply, waiting while the buffer is full (or holds too many replies); the reason to
+    close the connection when they cannot leave in time."""
     frame = struct.pack("!H", len(reply)) + reply
     writer.write(frame)
-    if unsent.add(len(frame)) > limits.max_queued:
-        return QUEUE
     try:
         async with asyncio.timeout(limits.write_timeout):
-            await writer.drain()
+            if unsent.add(len(frame)) > limits.max_queued:
+                await _drain_all(writer)
+            else:
+                await writer.drain()
     except TimeoutError:
         return WRITE
     return None
+
+
+async def _drain_all(writer: asyncio.StreamWriter) -> None:
+    """Wait until every buffered reply has been handed to the kernel."""
+    transport = writer.transport
+    low, high = transport.get_write_buffer_limits()
+    transport.set_write_buffer_limits(high=0, low=0)  # pauses writing now, resumes once empty
+    try:
+        await writer.drain()
+    finally:
+        if not transport.is_closing():
+            transport.set_write_buffer_limits(high=high, low=low)
 
 
 async def _close(writer: asyncio.StreamWriter, flush: float | None) -> None:

@@ -51,6 +51,9 @@ class ClusterCache:
         self._wall = wall
         self.lag: dict[str, Histogram] = {}  # resource -> watch event decoded to zone updated, seconds
         self.programming: dict[str, Histogram] = {}  # service kind -> API change to zone updated
+        self.pet_programming = Histogram(
+            PROGRAMMING_BOUNDS
+        )  # a pet turned Ready in the API -> its name answers
         self._arrived: dict[str, float] = {}  # kind -> when its latest object was decoded
         self._triggers: dict[tuple[str, str], float] = {}  # the latest slice's key -> its trigger time
         kinds: list[tuple[ResourceRef, str]] = [
@@ -122,13 +125,13 @@ class ClusterCache:
             if len(changes) != 1 or arrived is None or not self._by_kind[kind].has_synced:
                 return  # a list: its objects arrived over many pages
             lag.observe(self._clock() - arrived)
-            new = changes[0].new
+            old, new = changes[0].old, changes[0].new
             if isinstance(new, EndpointSlice):
-                self._programmed(new)
+                self._programmed(new, old if isinstance(old, EndpointSlice) else None)
 
         return apply
 
-    def _programmed(self, eps: EndpointSlice) -> None:
+    def _programmed(self, eps: EndpointSlice, old: EndpointSlice | None) -> None:
         when = self._triggers.pop((eps.namespace, eps.name), None)
         service = self.zone.catalog.services.get((eps.namespace, eps.service))
         label = SERVICE_KINDS.get(service.kind) if service is not None else None
@@ -137,4 +140,18 @@ class ClusterCache:
         hist = self.programming.get(label)
         if hist is None:
             hist = self.programming[label] = Histogram(PROGRAMMING_BOUNDS)
-        hist.observe(max(0.0, self._wall() - when))
+        took = max(0.0, self._wall() - when)
+        hist.observe(took)
+        for _ in newly_ready_pets(old, eps):
+            self.pet_programming.observe(took)
+
+
+def _ready_pets(eps: EndpointSlice | None) -> set[tuple[str, tuple[str, ...]]]:
+    if eps is None:
+        return set()
+    return {(e.hostname, e.addresses) for e in eps.endpoints if e.ready and e.hostname}
+
+
+def newly_ready_pets(old: EndpointSlice | None, new: EndpointSlice) -> list[str]:
+    """The hostnames (pets) Ready with these addresses in new that were not in old."""
+    return sorted(host for host, _ in _ready_pets(new) - _ready_pets(old))

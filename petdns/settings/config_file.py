@@ -63,6 +63,7 @@ KEYS: Final = (
     Key("zones", "--zone", "list", ["cluster.local"], ZONE),
     Key("pods", "--pods", "choice", "disabled", ZONE, PODS),
     Key("endpoint_pod_names", "--endpoint-pod-names", "bool", False, ZONE),
+    Key("ptr_hostname_only", "--ptr-hostname-only", "bool", False, ZONE),
     Key("ttl", "--ttl", "int", 5, ZONE),
     Key("ns_addresses", "--ns-address", "list", [], ZONE),
     Key("max_udp_size", "--max-udp-size", "int", DEFAULT_MAX_UDP, ZONE),

@@ -141,6 +141,7 @@ def settings_of(values: Mapping[str, Any], listen: tuple[Address, ...]) -> Setti
         ttl=ttl,
         pods=PodsMode(values["pods"]),
         endpoint_pod_names=values["endpoint_pod_names"],
+        ptr_hostname_only=values["ptr_hostname_only"],
         ns_addresses=ns,
         max_udp=max_udp,
     )

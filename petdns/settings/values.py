@@ -29,6 +29,7 @@ class Settings:
     ttl: int = 5
     pods: PodsMode = PodsMode.DISABLED
     endpoint_pod_names: bool = False
+    ptr_hostname_only: bool = False  # a pet's IP: only its pet names as PTRs
     ns_addresses: tuple[str, ...] = field(default=())
     max_udp: int = DEFAULT_MAX_UDP  # UDP replies: at most this, and the size our OPT records advertise
 

@@ -181,6 +181,7 @@ class Pod:
     phase: str = "Pending"
     ready: bool = False
     ready_since: float | None = None
+    unready_since: float | None = None  # not Ready: since its Ready condition went False (or its creation)
     created: float | None = None
     deletion_timestamp: float | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -235,7 +236,7 @@ def _ready_condition(status: Json) -> tuple[bool, float | None, str]:
             continue
         if cond.get("type") == "Ready":
             ready = cond.get("status") == "True"
-            since = parse_time(cond.get("lastTransitionTime")) if ready else None
+            since = parse_time(cond.get("lastTransitionTime"))
         elif cond.get("type") == "PodScheduled" and cond.get("status") == "False":
             unschedulable = str(cond.get("message") or cond.get("reason") or "unschedulable")
     return ready, since, unschedulable
@@ -260,14 +261,16 @@ def pod_from_raw(raw: Json) -> Pod:
     meta, status = mapping_of(raw.get("metadata")), mapping_of(raw.get("status"))
     ready, since, unschedulable = _ready_condition(status)
     restarts, waiting = _containers(status)
+    created = parse_time(meta.get("creationTimestamp"))
     return Pod(
         namespace=str(meta.get("namespace") or ""),
         name=str(meta.get("name") or ""),
         uid=str(meta.get("uid") or ""),
         phase=str(status.get("phase") or "Pending"),
         ready=ready,
-        ready_since=since,
-        created=parse_time(meta.get("creationTimestamp")),
+        ready_since=since if ready else None,
+        unready_since=None if ready else since if since is not None else created,
+        created=created,
         deletion_timestamp=parse_time(meta.get("deletionTimestamp")),
         labels=labels_of(meta.get("labels")),
         annotations=labels_of(meta.get("annotations")),

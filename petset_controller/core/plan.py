@@ -22,6 +22,7 @@ from petset_controller.core.actions import (
     UpdatePodLabels,
     UpdateStatus,
 )
+from petset_controller.core.healing import replace_in
 from petset_controller.core.identity import (
     Ownership,
     claim_conflict,
@@ -140,6 +141,8 @@ class _Planner:
                 self.actions.append(Event("RecreatingFailedPet", message, WARNING))
                 self.delete(pod, pod.phase)
             return self.monotonic
+        if self.heal(ordinal, pod):
+            return self.monotonic
         pending = pod.phase == "Pending" and not pod.terminating
         if pending:
             self.create_missing_claims(ordinal)
@@ -149,6 +152,20 @@ class _Planner:
         if not pod.terminating:
             self.repair(ordinal, pod, claims=not pending)
         return False
+
+    def heal(self, ordinal: int, pod: Pod) -> bool:
+        """replaceUnhealthy: delete an outdated pet long not Ready, to be made again at its revision."""
+        view = self.view
+        if self.paused or replace_in(view.pet_set, pod, view.target(ordinal), view.now) != 0:
+            return False
+        unready = view.now - pod.unready_since if pod.unready_since is not None else 0.0
+        message = (
+            f"pet {pod.name} runs outdated revision {pod.revision or '(none)'} and has not been Ready for "
+            f"{unready:.0f}s: replacing it with {view.target(ordinal)}"
+        )
+        self.actions.append(Event("ReplacingUnhealthyPet", message, WARNING))
+        self.delete(pod, "ReplaceUnhealthy")
+        return True
 
     def repair(self, ordinal: int, pod: Pod, *, claims: bool = True) -> None:
         """Identity labels and claim owners put right (nothing destructive)."""
@@ -249,6 +266,10 @@ def _requeue(view: View, status: PetSetStatus, stall_after: float) -> list[Actio
         for pod in view.pods
         if pod.running_ready and not pod.terminating
     ]
+    for ordinal, pod in view.slots:  # an unhealthy pet to replace once its time has come
+        due = replace_in(view.pet_set, pod, view.target(ordinal), view.now) if pod is not None else None
+        if due is not None:
+            wait.append(due)
     deadline = stall_deadline(status, stall_after)
     if deadline is not None:
         wait.append(deadline - view.now)

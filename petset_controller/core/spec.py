@@ -48,6 +48,9 @@ class ClaimTemplate:
     raw: Json
 
 
+DEFAULT_UNHEALTHY_AFTER = 60
+
+
 @dataclass(frozen=True, slots=True)
 class UpdateStrategy:
     """RollingUpdate (with partition and maxUnavailable, an int or a percentage) or OnDelete."""
@@ -55,6 +58,8 @@ class UpdateStrategy:
     type: str = ROLLING_UPDATE
     partition: int = 0
     max_unavailable: int | str = 1
+    replace_unhealthy: bool = False  # an outdated pet not Ready for long is replaced (opt-in)
+    unhealthy_after: int = DEFAULT_UNHEALTHY_AFTER  # seconds beyond minReadySeconds before it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +120,15 @@ class _Reader:
             return default
         return value
 
+    def boolean(self, obj: Json, path: str, default: bool) -> bool:
+        value = obj.get(path.rsplit(".", 1)[-1])
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problems.append(FieldError(path, f"must be a boolean, not {value!r}"))
+            return default
+        return value
+
     def text(self, obj: Json, path: str, default: str) -> str:
         value = obj.get(path.rsplit(".", 1)[-1])
         if value is None:
@@ -142,6 +156,10 @@ def _strategy(read: _Reader, spec: Json) -> UpdateStrategy:
         type=read.text(raw, "spec.updateStrategy.type", ROLLING_UPDATE),
         partition=read.integer(rolling, "spec.updateStrategy.rollingUpdate.partition", 0),
         max_unavailable=budget,
+        replace_unhealthy=read.boolean(rolling, "spec.updateStrategy.rollingUpdate.replaceUnhealthy", False),
+        unhealthy_after=read.integer(
+            rolling, "spec.updateStrategy.rollingUpdate.unhealthyAfterSeconds", DEFAULT_UNHEALTHY_AFTER
+        ),
     )
 
 

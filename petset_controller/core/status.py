@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from kubeapi.meta import rfc3339
+from petset_controller.core.healing import waiting_note
 from petset_controller.core.identity import claim_names, parse_ordinal
 from petset_controller.core.model import INITIALIZED_ANNOTATION, Claim, Condition, PetSet, PetSetStatus, Pod
 from petset_controller.core.spec import ROLLING_UPDATE, FieldError, max_unavailable
@@ -122,11 +123,13 @@ def _pod_blocker(view: View, ordinal: int, pod: Pod) -> Blocker | None:
     if not pod.initialized:
         value = pod.annotations.get(INITIALIZED_ANNOTATION)
         return Blocker(name, "PetNotInitialized", f"pet {name} has {INITIALIZED_ANNOTATION}={value}")
+    note = waiting_note(view.pet_set, pod, view.target(ordinal), view.now)
     if pod.phase == "Pending":
-        return _pending_blocker(view, ordinal, pod)
+        blocker = _pending_blocker(view, ordinal, pod)
+        return replace(blocker, message=blocker.message + note)
     if not pod.running_ready:
         detail = f" ({pod.waiting_reason}, {pod.restarts} restarts)" if pod.waiting_reason else ""
-        return Blocker(name, "PetNotReady", f"pet {name} is {pod.phase} but not Ready{detail}")
+        return Blocker(name, "PetNotReady", f"pet {name} is {pod.phase} but not Ready{detail}{note}")
     if not view.available(pod):
         wait = view.pet_set.spec.min_ready_seconds
         return Blocker(name, "PetNotAvailable", f"pet {name} has been Ready for less than {wait}s")

@@ -52,6 +52,7 @@ def _number_errors(spec: PetSetSpec) -> list[FieldError]:
         ("spec.minReadySeconds", spec.min_ready_seconds),
         ("spec.revisionHistoryLimit", spec.revision_history_limit),
         ("spec.updateStrategy.rollingUpdate.partition", spec.update_strategy.partition),
+        ("spec.updateStrategy.rollingUpdate.unhealthyAfterSeconds", spec.update_strategy.unhealthy_after),
     )
     return [FieldError(path, f"must be >= 0, not {value}") for path, value in checks if value < 0]
 

@@ -147,3 +147,26 @@ async def test_workers_forget_requeue_and_report_errors() -> None:
     assert sorted(seen) == ["again", "again", "bad", "bad", "ok"] and queue.failures("bad") == 2
     queue.shut_down()
     await asyncio.wait_for(running, 1)
+
+
+async def test_stats_count_adds_retries_waits_and_work_as_client_go_does() -> None:
+    now = [100.0]
+    queue: WorkQueue[str] = WorkQueue(timer=lambda: now[0])
+    queue.add("a")
+    queue.add("a")  # already queued: not an add
+    queue.add("b")
+    now[0] += 0.25
+    key = queue.get_nowait()
+    assert key == "a"
+    stats = queue.stats
+    assert stats.adds == 2 and stats.queue_wait.count == 1 and stats.queue_wait.total == pytest.approx(0.25)
+    now[0] += 2.0
+    assert stats.unfinished_seconds(now[0]) == pytest.approx(2.0)
+    assert stats.longest_running_seconds(now[0]) == pytest.approx(2.0)
+    queue.add_rate_limited("a")
+    queue.done("a")
+    assert stats.retries == 1 and stats.work.count == 1 and stats.work.total == pytest.approx(2.0)
+    assert stats.unfinished_seconds(now[0]) == 0.0
+    # 0.25 s falls in the (0.1, 1] bucket of client-go's exponential bounds
+    cumulative = dict(stats.queue_wait.cumulative())
+    assert cumulative[0.1] == 0 and cumulative[1.0] == 1 and cumulative[float("inf")] == 1

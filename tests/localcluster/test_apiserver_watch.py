@@ -253,7 +253,7 @@ async def test_all_namespaces_and_other_version(api: LocalApi, http: aiohttp.Cli
         "apiVersion": "petdns.dev/v1",
         "kind": "PetSet",
         "metadata": {"name": "w"},
-        "spec": {"replicas": 1},
+        "spec": {"replicas": 1, "template": {}},
     }
     rv = str(api.call(lambda: api.store.resource_version))
     async for events in watch(http, "/apis/apps/v1alpha1/petsets", resourceVersion=rv):

@@ -61,7 +61,10 @@ def test_journal_round_trip(tmp_path: Path) -> None:
         reopened.create(
             SERVICES,
             "default",
-            {"metadata": {"name": "dup"}, "spec": {"clusterIP": service["spec"]["clusterIP"]}},
+            {
+                "metadata": {"name": "dup"},
+                "spec": {"clusterIP": service["spec"]["clusterIP"], "ports": [{"port": 80}]},
+            },
         )
     reopened.delete(PETSETS, "team", "web")
     assert not exists(reopened, CONFIGMAPS, "team", "c")
@@ -131,3 +134,51 @@ def test_failed_journal_write_changes_nothing() -> None:
         store.delete(CONFIGMAPS, "default", "kept")
     assert store.resource_version == rv and seen == []
     assert exists(store, CONFIGMAPS, "default", "kept") and not exists(store, CONFIGMAPS, "default", "lost")
+
+
+def _disk_bytes(db: Path) -> int:
+    return sum(p.stat().st_size for p in (db, db.with_name(db.name + "-wal")) if p.exists())
+
+
+def test_deleted_objects_leave_the_disk(tmp_path: Path) -> None:
+    journal = SqliteJournal.in_dir(tmp_path / "state")
+    store = new_store(journal=journal)
+    blob = "x" * 200_000
+    for i in range(30):
+        store.create(CONFIGMAPS, "default", {"metadata": {"name": f"big-{i}"}, "data": {"k": blob}})
+    grown = _disk_bytes(journal.path)
+    assert grown > 6_000_000
+    for i in range(30):
+        store.delete(CONFIGMAPS, "default", f"big-{i}")
+    store.create(CONFIGMAPS, "default", {"metadata": {"name": "small"}, "data": {"k": "v"}})
+    # at most the compaction threshold's free pages and the WAL of the last few changes remain
+    assert _disk_bytes(journal.path) < grown // 3, (grown, _disk_bytes(journal.path))
+    journal.close()
+    rv, rows = SqliteJournal.in_dir(tmp_path / "state").load()
+    assert [obj["metadata"]["name"] for key, obj in rows if key == "configmaps"] == ["small"]
+    assert rv == int(store.get(CONFIGMAPS, "default", "small")["metadata"]["resourceVersion"])
+
+
+def test_a_file_left_large_is_compacted_when_opened(tmp_path: Path) -> None:
+    db = tmp_path / "objects.sqlite3"
+    raw = sqlite3.connect(db)
+    raw.execute(
+        "CREATE TABLE objects (store_key TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,"
+        " body TEXT NOT NULL, PRIMARY KEY (store_key, namespace, name))"
+    )
+    body = '{"metadata":{"name":"%s","namespace":"default"},"data":{"k":"%s"}}'
+    for i in range(40):
+        raw.execute(
+            "INSERT INTO objects VALUES ('configmaps', 'default', ?, ?)",
+            (f"c{i}", body % (f"c{i}", "y" * 100_000)),
+        )
+    raw.commit()
+    raw.execute("DELETE FROM objects WHERE name != 'c0'")
+    raw.commit()
+    raw.close()
+    assert db.stat().st_size > 4_000_000
+    journal = SqliteJournal(db)
+    assert _disk_bytes(db) < 1_000_000
+    _, rows = journal.load()
+    assert [obj["metadata"]["name"] for _, obj in rows] == ["c0"]
+    journal.close()

@@ -142,10 +142,10 @@ def test_patch_kinds_and_label(api: LocalApi, ns: str) -> None:
         "web",
         "--type=json",
         "-p",
-        '[{"op":"replace","path":"/spec/serviceName","value":"x"}]',
+        '[{"op":"replace","path":"/spec/minReadySeconds","value":4}]',
     )
     live = json.loads(api.kubectl("get", "-n", ns, "petset", "web", "-o", "json").stdout)
-    assert (live["spec"]["replicas"], live["spec"]["serviceName"]) == (3, "x")
+    assert (live["spec"]["replicas"], live["spec"]["minReadySeconds"]) == (3, 4)
     refused = api.kubectl("patch", "-n", ns, "petset", "web", "-p", '{"spec":{"replicas":1}}', check=False)
     assert refused.returncode == 1 and "strategic-merge-patch+json is not supported" in refused.stderr
     api.kubectl("label", "-n", ns, "petset", "web", "tier=db")

@@ -227,7 +227,8 @@ async def test_waits_until_its_claims_are_bound(cluster: LocalApi) -> None:
         assert condition(pod, "PodScheduled")["reason"] == "Unschedulable"
         assert phase(pod) == "Pending" and not pod["spec"].get("nodeName")
 
-        claim = {"metadata": {"name": "data-db-0"}, "spec": {"accessModes": ["ReadWriteOnce"]}}
+        spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+        claim = {"metadata": {"name": "data-db-0"}, "spec": spec}
         await client.create(PERSISTENT_VOLUME_CLAIMS, NS, claim)
         unbound = f"0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. {PREEMPTION}"
         await pod_when(

@@ -333,7 +333,8 @@ def test_namespace_defaults(store: ObjectStore) -> None:
 
 
 def test_pvc_defaults(store: ObjectStore) -> None:
-    pvc = store.create(PVCS, "default", {"metadata": {"name": "www-web-0"}, "spec": {}})
+    spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    pvc = store.create(PVCS, "default", {"metadata": {"name": "www-web-0"}, "spec": spec})
     assert pvc["status"]["phase"] == "Pending"
 
 

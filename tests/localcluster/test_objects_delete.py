@@ -154,13 +154,16 @@ def test_graceful_pod_with_finalizer_needs_both(store: ObjectStore) -> None:
 # --- owner cascades -----------------------------------------------------------------------------------------
 
 
+CLAIM_SPEC = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+
+
 def make_family(store: ObjectStore, *, node: str = "") -> Obj:
     """A PetSet owning two pods, a ControllerRevision and a PVC; a pod owning a ConfigMap."""
     owner = store.create(PETSETS, "default", petset("web"))
     for i in range(2):
         store.create(PODS, "default", pod(f"web-{i}", owners=(owner,), node=node))
     store.create(REVISIONS, "default", owned("ControllerRevision", "web-6d4", owner, revision=1))
-    store.create(PVCS, "default", owned("PersistentVolumeClaim", "www-web-0", owner, spec={}))
+    store.create(PVCS, "default", owned("PersistentVolumeClaim", "www-web-0", owner, spec=CLAIM_SPEC))
     store.create(
         CONFIGMAPS, "default", owned("ConfigMap", "web-0-extra", store.get(PODS, "default", "web-0"))
     )
@@ -344,3 +347,26 @@ def test_namespace_recreated_after_deletion(store: ObjectStore) -> None:
     again: Any = store.create(NAMESPACES, None, {"metadata": {"name": "team"}})
     assert again["status"]["phase"] == "Active"
     store.create(CONFIGMAPS, "team", cm("settings"))
+
+
+def test_dangling_owner_references_are_collected_as_the_garbage_collector_does() -> None:
+    store = new_store()
+    owner = store.create(CONFIGMAPS, "default", {"metadata": {"name": "owner"}})
+    gone = store.create(CONFIGMAPS, "default", {"metadata": {"name": "gone"}})
+    store.delete(CONFIGMAPS, "default", "gone")
+    # created with only a vanished owner: deleted
+    store.create(CONFIGMAPS, "default", owned("ConfigMap", "orphaned", gone))
+    assert not exists(store, CONFIGMAPS, "default", "orphaned")
+    # one live owner and one vanished: kept, the vanished reference dropped
+    both = owned("ConfigMap", "kept", owner)
+    both["metadata"]["ownerReferences"].append(
+        owned("ConfigMap", "x", gone)["metadata"]["ownerReferences"][0]
+    )
+    store.create(CONFIGMAPS, "default", both)
+    kept = store.get(CONFIGMAPS, "default", "kept")
+    assert [r["uid"] for r in kept["metadata"]["ownerReferences"]] == [owner["metadata"]["uid"]]
+    # an update that points an object at a vanished owner: deleted
+    plain = store.create(CONFIGMAPS, "default", {"metadata": {"name": "patched"}})
+    plain["metadata"]["ownerReferences"] = owned("ConfigMap", "x", gone)["metadata"]["ownerReferences"]
+    store.update(CONFIGMAPS, "default", "patched", plain)
+    assert not exists(store, CONFIGMAPS, "default", "patched")

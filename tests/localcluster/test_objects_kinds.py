@@ -47,6 +47,7 @@ def body(kind: str, name: str, **fields: Any) -> Obj:
     return {"kind": kind, "metadata": {"name": name}, **fields}
 
 
+CLAIM_SPEC = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
 SLICE = {"addressType": "IPv4", "endpoints": [], "ports": []}
 GENERATION_CASES = [
     (PODS, pod("p"), 1),
@@ -55,7 +56,7 @@ GENERATION_CASES = [
     (CONFIGMAPS, body("ConfigMap", "cm", data={"a": "b"}), None),
     (SERVICES, body("Service", "svc", spec={"ports": [{"port": 80}]}), None),
     (NAMESPACES, body("Namespace", "gen"), None),
-    (PVCS, body("PersistentVolumeClaim", "c", spec={"accessModes": ["ReadWriteOnce"]}), None),
+    (PVCS, body("PersistentVolumeClaim", "c", spec=CLAIM_SPEC), None),
     (PVS, body("PersistentVolume", "v", spec={}), None),
     (EVENTS, body("Event", "e", reason="r"), None),
     (SERVICE_ACCOUNTS, body("ServiceAccount", "sa"), None),
@@ -116,7 +117,7 @@ def test_scale_selector_is_the_set_selector_as_text(
 
 
 def test_kinds_without_rules_are_plain() -> None:
-    assert rules_for("ConfigMap") is PLAIN
+    assert rules_for("Lease") is PLAIN
     assert rules_for("") is PLAIN
     assert not PLAIN.generation and PLAIN.name_rule == "subdomain" and PLAIN.defaults is None
 

@@ -96,13 +96,15 @@ async def test_bodies_over_3_mib_are_413(
 
 
 async def test_a_body_just_under_3_mib_is_taken(http: aiohttp.ClientSession, target: str) -> None:
-    head = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "large"}, "data": {"x": ""}}
-    filler = 3 * 1024 * 1024 - len(json.dumps(head, separators=(",", ":")))
-    body = json.dumps({**head, "data": {"x": "y" * filler}}, separators=(",", ":"))
-    assert len(body) == 3 * 1024 * 1024
-    status, got = await send(
-        http, "POST", f"/api/v1/namespaces/{target}/configmaps", body, "application/json"
+    # a Lease: a ConfigMap's data may not pass 1 MiB
+    head = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "large"}}
+    filler = 3 * 1024 * 1024 - len(
+        json.dumps({**head, "spec": {"holderIdentity": ""}}, separators=(",", ":"))
     )
+    body = json.dumps({**head, "spec": {"holderIdentity": "y" * filler}}, separators=(",", ":"))
+    assert len(body) == 3 * 1024 * 1024
+    path = f"/apis/coordination.k8s.io/v1/namespaces/{target}/leases"
+    status, got = await send(http, "POST", path, body, "application/json")
     assert status == 201, got
 
 

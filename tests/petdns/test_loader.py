@@ -180,3 +180,49 @@ def test_endpoint_addresses_are_checked_and_canonical(
     else:
         (sl,) = load_files([path]).objects
         assert isinstance(sl, EndpointSlice) and sl.endpoints[0].addresses == (canonical,)
+
+
+def test_an_object_given_twice_is_named_and_the_last_one_wins(tmp_path: Path) -> None:
+    headless = json.dumps(SERVICE)
+    clustered = json.dumps({**SERVICE, "spec": {"clusterIP": "10.0.0.9", "ports": [{"port": 80}]}})
+    ns = json.dumps({"kind": "Namespace", "metadata": {"name": "prod"}})
+    first = _write(tmp_path, "a.yaml", f"---\n{ns}\n---\n{headless}\n")
+    second = _write(tmp_path, "b.yaml", f"---\n{clustered}\n---\n{ns}\n")
+    loaded = load_files([first, second])
+    assert loaded.duplicates == [
+        f"Service prod/db is given twice ({first}: document 1, {second}: document 0): the last one is used",
+        f"Namespace prod is given twice ({first}: document 0, {second}: document 1): the last one is used",
+    ]
+    assert load_files([first]).duplicates == []
+
+
+def test_serve_warns_about_an_object_given_twice(tmp_path: Path) -> None:
+    path = _write(tmp_path, "dup.json", json.dumps({"kind": "List", "items": [SERVICE, SERVICE]}))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "petdns",
+            "serve",
+            "--objects",
+            path,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-forward",
+            "--no-metrics",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        lines = []
+        for line in proc.stderr:
+            lines.append(line)
+            if "names rendered" in line:
+                break
+        warnings = [line for line in lines if "WARNING" in line]
+        assert len(warnings) == 1 and "Service prod/db is given twice" in warnings[0], lines
+    finally:
+        proc.kill()
+        proc.wait()

@@ -207,6 +207,10 @@ async def test_forwarded_queries_move_the_forward_and_cache_counters(upstream: S
         await server.stop()
 
 
+def _now_stamp() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
 async def test_watch_counters_event_lag_and_programming_latency() -> None:
     store = ObjectStore()
     store.ensure_namespaces(("default",))
@@ -245,6 +249,27 @@ async def test_watch_counters_event_lag_and_programming_latency() -> None:
         assert got.value("petdns_watch_objects", **slices) == 1
         assert got.value("petdns_watch_failures_total") == 0
         assert got.labels("petdns_watch_restarts_total") == {"resource"}
+        assert got.value("petdns_pet_programming_seconds_count") == 1  # web-0 turned Ready
+        # web-1 joins Ready and web-0 stays: one more pet programmed
+        current = await writer.get(ENDPOINT_SLICES, "default", "nginx-1")
+        grown = endpoint_slice(
+            "nginx-1", "nginx", {"web-0": ("10.244.0.10", True), "web-1": ("10.244.0.11", True)}
+        )
+        grown["metadata"] = {**current["metadata"], "annotations": {TRIGGER_TIME: _now_stamp()}}
+        await writer.replace(ENDPOINT_SLICES, "default", "nginx-1", grown)
+        got = await rig.until("web-1 programmed", "petdns_pet_programming_seconds_count", 2)
+        assert got.value("petdns_pet_programming_seconds_bucket", le="1.024") == 1
+        # a change that makes no pet Ready (web-1 stops being Ready) programs none
+        current = await writer.get(ENDPOINT_SLICES, "default", "nginx-1")
+        shrunk = endpoint_slice(
+            "nginx-1", "nginx", {"web-0": ("10.244.0.10", True), "web-1": ("10.244.0.11", False)}
+        )
+        shrunk["metadata"] = {**current["metadata"], "annotations": {TRIGGER_TIME: _now_stamp()}}
+        await writer.replace(ENDPOINT_SLICES, "default", "nginx-1", shrunk)
+        got = await rig.until(
+            "programmed again", "coredns_kubernetes_dns_programming_duration_seconds_count", 3
+        )
+        assert got.value("petdns_pet_programming_seconds_count") == 2
     finally:
         task.cancel()
         await runner.cleanup()

@@ -65,7 +65,12 @@ def _spec(replicas: int, image: str, kw: dict[str, Any]) -> dict[str, Any]:
         "ordinals": {"start": kw["start"]} if "start" in kw else None,
     }
     spec.update({k: v for k, v in optional.items() if v is not None})
-    rolling = {"partition": kw.get("partition"), "maxUnavailable": kw.get("max_unavailable")}
+    rolling = {
+        "partition": kw.get("partition"),
+        "maxUnavailable": kw.get("max_unavailable"),
+        "replaceUnhealthy": kw.get("heal"),
+        "unhealthyAfterSeconds": kw.get("heal_after"),
+    }
     rolling = {k: v for k, v in rolling.items() if v is not None}
     if "strategy" in kw or rolling:
         spec["updateStrategy"] = {"type": kw.get("strategy", "RollingUpdate")}
@@ -79,8 +84,9 @@ def _spec(replicas: int, image: str, kw: dict[str, Any]) -> dict[str, Any]:
 
 
 def raw_set(name: str = "web", *, replicas: int = 2, image: str = "nginx:1", **kw: Any) -> dict[str, Any]:
-    """A PetSet; keywords: policy, strategy, partition, max_unavailable, when_deleted, when_scaled,
-    min_ready, start, claims, status, generation, deletion, history, labels, selector, spec (merged).
+    """A PetSet; keywords: policy, strategy, partition, max_unavailable, heal, heal_after, when_deleted,
+    when_scaled, min_ready, start, claims, status, generation, deletion, history, labels, selector,
+    spec (merged).
     """
     meta: dict[str, Any] = {
         "name": name,

@@ -15,6 +15,7 @@ from tests.localcluster.conftest import serving
 from tests.petset_controller.harness import petset
 
 COMMAND = [sys.executable, "-m", "petset_controller"]
+NO_HTTP = ["--health-probe-bind-address", "0", "--metrics-bind-address", "0"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -29,6 +30,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
         (["--leader-elect", "--lease-duration", "5", "--kubeconfig", "x"], "longer than the renew deadline"),
         (["--retry-period", "-1"], "must be positive"),
         (["--no-such-flag"], "unrecognized arguments"),
+        (["--metrics-bind-address", "8080", "--kubeconfig", "x"], "is not HOST:PORT, :PORT or 0"),
     ],
 )
 def test_bad_configuration_exits_2_with_one_line(args: list[str], says: str) -> None:
@@ -50,7 +52,7 @@ def test_runs_leads_and_releases_on_sigterm(tmp_path: Path) -> None:
         body = petset(replicas=2)
         body["metadata"]["namespace"] = ns
         api.call(lambda: api.store.create(petsets, ns, body))
-        args = ["--kubeconfig", str(api.kubeconfig), "--namespace", ns, "--leader-elect"]
+        args = ["--kubeconfig", str(api.kubeconfig), "--namespace", ns, "--leader-elect", *NO_HTTP]
         proc = subprocess.Popen(
             [*COMMAND, *args, "--identity", "cli-test"], stderr=subprocess.PIPE, text=True
         )

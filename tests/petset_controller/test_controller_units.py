@@ -10,7 +10,7 @@ import pytest
 from kubeapi.auth import Connection
 from kubeapi.client import Client
 from kubeapi.errors import Conflict
-from kubeapi.paths import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PODS
+from kubeapi.paths import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PETSETS, PODS
 from kubeapi.store import Change, Store
 from localcluster.apiserver.server import ApiServer
 from petset_controller.core.actions import (
@@ -27,7 +27,7 @@ from petset_controller.core.actions import (
 )
 from petset_controller.core.batches import batch_sizes, split, units
 from petset_controller.core.identity import new_claim, new_pod
-from petset_controller.core.model import Claim, OwnerRef, Pod, Revision, petset_from_raw
+from petset_controller.core.model import Claim, OwnerRef, PetSet, Pod, Revision, petset_from_raw
 from petset_controller.core.revision import new_revision
 from petset_controller.runtime.controller import Controller
 from petset_controller.runtime.events import EventRecorder, Fenced
@@ -123,22 +123,31 @@ def executor(client: Client) -> Executor:
     return Executor(client, expectations=Expectations(), events=EventRecorder(client))
 
 
-def _manifest(ordinal: int) -> dict[str, Any]:
-    return new_pod(WEB, ordinal, template=WEB.spec.template, revision="web-rev")
+def _manifest(ordinal: int, owner: PetSet = WEB) -> dict[str, Any]:
+    return new_pod(owner, ordinal, template=owner.spec.template, revision="web-rev")
+
+
+async def _stored(client: Client, **spec: Any) -> PetSet:
+    """A PetSet the server holds: pods it owns are not garbage (their owner exists)."""
+    created = await client.create(
+        PETSETS, NS, {**petset(**spec), "metadata": {"name": "web", "namespace": NS}}
+    )
+    return petset_from_raw(created)
 
 
 async def test_writes_are_idempotent(server: ApiServer) -> None:
     async with Client(Connection(server.url)) as client:
         run = executor(client)
-        target = Target(WEB, "1")
-        made = await client.create(PODS, NS, _manifest(0))
-        claim = new_claim(WEB, WEB.spec.claim_templates[0], 0)
+        web = await _stored(client, replicas=3)
+        target = Target(web, "1")
+        made = await client.create(PODS, NS, _manifest(0, web))
+        claim = new_claim(web, web.spec.claim_templates[0], 0)
         await client.create(PERSISTENT_VOLUME_CLAIMS, NS, claim)
-        revision = new_revision(WEB, template=WEB.spec.template, number=1, collision_count=0)
+        revision = new_revision(web, template=web.spec.template, number=1, collision_count=0)
         await client.create(CONTROLLER_REVISIONS, NS, revision)
         again: list[Action] = [
             CreateClaim(claim["metadata"]["name"], "web-0", claim),  # exists: the one wanted
-            CreatePod("web-0", 0, _manifest(0)),  # exists: the cache is behind
+            CreatePod("web-0", 0, _manifest(0, web)),  # exists: the cache is behind
             DeletePod("web-1", "gone", "ScaleDown"),  # not there at all
             DeletePod("web-0", "an-older-web-0", "ScaleDown"),  # replaced: UID precondition fails
             UpdatePodLabels("web-0", "an-older-web-0", {"a": "b"}),  # replaced
@@ -152,12 +161,12 @@ async def test_writes_are_idempotent(server: ApiServer) -> None:
 
 
 async def test_parallel_batches_stop_at_the_first_failure(server: ApiServer) -> None:
-    parallel = petset_from_raw({**petset(replicas=10, podManagementPolicy="Parallel"), "metadata": WEB_META})
-    creates: list[Action] = [CreatePod(f"web-{i}", i, _manifest(i)) for i in range(10)]
-    bad = _manifest(2)
-    bad["metadata"]["labels"]["broken"] = "not a label value"  # the server refuses it (422)
-    creates[2] = CreatePod("web-2", 2, bad)
     async with Client(Connection(server.url)) as client:
+        parallel = await _stored(client, replicas=10, podManagementPolicy="Parallel")
+        creates: list[Action] = [CreatePod(f"web-{i}", i, _manifest(i, parallel)) for i in range(10)]
+        bad = _manifest(2, parallel)
+        bad["metadata"]["labels"]["broken"] = "not a label value"  # the server refuses it (422)
+        creates[2] = CreatePod("web-2", 2, bad)
         outcome = await executor(client).execute(Target(parallel, "1"), creates)
         assert outcome.error is not None
         pods, _ = await client.list(PODS, NS)

@@ -7,10 +7,19 @@ from typing import Any
 
 import pytest
 
-from petset_controller.core.actions import CreateClaim, CreatePod
+from petset_controller.core.actions import CreateClaim, CreatePod, RequeueAfter, UpdateStatus
 from petset_controller.core.identity import claim_names
 from petset_controller.core.plan import plan
-from tests.petset_controller.builders import NOW, claims, pet_set, pods, revision_of, summary, with_history
+from tests.petset_controller.builders import (
+    NOW,
+    claims,
+    pet_set,
+    pods,
+    revision_of,
+    summary,
+    update_revision_name,
+    with_history,
+)
 
 P = {"policy": "Parallel"}
 
@@ -248,6 +257,61 @@ UPDATES = [
     ),
     Case("OnDelete: outdated pets stay", {"replicas": 2, "strategy": "OnDelete"}, "0:old 1:old", []),
     Case("scaling before updating", {"replicas": 2}, "0:old 1:old 2:old", ["DeletePod web-2 ScaleDown"]),
+    # replaceUnhealthy: a rollout stuck on an outdated pet that never turns Ready heals itself
+    Case(
+        "stuck on an outdated unready pet without the option",
+        {"replicas": 3},
+        "0:old 1:old 2:old,notready",
+        [],
+    ),
+    Case(
+        "replaceUnhealthy: the outdated pet long not Ready is replaced",
+        {"replicas": 3, "heal": True},
+        "0:old 1:old 2:old,notready",
+        ["Event ReplacingUnhealthyPet", "DeletePod web-2 ReplaceUnhealthy"],
+    ),
+    Case(
+        "replaceUnhealthy: a crash-looping outdated pet too",
+        {"replicas": 3, "heal": True},
+        "0:old 1:old 2:old,crashloop",
+        ["Event ReplacingUnhealthyPet", "DeletePod web-2 ReplaceUnhealthy"],
+    ),
+    Case(
+        "replaceUnhealthy: not before minReadySeconds + unhealthyAfterSeconds",
+        {"replicas": 3, "heal": True, "heal_after": 500, "min_ready": 200},
+        "0:old 1:old 2:old,notready",
+        [],
+    ),
+    Case(
+        "replaceUnhealthy: a pet at its target revision is waited for",
+        {"replicas": 3, "heal": True},
+        "0:old 1:old 2:notready",
+        [],
+    ),
+    Case(
+        "replaceUnhealthy: below the partition the old revision is the target",
+        {"replicas": 3, "heal": True, "partition": 3},
+        "0:old 1:old 2:old,notready",
+        [],
+    ),
+    Case(
+        "replaceUnhealthy: the walk stops at the first unready pet, Ready ones are left to the rollout",
+        {"replicas": 3, "heal": True},
+        "0:old,notready 1:old 2:old",
+        ["Event ReplacingUnhealthyPet", "DeletePod web-0 ReplaceUnhealthy"],
+    ),
+    Case(
+        "replaceUnhealthy: OnDelete pets are the user's",
+        {"replicas": 2, "heal": True, "strategy": "OnDelete"},
+        "0:old 1:old,notready",
+        [],
+    ),
+    Case(
+        "replaceUnhealthy: Parallel pets too; the replaced one uses the maxUnavailable budget",
+        {"replicas": 3, "heal": True, **P},
+        "0:old 1:old,notready 2:old",
+        ["Event ReplacingUnhealthyPet", "DeletePod web-1 ReplaceUnhealthy"],
+    ),
 ]
 
 ADOPTION = [
@@ -344,6 +408,19 @@ def test_claim_manifest_under_when_deleted() -> None:
     assert claim.manifest["metadata"]["ownerReferences"][0]["kind"] == "PetSet"
     assert claim.manifest["metadata"]["labels"] == {"app": "nginx"}
     assert claim_names(current, 0) == ("www-web-0",)
+
+
+def test_replace_unhealthy_requeues_at_its_time_and_says_so_in_the_conditions() -> None:
+    current, revisions, old = with_history(replicas=3, heal=True, heal_after=30)
+    observed = pods(current, "0:old 1:old 2:old,notready,fresh", old=old)
+    actions = plan(current, observed, claims(current, "0 1 2"), revisions, NOW)
+    assert [a.seconds for a in actions if isinstance(a, RequeueAfter)] == [30.0]
+    (status,) = [a.status for a in actions if isinstance(a, UpdateStatus)]
+    progressing = status.condition("Progressing")
+    assert progressing is not None
+    assert progressing.message.endswith(
+        "is replaced with " + update_revision_name(current) + " in 30s (replaceUnhealthy)"
+    )
 
 
 def test_requeue_for_min_ready_seconds() -> None:

@@ -22,6 +22,7 @@ SETTINGS = {
     "insecure": Settings(pods=PodsMode.INSECURE, ns_addresses=("127.0.0.1",)),
     "verified": Settings(pods=PodsMode.VERIFIED, ns_addresses=("127.0.0.1",)),
     "podnames": Settings(endpoint_pod_names=True, ns_addresses=("127.0.0.1",)),
+    "ptrpets": Settings(ptr_hostname_only=True, ns_addresses=("127.0.0.1",)),
 }
 
 
@@ -206,6 +207,28 @@ CASES = [
         rr("70.8.244.10.in-addr.arpa", "PTR", f"10-244-8-70.shared-b.default.svc.{Z}."),
     ),
     case("12.2.244.10.in-addr.arpa", "PTR", NXDOMAIN),  # not ready
+    # ptr_hostname_only: a pet's IP answers only its pet names; other IPs as before
+    case(
+        "70.8.244.10.in-addr.arpa",
+        "PTR",
+        NOERROR,
+        rr("70.8.244.10.in-addr.arpa", "PTR", f"s-0.shared-a.default.svc.{Z}."),
+        settings="ptrpets",
+    ),
+    case(
+        "10.0.244.10.in-addr.arpa",
+        "PTR",
+        NOERROR,
+        rr("10.0.244.10.in-addr.arpa", "PTR", f"web-0.{NGINX}."),
+        settings="ptrpets",
+    ),
+    case(
+        "10.0.96.10.in-addr.arpa",
+        "PTR",
+        NOERROR,
+        rr("10.0.96.10.in-addr.arpa", "PTR", f"{API}."),
+        settings="ptrpets",
+    ),
     case("1.1.1.1.in-addr.arpa", "PTR", NXDOMAIN),
     case("10.0.244.10.in-addr.arpa", "A", NOERROR),
     case(
