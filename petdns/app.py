@@ -189,12 +189,14 @@ def _http_routes(
         "/health": http.health(),
         "/ready": http.readiness(runtime.ready, runtime.not_ready_reason),
         "/metrics": http.metrics(registry_render, scrapes),
+        "/explain": http.explainer(lambda: runtime.server.zone),
     }
     out: dict[Address, dict[str, http.Handler]] = {}
     for path, addresses in (
         ("/health", options.health_listen),
         ("/ready", options.ready_listen),
         ("/metrics", options.metrics_listen),
+        ("/explain", (*options.health_listen, *options.ready_listen)),
     ):
         for address in addresses:
             out.setdefault(address, {})[path] = handlers[path]
@@ -208,7 +210,7 @@ async def _start_http(
         try:
             runner, (port,) = await http.start(http.routes_app(paths), [address])
         except OSError as err:
-            if set(paths) <= runtime.options.default_http:
+            if set(paths) - {"/explain"} <= runtime.options.default_http:  # /explain rides along
                 log.warning(
                     "%s not served: %s:%d: %s (a default address; the flags pick another)",
                     " ".join(sorted(paths)),

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from kubeapi import auth
+from petdns import explain_command
 from petdns.app import ConfigSource, build_zone, run
 from petdns.forward.upstream_health import POLICIES
 from petdns.schema.loader import LoadError
@@ -88,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _operations_arguments(serve)
     _forward_arguments(serve)
+    explain_command.add_parser(sub)
     # `petdns local` has a parser of its own (localcluster.cli); this entry lists it in --help
     sub.add_parser("local", help="run the embedded local control plane (kubectl and dig can use it)")
     return parser
@@ -222,7 +224,10 @@ def main(argv: list[str] | None = None) -> int:
         from localcluster import cli as local_cli  # noqa: PLC0415
 
         return local_cli.main(argv[1:])
-    return _serve(_parser().parse_args(argv))
+    args = _parser().parse_args(argv)
+    if args.command == "explain":
+        return explain_command.run(args)
+    return _serve(args)
 
 
 def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
