@@ -76,18 +76,25 @@ class Diagnosis:
                 self.did_you_mean.append(name)
 
     @property
+    def main(self) -> Cause | None:
+        """The cause the verdict names: the first one that says what to change, else the first."""
+        if self.resolves or not self.causes:
+            return None
+        return next((c for c in self.causes if c.fix), self.causes[0])
+
+    @property
     def verdict(self) -> str:
-        """One line: the records, or the first cause."""
+        """One line: the records, or the main cause."""
         if self.resolves:
             n = len(self.records)
             return f"{self.name} {self.qtype} resolves: {n} record{'s' if n != 1 else ''}"
-        if self.causes:
-            return self.causes[0].message
-        return f"{self.name} {self.qtype}: {self.rcode}"
+        main = self.main
+        return main.message if main is not None else f"{self.name} {self.qtype}: {self.rcode}"
 
     @property
     def fix(self) -> str:
-        return "" if self.resolves else next((c.fix for c in self.causes if c.fix), "")
+        main = self.main
+        return main.fix if main is not None else ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -122,7 +129,7 @@ class Diagnosis:
             for r in self.records:
                 lines.append(f"  {r.text}")
                 lines += [f"      made by {who}" for who in r.made_by]
-        if not self.resolves and len(self.causes) > 1:
+        if len(self.causes) > 1:
             lines.append("causes:")
             lines += [f"  - {c.message}" + (f": {c.fix}" if c.fix else "") for c in self.causes]
         for c in self.notes:

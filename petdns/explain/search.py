@@ -52,9 +52,9 @@ def _elsewhere(view: View, d: Diagnosis, name: str, *, namespace: str, zone: str
             d.causes.insert(
                 0,
                 Cause(
-                    f"'{name}' from namespace '{namespace}' is searched as {name}.{namespace}.svc.{zone}, "
-                    f"{name}.svc.{zone} and {name}.{zone}: none of them is {full}",
-                    f"ask {name}.{other} (or {full}.)",
+                    f"'{name}' asked from namespace '{namespace}' never reaches {full} (the search path "
+                    f"adds {', '.join(search_list(namespace, zone))})",
+                    f"ask {name}.{other} (or the full name {full}.)",
                 ),
             )
             d.suggest([full])

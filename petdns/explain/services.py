@@ -95,7 +95,7 @@ def why_empty(view: View, d: Diagnosis, svc: Service) -> None:
             f"kubernetes.io/service-name={svc.name}), so its name does not exist"
         )
     elif not eps:
-        d.cause(f"headless service '{svc.name}' has EndpointSlices without endpoints")
+        d.cause(f"headless service '{svc.name}' has no endpoints (its EndpointSlices are empty)")
     else:
         not_ready = sorted({label for ep, label in eps if not ep.ready})
         d.cause(
@@ -172,6 +172,7 @@ def why_no_pet(view: View, d: Diagnosis, svc: Service, label: str, zone: str) ->
         for pod in pods:
             _pod_causes(view, d, svc, pod, label)
     else:
+        _other_namespaces(view, d, svc, label, zone)
         unnamed = [ep for ep in (e for e, _ in eps) if not ep.hostname and ep.pod_name == label]
         for ep in unnamed:
             d.cause(
@@ -188,6 +189,18 @@ def why_no_pet(view: View, d: Diagnosis, svc: Service, label: str, zone: str) ->
     d.suggest([f"{n}.{base(svc, zone)}" for n in near(label, names)])
 
 
+def _other_namespaces(view: View, d: Diagnosis, svc: Service, label: str, zone: str) -> None:
+    """A pet whose pod is in another namespace: it is named only under a service of its own."""
+    for (ns, _), pod in sorted(view.facts.pods.items()):
+        if ns != svc.namespace and label in (pod.name, pod.hostname) and pod.subdomain == svc.name:
+            d.cause(
+                f"pod {pod.name} (subdomain {svc.name}) is in namespace '{ns}', service '{svc.name}' in "
+                f"'{svc.namespace}': a pod is named only under a service of its own namespace",
+                f"create the headless service '{svc.name}' in namespace '{ns}' and ask "
+                f"{label}.{svc.name}.{ns}.svc.{zone}",
+            )
+
+
 def _pod_causes(view: View, d: Diagnosis, svc: Service, pod: PodFacts, label: str) -> None:
     """Why a pod that could be `label` has no name under the service, in the controller's order."""
     sf = view.facts.services.get((svc.namespace, svc.name))
@@ -200,8 +213,9 @@ def _pod_causes(view: View, d: Diagnosis, svc: Service, pod: PodFacts, label: st
         d.cause(f"pod {pod.name} has spec.hostname '{pod.hostname}', not '{label}'")
     if pod.subdomain != svc.name:
         what = f"subdomain '{pod.subdomain}'" if pod.subdomain else "no spec.subdomain"
+        headless = "headless " if svc.kind is ServiceKind.HEADLESS else ""
         d.cause(
-            f"pod {pod.name} has {what}; the headless service is '{svc.name}'",
+            f"pod {pod.name} has {what}; the {headless}service is '{svc.name}'",
             f"set spec.subdomain: {svc.name} (a StatefulSet's spec.serviceName)",
         )
     if sf is not None and sf.selector is not None and not matches(sf.selector, pod.labels):
