@@ -37,7 +37,8 @@ class Cluster:
         docs = [f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n" for ns in self.namespaces]
         selector = f"  selector:\n    app: {self.selector}\n" if self.selector is not None else ""
         docs.append(
-            f"apiVersion: v1\nkind: Service\nmetadata:\n  name: {self.service}\n  namespace: {self.namespace}\n"
+            f"apiVersion: v1\nkind: Service\nmetadata:\n  name: {self.service}\n"
+            f"  namespace: {self.namespace}\n"
             f"spec:\n  clusterIP: {self.cluster_ip}\n{selector}"
             f"  publishNotReadyAddresses: {str(self.publish_not_ready).lower()}\n"
             "  ports:\n    - name: web\n      port: 80\n      protocol: TCP\n"
