@@ -17,7 +17,7 @@ from kubeapi.client import Client
 from kubeapi.errors import ApiError
 from kubeapi.manifests import ManifestError, documents
 from kubeapi.paths import ENDPOINT_SLICES, NAMESPACES, PODS, SERVICES
-from petdns.explain.objects import InputError, parse_type, view_of
+from petdns.explain.objects import InputError, check_name, parse_type, view_of
 from petdns.explain.search import explain
 from petdns.settings.values import PodsMode, Settings
 
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     """Read, explain, print; the exit code."""
     try:
         qtype = parse_type(args.type)
+        name = check_name(args.name)
         settings = Settings(
             zones=tuple(z.rstrip(".").lower() for z in args.zones or ["cluster.local"]),
             pods=PodsMode(args.pods),
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for line in skipped:
         print(f"petdns explain: skipped {line}", file=sys.stderr)
-    diagnosis = explain(view, args.name, qtype, namespace=args.namespace)
+    diagnosis = explain(view, name, qtype, namespace=args.namespace)
     if args.output == "json":
         print(json.dumps(diagnosis.to_json(), indent=2))
     else:

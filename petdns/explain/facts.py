@@ -19,7 +19,7 @@ class PodFacts:
     hostname: str
     subdomain: str
     labels: Pairs
-    ready: bool
+    ready: bool | None  # None: no Ready condition given
     ips: tuple[str, ...]
     phase: str
     terminating: bool = False
@@ -82,10 +82,10 @@ def pod_facts(raw: Mapping[str, Any]) -> PodFacts:
     ips = [_text(p.get("ip")) for p in _list(status.get("podIPs")) if isinstance(p, Mapping)]
     if not any(ips) and status.get("podIP"):
         ips = [_text(status.get("podIP"))]
-    ready = any(
-        isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
-        for c in _list(status.get("conditions"))
-    )
+    conditions = [
+        c for c in _list(status.get("conditions")) if isinstance(c, Mapping) and c.get("type") == "Ready"
+    ]
+    ready = conditions[0].get("status") == "True" if conditions else None
     return PodFacts(
         namespace=_text(meta.get("namespace")) or "default",
         name=_text(meta.get("name")),

@@ -20,6 +20,19 @@ class InputError(ValueError):
     """An object that does not fit the model (in strict mode), or an unknown record type."""
 
 
+def check_name(name: str) -> str:
+    """A name as asked, stripped; InputError when it is empty, too long or has an empty label."""
+    name = name.strip()
+    labels = name.rstrip(".").split(".")
+    if (
+        not name.rstrip(".")
+        or len(name.rstrip(".")) > 253
+        or any(not label or len(label) > 63 for label in labels)
+    ):
+        raise InputError(f"{name!r} is not a DNS name")
+    return name
+
+
 def parse_type(text: str) -> int:
     """`A`, `srv`, `TYPE65` or `65` → the type number; InputError otherwise."""
     upper = text.strip().upper()

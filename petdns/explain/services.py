@@ -147,11 +147,16 @@ def _close_labels(selector: tuple[tuple[str, str], ...], pod: PodFacts) -> bool:
 def _pod_state(view: View, d: Diagnosis, svc: Service, pod: PodFacts, sf: ServiceFacts) -> None:
     if not pod.ips:
         d.cause(f"pod {pod.name} has no IP yet (phase {pod.phase or 'Pending'})", "wait for it to start")
-    elif not pod.ready and not sf.publish_not_ready:
+    elif pod.ready is False and not sf.publish_not_ready and not _published(view, svc, pod):
         d.cause(
             f"pod {pod.name} is not Ready and service '{svc.name}' has publishNotReadyAddresses false",
             _ready_fix(sf),
         )
+
+
+def _published(view: View, svc: Service, pod: PodFacts) -> bool:
+    """A ready endpoint of the service has the pod's address (the slice knows better than the pod)."""
+    return any(ep.ready and set(ep.addresses) & set(pod.ips) for ep, _ in view.endpoints(svc))
 
 
 def why_no_pet(view: View, d: Diagnosis, svc: Service, label: str, zone: str) -> None:
@@ -184,9 +189,10 @@ def why_no_pet(view: View, d: Diagnosis, svc: Service, label: str, zone: str) ->
     d.cause(f"no endpoint of service '{svc.name}' is named '{label}'")
     if not [ep for ep, _ in eps if ep.ready] and svc.kind is ServiceKind.HEADLESS:
         why_empty(view, d, svc)
-    names = [name for ep, name in eps if ep.ready]
-    names += [p.hostname or p.name for p in view.facts.pods_in(svc.namespace) if p.subdomain == svc.name]
-    d.suggest([f"{n}.{base(svc, zone)}" for n in near(label, names)])
+    if not pods:  # a pod that could be the name is explained above: no guessing at other names
+        names = [name for ep, name in eps if ep.ready]
+        names += [p.hostname or p.name for p in view.facts.pods_in(svc.namespace) if p.subdomain == svc.name]
+        d.suggest([f"{n}.{base(svc, zone)}" for n in near(label, names)])
 
 
 def _other_namespaces(view: View, d: Diagnosis, svc: Service, label: str, zone: str) -> None:

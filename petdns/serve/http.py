@@ -11,7 +11,7 @@ from aiohttp import web
 from kubeapi.probes import Handler, ScrapeStats, health, metrics, readiness, routes_app, start
 from petdns.answer.zone import RenderedZone
 from petdns.explain.facts import Facts
-from petdns.explain.objects import InputError, parse_type
+from petdns.explain.objects import InputError, check_name, parse_type
 from petdns.explain.search import explain
 from petdns.explain.services import View
 
@@ -38,10 +38,8 @@ def explainer(zone: Callable[[], RenderedZone]) -> Handler:
     default) from the zone being served, so that it says what the server answers. 400 on bad input."""
 
     async def handle(request: web.Request) -> web.Response:
-        name = request.query.get("name", "").strip()
         try:
-            if not name or len(name) > 255:
-                raise InputError("name: missing or longer than 255 characters")
+            name = check_name(request.query.get("name", ""))
             qtype = parse_type(request.query.get("type", "A"))
         except InputError as err:
             return web.json_response({"error": str(err)}, status=400)

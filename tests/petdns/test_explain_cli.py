@@ -53,6 +53,7 @@ def test_exit_codes_text_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["explain", PET, "--type", "NOPE", "--objects", good]) == 2
     assert "unknown record type 'NOPE'" in capsys.readouterr().err
     assert main(["explain", PET, "--objects", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["explain", "web-0..nginx", "--objects", good]) == 2
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: v1\nkind: Service\nmetadata:\n  name: Not_A_Label\n")
     assert main(["explain", PET, "--objects", str(bad)]) == 2

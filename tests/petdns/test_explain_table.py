@@ -17,6 +17,9 @@ from petdns.explain.search import explain
 from petdns.schema.lookup import lookup
 from petdns.settings.values import Settings
 from tests.support.pets import Cluster, Pet
+from tests.test_layering import IO, MODULES, imports
+
+IMPURE = ("kubeapi.client", "petdns.serve", "petdns.answer", "petdns.forward", "petdns.app", "petdns.cli")
 
 PET = "web-0.nginx.default.svc.cluster.local"
 OK = Cluster()
@@ -273,3 +276,14 @@ def test_pets_keep_their_names_when_a_second_pet_is_added(tmp_path: Path) -> Non
     cluster = replace(OK, pets=(*OK.pets, Pet("web-2", "10.244.2.12")))
     found, _ = diagnosis(tmp_path, Row("three", cluster, "", name="web-2.nginx.default.svc.cluster.local"))
     assert found.resolves
+
+
+def test_the_explainer_is_pure() -> None:
+    impure = {
+        f"{module} imports {name}"
+        for module, path in MODULES.items()
+        if module.startswith("petdns.explain.") or module == "petdns.explain"
+        for name in imports(path)
+        if name.split(".")[0] in IO or name.startswith(IMPURE)
+    }
+    assert not impure, impure
