@@ -148,3 +148,12 @@ async def test_the_running_server_explains_what_it_answers(server: tuple[int, in
     assert found["verdict"].startswith("the endpoint of pod web-0 (10.244.0.10) has no hostname")
     assert (await _get(http_port, "/explain"))[0] == 400
     assert (await _get(http_port, "/explain", name=PET, type="BOGUS"))[0] == 400
+
+
+def test_the_documented_example_is_what_the_command_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    root = Path(__file__).parents[2]
+    doc = (root / "docs" / "explain.md").read_text()
+    example = str(root / "config" / "examples" / "nginx-pets-typo.yaml")
+    assert main(["explain", "web-0.nginx", "--objects", example]) == 1
+    printed = capsys.readouterr().out
+    assert printed in doc
