@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             view, skipped = view_of(_files(args.objects), settings, strict=True)
         else:
             conn = auth.load(args.kubeconfig, args.context)
-            view, skipped = view_of(asyncio.run(_listed(conn)), settings, strict=False)
+            view, skipped = view_of(asyncio.run(listed(conn)), settings, strict=False)
     except (InputError, ManifestError, ValueError, auth.ConfigError) as err:
         print(f"petdns explain: error: {err}", file=sys.stderr)
         return 2
@@ -92,7 +92,7 @@ def _files(paths: list[str]) -> Iterator[Raw]:
         yield from documents(path)
 
 
-async def _listed(conn: auth.Connection) -> list[Raw]:
+async def listed(conn: auth.Connection) -> list[Raw]:
     """One list of each kind, at once."""
     async with Client(conn, timeout=10, retries=1) as client:
         lists = await asyncio.gather(*(client.list(ref) for ref, _ in KINDS))

@@ -1,5 +1,6 @@
 """The house's layering, from every import statement (lazy ones, and those under `try` and `if`, included):
-kubeapi below all, petdns and petset_controller apart, localcluster on top, pure sub-packages pure."""
+kubeapi below all, petdns and petset_controller apart, localcluster and the kubectl plugin on top, pure
+sub-packages pure."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-PACKAGES = ("kubeapi", "petdns", "petset_controller", "localcluster")
+PACKAGES = ("kubeapi", "petdns", "petset_controller", "localcluster", "kubectl_petset")
 IO = ("asyncio", "aiohttp", "kubeapi.client", "uvloop", "socket", "threading")
 
 # package -> what no module in it may import (a name covers its sub-modules)
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "kubeapi": ("petdns", "petset_controller", "localcluster"),
-    "petdns": ("petset_controller", "localcluster"),
-    "petset_controller": ("petdns", "localcluster"),
+    "kubeapi": ("petdns", "petset_controller", "localcluster", "kubectl_petset"),
+    "petdns": ("petset_controller", "localcluster", "kubectl_petset"),
+    "petset_controller": ("petdns", "localcluster", "kubectl_petset"),
+    "localcluster": ("kubectl_petset",),
+    "kubectl_petset": ("localcluster",),
     "petdns.dns": (
         *IO,
         "petdns.schema",
