@@ -8,32 +8,14 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from kubeapi import quantity
 from kubeapi.meta import Obj
 from localcluster.storage.errors import ApiError, bad_request
 
 PROTOCOLS = ("SCTP", "TCP", "UDP")
 PORT_RANGE = "must be between 1 and 65535, inclusive"
 IP_MESSAGE = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
-_QUANTITY = re.compile(r"([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)")
 _QUANTITY_TEXT = "^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
-_SUFFIXES = {
-    "": 1,
-    "n": 10**-9,
-    "u": 10**-6,
-    "m": 10**-3,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
 
 
 def shown(value: Any) -> str:
@@ -149,22 +131,13 @@ def ip_causes(field: str, value: Any, family: int = 0) -> list[Obj]:
 
 def quantity_value(kind: str, text: Any) -> float:
     """A resource quantity's value; a malformed one is a decoding failure (400), as upstream's."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return float(text)
-    match = _QUANTITY.fullmatch(text) if isinstance(text, str) else None
-    suffix = match.group(2) if match else ""
-    exponent = re.fullmatch(r"[eE]([-+]?[0-9]+)", suffix)
-    try:
-        if match is None or (suffix not in _SUFFIXES and exponent is None):
-            raise ValueError(text)
-        number = float(match.group(1))
-    except ValueError as err:
+    value = quantity.parse(text)
+    if value is None:
         raise bad_request(
             f'{kind} in version "v1" cannot be handled as a {kind}: quantities must match the regular '
             f"expression '{_QUANTITY_TEXT}'"
-        ) from err
-    scale = float(_SUFFIXES[suffix]) if exponent is None else 10.0 ** int(exponent.group(1))
-    return number * scale
+        )
+    return float(value)
 
 
 def undecodable(kind: str, where: str, value: Any, go_type: str) -> ApiError:

@@ -2,6 +2,6 @@
 version compiled once, pruning of unknown fields, defaults, value validation with upstream's messages, and
 the `x-kubernetes-validations` CEL rules (with `oldSelf` on updates); the CRDs the local cluster ships.
 
-Pure: imports localcluster.storage's errors, meta and resources, kubeapi.meta, yaml, celpy and the standard
-library (no aiohttp, asyncio).
+Pure: imports localcluster.storage's errors, meta and resources, kubeapi.meta and .quantity, yaml, celpy
+and the standard library (no aiohttp, asyncio).
 """

@@ -46,6 +46,14 @@ def _environment() -> Any:
     return celpy.Environment()
 
 
+@cache
+def _functions() -> dict[str, Any]:
+    """Kubernetes' CEL libraries beyond the standard ones: quantities."""
+    from localcluster.storage.schema.cel_quantity import FUNCTIONS  # noqa: PLC0415 - imports celpy
+
+    return FUNCTIONS
+
+
 def _is_bool(value: Any) -> bool:
     from celpy import celtypes  # noqa: PLC0415
 
@@ -60,7 +68,7 @@ def program(text: str) -> Program:
         return found
     try:
         env = _environment()
-        found = Program(env.program(env.compile(text)))
+        found = Program(env.program(env.compile(text), functions=_functions()))
     except Exception as err:  # the parser's errors have no common base class
         log.warning("CEL rule %r does not compile here, skipped: %s", text, err)
         found = Program(None, str(err))
