@@ -102,6 +102,16 @@ class UpdateClaimOwner:
 
 
 @dataclass(frozen=True, slots=True)
+class ExpandClaim:
+    """Raise a bound claim's storage request to its template's (`previous`: the request it had)."""
+
+    name: str
+    uid: str
+    storage: str
+    previous: str
+
+
+@dataclass(frozen=True, slots=True)
 class UpdateStatus:
     """Write the status subresource."""
 
@@ -124,7 +134,7 @@ class RequeueAfter:
     seconds: float
 
 
-PetAction = CreateClaim | CreatePod | DeletePod | UpdatePodLabels | UpdateClaimOwner
+PetAction = CreateClaim | CreatePod | DeletePod | UpdatePodLabels | UpdateClaimOwner | ExpandClaim
 SetAction = (
     Adopt | Release | CreateRevision | RenumberRevision | DeleteRevision | UpdateStatus | Event | RequeueAfter
 )

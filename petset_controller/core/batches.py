@@ -13,6 +13,7 @@ from petset_controller.core.actions import (
     DeletePod,
     DeleteRevision,
     Event,
+    ExpandClaim,
     Release,
     RenumberRevision,
     RequeueAfter,
@@ -42,7 +43,7 @@ def split(actions: Sequence[Action]) -> tuple[list[Action], list[Action], list[A
 def _pet_of(pet_set: PetSet, action: Action) -> str:
     if isinstance(action, CreateClaim):
         return action.pet
-    if isinstance(action, UpdateClaimOwner):
+    if isinstance(action, (UpdateClaimOwner, ExpandClaim)):
         for template in pet_set.spec.claim_templates:
             pet = action.name.removeprefix(f"{template.name}-")
             if pet != action.name and parse_ordinal(pet_set.name, pet) is not None:
@@ -75,6 +76,7 @@ def describe(action: Action) -> tuple[str, str, str]:
         DeletePod: ("delete", "pet"),
         UpdatePodLabels: ("update", "pet"),
         UpdateClaimOwner: ("update", "claim"),
+        ExpandClaim: ("expand", "claim"),
         Adopt: ("adopt", ""),
         Release: ("release", ""),
         CreateRevision: ("create", "revision"),

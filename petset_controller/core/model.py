@@ -294,6 +294,9 @@ class Claim:
     owner_refs: tuple[OwnerRef, ...] = ()
     deletion_timestamp: float | None = None
     created: float | None = None
+    storage_class: str | None = None  # spec.storageClassName (None: not set)
+    request: str = ""  # spec.resources.requests.storage
+    capacity: str = ""  # status.capacity.storage
 
     @property
     def terminating(self) -> bool:
@@ -303,15 +306,19 @@ class Claim:
 
 def claim_from_raw(raw: Json) -> Claim:
     """Decode a claim."""
-    meta = mapping_of(raw.get("metadata"))
+    meta, spec, status = (mapping_of(raw.get(k)) for k in ("metadata", "spec", "status"))
+    storage_class = spec.get("storageClassName")
     return Claim(
         namespace=str(meta.get("namespace") or ""),
         name=str(meta.get("name") or ""),
         uid=str(meta.get("uid") or ""),
-        phase=str(mapping_of(raw.get("status")).get("phase") or "Pending"),
+        phase=str(status.get("phase") or "Pending"),
         owner_refs=_owner_refs(meta),
         deletion_timestamp=parse_time(meta.get("deletionTimestamp")),
         created=parse_time(meta.get("creationTimestamp")),
+        storage_class=None if storage_class is None else str(storage_class),
+        request=str(mapping_of(mapping_of(spec.get("resources")).get("requests")).get("storage") or ""),
+        capacity=str(mapping_of(status.get("capacity")).get("storage") or ""),
     )
 
 

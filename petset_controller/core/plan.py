@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from petset_controller.core.actions import (
@@ -22,6 +22,7 @@ from petset_controller.core.actions import (
     UpdatePodLabels,
     UpdateStatus,
 )
+from petset_controller.core.growth import StorageClass, plan_growth, with_growth
 from petset_controller.core.healing import replace_in
 from petset_controller.core.identity import (
     Ownership,
@@ -304,12 +305,14 @@ def plan(
     now: float,
     *,
     stall_after: float = DEFAULT_STALL_AFTER,
+    classes: Mapping[str, StorageClass] | None = None,
 ) -> list[Action]:
     """The actions that move one set toward its spec, in the order they must run.
 
     `pods`: every pod in the namespace that could be a pet (all whose names parse as its ordinals);
-    `claims`: the claims there; `revisions`: the set's ControllerRevisions and any that could collide.
-    Run the actions in order, stop at the first failed write, write the status regardless.
+    `claims`: the claims there; `revisions`: the set's ControllerRevisions and any that could collide;
+    `classes`: StorageClasses by name (None: claims are not grown). Run the actions in order, stop at
+    the first failed write, write the status regardless.
     """
     errors = validate(pet_set)
     if errors:
@@ -325,6 +328,10 @@ def plan(
     status = compute_status(
         view, collision_count=choice.collision_count, deleting=deleting, stall_after=stall_after
     )
+    if active and classes is not None:
+        growth = plan_growth(view, classes)
+        planner.actions += growth.actions
+        status = with_growth(status, pet_set.status, growth, now)
     planner.actions += _status_actions(pet_set, status)
     if active:
         live = {choice.current, choice.update} | {p.revision for p in ownership.owned}

@@ -12,15 +12,23 @@ from typing import Any, TypeVar
 
 from kubeapi.client import Client
 from kubeapi.meta import Obj
-from kubeapi.paths import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PETSETS, PODS, ResourceRef
+from kubeapi.paths import (
+    CONTROLLER_REVISIONS,
+    PERSISTENT_VOLUME_CLAIMS,
+    PETSETS,
+    PODS,
+    STORAGE_CLASSES,
+    ResourceRef,
+)
 from kubeapi.reflector import Reflector
 from kubeapi.store import Change, Indexer
 from kubeapi.workqueue import Workers, WorkQueue
+from petset_controller.core.growth import class_from_raw
 from petset_controller.core.model import claim_from_raw, pod_from_raw, revision_from_raw
 from petset_controller.core.plan import plan
 from petset_controller.core.status import DEFAULT_STALL_AFTER
 from petset_controller.runtime.events import EventRecorder, Fenced, Gate, open_gate
-from petset_controller.runtime.executor import Executor, Outcome, Target
+from petset_controller.runtime.executor import Executor
 from petset_controller.runtime.expectations import Expectations
 from petset_controller.runtime.informers import (
     CLAIM_INDEXERS,
@@ -32,6 +40,7 @@ from petset_controller.runtime.informers import (
     cached_set,
 )
 from petset_controller.runtime.leader import LeaderElector
+from petset_controller.runtime.outcome import Outcome, Target
 
 log = logging.getLogger("petset_controller")
 T = TypeVar("T")
@@ -105,10 +114,15 @@ class Controller:
         revisions = self._reflector(
             CONTROLLER_REVISIONS, revision_from_raw, REVISION_INDEXERS, route=Informers.on_revisions
         )
+        classes = self._reflector(STORAGE_CLASSES, class_from_raw, {}, route=Informers.on_classes)
         self.cache = Informers(
-            sets=sets.store, pods=pods.store, claims=claims.store, revisions=revisions.store
+            sets=sets.store,
+            pods=pods.store,
+            claims=claims.store,
+            revisions=revisions.store,
+            classes=classes.store,
         )
-        self.reflectors: list[Reflector[Any]] = [sets, pods, claims, revisions]
+        self.reflectors: list[Reflector[Any]] = [sets, pods, claims, revisions, classes]
 
     def _gate(self, inner: Gate) -> Gate:
         def gate(verb: str, kind: str, name: str) -> None:
@@ -241,6 +255,7 @@ class Controller:
             self.cache.revisions_in(pet_set.namespace),
             self.clock(),
             stall_after=self.config.stall_after,
+            classes=self.cache.classes,
         )
         try:
             return await self.executor.execute(Target(pet_set, cached.resource_version), actions)

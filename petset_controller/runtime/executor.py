@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, assert_never
 
 from kubeapi.client import MERGE_PATCH, STRATEGIC_PATCH, Client
@@ -21,6 +20,7 @@ from petset_controller.core.actions import (
     DeletePod,
     DeleteRevision,
     Event,
+    ExpandClaim,
     Release,
     RenumberRevision,
     RequeueAfter,
@@ -29,33 +29,13 @@ from petset_controller.core.actions import (
     UpdateStatus,
 )
 from petset_controller.core.batches import MAX_BATCH, batch_sizes, describe, split, units
-from petset_controller.core.model import PetSet, controller_of
+from petset_controller.core.model import controller_of
 from petset_controller.runtime import expectations as seen
 from petset_controller.runtime.events import EventRecorder, Gate, open_gate
 from petset_controller.runtime.expectations import Check, Expectations
+from petset_controller.runtime.outcome import Outcome, Stop, Target
 
 log = logging.getLogger("petset_controller.actions")
-
-
-class Stop(Exception):
-    """End this sync without writing more: the cache is behind (a name clash, a replaced set)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """The PetSet a sync works on, with the resourceVersion its cached copy has."""
-
-    pet_set: PetSet
-    resource_version: str
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How a sync ended: when to look again, and the first failure (if any)."""
-
-    requeue_after: float | None = None
-    error: Exception | None = None
-    stopped: bool = False
 
 
 class Executor:
@@ -145,6 +125,8 @@ class Executor:
                 await self.update_pod_labels(target, action)
             case UpdateClaimOwner():
                 await self.update_claim_owner(target, action)
+            case ExpandClaim():
+                await self.expand_claim(target, action)
             case Adopt():
                 await self.adopt(target, action)
             case Release():
@@ -287,6 +269,17 @@ class Executor:
             ns, action.name, uid=action.uid, test=lambda c: set(c.owner_refs) == wanted
         )
         self._expect(target, f"owners of claim {action.name}", check=check)
+
+    async def expand_claim(self, target: Target, action: ExpandClaim) -> None:
+        """A bound claim's storage request raised to its template's (the API server refuses lowering it)."""
+        patch = {"spec": {"resources": {"requests": {"storage": action.storage}}}}
+        ref, name, uid = PERSISTENT_VOLUME_CLAIMS, action.name, action.uid
+        if await self._patch(ref, target, name=name, uid=uid, patch=patch, strategic=False):
+            message = f"expanding claim {name} from {action.previous} to {action.storage}"
+            self.events.record(target.pet_set, "ExpandingClaim", message=message)
+        test = lambda c: c.request == action.storage  # noqa: E731
+        check = seen.claim_matches(target.pet_set.namespace, name, uid=uid, test=test)
+        self._expect(target, f"request of claim {name}", check=check)
 
     # -- the set's own objects ---------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""The informers' view: PetSets, pods, claims and revisions read through the reflectors' store indexes;
-which sets a change concerns."""
+"""The informers' view: PetSets, pods, claims, revisions and StorageClasses read through the reflectors'
+store indexes; which sets a change concerns."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kubeapi.store import Change, Indexer, Key, Store
+from petset_controller.core.growth import StorageClass
 from petset_controller.core.identity import PETSET_KIND, parse_ordinal
 from petset_controller.core.model import (
     Claim,
@@ -80,6 +81,25 @@ class StoreView(Mapping[Key, T]):
         return len(self._store)
 
 
+class ClassView(Mapping[str, StorageClass]):
+    """StorageClasses by name over their store (no copy)."""
+
+    def __init__(self, store: Store[StorageClass]) -> None:
+        self._store = store
+
+    def __getitem__(self, name: str) -> StorageClass:
+        found = self._store.get(("", name))
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for _, name in self._store)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
 class Informers:
     """What the reflectors' stores hold, read for syncs; each store built with its kind's indexers."""
 
@@ -90,12 +110,15 @@ class Informers:
         pods: Store[Pod] | None = None,
         claims: Store[Claim] | None = None,
         revisions: Store[Revision] | None = None,
+        classes: Store[StorageClass] | None = None,
     ) -> None:
         self.set_store = sets if sets is not None else Store(SET_INDEXERS)
         self.pod_store = pods if pods is not None else Store(POD_INDEXERS)
         self.claim_store = claims if claims is not None else Store(CLAIM_INDEXERS)
         self.revision_store = revisions if revisions is not None else Store(REVISION_INDEXERS)
+        self.class_store = classes if classes is not None else Store[StorageClass]()
         self.sets: Mapping[SetKey, CachedSet] = StoreView(self.set_store)
+        self.classes: Mapping[str, StorageClass] = ClassView(self.class_store)
 
     # -- the Observed view (expectations) -----------------------------------------------------------
 
@@ -183,6 +206,12 @@ class Informers:
             if found is not None and any(t.name == rest[:at] for t in found.pet_set.spec.claim_templates):
                 out.append(key)
         return out
+
+    def on_classes(self, changes: Iterable[Change[StorageClass]]) -> set[SetKey]:
+        """StorageClass changes (expansion allowed or not): every set with claim templates."""
+        if not changes:
+            return set()
+        return {key for key, found in self.sets.items() if found.pet_set.spec.claim_templates}
 
     def on_revisions(self, changes: Iterable[Change[Revision]]) -> set[SetKey]:
         """Revision changes: the owning set, or every set in the namespace whose selector matches."""

@@ -16,6 +16,7 @@ from petset_controller.core.actions import (
     DeletePod,
     DeleteRevision,
     Event,
+    ExpandClaim,
     Release,
     RenumberRevision,
     RequeueAfter,
@@ -232,6 +233,8 @@ def _line(action: Action) -> str:
             return f"DeletePod {action.name} {action.reason}"
         case UpdateClaimOwner():
             return f"UpdateClaimOwner {action.name} {_owners(action.owners)}"
+        case ExpandClaim():
+            return f"ExpandClaim {action.name} {action.storage}"
         case Event():
             return f"Event {action.reason}"
         case RequeueAfter():

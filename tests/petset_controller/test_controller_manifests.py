@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from kubeapi.paths import CONTROLLER_REVISIONS, PODS
+from localcluster.storage.schema.cel_quantity import FUNCTIONS
 from petset_controller.runtime.leader import LeaderElector, LeaseConfig
 from tests.localcluster.conftest import serving
 from tests.petset_controller.harness import NS, eventually, harness, petset
@@ -121,14 +122,17 @@ def test_crd_rules_are_well_formed() -> None:
         assert rule["message"].startswith(("spec.", "`selector`", "must be no more than")), path
         assert rule["rule"].count("(") == rule["rule"].count(")"), path
     immutable = {path for path, rule in found if rule["rule"] == "self == oldSelf"}
-    expected = {"spec.selector", "spec.serviceName", "spec.volumeClaimTemplates", "spec.podManagementPolicy"}
-    assert immutable == expected
+    assert immutable == {"spec.selector", "spec.serviceName", "spec.podManagementPolicy"}
+    growing = [
+        rule for path, rule in found if path == "spec.volumeClaimTemplates" and "oldSelf" in rule["rule"]
+    ]
+    assert any("quantity(" in rule["rule"] for rule in growing)
 
 
 def _evaluate(rule: str, new: Any, *, old: Any = None) -> bool:
     celpy = pytest.importorskip("celpy")
     env = celpy.Environment()
-    program = env.program(env.compile(rule))
+    program = env.program(env.compile(rule), functions=FUNCTIONS)
     activation = {"self": celpy.json_to_cel(new)}
     if old is not None:
         activation["oldSelf"] = celpy.json_to_cel(old)
@@ -147,9 +151,15 @@ def test_crd_rules_keep_identity_fields_immutable() -> None:
         ("podManagementPolicy", "Parallel"),
     ]
     for field, changed in changes:
-        (rule,) = [r for r in by_path[f"spec.{field}"] if "oldSelf" in r]
-        assert _evaluate(rule, spec.get(field, "OrderedReady"), old=spec.get(field, "OrderedReady"))
-        assert not _evaluate(rule, changed, old=spec.get(field, "OrderedReady")), field
+        transitions = [r for r in by_path[f"spec.{field}"] if "oldSelf" in r]
+        same = spec.get(field, "OrderedReady")
+        assert all(_evaluate(rule, same, old=same) for rule in transitions)
+        assert not all(_evaluate(rule, changed, old=same) for rule in transitions), field
+    grown = copy.deepcopy(spec["volumeClaimTemplates"])
+    grown[0]["spec"]["resources"]["requests"]["storage"] = "2Gi"
+    assert all(
+        _evaluate(r, grown, old=spec["volumeClaimTemplates"]) for r in by_path["spec.volumeClaimTemplates"]
+    )
     whole = by_path["spec"]
     assert all(_evaluate(r, spec, old=copy.deepcopy(spec)) for r in whole)
     without = {k: v for k, v in spec.items() if k != "serviceName"}
