@@ -30,6 +30,7 @@ from localcluster.storage.selectors import selector_matcher
 from localcluster.storage.state import NAMESPACES, Event, StoreState, resource_of
 from localcluster.storage.validation import metadata_causes, name_causes
 from localcluster.storage.writes import (
+    admit_update,
     apply_defaults,
     check_body,
     check_content,
@@ -267,6 +268,7 @@ class ObjectStore:
             raise conflict(res, str(meta(old).get("name")))
         meta(new)["resourceVersion"] = meta(old).get("resourceVersion")
         new = finish_update(res, old, check_schema(res, old, new, self._state.find))
+        admit_update(res, old, new, self._state.find)
         if unchanged(old, new) or dry_run:
             return clone(new)
         committed, _ = self._gc.write(res.store_key, new)

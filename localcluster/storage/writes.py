@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kubeapi.meta import Obj
+from localcluster.storage.checks.claim import resize_refusal
 from localcluster.storage.defaults import wants_cluster_ip
-from localcluster.storage.errors import bad_request, field_forbidden, field_invalid, invalid
+from localcluster.storage.errors import bad_request, field_forbidden, field_invalid, forbidden, invalid
 from localcluster.storage.kinds import KindRules, content_causes, rules_for
 from localcluster.storage.meta import clone, finalizers_of, meta, spec_changed
 from localcluster.storage.resources import Resource
@@ -120,6 +122,14 @@ def finish_update(res: Resource, old: Obj, new: Obj) -> Obj:
     if generation is not None:
         meta(new)["generation"] = int(generation) + 1 if spec_changed(old, new) else generation
     return new
+
+
+def admit_update(res: Resource, old: Obj, new: Obj, find: Callable[[str, str, str], Obj | None]) -> None:
+    """Validating admission after the checks (upstream's PersistentVolumeClaimResize): 403 when refused."""
+    if res.kind == "PersistentVolumeClaim":
+        why = resize_refusal(old, new, lambda name: find("storageclasses.storage.k8s.io", "", name))
+        if why:
+            raise forbidden(res, str(meta(new).get("name")), why)
 
 
 def apply_defaults(rules: KindRules, obj: Obj) -> None:

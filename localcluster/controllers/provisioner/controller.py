@@ -1,6 +1,7 @@
 """The volume provisioner: a hostPath PersistentVolume (a directory under `volume_root`) for every unbound
-claim of its classes, both then Bound; a volume whose claim is gone is Released, and with reclaim policy
-Delete its directory and the volume are removed. Talks to the API only through the client."""
+claim of its classes, both then Bound; a bound claim whose request grew gets its volume expanded (resize);
+a volume whose claim is gone is Released, and with reclaim policy Delete its directory and the volume are
+removed. Talks to the API only through the client."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ import asyncio
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass
 
 from kubeapi.client import Client
 from kubeapi.errors import AlreadyExists, ApiError, NotFound
-from kubeapi.paths import PERSISTENT_VOLUME_CLAIMS, PERSISTENT_VOLUMES, STORAGE_CLASSES
+from kubeapi.paths import PERSISTENT_VOLUME_CLAIMS, PERSISTENT_VOLUMES, PODS, STORAGE_CLASSES
 from kubeapi.reflector import Reflector
 from kubeapi.skipping import skipping
 from kubeapi.store import Change
 from kubeapi.workqueue import Workers, WorkQueue
+from localcluster.controllers.provisioner.resize import mounts, needs_resize, resize_status, volume_growth
 from localcluster.controllers.provisioner.volumes import (
     BIND_COMPLETED,
     BOUND,
@@ -53,10 +56,12 @@ def claim_of(volume: Volume) -> list[str]:
 
 @dataclass(frozen=True)
 class ProvisionerConfig:
-    """Where volume directories live, and the default StorageClass made at start."""
+    """Where volume directories live, the default StorageClass made at start, and how long a mounted
+    volume's file system takes to grow."""
 
     volume_root: str
     default_class: str = "standard"
+    resize_wait: float = 1.0
 
 
 def _remove_dir(path: str) -> None:
@@ -155,11 +160,11 @@ class Provisioner:
 
     # -- work ------------------------------------------------------------------------------------------
 
-    async def _sync(self, item: Work) -> None:
+    async def _sync(self, item: Work) -> float | None:
         if item[0] == "claim":
-            await self.sync_claim((item[1], item[2]))
-        else:
-            await self.sync_volume(item[2])
+            return await self.sync_claim((item[1], item[2]))
+        await self.sync_volume(item[2])
+        return None
 
     def _failed(self, item: Work, err: Exception) -> None:
         """A failed sync (retried): an API error briefly, any other in full."""
@@ -171,23 +176,24 @@ class Provisioner:
     def _classes_by_name(self) -> dict[str, StorageClass]:
         return {c.name: c for c in self._classes.store.values()}
 
-    async def sync_claim(self, key: tuple[str, str]) -> None:
-        """Provision and bind one claim, or mark it Lost when its volume is gone."""
+    async def sync_claim(self, key: tuple[str, str]) -> float | None:
+        """Provision and bind one claim, or mark it Lost when its volume is gone; grow a bound claim's
+        volume (seconds until its next resize step, if one is waiting)."""
         claim = self._claims.store.get(key)
         if claim is None or claim.deleting:
-            return
+            return None
         name = volume_name(claim)
         volume = self._volumes.store.get(("", name))
         if claim.volume_name == name and claim.annotation(BIND_COMPLETED) and volume is None:
             await self._check_lost(claim)
-            return
+            return None
         cls = class_of(claim, self._classes_by_name())
         if volume is None:
             if cls is None or not provisions(claim, cls):
-                return
+                return None
             volume = await self._provision(claim, cls)
         if volume.claim is None or volume.claim[2] != claim.uid or volume.deleting:
-            return  # a volume of that name for another claim: never taken over
+            return None  # a volume of that name for another claim: never taken over
         if volume.phase != BOUND:
             await self.client.patch(
                 PERSISTENT_VOLUMES, None, name, {"status": {"phase": BOUND}}, subresource="status"
@@ -200,6 +206,26 @@ class Provisioner:
             await self.client.patch(
                 PERSISTENT_VOLUME_CLAIMS, claim.namespace, claim.name, status, subresource="status"
             )
+        return await self._resize(claim, volume, cls) if claim.phase == BOUND else None
+
+    async def _resize(self, claim: Claim, volume: Volume, cls: StorageClass | None) -> float | None:
+        """A bound claim: its volume raised to a larger request, then the claim's capacity following."""
+        growth = volume_growth(claim, volume, cls)
+        if growth is not None:
+            await self.client.patch(PERSISTENT_VOLUMES, None, volume.name, growth)
+            log.info("expanded %s to %s for %s/%s", volume.name, claim.request, claim.namespace, claim.name)
+            return None  # the volume's change queues the claim again
+        if not needs_resize(claim, volume):
+            return None
+        pods, _ = await self.client.list(PODS, claim.namespace)
+        mounted = any(mounts(pod, claim.name) for pod in pods)
+        wait = self.config.resize_wait
+        patch, wait = resize_status(claim, volume, mounted=mounted, now=time.time(), wait=wait)
+        if patch:
+            await self.client.patch(
+                PERSISTENT_VOLUME_CLAIMS, claim.namespace, claim.name, patch, subresource="status"
+            )
+        return wait or None
 
     async def _provision(self, claim: Claim, cls: StorageClass) -> Volume:
         """The claim's volume: its directory made, then the PersistentVolume (or the one already there)."""

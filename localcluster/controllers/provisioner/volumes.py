@@ -33,6 +33,7 @@ class StorageClass:
     binding_mode: str
     default: bool
     created: str
+    allow_expansion: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class Claim:
     capacity: str
     status_modes: tuple[str, ...]
     deleting: bool = False
+    conditions: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def key(self) -> ClaimKey:
@@ -101,6 +103,7 @@ def class_from_raw(raw: Mapping[str, Any]) -> StorageClass:
         binding_mode=str(raw.get("volumeBindingMode") or "Immediate"),
         default=(meta.get("annotations") or {}).get(DEFAULT_CLASS) == "true",
         created=str(meta.get("creationTimestamp") or ""),
+        allow_expansion=raw.get("allowVolumeExpansion") is True,
     )
 
 
@@ -123,6 +126,7 @@ def claim_from_raw(raw: Mapping[str, Any]) -> Claim:
         capacity=str((status.get("capacity") or {}).get("storage") or ""),
         status_modes=tuple(str(m) for m in status.get("accessModes") or ()),
         deleting=bool(meta.get("deletionTimestamp")),
+        conditions=tuple(c for c in status.get("conditions") or () if isinstance(c, Mapping)),
     )
 
 
@@ -150,7 +154,7 @@ def volume_from_raw(raw: Mapping[str, Any]) -> Volume:
 
 
 def storage_class_manifest(name: str) -> Obj:
-    """The default StorageClass: this provisioner, reclaim Delete, bound at once."""
+    """The default StorageClass: this provisioner, reclaim Delete, bound at once, volumes may grow."""
     return {
         "apiVersion": "storage.k8s.io/v1",
         "kind": "StorageClass",
@@ -158,6 +162,7 @@ def storage_class_manifest(name: str) -> Obj:
         "provisioner": PROVISIONER,
         "reclaimPolicy": "Delete",
         "volumeBindingMode": "Immediate",
+        "allowVolumeExpansion": True,
     }
 
 
@@ -253,11 +258,13 @@ def claim_binding(claim: Claim, volume: Volume) -> Obj | None:
 
 
 def claim_status(claim: Claim, volume: Volume) -> Obj | None:
-    """The status patch that makes a claim Bound with its volume's capacity (None when it is)."""
+    """The status patch that makes a claim Bound with its volume's capacity (None when it is); a bound
+    claim's capacity changes only through the resize steps."""
     modes = claim.access_modes or ("ReadWriteOnce",)
-    if claim.phase == BOUND and claim.capacity == volume.capacity and claim.status_modes == modes:
+    capacity = claim.capacity if claim.phase == BOUND and claim.capacity else volume.capacity
+    if claim.phase == BOUND and claim.capacity == capacity and claim.status_modes == modes:
         return None
-    status = {"phase": BOUND, "capacity": {"storage": volume.capacity}, "accessModes": list(modes)}
+    status = {"phase": BOUND, "capacity": {"storage": capacity}, "accessModes": list(modes)}
     return {"metadata": {"uid": claim.uid}, "status": status}
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable
 
+from kubeapi import quantity
 from kubeapi.meta import Obj
 from localcluster.storage.checks.fields import (
     forbidden,
@@ -19,6 +21,10 @@ from localcluster.storage.meta import clone
 
 _BETA_CLASS = "volume.beta.kubernetes.io/storage-class"
 ACCESS_MODES = ("ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod")
+RESIZE_FORBIDDEN = (
+    "only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must"
+    " support resize"
+)
 IMMUTABLE = (
     "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound"
     " claims"
@@ -81,3 +87,30 @@ def _diff(old: Obj, new: Obj) -> str:
     return "\n".join(
         line for line in difflib.unified_diff(a, b, lineterm="", n=1) if not line.startswith(("---", "+++"))
     )
+
+
+def claim_class(obj: Obj) -> str:
+    """The claim's StorageClass: the beta annotation, else spec.storageClassName ('' when none)."""
+    beta = mapping(mapping(obj.get("metadata")).get("annotations")).get(_BETA_CLASS)
+    found = beta if beta is not None else mapping(obj.get("spec")).get("storageClassName")
+    return str(found or "")
+
+
+def resize_refusal(old: Obj, new: Obj, find_class: Callable[[str], Obj | None]) -> str:
+    """Upstream's PersistentVolumeClaimResize admission: why a claim's storage request may not grow ('' when
+    it may, or does not grow): only bound claims whose unchanged class allows volume expansion."""
+    sizes = [
+        quantity.parse(
+            mapping(mapping(mapping(o.get("spec")).get("resources")).get("requests")).get("storage")
+        )
+        for o in (old, new)
+    ]
+    if sizes[0] is None or sizes[1] is None or sizes[1] <= sizes[0]:
+        return ""
+    if mapping(old.get("status")).get("phase") != "Bound":
+        return "Only bound persistent volume claims can be expanded"
+    name = claim_class(new)
+    if not name or name != claim_class(old):
+        return RESIZE_FORBIDDEN
+    found = find_class(name)
+    return "" if found is not None and found.get("allowVolumeExpansion") is True else RESIZE_FORBIDDEN
