@@ -1,6 +1,6 @@
 """Growing pets' volumes on `petdns local`, driven by kubectl: a PetSet's claim template patched from 1Gi to
 2Gi grows every pet's claim (through FileSystemResizePending while the pet runs) and the PetSet says so; a
-class that does not allow expansion gives the refusal condition and one Warning event."""
+class that does not allow expansion gives the refusal condition and one Warning event, until it does."""
 
 from __future__ import annotations
 
@@ -129,8 +129,21 @@ def test_a_grown_template_grows_every_pets_claim(tmp_path: Path) -> None:
             len(events) == 2
             and "Warning   VolumeResizeRefused   petset/cache   claim data-cache-0" in events[1]
         )
+        # the class allows it now: the claim grows and the refusal goes
+        local.kubectl(
+            "patch", "storageclass", "fixed", "--type", "merge", "-p", '{"allowVolumeExpansion": true}'
+        )
+        wait_for(
+            lambda: _condition(local, "cache", "VolumesResized").get("status") == "True",
+            what="cache's claim at 2Gi",
+            timeout=30,
+        )
+        assert _condition(local, "cache", "VolumeResizeRefused") == {}
+        assert _claims(local)["data-cache-0"] == ("Bound", "2Gi")
         expanding = local.kubectl("get", "events", "--field-selector", "reason=ExpandingClaim", "-o", "json")
         messages = sorted(e["message"] for e in json.loads(expanding)["items"])
-        assert messages == [f"expanding claim data-db-{i} from 1Gi to 2Gi" for i in range(3)]
+        assert messages == [
+            f"expanding claim data-{n} from 1Gi to 2Gi" for n in ("cache-0", "db-0", "db-1", "db-2")
+        ]
     finally:
         assert local.stop() == 0
