@@ -64,6 +64,8 @@ SCHEMAS: dict[str, dict[Path, Strategy]] = {
     "ConfigMap": {},
     "Lease": {},
     "ControllerRevision": {},
+    "StorageClass": {},
+    "Node": {("status", "conditions"): ("merge", "type"), ("status", "addresses"): ("merge", "type")},
     "Scale": {},
 }
 

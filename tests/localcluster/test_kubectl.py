@@ -232,3 +232,22 @@ def test_create_subcommands_sending_protobuf(api: LocalApi) -> None:
     )
     refused = api.kubectl("create", "service", "clusterip", "-n", "typed", "s", "--tcp=80:8080", check=False)
     assert refused.returncode == 1 and "send JSON" in refused.stderr
+
+
+def test_patch_a_storage_class_with_kubectl_s_default_strategic_merge(api: LocalApi) -> None:
+    api.kubectl(
+        "apply",
+        "-f",
+        "-",
+        stdin=manifest(
+            {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {"name": "slow"},
+                "provisioner": "example.com/slow",
+            }
+        ),
+    )
+    api.kubectl("patch", "storageclass", "slow", "-p", '{"allowVolumeExpansion":true}')
+    got = api.kubectl("get", "storageclass", "slow", "-o", "jsonpath={.allowVolumeExpansion}")
+    assert got.stdout == "true"
