@@ -27,6 +27,7 @@ COPY petdns/ petdns/
 COPY kubeapi/ kubeapi/
 COPY petset_controller/ petset_controller/
 COPY localcluster/ localcluster/
+COPY kubectl_petset/ kubectl_petset/
 # The wheel first, then a virtualenv holding it and its dependencies (all published as wheels for
 # CPython 3.12 on amd64 and arm64, so no compiler is needed). pip compiles the bytecode here, so the
 # read-only final image never needs to write any.
@@ -51,7 +52,8 @@ WORKDIR /tmp
 # DNS over UDP and TCP, /health, /ready, metrics
 EXPOSE 53/udp 53/tcp 8080 8181 9153
 # For docker and compose; Kubernetes ignores it and uses the probes in config/dns/. Images run as
-# petset-controller serve no /health: start those with --no-healthcheck.
+# petset-controller answer /healthz on :8081 instead: start those with --no-healthcheck (or a
+# --health-cmd of their own).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8080/health', timeout=2)"]
 ENTRYPOINT ["petdns"]
