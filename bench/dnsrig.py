@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from procs import free_port
-from servers import system_binary
+from servers import knot_conf, system_binary
 
 HOST = "127.0.0.1"
 ZONE = "cluster.local"
@@ -115,30 +115,7 @@ def upstream_zone() -> str:
 def knot_command(work: Path, port: int) -> list[str]:
     """A one-worker knotd on 127.0.0.1:port serving `upstream_zone()`."""
     (work / f"{UPSTREAM_ZONE}.zone").write_text(upstream_zone())
-    conf = work / "knot.conf"
-    conf.write_text(
-        f"""server:
-    rundir: "{work}"
-    listen: {HOST}@{port}
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: "{work}"
-log:
-  - target: stderr
-    any: warning
-template:
-  - id: default
-    storage: "{work}"
-    semantic-checks: off
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: {UPSTREAM_ZONE}
-    file: {UPSTREAM_ZONE}.zone
-"""
-    )
+    conf = knot_conf(port, work, work, [UPSTREAM_ZONE])
     return [system_binary("knotd") or "knotd", "-c", str(conf)]
 
 

@@ -186,31 +186,31 @@ class Attacker:
         self.stats.closed_by_server += 1
         self._drop(sock)
 
+    def _send(self, sock: socket.socket, data: bytes) -> int | None:
+        """Bytes the kernel took (0 when it took none now); None when the server closed the connection."""
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            return 0
+        except OSError:
+            self.stats.closed_by_server += 1
+            self._drop(sock)
+            return None
+        self.stats.bytes_written += sent
+        return sent
+
     def _trickle(self, sock: socket.socket, now: float) -> None:
         self._next_trickle[sock] = now + self.trickle_s
         pending = self._pending.get(sock) or b"\x00"
-        try:
-            sent = sock.send(pending[:1])
-        except BlockingIOError:
-            return
-        except OSError:
-            self.stats.closed_by_server += 1
-            self._drop(sock)
-            return
-        self.stats.bytes_written += sent
-        self._pending[sock] = pending[sent:]
+        sent = self._send(sock, pending[:1])
+        if sent:
+            self._pending[sock] = pending[sent:]
 
     def _write_reader(self, sock: socket.socket) -> None:
         pending = self._pending.get(sock, b"")
-        try:
-            sent = sock.send(pending[:65536])
-        except BlockingIOError:
+        sent = self._send(sock, pending[:65536])
+        if not sent:
             return
-        except OSError:
-            self.stats.closed_by_server += 1
-            self._drop(sock)
-            return
-        self.stats.bytes_written += sent
         before = len(self._payload) - len(pending)
         self.stats.queries_written += _whole_queries(self._payload, before, before + sent)
         self._pending[sock] = pending[sent:]
