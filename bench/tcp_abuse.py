@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import selectors
 import socket
 import struct
@@ -88,9 +89,11 @@ class Attacker:
         queries: int,
         trickle_s: float,
         reconnects: int,
+        cpu: int | None = None,
     ) -> None:
         self.port, self.readers, self.loris, self.trickle_s = port, readers, loris, trickle_s
         self.reconnects = reconnects  # new connections per second, at most (after the first ones)
+        self.cpu = cpu
         self.stats = Attack()
         self._pending: dict[socket.socket, bytes] = {}
         self._kind: dict[socket.socket, str] = {}
@@ -147,6 +150,9 @@ class Attacker:
     def _run(self) -> None:
         """Reconnect what the server closed, write the readers' queries while they are accepted,
         trickle the slowloris bytes, and notice closes; never spin (the load generator shares the CPU)."""
+        if self.cpu is not None:  # off the server's CPU, and below the load generator sharing this one
+            os.sched_setaffinity(0, {self.cpu})
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         next_check = 0.0
         budget, refilled = float(self.readers + self.loris), time.monotonic()  # the first ones at once
         while not self._stop.is_set():
@@ -269,6 +275,7 @@ def measure(name: str, args: argparse.Namespace, cluster_dir: Path, work: Path) 
             queries=args.queries,
             trickle_s=args.trickle,
             reconnects=args.reconnects,
+            cpu=args.loadgen_cpu,
         )
         attacker.start()
         time.sleep(args.settle)  # let the connections open and the slow readers fill their buffers

@@ -41,6 +41,7 @@ __all__ = [
     "stop",
 ]
 
+GIL_SWITCH_SECONDS = 0.0005
 log = logging.getLogger("petdns")
 Address = tuple[str, int]
 
@@ -253,6 +254,9 @@ async def serving(
         server = DnsServer(
             zone, list(options.listen), forwarder=forwarder, query_log=options.query_log, tcp=options.tcp
         )
+        # the UDP threads and the event loop (TCP, forwarding, the watch) share the GIL: a UDP thread
+        # waits at most this long for a busy loop to hand it over (Python's default is 5 ms)
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         await server.start()
         stack.push_async_callback(server.close)
         runtime = Runtime(options, server, lifecycle, cache, config)

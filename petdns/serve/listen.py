@@ -10,7 +10,9 @@ from petdns.serve.tally import Listener, server_label
 UDP_BUFFER_BYTES = 4 << 20
 # a TCP client that does not read its replies holds at most this much of the kernel's memory per
 # connection (the kernel doubles it); the rest waits in the connection's own bounded queue
-TCP_SEND_BUFFER_BYTES = 64 << 10
+TCP_SEND_BUFFER_BYTES = 16 << 10
+# queries are small: a client may have this much (doubled) waiting unread before its sends block
+TCP_RECEIVE_BUFFER_BYTES = 32 << 10
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -43,7 +45,8 @@ def bind_pair(host: str, port: int, attempts: int = 20) -> tuple[socket.socket, 
         udp.bind((host, port))
         tcp = socket.socket(family, socket.SOCK_STREAM)
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, TCP_SEND_BUFFER_BYTES)  # accepted ones inherit it
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, TCP_SEND_BUFFER_BYTES)  # accepted ones inherit them
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, TCP_RECEIVE_BUFFER_BYTES)
         if family == socket.AF_INET6:
             tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         try:

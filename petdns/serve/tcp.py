@@ -39,7 +39,7 @@ class TcpLimits:
     idle_timeout: float = 10.0  # for each complete query, from the previous reply on
     write_timeout: float = 5.0  # for a reply to leave the buffer (and for the last ones on closing)
     max_connections: int = 1000  # open at once; the next ones are closed at once
-    max_queued: int = 128  # replies written but not handed to the kernel yet, before reading stops
+    max_queued: int = 32  # replies written but not handed to the kernel yet, before reading stops
 
 
 class TcpServing(Protocol):
@@ -75,6 +75,34 @@ class _Unsent:
         return len(self._ends)
 
 
+class _IdleDeadline:
+    """The idle deadline of one connection: one timer per idle period, not one per query. When the
+    deadline passes with no complete query, the transport is closed (what it has buffered is flushed,
+    nothing more is read), and the reader's end of file ends the connection's loop."""
+
+    def __init__(self, transport: asyncio.BaseTransport, seconds: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._transport = transport
+        self._seconds = seconds
+        self.deadline = self._loop.time() + seconds
+        self.expired = False
+        self._handle = self._loop.call_at(self.deadline, self._check)
+
+    def touch(self) -> None:
+        """A reply went out: the next query has the whole period again."""
+        self.deadline = self._loop.time() + self._seconds
+
+    def _check(self) -> None:
+        if self._loop.time() < self.deadline:  # pushed back since: wait for the new deadline
+            self._handle = self._loop.call_at(self.deadline, self._check)
+            return
+        self.expired = True
+        self._transport.close()
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
 def _count(counters: Counters, reason: str) -> None:
     counters.tcp_closed[reason] = counters.tcp_closed.get(reason, 0) + 1
 
@@ -97,15 +125,15 @@ async def serve_connection(
     unsent = _Unsent(writer.transport.get_write_buffer_size)
     reason = None
     answered = 0
+    idle = _IdleDeadline(writer.transport, limits.idle_timeout)
     try:
         while not server.draining:
             try:
-                async with asyncio.timeout(limits.idle_timeout):
-                    size = struct.unpack("!H", await reader.readexactly(2))[0]
-                    server.tcp_connections[task] = True
-                    data = await reader.readexactly(size)
-            except TimeoutError:
-                reason = IDLE
+                size = struct.unpack("!H", await reader.readexactly(2))[0]
+                server.tcp_connections[task] = True
+                data = await reader.readexactly(size)
+            except asyncio.IncompleteReadError:
+                reason = IDLE if idle.expired else None
                 break
             start = time.perf_counter()
             reply, plugin = await server.answer_tcp(data, peer)
@@ -121,12 +149,14 @@ async def serve_connection(
             if server.query_log:
                 querylog.emit(data, reply, "tcp", peer, port, took)
             server.tcp_connections[task] = False
+            idle.touch()
             answered += 1
             if answered % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # queries already buffered are read without waiting: let others run
     except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
         pass
     finally:
+        idle.cancel()
         server.tcp_connections.pop(task, None)
         if reason is not None:
             _count(server.counters, reason)
@@ -138,9 +168,16 @@ async def _send(writer: asyncio.StreamWriter, reply: bytes, unsent: _Unsent, lim
     close the connection when they cannot leave in time."""
     frame = struct.pack("!H", len(reply)) + reply
     writer.write(frame)
+    transport = writer.transport
+    queued = unsent.add(len(frame))
+    if (
+        queued <= limits.max_queued
+        and transport.get_write_buffer_size() <= transport.get_write_buffer_limits()[1]
+    ):
+        return None  # nothing to wait for (drain would return at once): no deadline to arm
     try:
         async with asyncio.timeout(limits.write_timeout):
-            if unsent.add(len(frame)) > limits.max_queued:
+            if queued > limits.max_queued:
                 await _drain_all(writer)
             else:
                 await writer.drain()
