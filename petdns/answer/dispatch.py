@@ -17,6 +17,7 @@ from petdns.dns.constants import (
     IXFR,
     MAX_UDP,
     MIN_UDP,
+    NOERROR,
     NOTIMP,
     NXDOMAIN,
     OPCODE,
@@ -25,7 +26,7 @@ from petdns.dns.constants import (
     SERVFAIL,
 )
 from petdns.dns.query import MalformedQuery, Query, parse_plain, parse_query
-from petdns.dns.wire import error_reply, headers, opt_record
+from petdns.dns.wire import encode_name, error_reply, headers, opt_record
 from petdns.schema.lookup import lookup
 from petdns.schema.names import find_zone
 from petdns.settings.values import DEFAULT_MAX_UDP
@@ -113,6 +114,8 @@ def _lookup(zone: RenderedZone, query: Query, opt: bytes, *, tcp: bool) -> bytes
     qid, flags = query.qid, query.flags
     lower = tuple(label.lower() for label in query.labels)
     name = ".".join(label.decode("latin-1").replace(".", "\\.") for label in lower)
+    wire = encode_name(lower)
+    node = None if tcp else zone.nodes.get(wire)  # the rendering the answer below is made from
     response = lookup(zone.catalog, zone.settings, name, query.qtype)
     if response is None:
         return Outside(query, refused(query, zone.max_udp))
@@ -121,7 +124,11 @@ def _lookup(zone: RenderedZone, query: Query, opt: bytes, *, tcp: bool) -> bytes
     limit = MAX_UDP if tcp else min(query.edns_size, zone.max_udp) if query.edns_size else MIN_UDP
     rendered = render(lower, response, limit - len(opt))
     variant = (flags >> 8 & 1) | (2 if opt else 0)
-    hdr = headers(rendered.flags, *rendered.counts)[variant]
+    variants = headers(rendered.flags, *rendered.counts)
+    hdr = variants[variant]
+    if node is not None and response.rcode == NOERROR:  # a big answer the fast path can serve next time
+        type_class = struct.pack("!HH", query.qtype, IN)
+        zone.keep_cut(wire, node, type_class, limit - len(opt), (variants, rendered.body))
     reply = qid + hdr + query.question + rendered.body + opt
     if response.rcode == NXDOMAIN and zone.fallthrough:
         head = zone.heads.get(find_zone(tuple(name.split(".")), zone.settings.served_zones) or "")

@@ -22,7 +22,8 @@ def answer(
     With `seen`, an answered query's type code (`tally.type_code`) is appended to it: the UDP
     threads count queries that way at the cost of one append. Over UDP a reply larger than the
     client's size (512 without EDNS) capped at `zone.max_udp` is replaced by its truncated rendering
-    (`zone.truncated`, for the common limits), else left to the full path, which truncates it. The
+    (`zone.truncated`, for the common limits, kept once the full path has rendered it), else left to
+    the full path, which truncates it. The
     question's end is found with one `find`: a name that is not well formed misses the dict and is
     then checked by `zone.zone_of`.
     """
@@ -60,8 +61,8 @@ def answer(
     if reply is None:
         return None
     if not tcp and len(reply) > limit:  # too big for UDP: the truncated rendering for this limit, if any
-        cuts = zone.truncated.get(name)
-        cut = None if cuts is None else cuts.get((tail, limit))
+        kept = zone.truncated.get(name)
+        cut = None if kept is None or kept[0] is not node else kept[1].get((tail, limit))
         if cut is None:
             return None
         reply = data[:2] + cut[0][variant] + data[12:qe] + cut[1]

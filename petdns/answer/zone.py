@@ -80,9 +80,10 @@ class RenderedZone:
         self.synced = True  # False while a watch has not delivered its first list: misses are SERVFAIL
         self.max_udp = settings.max_udp  # UDP replies at most this; our OPT records advertise it
         self.opts: dict[bytes, tuple[bytes, int]] = {}  # a query's OPT -> (reply OPT, size limit of the rest)
-        # answers too big for UDP, rendered truncated for the common limits (`truncation_limits`):
-        # wire name -> {(type+class, limit): (header variants, body)}
-        self.truncated: dict[bytes, dict[tuple[bytes, int], Cut]] = {}
+        # answers too big for UDP, truncated for the common limits (`truncation_limits`) when the full
+        # path first renders them: wire name -> (its rendering then, {(type+class, limit): cut}); a cut
+        # counts only while the name's rendering is that same object (a change renders it anew)
+        self.truncated: dict[bytes, tuple[Rendered, dict[tuple[bytes, int], Cut]]] = {}
         self.truncation_limits = tuple(
             sorted({MIN_UDP, MIN_UDP - OPT_SIZE, self.max_udp - OPT_SIZE})
         )  # no EDNS; EDNS 512; EDNS at or above our size
@@ -188,23 +189,36 @@ class RenderedZone:
             self.nodes[wire] = (DYNAMIC,)
             return wire
         rendered: list[Any] = [self._head_of(wire)]
-        truncated: dict[tuple[bytes, int], Cut] = {}
         for rtype, (answer, additional) in node.records.items():
             if rtype in node.deferred:
                 rendered += (_TYPE_CLASS[rtype], None, None)
                 continue
-            response = Response(NOERROR, answer=answer, additional=additional)
-            r = render(labels, response)
+            r = render(labels, Response(NOERROR, answer=answer, additional=additional))
             rendered += (_TYPE_CLASS[rtype], headers(r.flags, *r.counts), r.body)
-            size = 12 + len(wire) + 4 + len(r.body)
-            for limit in self.truncation_limits:
-                if size > limit:
-                    cut = render(labels, response, limit)
-                    truncated[_TYPE_CLASS[rtype], limit] = (headers(cut.flags, *cut.counts), cut.body)
         self.nodes[wire] = tuple(rendered)
-        if truncated:
-            self.truncated[wire] = truncated
         return wire
+
+    def keep_cut(self, wire: bytes, node: Rendered | None, type_class: bytes, limit: int, cut: Cut) -> None:
+        """Keep the full path's truncated rendering of a name for the fast path, when `node` (the name's
+        rendering before the lookup) is still current, the type is pre-rendered there and too big for
+        `limit`, one of the common limits."""
+        if node is None or node[0] is DYNAMIC or limit not in self.truncation_limits:
+            return
+        if self.nodes.get(wire) is not node:
+            return
+        for i in range(1, len(node), 3):
+            if node[i] == type_class:
+                body = node[i + 2]
+                if body is None or 12 + len(wire) + 4 + len(body) <= limit:
+                    return
+                break
+        else:
+            return
+        entry = self.truncated.get(wire)
+        if entry is None or entry[0] is not node:
+            entry = (node, {})
+            self.truncated[wire] = entry
+        entry[1][type_class, limit] = cut
 
     def _clear(self, wire: bytes) -> None:
         self.nodes.pop(wire, None)
