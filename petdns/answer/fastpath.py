@@ -23,9 +23,8 @@ def answer(
     threads count queries that way at the cost of one append. Over UDP a reply larger than the
     client's size (512 without EDNS) capped at `zone.max_udp` is replaced by its truncated rendering
     (`zone.truncated`, for the common limits, kept once the full path has rendered it), else left to
-    the full path, which truncates it. The
-    question's end is found with one `find`: a name that is not well formed misses the dict and is
-    then checked by `zone.zone_of`.
+    the full path, which truncates it. The question's end is found with one `find`: a name that is
+    not well formed misses the dict and is then checked by `zone.zone_of`.
     """
     if data[4:12] == QD1:
         qe = data.find(0, 12) + 5

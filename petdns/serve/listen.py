@@ -45,9 +45,8 @@ def bind_pair(host: str, port: int, attempts: int = 20) -> tuple[socket.socket, 
         udp.bind((host, port))
         tcp = socket.socket(family, socket.SOCK_STREAM)
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        tcp.setsockopt(
-            socket.SOL_SOCKET, socket.SO_SNDBUF, TCP_SEND_BUFFER_BYTES
-        )  # accepted ones inherit them
+        # accepted connections inherit both buffer sizes
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, TCP_SEND_BUFFER_BYTES)
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, TCP_RECEIVE_BUFFER_BYTES)
         if family == socket.AF_INET6:
             tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)

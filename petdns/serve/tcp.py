@@ -12,6 +12,7 @@ a limit are counted by reason in `Counters.tcp_closed`.
 from __future__ import annotations
 
 import asyncio
+import math
 import struct
 import time
 from collections import deque
@@ -92,9 +93,14 @@ class _IdleDeadline:
         """A reply went out: the next query has the whole period again."""
         self.deadline = self._loop.time() + self._seconds
 
+    def pause(self) -> None:
+        """A complete query arrived: no deadline while it is answered (until `touch`)."""
+        self.deadline = math.inf
+
     def _check(self) -> None:
-        if self._loop.time() < self.deadline:  # pushed back since: wait for the new deadline
-            self._handle = self._loop.call_at(self.deadline, self._check)
+        now = self._loop.time()
+        if now < self.deadline:  # pushed back or paused since: look again at the new deadline
+            self._handle = self._loop.call_at(min(self.deadline, now + self._seconds), self._check)
             return
         self.expired = True
         self._transport.close()
@@ -135,6 +141,7 @@ async def serve_connection(
             except asyncio.IncompleteReadError:
                 reason = IDLE if idle.expired else None
                 break
+            idle.pause()
             start = time.perf_counter()
             reply, plugin = await server.answer_tcp(data, peer)
             if reply is None:
