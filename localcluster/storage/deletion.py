@@ -80,16 +80,13 @@ class GarbageCollector:
         """References to owners that do not exist (`uids`: the ones to check, default all): an object whose
         owners are all gone is deleted, one with a live owner loses the references to the gone ones, as
         the garbage collector treats dangling owner references."""
-        refs = owner_uids(obj)
-        gone = {uid for uid in (uids if uids is not None else refs) if self._state.owner(uid) is None}
+        gone = {
+            uid for uid in (uids if uids is not None else owner_uids(obj)) if self._state.owner(uid) is None
+        }
         if not gone:
             return
         ref = (store_key, str(meta(obj).get("namespace") or ""), str(meta(obj).get("name")))
-        if gone >= set(refs):
-            self._cascade_delete(ref, obj, propagation="Background")
-            return
-        for uid in sorted(gone):
-            self._drop_owner_ref(ref, uid)
+        self._let_go(ref, obj, gone, propagation="Background")
 
     def _finished(self, obj: Obj) -> bool:
         m = meta(obj)
@@ -111,14 +108,23 @@ class GarbageCollector:
         return final
 
     def _release_or_delete(self, ref: Ref, owner_uid: str, *, propagation: str) -> None:
-        """A dependent of a removed owner: deleted unless another owner lives (then the reference goes)."""
+        """A dependent of an owner being removed: deleted unless another owner lives (then the references
+        to the owner and to any gone ones go)."""
         dependent = self._state.by_ref(ref)
         if dependent is None:
             return
-        if any(self._state.owner(uid) for uid in owner_uids(dependent) if uid != owner_uid):
-            self._drop_owner_ref(ref, owner_uid)
+        gone = {owner_uid} | {
+            u for u in owner_uids(dependent) if u != owner_uid and self._state.owner(u) is None
+        }
+        self._let_go(ref, dependent, gone, propagation=propagation)
+
+    def _let_go(self, ref: Ref, obj: Obj, gone: set[str], *, propagation: str) -> None:
+        """An object losing the owners `gone`: deleted when they are all it had, else their references go."""
+        if gone >= set(owner_uids(obj)):
+            self._cascade_delete(ref, obj, propagation=propagation)
             return
-        self._cascade_delete(ref, dependent, propagation=propagation)
+        for uid in sorted(gone):
+            self._drop_owner_ref(ref, uid)
 
     def _cascade_delete(self, ref: Ref, obj: Obj, *, propagation: str) -> None:
         """Delete a dependent as the garbage collector would: a refusal (a protected namespace) is logged."""
