@@ -8,6 +8,10 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -40,6 +44,22 @@ def metrics(render: Callable[[], bytes], scrapes: ScrapeStats | None = None) -> 
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return handle
+
+
+def process_registry(collector: Collector) -> CollectorRegistry:
+    """A registry with a program's own collector and the process and platform ones every Prometheus
+    client exports."""
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(collector)
+    ProcessCollector(registry=reg)
+    PlatformCollector(registry=reg)
+    return reg
+
+
+def bucket_bound(bound: float) -> str:
+    """A histogram bucket bound as Prometheus prints it (`0.00025`, `8.192`, `+Inf`)."""
+    text: str = floatToGoString(bound)  # type: ignore[no-untyped-call]
+    return text
 
 
 class ScrapeStats:

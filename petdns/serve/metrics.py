@@ -17,11 +17,9 @@ from importlib import metadata
 
 from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.platform_collector import PlatformCollector
-from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
-from prometheus_client.utils import floatToGoString
 
+from kubeapi.probes import bucket_bound, process_registry
 from petdns.forward.forwarder import Forwarder
 from petdns.serve.http import ScrapeStats
 from petdns.serve.tally import (
@@ -57,14 +55,8 @@ class Sources:
     scrapes: ScrapeStats | None = None
 
 
-def _le(bound: float) -> str:
-    """A bucket bound as Prometheus prints it (`0.00025`, `8.192`, `+Inf`)."""
-    text: str = floatToGoString(bound)  # type: ignore[no-untyped-call]
-    return text
-
-
 def _buckets(hist: Histogram) -> list[tuple[str, float]]:
-    return [(_le(b), float(n)) for b, n in hist.cumulative()]
+    return [(bucket_bound(b), float(n)) for b, n in hist.cumulative()]
 
 
 def _histogram(name: str, doc: str, labels: list[str], rows: Iterable[tuple[list[str], Histogram]]) -> Metric:
@@ -357,11 +349,7 @@ class PetdnsCollector(Collector):
 
 def registry(sources: Sources) -> CollectorRegistry:
     """A registry with petdns's collector and the process and platform collectors."""
-    reg = CollectorRegistry(auto_describe=False)
-    reg.register(PetdnsCollector(sources))
-    ProcessCollector(registry=reg)
-    PlatformCollector(registry=reg)
-    return reg
+    return process_registry(PetdnsCollector(sources))
 
 
 def renderer(reg: CollectorRegistry) -> Callable[[], bytes]:

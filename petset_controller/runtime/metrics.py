@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
+from kubeapi.probes import bucket_bound
 from kubeapi.queue_metrics import Durations
 from petset_controller.core.model import PetSet
 from petset_controller.runtime.controller import Controller
@@ -49,14 +49,9 @@ _SET_GAUGES: tuple[tuple[str, str, Callable[[PetSet], int]], ...] = (
 )
 
 
-def _le(bound: float) -> str:
-    text: str = floatToGoString(bound)  # type: ignore[no-untyped-call]
-    return text
-
-
 def _histogram(name: str, help_text: str, durations: Durations) -> HistogramMetricFamily:
     family = HistogramMetricFamily(name, help_text, labels=["name"])
-    buckets = [(_le(bound), n) for bound, n in durations.cumulative()]
+    buckets = [(bucket_bound(bound), n) for bound, n in durations.cumulative()]
     family.add_metric([QUEUE], buckets, durations.total)
     return family
 

@@ -12,11 +12,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from prometheus_client import generate_latest
-from prometheus_client.platform_collector import PlatformCollector
-from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
-from kubeapi.probes import Handler, health, metrics, readiness, routes_app, start
+from kubeapi.probes import Handler, health, metrics, process_registry, readiness, routes_app, start
 from petset_controller.runtime.controller import Controller
 from petset_controller.runtime.metrics import ControllerCollector
 
@@ -36,11 +34,7 @@ def parse_bind(text: str) -> Address | None:
 
 def registry(controller: Controller) -> CollectorRegistry:
     """The controller's families plus the process and platform ones every Prometheus client exports."""
-    reg = CollectorRegistry(auto_describe=False)
-    reg.register(ControllerCollector(controller))
-    ProcessCollector(registry=reg)
-    PlatformCollector(registry=reg)
-    return reg
+    return process_registry(ControllerCollector(controller))
 
 
 def routes(controller: Controller, *, health_paths: bool, metrics_path: bool) -> dict[str, Handler]:
