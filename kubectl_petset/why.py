@@ -59,7 +59,7 @@ async def _gather(conn: auth.Connection, namespace: str, pod_name: str) -> tuple
                 owner = await client.get(OWNERS[found[0]], namespace, found[1])
             except NotFound:
                 owner = None
-    return pod, owner, await listed(conn)
+        return pod, owner, await listed(client)
 
 
 def why(conn: auth.Connection, namespace: str, pod_name: str, *, zone: str = "cluster.local") -> Diagnosis:

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             view, skipped = view_of(_files(args.objects), settings, strict=True)
         else:
             conn = auth.load(args.kubeconfig, args.context)
-            view, skipped = view_of(asyncio.run(listed(conn)), settings, strict=False)
+            view, skipped = view_of(asyncio.run(_listed_from(conn)), settings, strict=False)
     except (InputError, ManifestError, ValueError, auth.ConfigError) as err:
         print(f"petdns explain: error: {err}", file=sys.stderr)
         return 2
@@ -92,10 +92,14 @@ def _files(paths: list[str]) -> Iterator[Raw]:
         yield from documents(path)
 
 
-async def listed(conn: auth.Connection) -> list[Raw]:
-    """One list of each kind, at once."""
+async def _listed_from(conn: auth.Connection) -> list[Raw]:
     async with Client(conn, timeout=10, retries=1) as client:
-        lists = await asyncio.gather(*(client.list(ref) for ref, _ in KINDS))
+        return await listed(client)
+
+
+async def listed(client: Client) -> list[Raw]:
+    """One list of each kind, at once."""
+    lists = await asyncio.gather(*(client.list(ref) for ref, _ in KINDS))
     out: list[Raw] = []
     for (_, kind), (items, _) in zip(KINDS, lists, strict=True):
         for item in items:
