@@ -7,6 +7,7 @@ from typing import Any
 
 from kubeapi.labels import selector_text
 from kubeapi.meta import Obj, parse_time
+from localcluster.apiserver.companioncolumns import columns as companion_columns
 from localcluster.storage.meta import field_path
 from localcluster.storage.resources import Resource
 
@@ -285,6 +286,7 @@ BUILTIN_COLUMNS: dict[str, tuple[Column, ...]] = {
         AGE,
     ),
 }
+BUILTIN_COLUMNS.update(companion_columns(NAME, AGE, human_duration))
 
 
 def _printer_cell(kind: str, path: str) -> Cell:
