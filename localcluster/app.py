@@ -18,6 +18,7 @@ from kubeapi.client import Client
 from localcluster.apiserver.kubeconfig import read_token, write_kubeconfig
 from localcluster.apiserver.server import ApiServer, ServerConfig
 from localcluster.apiserver.tls import ServingCert, serving_cert
+from localcluster.controllers.deployments.controller import DeploymentController
 from localcluster.controllers.endpointslices.controller import EndpointSliceController
 from localcluster.controllers.provisioner.controller import Provisioner, ProvisionerConfig
 from localcluster.controllers.provisioner.volumes import private_dir
@@ -300,6 +301,7 @@ async def _serve_components(
             ("provisioner", provisioner.run),
             ("kubelet", kubelet.run),
             ("endpointslice-controller", slices.run),
+            ("deployment-controller", DeploymentController(client("deployment-controller")).run),
             ("petset-controller", controller.run),
         ]
         runtime = None
