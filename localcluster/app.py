@@ -19,6 +19,7 @@ from localcluster.apiserver.kubeconfig import read_token, write_kubeconfig
 from localcluster.apiserver.server import ApiServer, ServerConfig
 from localcluster.apiserver.tls import ServingCert, serving_cert
 from localcluster.controllers.deployments.controller import DeploymentController
+from localcluster.controllers.disruption.controller import DisruptionController
 from localcluster.controllers.endpointslices.controller import EndpointSliceController
 from localcluster.controllers.provisioner.controller import Provisioner, ProvisionerConfig
 from localcluster.controllers.provisioner.volumes import private_dir
@@ -302,6 +303,7 @@ async def _serve_components(
             ("kubelet", kubelet.run),
             ("endpointslice-controller", slices.run),
             ("deployment-controller", DeploymentController(client("deployment-controller")).run),
+            ("disruption-controller", DisruptionController(client("disruption-controller")).run),
             ("petset-controller", controller.run),
         ]
         runtime = None
