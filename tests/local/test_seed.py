@@ -27,11 +27,6 @@ def test_the_example_plans_a_service_and_a_petset() -> None:
     [
         ("kind: Service\nmetadata: {name: a}\n", "document 0: Service 'a': field apiVersion: required"),
         (
-            "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Gadget\n"
-            "metadata: {name: g}\n",
-            "document 1: Gadget 'g': field kind: Gadget in v1 is not served here",
-        ),
-        (
             "apiVersion: v1\nkind: Service\nmetadata: {}\n",
             "document 0: Service: field metadata.name: required",
         ),
@@ -48,6 +43,59 @@ def test_a_bad_file_is_named_with_its_document_and_field(tmp_path: Path, text: s
     with pytest.raises(ManifestError) as caught:
         plan_files([str(path)])
     assert str(caught.value) == f"{path}: {message}"
+
+
+UNSERVED = (
+    "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Gadget\n"
+    "metadata: {name: g}\n---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\n"
+    "metadata: {name: h}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+)
+
+
+def _served(line: str) -> dict[str, set[str]]:
+    assert line.startswith("served here: ")
+    groups = [part.split(" ", 1) for part in line.removeprefix("served here: ").split("; ")]
+    return {api_version: set(kinds.split(", ")) for api_version, kinds in groups}
+
+
+def test_every_object_of_a_kind_not_served_is_named_then_what_is_served(tmp_path: Path) -> None:
+    path = tmp_path / "objects.yaml"
+    path.write_text(UNSERVED)
+    with pytest.raises(ManifestError) as caught:
+        plan_files([str(path)])
+    lines = str(caught.value).splitlines()
+    assert lines[:2] == [
+        f"{path}: document 1: Gadget 'g': field kind: Gadget in v1 is not served here",
+        f"{path}: document 2: HorizontalPodAutoscaler 'h': field kind: HorizontalPodAutoscaler in "
+        "autoscaling/v2 is not served here",
+    ]
+    served = _served(lines[2])
+    assert {"ConfigMap", "Secret", "ServiceAccount", "Service", "Pod"} <= served["v1"]
+    assert {"Deployment", "ReplicaSet"} <= served["apps/v1"]
+    assert served["policy/v1"] == {"PodDisruptionBudget"}
+    rbac = {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+    assert served["rbac.authorization.k8s.io/v1"] == rbac
+    assert served["networking.k8s.io/v1"] == {"NetworkPolicy"} and served["batch/v1"] == {"Job"}
+    assert len(lines) == 3
+
+
+def test_petdns_local_names_every_unserved_object_and_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "objects.yaml"
+    path.write_text(UNSERVED)
+    done = subprocess.run(
+        [sys.executable, "-m", "petdns", "local", "-f", str(path), "--state", str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert lines[0] == (
+        f"petdns: error: {path}: document 1: Gadget 'g': field kind: Gadget in v1 is not served here"
+    )
+    assert "HorizontalPodAutoscaler 'h'" in lines[1] and "policy/v1" in _served(lines[2])
+    assert not (tmp_path / "state").exists()
 
 
 def test_petdns_local_refuses_a_bad_file_before_starting(tmp_path: Path) -> None:
