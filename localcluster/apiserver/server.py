@@ -153,7 +153,8 @@ class ApiServer:
         """Everything that is not a resource: version, health, discovery roots, OpenAPI."""
         head = parts[0] if parts else ""
         if not parts:
-            paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v3", "/readyz", "/version"]
+            paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v2", "/openapi/v3", "/readyz"]
+            paths.append("/version")
             return json_response({"paths": paths})
         if head in HEALTH:
             return web.Response(text="ok", content_type="text/plain")
@@ -184,6 +185,8 @@ class ApiServer:
     def _openapi(self, rest: list[str]) -> web.Response:
         if rest == ["v3"]:
             return web.Response(body=openapi.root_document(), content_type="application/json")
+        if rest == ["v2"]:
+            return web.Response(body=openapi.v2_document(), content_type=openapi.OPENAPI_V2_MEDIA)
         if len(rest) >= 3 and rest[0] == "v3":
             gv = group_version_of(rest[1:])
             doc = openapi.group_version_document(gv[0], gv[1]) if gv is not None and not gv[2] else None
