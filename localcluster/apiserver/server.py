@@ -153,8 +153,8 @@ class ApiServer:
         """Everything that is not a resource: version, health, discovery roots, OpenAPI."""
         head = parts[0] if parts else ""
         if not parts:
-            paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v2", "/openapi/v3", "/readyz"]
-            paths.append("/version")
+            paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v2", "/openapi/v3"]
+            paths += ["/readyz", "/version"]
             return json_response({"paths": paths})
         if head in HEALTH:
             return web.Response(text="ok", content_type="text/plain")
