@@ -32,8 +32,10 @@ def success() -> Obj:
 
 
 def _delete_options(body: Any, name: str) -> Obj:
-    if not isinstance(body, dict) or (body.get("apiVersion"), body.get("kind")) not in EVICTION_KINDS:
+    given_kind = (body.get("apiVersion"), body.get("kind")) if isinstance(body, dict) else None
+    if given_kind not in (*EVICTION_KINDS, (None, None)):  # a body without them is taken as an Eviction
         raise bad_request("the request body must be a policy/v1 Eviction")
+    assert isinstance(body, dict)
     given = (body.get("metadata") or {}).get("name")
     if given and given != name:
         raise bad_request(f"name in URL does not match name in Eviction object: {name} vs {given}")
