@@ -268,9 +268,8 @@ def test_real_manifests_apply_with_validation(api: LocalApi, name: str, tmp_path
     assert len(out) == len(served) and all(line.endswith(" created") for line in out), out
     again = api.kubectl("apply", "-n", namespace, "-f", str(path)).stdout.splitlines()
     assert len(again) == len(served)
-    for doc in served:
-        kind = doc["kind"].lower()
-        assert api.kubectl("get", "-n", namespace, kind, doc["metadata"]["name"], "-o", "name").stdout.strip()
+    names = api.kubectl("get", "-n", namespace, "-f", str(path), "-o", "name").stdout.split()
+    assert len(names) == len(served)
 
 
 @pytest.fixture(scope="module")

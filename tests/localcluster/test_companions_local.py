@@ -20,7 +20,10 @@ from tests.support.process import KUBECTL, LocalProcess, wait_for
 
 TEMPLATE = {
     "metadata": {"labels": {"app": "web"}},
-    "spec": {"containers": [{"name": "nginx", "image": "nginx:1.25", "ports": [{"containerPort": 80}]}]},
+    "spec": {
+        "terminationGracePeriodSeconds": 1,
+        "containers": [{"name": "nginx", "image": "nginx:1.25", "ports": [{"containerPort": 80}]}],
+    },
 }
 WEB = [
     {
@@ -123,7 +126,7 @@ def test_drain_is_refused_by_the_budget_then_allowed(local: LocalProcess) -> Non
     wait_for(lambda: get(local, "pdb", "web-pdb")["status"].get("currentHealthy") == 2, what="healthy pods")
     node = get(local, "pods", "-l", "app=web")["items"][0]["spec"]["nodeName"]
     try:
-        refused = drain(local, node, "3s")
+        refused = drain(local, node, "2s")
         assert refused.returncode != 0
         violation = "Cannot evict pod as it would violate the pod's disruption budget."
         assert violation in refused.stderr, refused.stderr
