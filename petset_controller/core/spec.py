@@ -28,8 +28,9 @@ class Flavor:
     """One kind of set the controller manages, and what it defaults differently.
 
     `selector_from_template`: an absent selector selects the template's labels (PetSet) instead of
-    nothing (StatefulSet, where the API server requires one); `update_type`: a fixed update strategy
-    (PetSet v1.4 had none: a template change reaches a pet only when the pet is deleted).
+    nothing (StatefulSet, where the API server requires one); `update_type`: the update strategy when
+    the spec names none (PetSet v1.4 had no such field: a template change reaches a pet only when the
+    pet is deleted; a strategy written on it anyway is followed).
     """
 
     kind: str
@@ -236,7 +237,9 @@ def read_spec(spec: Json, flavor: Flavor = PETSET) -> tuple[PetSetSpec, tuple[Fi
         claim_templates=_claim_templates(read, spec),
         pod_management_policy=read.text(spec, "spec.podManagementPolicy", ORDERED_READY),
         update_strategy=(
-            UpdateStrategy(type=flavor.update_type) if flavor.update_type else _strategy(read, spec)
+            UpdateStrategy(type=flavor.update_type)
+            if flavor.update_type and spec.get("updateStrategy") is None
+            else _strategy(read, spec)
         ),
         revision_history_limit=read.integer(spec, "spec.revisionHistoryLimit", 10),
         min_ready_seconds=read.integer(spec, "spec.minReadySeconds", 0),
