@@ -1,5 +1,6 @@
-"""apps/v1 StatefulSet served as a real API server serves it, seen through the official client and real kubectl:
-upstream's defaults, validation messages, immutable fields, strategic merge keys, columns and discovery."""
+"""apps/v1 StatefulSet served as a real API server serves it, seen through the official client and real
+kubectl: upstream's defaults, validation messages, immutable fields, strategic merge keys, columns and
+discovery."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 from kubernetes import config
-from kubernetes.client import ApiClient, AppsV1Api
+from kubernetes.client import AppsV1Api
 from kubernetes.client.exceptions import ApiException
 
 from tests.localcluster.conftest import LocalApi
@@ -115,9 +116,9 @@ def test_updates_keep_fixed_fields(api: LocalApi, apps: AppsV1Api, ns: str) -> N
     )
     assert done.returncode == 1
     assert done.stderr.strip() == (
-        'The StatefulSet "web" is invalid: spec: Forbidden: updates to statefulset spec for fields other than '
-        "'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and "
-        "'minReadySeconds' are forbidden"
+        'The StatefulSet "web" is invalid: spec: Forbidden: updates to statefulset spec for fields other '
+        "than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' "
+        "and 'minReadySeconds' are forbidden"
     )
     scaled = api.kubectl("scale", "-n", ns, "sts", "web", "--replicas=0").stdout
     assert scaled == "statefulset.apps/web scaled\n"
