@@ -226,3 +226,16 @@ def test_restart_rolls_the_pets_and_pause_is_refused(local: LocalProcess) -> Non
         refused = rollout(local, verb, "statefulset/web", check=False)
         assert (refused.returncode, refused.stdout) == (1, "")
         assert refused.stderr == f'error: statefulsets.apps "web" {verb[:-1]}ing is not supported\n'
+
+
+def test_deleting_the_set_takes_its_pets_and_keeps_their_claims(local: LocalProcess) -> None:
+    assert (
+        local.kubectl("delete", "statefulset", "web")
+        == 'statefulset.apps "web" deleted from default namespace\n'
+    )
+    wait_for(lambda: not pods(local), what="the pets to go with their set")
+    assert not local.kubectl("get", "controllerrevisions", "-o", "name")
+    assert local.kubectl("get", "pvc", "-o", "name").split() == [
+        "persistentvolumeclaim/www-web-0",
+        "persistentvolumeclaim/www-web-1",
+    ]
