@@ -13,7 +13,6 @@ import aiohttp
 from kubeapi import auth
 from kubeapi.errors import ApiError
 from kubectl_petset.rollout_cli import add_rollout, normalize, run_rollout
-from kubectl_petset.why import WhyError, why
 
 PROG = "kubectl petset"
 
@@ -52,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(normalize(sys.argv[1:] if argv is None else argv))
     if args.command == "rollout":
         return run_rollout(args)
+    from kubectl_petset.why import WhyError, why  # noqa: PLC0415 - the DNS explainer, for `why` only
+
     try:
         conn = auth.load(args.kubeconfig, args.context)
         namespace = args.namespace or conn.namespace or "default"
