@@ -60,7 +60,14 @@ def add_rollout(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         parser = verbs.add_parser(verb, parents=parents, help=text)
         parser.add_argument("resource", nargs="+", metavar="NAME", help="web, petset/web or petset web")
         if verb == "status":
-            parser.add_argument("-w", "--watch", dest="watch", action="store_true", default=True)
+            parser.add_argument(
+                "-w",
+                "--watch",
+                dest="watch",
+                action="store_true",
+                default=True,
+                help="until done (--watch=false: once)",
+            )
             parser.add_argument("--no-watch", dest="watch", action="store_false", help=argparse.SUPPRESS)
             parser.add_argument("--timeout", type=_go_duration, default=0.0, help="e.g. 30s, 2m; 0: never")
             parser.add_argument(
