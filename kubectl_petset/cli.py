@@ -1,4 +1,5 @@
-"""The `kubectl-petset` executable: `kubectl petset why POD [-n NS] [--zone Z] [-o text|json]`."""
+"""The `kubectl-petset` executable: `kubectl petset why POD [-n NS] [--zone Z] [-o text|json]` and
+`kubectl petset rollout status|history|undo|restart|pause|resume NAME` (see rollout_cli)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import aiohttp
 
 from kubeapi import auth
 from kubeapi.errors import ApiError
-from kubectl_petset.why import WhyError, why
+from kubectl_petset.rollout_cli import add_rollout, normalize, run_rollout
 
 PROG = "kubectl petset"
 
@@ -40,12 +41,18 @@ def _parser() -> argparse.ArgumentParser:
     why_cmd.add_argument("pod", help="the pet's pod, e.g. web-0")
     why_cmd.add_argument("--zone", default="cluster.local", help="cluster domain (default cluster.local)")
     why_cmd.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    add_rollout(sub, [after])
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """0: the pet's name resolves; 1: it does not; 2: bad arguments or an unreadable cluster."""
-    args = _parser().parse_args(argv)
+    """why: 0 the pet's name resolves, 1 it does not, 2 bad arguments or an unreadable cluster;
+    rollout: 0 done, 1 failed (as kubectl), 2 bad arguments."""
+    args = _parser().parse_args(normalize(sys.argv[1:] if argv is None else argv))
+    if args.command == "rollout":
+        return run_rollout(args)
+    from kubectl_petset.why import WhyError, why  # noqa: PLC0415 - the DNS explainer, for `why` only
+
     try:
         conn = auth.load(args.kubeconfig, args.context)
         namespace = args.namespace or conn.namespace or "default"

@@ -297,7 +297,9 @@ async def _serve_components(
         kubelet = Kubelet(client("kubelet"), options.kubelet)
         provisioner = Provisioner(client("provisioner"), ProvisionerConfig(volume_root=volumes))
         slices = EndpointSliceController(client("endpointslice-controller"))
-        controller = Controller(client("petset-controller"), config=ControllerConfig())
+        controller = Controller(
+            client("petset-controller"), config=ControllerConfig(manage_statefulsets=True)
+        )
         factories: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
             ("provisioner", provisioner.run),
             ("kubelet", kubelet.run),

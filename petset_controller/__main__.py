@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     add("--retry-period", type=_positive, default=2.0, metavar="SECONDS")
     add("--identity", default="", help="name in the Lease (default: <hostname>_<uuid>)")
     add("--stall-after", type=_positive, default=300.0, metavar="SECONDS", help="no progress: Stalled")
+    add(
+        "--manage-statefulsets",
+        action="store_true",
+        help="also reconcile apps/v1 StatefulSets (off: kube-controller-manager owns them)",
+    )
     add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add(
         "--health-probe-bind-address",
@@ -82,7 +87,12 @@ def _lease(args: argparse.Namespace) -> LeaseConfig:
 
 
 async def _serve(conn: auth.Connection, args: argparse.Namespace, *, lease: LeaseConfig | None) -> None:
-    config = ControllerConfig(namespace=args.namespace, workers=args.workers, stall_after=args.stall_after)
+    config = ControllerConfig(
+        namespace=args.namespace,
+        workers=args.workers,
+        stall_after=args.stall_after,
+        manage_statefulsets=args.manage_statefulsets,
+    )
     async with Client(conn, user_agent=PROG) as client:
         elector = LeaderElector(client, lease) if lease is not None else None
         main = asyncio.current_task()

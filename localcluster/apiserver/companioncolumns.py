@@ -12,6 +12,7 @@ from typing import Any
 
 from kubeapi.labels import selector_text
 from kubeapi.meta import Obj, parse_time, rfc3339
+from localcluster.apiserver.setcolumns import set_containers, set_images, set_ready
 from localcluster.storage.meta import field_path
 
 Cell = Callable[[Obj, float], Any]
@@ -28,28 +29,9 @@ def _list(obj: Obj, path: str) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _containers(obj: Obj) -> list[Obj]:
-    return [c for c in _list(obj, "spec.template.spec.containers") if isinstance(c, dict)]
-
-
-def template_containers(obj: Obj, _now: float) -> Any:
-    """The template's container names, comma-separated."""
-    return ",".join(str(c.get("name", "")) for c in _containers(obj))
-
-
-def template_images(obj: Obj, _now: float) -> Any:
-    """The template's container images, comma-separated."""
-    return ",".join(str(c.get("image", "")) for c in _containers(obj))
-
-
 def spec_selector(obj: Obj, _now: float) -> Any:
     """spec.selector as label selector text."""
     return selector_text(field_path(obj, "spec.selector"))
-
-
-def deployment_ready(obj: Obj, _now: float) -> Any:
-    """`ready/desired`."""
-    return f"{_int(obj, 'status.readyReplicas')}/{_int(obj, 'spec.replicas')}"
 
 
 def _count(path: str) -> Cell:
@@ -145,8 +127,8 @@ def _secret_count(obj: Obj, _now: float) -> Any:
 def columns(name: Column, age: Column, duration: Callable[[float], str]) -> dict[str, tuple[Column, ...]]:
     """The built-in columns of the companions' storages, by storage key."""
     wide: tuple[Column, ...] = (
-        ("Containers", "string", 1, template_containers),
-        ("Images", "string", 1, template_images),
+        ("Containers", "string", 1, set_containers),
+        ("Images", "string", 1, set_images),
         ("Selector", "string", 1, spec_selector),
     )
     binding = (
@@ -161,7 +143,7 @@ def columns(name: Column, age: Column, duration: Callable[[float], str]) -> dict
     return {
         "deployments.apps": (
             name,
-            ("Ready", "string", 0, deployment_ready),
+            ("Ready", "string", 0, set_ready),
             ("Up-to-date", "integer", 0, _count("status.updatedReplicas")),
             ("Available", "integer", 0, _count("status.availableReplicas")),
             age,

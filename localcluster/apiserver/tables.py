@@ -8,6 +8,7 @@ from typing import Any
 from kubeapi.labels import selector_text
 from kubeapi.meta import Obj, parse_time
 from localcluster.apiserver.companioncolumns import columns as companion_columns
+from localcluster.apiserver.setcolumns import set_containers, set_images, set_ready
 from localcluster.storage.meta import field_path
 from localcluster.storage.resources import Resource
 
@@ -279,6 +280,13 @@ BUILTIN_COLUMNS: dict[str, tuple[Column, ...]] = {
         ("Ports", "string", 0, _slice_ports),
         ("Endpoints", "string", 0, _slice_endpoints),
         AGE,
+    ),
+    "statefulsets.apps": (
+        NAME,
+        ("Ready", "string", 0, set_ready),
+        AGE,
+        ("Containers", "string", 1, set_containers),
+        ("Images", "string", 1, set_images),
     ),
     "leases.coordination.k8s.io": (
         NAME,

@@ -115,7 +115,8 @@ def invalid(res: Resource, name: str, causes: list[Obj]) -> ApiError:
     joined = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
     details = _details(res, name, kind=res.kind)
     details["causes"] = causes
-    return ApiError(422, "Invalid", f'{res.kind} "{name}" is invalid: {joined}', details)
+    kind = f"{res.kind}.{res.group}" if res.group else res.kind  # schema.GroupKind's text, as upstream
+    return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {joined}', details)
 
 
 def field_invalid(field: str, value: Any, detail: str) -> Obj:

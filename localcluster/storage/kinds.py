@@ -27,8 +27,10 @@ from localcluster.storage.checks.policy import (
     secret_update_causes,
 )
 from localcluster.storage.checks.service import service_causes, service_update_causes
+from localcluster.storage.checks.statefulset import statefulset_causes, statefulset_update_causes
 from localcluster.storage.defaults import claim_defaults, namespace_defaults, pod_defaults, service_defaults
 from localcluster.storage.meta import field_path
+from localcluster.storage.setdefaults import petset_defaults, statefulset_defaults
 from localcluster.storage.validation import pod_update_causes
 from localcluster.storage.workloaddefaults import (
     binding_defaults,
@@ -153,7 +155,16 @@ RULES: dict[str, KindRules] = {
         generation=True, spec_causes=endpointslice_causes, update_causes=endpointslice_update_causes
     ),
     "ConfigMap": KindRules(spec_causes=configmap_causes),
-    "PetSet": KindRules(generation=True, scale_selector=set_selector),
+    "PetSet": KindRules(defaults=petset_defaults, generation=True, scale_selector=set_selector),
+    # apps/v1 StatefulSet: upstream's defaults, checks and immutable fields; its name is a DNS label
+    "StatefulSet": KindRules(
+        defaults=statefulset_defaults,
+        name_rule="label",
+        generation=True,
+        spec_causes=statefulset_causes,
+        update_causes=statefulset_update_causes,
+        scale_selector=set_selector,
+    ),
     "Event": KindRules(field_labels=_EVENT_FIELDS),
     "Secret": KindRules(field_labels=("type",)),
     "Node": KindRules(field_labels=("spec.unschedulable",)),

@@ -51,6 +51,13 @@ _PETSET_COLUMNS = (
     ("Age", "date", ".metadata.creationTimestamp"),
 )
 
+# kubectl's columns for the v1.4 PetSet: NAME DESIRED CURRENT AGE
+_ALPHA_PETSET_COLUMNS = (
+    ("Desired", "integer", ".spec.replicas"),
+    ("Current", "integer", ".status.replicas"),
+    ("Age", "date", ".metadata.creationTimestamp"),
+)
+
 
 def _core(
     plural: str,
@@ -126,7 +133,18 @@ RESOURCES: tuple[Resource, ...] = (
         "petset",
         subresources=("status", "scale"),
         storage=f"petsets.{PETSET_GROUP}",
-        printer_columns=_PETSET_COLUMNS,
+        printer_columns=_ALPHA_PETSET_COLUMNS,
+    ),
+    # apps/v1 StatefulSet (its table columns are kubectl's built-in ones, in apiserver.tables)
+    Resource(
+        "apps",
+        "v1",
+        "statefulsets",
+        "StatefulSet",
+        "statefulset",
+        short_names=("sts",),
+        subresources=("status", "scale"),
+        categories=("all",),
     ),
 )
 

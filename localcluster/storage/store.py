@@ -28,6 +28,7 @@ from localcluster.storage.resources import Resource
 from localcluster.storage.scale import apply_scale, scale_view
 from localcluster.storage.selectors import selector_matcher
 from localcluster.storage.state import NAMESPACES, Event, StoreState, resource_of
+from localcluster.storage.strategic import patch_kind
 from localcluster.storage.validation import metadata_causes, name_causes
 from localcluster.storage.writes import (
     admit_update,
@@ -290,8 +291,9 @@ class ObjectStore:
         """PATCH with any supported patch type; apply creates the object when absent."""
         del force  # no field ownership is tracked, so there are no conflicts to force
         ctype = media_type(content_type)
-        if ctype not in patch_types(res.kind):
-            apply_patch({}, body, ctype, kind=res.kind)  # raises the 415
+        kind = patch_kind(res.kind, res.group)
+        if ctype not in patch_types(kind):
+            apply_patch({}, body, ctype, kind=kind)  # raises the 415
         if ctype == APPLY:
             if not field_manager:
                 raise _APPLY_NEEDS_MANAGER
@@ -300,7 +302,7 @@ class ObjectStore:
                 return self._apply_create(res, namespace, name, decode_apply(body), dry_run=dry_run)
         old = self._state.existing(res, namespace, name)
         view = scale_view(old) if subresource == "scale" else clone(old)
-        patched = apply_patch(view, body, ctype, kind="Scale" if subresource == "scale" else res.kind)
+        patched = apply_patch(view, body, ctype, kind="Scale" if subresource == "scale" else kind)
         if subresource == "scale":
             new = apply_scale(res, old, patched, name=name)
             return scale_view(self._commit_update(res, old, new, dry_run=dry_run))

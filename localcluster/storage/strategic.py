@@ -69,6 +69,23 @@ SCHEMAS: dict[str, dict[Path, Strategy]] = {
     "Scale": {},
 }
 
+# the set kinds: a pod template's lists merged as a Pod's; PetSet only as the built-in apps/v1alpha1 kind
+_SET: dict[Path, Strategy] = {
+    **_under(("spec", "template", "spec"), _POD_SPEC),
+    ("spec", "template", "metadata", "ownerReferences"): ("merge", "uid"),
+    ("spec", "template", "metadata", "finalizers"): SET,
+    **_CONDITIONS,
+}
+SCHEMAS["StatefulSet"] = _SET
+ALPHA_PETSET = "PetSet.apps"
+SCHEMAS[ALPHA_PETSET] = _SET
+
+
+def patch_kind(kind: str, group: str) -> str:
+    """The name a resource's patches are looked up by: the kind, but PetSet served by the apps group
+    (apps/v1alpha1, a built-in kind) apart from the petdns.dev custom resource."""
+    return ALPHA_PETSET if (kind, group) == ("PetSet", "apps") else kind
+
 
 def merge_patch_strategic(original: Obj, patch: Obj, schema: dict[Path, Strategy]) -> Obj:
     """original with a strategic merge patch applied (original is not modified)."""

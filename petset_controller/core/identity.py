@@ -11,11 +11,17 @@ from typing import Any
 
 from kubeapi.labels import Selector
 from petset_controller.core.model import REVISION_LABEL, Claim, OwnerRef, PetSet, Pod, controller_of
-from petset_controller.core.spec import DELETE, RETAIN, ClaimTemplate, Json, labels_of, mapping_of
+from petset_controller.core.spec import (
+    DELETE,
+    RETAIN,
+    ClaimTemplate,
+    Json,
+    labels_of,
+    mapping_of,
+)
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
-PETSET_KIND = "PetSet"
 MAX_ORDINAL = 2**31 - 1
 _ORDINAL = re.compile(r"(0|[1-9][0-9]*)\Z")
 
@@ -60,10 +66,10 @@ def label_repairs(pod: Pod, set_name: str, ordinal: int) -> dict[str, str]:
 
 
 def controller_ref(pet_set: PetSet) -> OwnerRef:
-    """The controller reference a PetSet puts on its pods (and claims, under whenDeleted: Delete)."""
+    """The controller reference a set puts on its pods (and claims, under whenDeleted: Delete)."""
     return OwnerRef(
         api_version=pet_set.api_version,
-        kind=PETSET_KIND,
+        kind=pet_set.kind,
         name=pet_set.name,
         uid=pet_set.uid,
         controller=True,
@@ -139,7 +145,7 @@ def new_claim(pet_set: PetSet, template: ClaimTemplate, ordinal: int) -> dict[st
 
 
 def _set_ref(ref: OwnerRef, pet_set: PetSet) -> bool:
-    return ref.kind == PETSET_KIND and ref.name == pet_set.name
+    return ref.kind == pet_set.kind and ref.name == pet_set.name
 
 
 def _pod_ref(ref: OwnerRef, name: str) -> bool:

@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeapi.meta import parse_time, rfc3339
-from petset_controller.core.spec import FieldError, Json, PetSetSpec, labels_of, mapping_of, read_spec
+from petset_controller.core.spec import (
+    PETSET_KIND,
+    FieldError,
+    Json,
+    PetSetSpec,
+    flavor_of,
+    labels_of,
+    mapping_of,
+    read_spec,
+)
 
 DEFAULT_API_VERSION = "petdns.dev/v1"
 INITIALIZED_ANNOTATION = "pod.alpha.kubernetes.io/initialized"
@@ -163,6 +172,7 @@ class PetSet:
     name: str
     uid: str = ""
     api_version: str = DEFAULT_API_VERSION
+    kind: str = PETSET_KIND  # or StatefulSet: one controller code for both
     generation: int = 0
     deletion_timestamp: float | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)
@@ -359,19 +369,24 @@ def revision_from_raw(raw: Json) -> Revision:
     )
 
 
-def petset_from_raw(raw: Json) -> PetSet:
-    """Decode a PetSet leniently: defaults for absent fields, `problems` for fields of the wrong type."""
+def petset_from_raw(raw: Json, kind: str = PETSET_KIND) -> PetSet:
+    """Decode a PetSet (or a StatefulSet) leniently: the kind's defaults for absent fields, `problems` for
+    fields of the wrong type. A list's items may lack kind and apiVersion: the watched kind is given."""
     meta = mapping_of(raw.get("metadata"))
-    spec, problems = read_spec(mapping_of(raw.get("spec")))
+    annotations = labels_of(meta.get("annotations"))
+    flavor = flavor_of(kind, annotations)
+    spec, problems = read_spec(mapping_of(raw.get("spec")), flavor)
     generation = meta.get("generation")
+    written = str(raw.get("apiVersion") or DEFAULT_API_VERSION)
     return PetSet(
         namespace=str(meta.get("namespace") or ""),
         name=str(meta.get("name") or ""),
         uid=str(meta.get("uid") or ""),
-        api_version=str(raw.get("apiVersion") or DEFAULT_API_VERSION),
+        api_version=written if flavor.kind == PETSET_KIND and not flavor.update_type else flavor.api_version,
+        kind=flavor.kind,
         generation=generation if isinstance(generation, int) else 0,
         deletion_timestamp=parse_time(meta.get("deletionTimestamp")),
-        annotations=labels_of(meta.get("annotations")),
+        annotations=annotations,
         spec=spec,
         status=status_from_raw(mapping_of(raw.get("status"))),
         problems=problems

@@ -17,6 +17,56 @@ PARALLEL = "Parallel"
 ROLLING_UPDATE = "RollingUpdate"
 ON_DELETE = "OnDelete"
 PERCENT = re.compile(r"([0-9]+)%\Z")
+PETSET_KIND = "PetSet"
+STATEFULSET_KIND = "StatefulSet"
+# on a PetSet written as apps/v1alpha1 (the API server notes it): PetSet v1.4's semantics
+API_VERSION_ANNOTATION = "petdns.dev/api-version"
+
+
+@dataclass(frozen=True, slots=True)
+class Flavor:
+    """One kind of set the controller manages, and what it defaults differently.
+
+    `selector_from_template`: an absent selector selects the template's labels (PetSet) instead of
+    nothing (StatefulSet, where the API server requires one); `update_type`: the update strategy when
+    the spec names none (PetSet v1.4 had no such field: a template change reaches a pet only when the
+    pet is deleted; a strategy written on it anyway is followed).
+    """
+
+    kind: str
+    api_version: str
+    selector_from_template: bool = True
+    update_type: str | None = None
+    typed_template: bool = False  # the template as kubectl renders a typed object (`typed_template`)
+
+
+PETSET = Flavor(PETSET_KIND, "petdns.dev/v1")
+ALPHA_PETSET = Flavor(PETSET_KIND, "apps/v1alpha1", update_type=ON_DELETE)
+STATEFULSET = Flavor(STATEFULSET_KIND, "apps/v1", selector_from_template=False, typed_template=True)
+_CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+
+
+def typed_template(template: Json) -> Json:
+    """The pod template as a typed client encodes it: every container's `resources` present (an empty
+    struct is not omitted). kubectl's `rollout undo` compares a StatefulSet's revision data byte for byte
+    with that encoding of the set's template (sorted keys, no spaces) to say "skipped rollback"."""
+    out = dict(template)
+    spec = mapping_of(template.get("spec"))
+    if spec:
+        typed = dict(spec)
+        for key in _CONTAINER_LISTS:
+            items = spec.get(key)
+            if isinstance(items, list):
+                typed[key] = [{"resources": {}, **c} if isinstance(c, Mapping) else c for c in items]
+        out["spec"] = typed
+    return out
+
+
+def flavor_of(kind: str, annotations: Mapping[str, str]) -> Flavor:
+    """The flavor of a set of this kind: a PetSet noted as written as apps/v1alpha1 is the v1.4 one."""
+    if kind == STATEFULSET_KIND:
+        return STATEFULSET
+    return ALPHA_PETSET if annotations.get(API_VERSION_ANNOTATION) == ALPHA_PETSET.api_version else PETSET
 
 
 def mapping_of(value: object) -> Json:
@@ -180,12 +230,18 @@ def _claim_templates(read: _Reader, spec: Json) -> tuple[ClaimTemplate, ...]:
     return tuple(out)
 
 
-def read_spec(spec: Json) -> tuple[PetSetSpec, tuple[FieldError, ...]]:
-    """A raw spec with defaults applied (the selector defaults to the template labels, as PetSet did)."""
+def read_spec(spec: Json, flavor: Flavor = PETSET) -> tuple[PetSetSpec, tuple[FieldError, ...]]:
+    """A raw spec with the flavor's defaults applied (for PetSets the selector defaults to the template
+    labels, as PetSet did)."""
     read = _Reader()
     template = read.mapping(spec, "spec.template")
-    if spec.get("selector") is None:
+    if flavor.typed_template and template:
+        template = typed_template(template)
+    if spec.get("selector") is None and not flavor.selector_from_template:
         source: Json = {}
+        selector = Selector()
+    elif spec.get("selector") is None:
+        source = {}
         selector = from_label_selector({"matchLabels": mapping_of(template.get("metadata")).get("labels")})
     else:
         source = read.mapping(spec, "spec.selector")
@@ -200,7 +256,11 @@ def read_spec(spec: Json) -> tuple[PetSetSpec, tuple[FieldError, ...]]:
         template=template,
         claim_templates=_claim_templates(read, spec),
         pod_management_policy=read.text(spec, "spec.podManagementPolicy", ORDERED_READY),
-        update_strategy=_strategy(read, spec),
+        update_strategy=(
+            UpdateStrategy(type=flavor.update_type)
+            if flavor.update_type and spec.get("updateStrategy") is None
+            else _strategy(read, spec)
+        ),
         revision_history_limit=read.integer(spec, "spec.revisionHistoryLimit", 10),
         min_ready_seconds=read.integer(spec, "spec.minReadySeconds", 0),
         ordinals_start=read.integer(read.mapping(spec, "spec.ordinals"), "spec.ordinals.start", 0),

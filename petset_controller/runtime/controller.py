@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from kubeapi.client import Client
@@ -15,7 +16,6 @@ from kubeapi.meta import Obj
 from kubeapi.paths import (
     CONTROLLER_REVISIONS,
     PERSISTENT_VOLUME_CLAIMS,
-    PETSETS,
     PODS,
     STORAGE_CLASSES,
     ResourceRef,
@@ -26,6 +26,7 @@ from kubeapi.workqueue import Workers, WorkQueue
 from petset_controller.core.growth import class_from_raw
 from petset_controller.core.model import claim_from_raw, pod_from_raw, revision_from_raw
 from petset_controller.core.plan import plan
+from petset_controller.core.spec import PETSET_KIND, STATEFULSET_KIND
 from petset_controller.core.status import DEFAULT_STALL_AFTER
 from petset_controller.runtime.events import EventRecorder, Fenced, Gate, open_gate
 from petset_controller.runtime.executor import Executor
@@ -41,6 +42,7 @@ from petset_controller.runtime.informers import (
 )
 from petset_controller.runtime.leader import LeaderElector
 from petset_controller.runtime.outcome import Outcome, Target
+from petset_controller.runtime.setkinds import set_resource
 
 log = logging.getLogger("petset_controller")
 T = TypeVar("T")
@@ -56,6 +58,10 @@ class ControllerConfig:
     expectation_timeout: float = 30.0
     page_size: int = 500
     release_on_stop: bool = True  # give the lease up on a clean stop (a crash leaves it to expire)
+    kind: str = PETSET_KIND  # the sets this controller reconciles: PetSet or StatefulSet
+    # apps/v1 StatefulSets too (by a second controller run alongside, under the same lease); off on a
+    # real cluster, where kube-controller-manager owns them
+    manage_statefulsets: bool = False
 
 
 class Unfinished(Exception):
@@ -106,7 +112,10 @@ class Controller:
         self.executor = Executor(
             client, expectations=self.expectations, events=self.events, gate=gate, monotonic=monotonic
         )
-        sets = self._reflector(PETSETS, cached_set, SET_INDEXERS, route=Informers.on_sets)
+        transform = functools.partial(cached_set, kind=self.config.kind)
+        sets = self._reflector(
+            set_resource(self.config.kind), transform, SET_INDEXERS, route=Informers.on_sets
+        )
         pods = self._reflector(PODS, pod_from_raw, POD_INDEXERS, route=Informers.on_pods)
         claims = self._reflector(
             PERSISTENT_VOLUME_CLAIMS, claim_from_raw, CLAIM_INDEXERS, route=Informers.on_claims
@@ -121,8 +130,15 @@ class Controller:
             claims=claims.store,
             revisions=revisions.store,
             classes=classes.store,
+            kind=self.config.kind,
         )
         self.reflectors: list[Reflector[Any]] = [sets, pods, claims, revisions, classes]
+        self.sibling: Controller | None = None  # the StatefulSet controller that runs with this one
+        if self.config.manage_statefulsets and self.config.kind != STATEFULSET_KIND:
+            config = replace(self.config, kind=STATEFULSET_KIND, manage_statefulsets=False)
+            self.sibling = Controller(
+                client, config=config, elector=elector, clock=clock, monotonic=monotonic, on_write=on_write
+            )
 
     def _gate(self, inner: Gate) -> Gate:
         def gate(verb: str, kind: str, name: str) -> None:
@@ -161,12 +177,12 @@ class Controller:
     @property
     def synced(self) -> bool:
         """Every informer has listed once."""
-        return all(r.has_synced for r in self.reflectors)
+        return all(r.has_synced for m in self._members() for r in m.reflectors)
 
     @property
     def idle(self) -> bool:
         """Nothing running and, while leading, nothing queued to run now (delayed requeues may wait)."""
-        return self.workers.busy == 0 and (len(self.queue) == 0 or not self.leading)
+        return all(m.workers.busy == 0 and (len(m.queue) == 0 or not m.leading) for m in self._members())
 
     # -- running --------------------------------------------------------------------------------------
 
@@ -176,10 +192,13 @@ class Controller:
         Raises LeadershipLost when the lease is lost: the caller should exit and let a fresh process
         start as a candidate.
         """
-        informers = [asyncio.create_task(r.run(), name=f"informer {r.name}") for r in self.reflectors]
+        members = self._members()
+        reflectors = [r for member in members for r in member.reflectors]
+        informers = [asyncio.create_task(r.run(), name=f"informer {r.name}") for r in reflectors]
         try:
-            await asyncio.gather(*(r.synced.wait() for r in self.reflectors))
-            log.info("caches synced: %d PetSets", len(self.cache.sets))
+            await asyncio.gather(*(r.synced.wait() for r in reflectors))
+            for member in members:
+                log.info("caches synced: %d %ss", len(member.cache.sets), member.config.kind)
             if self.elector is not None:
                 log.info("waiting for lease as %s", self.elector.identity)
                 await self.elector.acquire()
@@ -189,17 +208,29 @@ class Controller:
                 task.cancel()
             await asyncio.gather(*informers, return_exceptions=True)
 
+    def _members(self) -> list[Controller]:
+        """This controller and the sibling it runs (the sibling's reflectors and workers are its own)."""
+        return [self] if self.sibling is None else [self, self.sibling]
+
     async def _lead(self) -> None:
-        for key in list(self.cache.sets):
-            self.queue.add(key)
-        tasks = [asyncio.create_task(self.workers.run(self.config.workers), name="workers")]
-        tasks.append(asyncio.create_task(self.events.run(), name="events"))
+        members = self._members()
+        tasks = []
+        for member in members:
+            for key in list(member.cache.sets):
+                member.queue.add(key)
+            name = member.config.kind
+            tasks.append(
+                asyncio.create_task(member.workers.run(member.config.workers), name=f"{name} workers")
+            )
+            tasks.append(asyncio.create_task(member.events.run(), name=f"{name} events"))
         keeper = asyncio.create_task(self.elector.keep()) if self.elector is not None else None
-        self.leading = True
+        for member in members:
+            member.leading = True
         try:
             await (keeper if keeper is not None else asyncio.gather(*tasks))
         finally:
-            self.leading = False
+            for member in members:
+                member.leading = False
             for task in [*tasks, *([keeper] if keeper is not None else [])]:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -212,8 +243,9 @@ class Controller:
         elector = self.elector
         if elector is None or not self.config.release_on_stop:
             return
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.events.flush(), timeout=1.0)
+        for member in self._members():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(member.events.flush(), timeout=1.0)
         await elector.release()
 
     async def sync_key(self, key: SetKey) -> float | None:

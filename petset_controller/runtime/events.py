@@ -45,7 +45,7 @@ def event_body(pet_set: PetSet, *, reason: str, message: str, kind: str, now: fl
         "metadata": {"name": f"{pet_set.name}.{int(now * 1e9):x}", "namespace": pet_set.namespace},
         "involvedObject": {
             "apiVersion": pet_set.api_version,
-            "kind": "PetSet",
+            "kind": pet_set.kind,
             "name": pet_set.name,
             "namespace": pet_set.namespace,
             "uid": pet_set.uid,

@@ -10,7 +10,7 @@ from typing import Any, assert_never
 
 from kubeapi.client import MERGE_PATCH, STRATEGIC_PATCH, Client
 from kubeapi.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
-from kubeapi.paths import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PETSETS, PODS, ResourceRef
+from kubeapi.paths import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PODS, ResourceRef
 from petset_controller.core.actions import (
     Action,
     Adopt,
@@ -30,10 +30,12 @@ from petset_controller.core.actions import (
 )
 from petset_controller.core.batches import MAX_BATCH, batch_sizes, describe, split, units
 from petset_controller.core.model import controller_of
+from petset_controller.core.spec import STATEFULSET_KIND
 from petset_controller.runtime import expectations as seen
 from petset_controller.runtime.events import EventRecorder, Gate, open_gate
 from petset_controller.runtime.expectations import Check, Expectations
 from petset_controller.runtime.outcome import Outcome, Stop, Target
+from petset_controller.runtime.setkinds import set_resource
 
 log = logging.getLogger("petset_controller.actions")
 
@@ -287,7 +289,7 @@ class Executor:
         """Before adopting: an uncached read shows the set still there, same UID, not being deleted."""
         ps = target.pet_set
         try:
-            fresh = await self.client.get(PETSETS, ps.namespace, ps.name)
+            fresh = await self.client.get(set_resource(ps.kind), ps.namespace, ps.name)
         except NotFound:
             raise Stop(f"{ps.namespace}/{ps.name} is gone") from None
         meta = fresh.get("metadata") or {}
@@ -362,13 +364,15 @@ class Executor:
     async def update_status(self, target: Target, action: UpdateStatus) -> None:
         """The status subresource, conditional on the cached resourceVersion (a conflict waits for the
         newer set to reach the cache)."""
-        ps = target.pet_set
-        status = {**action.status.to_raw(), "selector": str(ps.spec.selector)}
+        ps, where = target.pet_set, set_resource(target.pet_set.kind)
+        status = action.status.to_raw()
+        if ps.kind != STATEFULSET_KIND:  # apps/v1 StatefulSetStatus has no selector field
+            status["selector"] = str(ps.spec.selector)
         meta = {"name": ps.name, "namespace": ps.namespace, "resourceVersion": target.resource_version}
-        body = {"apiVersion": ps.api_version, "kind": "PetSet", "metadata": meta, "status": status}
-        self._write("update", kind="PetSet/status", name=ps.name)
+        body = {"apiVersion": where.api_version, "kind": ps.kind, "metadata": meta, "status": status}
+        self._write("update", kind=f"{ps.kind}/status", name=ps.name)
         try:
-            written = await self.client.replace(PETSETS, ps.namespace, ps.name, body, subresource="status")
+            written = await self.client.replace(where, ps.namespace, ps.name, body, subresource="status")
         except NotFound:
             return
         except Conflict:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from kubeapi.store import Change, Indexer, Key, Store
 from petset_controller.core.growth import StorageClass
-from petset_controller.core.identity import PETSET_KIND, parse_ordinal
+from petset_controller.core.identity import parse_ordinal
 from petset_controller.core.model import (
     Claim,
     OwnerRef,
@@ -19,6 +19,7 @@ from petset_controller.core.model import (
     controller_of,
     petset_from_raw,
 )
+from petset_controller.core.spec import PETSET_KIND
 
 SetKey = tuple[str, str]
 T = TypeVar("T")
@@ -37,9 +38,9 @@ class CachedSet:
     resource_version: str
 
 
-def cached_set(raw: dict[str, Any]) -> CachedSet:
-    """The informer's transform for PetSets."""
-    return CachedSet(petset_from_raw(raw), str((raw.get("metadata") or {}).get("resourceVersion", "")))
+def cached_set(raw: dict[str, Any], kind: str = PETSET_KIND) -> CachedSet:
+    """The informer's transform for PetSets (or StatefulSets)."""
+    return CachedSet(petset_from_raw(raw, kind), str((raw.get("metadata") or {}).get("resourceVersion", "")))
 
 
 def stem(name: str) -> str:
@@ -111,7 +112,9 @@ class Informers:
         claims: Store[Claim] | None = None,
         revisions: Store[Revision] | None = None,
         classes: Store[StorageClass] | None = None,
+        kind: str = PETSET_KIND,
     ) -> None:
+        self.kind = kind  # the kind of the sets: owner references of another kind are not theirs
         self.set_store = sets if sets is not None else Store(SET_INDEXERS)
         self.pod_store = pods if pods is not None else Store(POD_INDEXERS)
         self.claim_store = claims if claims is not None else Store(CLAIM_INDEXERS)
@@ -160,7 +163,7 @@ class Informers:
 
     def _owner_key(self, refs: tuple[OwnerRef, ...]) -> SetKey | None:
         ref = controller_of(refs)
-        if ref is None or ref.kind != PETSET_KIND:
+        if ref is None or ref.kind != self.kind:
             return None
         return next(iter(self.set_store.keys_by(UID, ref.uid)), None)
 

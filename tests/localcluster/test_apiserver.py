@@ -318,9 +318,9 @@ async def test_tables(api: LocalApi, http: aiohttp.ClientSession) -> None:
         http, "GET", f"/apis/apps/v1alpha1/namespaces/{ns}/petsets", headers={"Accept": TABLE}
     )
     assert listed["kind"] == "Table" and listed["apiVersion"] == "meta.k8s.io/v1"
-    assert [c["name"] for c in listed["columnDefinitions"]] == ["Name", "Ready", "Replicas", "Age"]
+    assert [c["name"] for c in listed["columnDefinitions"]] == ["Name", "Desired", "Current", "Age"]
     (row,) = listed["rows"]
-    assert row["cells"][:3] == ["web", None, 3] and row["object"]["kind"] == "PartialObjectMetadata"
+    assert row["cells"][:3] == ["web", 3, None] and row["object"]["kind"] == "PartialObjectMetadata"
     assert listed["metadata"]["resourceVersion"]
     _, one = await call(
         http, "GET", f"/api/v1/namespaces/{ns}", headers={"Accept": TABLE}, params={"includeObject": "Object"}

@@ -24,7 +24,9 @@ async def test_scale_selector_defaults_to_template_labels(api: LocalApi, ns: str
             assert scale["status"]["selector"] == "app=nginx"
         async with http.get(f"/apis/apps/v1alpha1/namespaces/{ns}/petsets/web") as resp:
             stored = await resp.json()
-    assert "selector" not in stored["spec"]  # the selector is derived, not written into the set
+    # written as apps/v1alpha1, the set is defaulted as PetSet v1.4 was: selector and labels from the template
+    assert stored["spec"]["selector"] == {"matchLabels": {"app": "nginx"}}
+    assert stored["metadata"]["labels"] == {"app": "nginx"}
 
 
 def test_kubectl_reads_the_scale_selector(api: LocalApi, ns: str) -> None:

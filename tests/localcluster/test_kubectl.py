@@ -56,7 +56,7 @@ def test_petset_example_creates(api: LocalApi, ns: str) -> None:
     out = api.kubectl("create", "-n", ns, "-f", str(PETSET_EXAMPLE)).stdout
     assert "service/nginx created" in out and "petset.apps/web created" in out
     table = api.kubectl("get", "-n", ns, "petset", "web").stdout.splitlines()
-    assert table[0].split() == ["NAME", "READY", "REPLICAS", "AGE"]
+    assert table[0].split() == ["NAME", "DESIRED", "CURRENT", "AGE"]  # as PetSet v1.4's kubectl
     assert table[1].split()[:2] == ["web", "2"]
     ours = json.loads(api.kubectl("get", "-n", ns, "petsets.petdns.dev", "web", "-o", "json").stdout)
     assert ours["apiVersion"] == "petdns.dev/v1" and ours["spec"]["serviceName"] == "nginx"
@@ -146,8 +146,12 @@ def test_patch_kinds_and_label(api: LocalApi, ns: str) -> None:
     )
     live = json.loads(api.kubectl("get", "-n", ns, "petset", "web", "-o", "json").stdout)
     assert (live["spec"]["replicas"], live["spec"]["minReadySeconds"]) == (3, 4)
-    refused = api.kubectl("patch", "-n", ns, "petset", "web", "-p", '{"spec":{"replicas":1}}', check=False)
+    refused = api.kubectl(
+        "patch", "-n", ns, "petsets.petdns.dev", "web", "-p", '{"spec":{"replicas":1}}', check=False
+    )
     assert refused.returncode == 1 and "strategic-merge-patch+json is not supported" in refused.stderr
+    # the built-in apps/v1alpha1 kind takes a strategic merge patch, as PetSet v1.4 did
+    api.kubectl("patch", "-n", ns, "petset", "web", "-p", '{"spec":{"replicas":3}}')
     api.kubectl("label", "-n", ns, "petset", "web", "tier=db")
     api.kubectl("label", "-n", ns, "pod", "pp", "tier=web")
     assert (

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from kubeapi.meta import Obj
-from localcluster.storage.errors import ApiError
+from localcluster.storage.errors import ApiError, invalid
 from localcluster.storage.meta import clone
 from localcluster.storage.resources import Resource, find
 from localcluster.storage.schema import causes as c
@@ -121,13 +121,5 @@ def check_custom(res: Resource, old: Obj | None, new: Obj, find: Finder) -> Obj:
     else:
         causes += evaluate(root, new, old)
     if causes:
-        raise schema_invalid(res, str((new.get("metadata") or {}).get("name") or ""), causes)
+        raise invalid(res, str((new.get("metadata") or {}).get("name") or ""), causes)
     return new
-
-
-def schema_invalid(res: Resource, name: str, causes: list[Obj]) -> ApiError:
-    """422 Invalid as the API server words it for custom resources: `PetSet.petdns.dev "web" is invalid`."""
-    parts = [f"{x['field']}: {x['message']}" if x.get("field") else str(x["message"]) for x in causes]
-    joined = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
-    details: Obj = {"name": name, "group": res.group, "kind": res.kind, "causes": causes}
-    return ApiError(422, "Invalid", f'{res.kind}.{res.group} "{name}" is invalid: {joined}', details)
