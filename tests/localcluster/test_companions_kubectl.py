@@ -15,6 +15,7 @@ from kubernetes import config
 from kubernetes.client import CoreV1Api, V1DeleteOptions, V1Eviction, V1ObjectMeta
 from kubernetes.client.exceptions import ApiException
 
+from localcluster.seed import plan_files
 from localcluster.storage.resources import by_kind, find
 from tests.localcluster.conftest import LocalApi
 
@@ -270,6 +271,12 @@ def test_real_manifests_apply_with_validation(api: LocalApi, name: str, tmp_path
     assert len(again) == len(served)
     names = api.kubectl("get", "-n", namespace, "-f", str(path), "-o", "name").stdout.split()
     assert len(names) == len(served)
+
+
+def test_real_manifests_plan_for_petdns_local() -> None:
+    planned = plan_files([str(REAL / "zookeeper.yaml"), str(REAL / "postgresql-helm.yaml")])
+    assert [raw["kind"] for _, _, _, raw in planned].count("PodDisruptionBudget") == 2
+    assert len(planned) == 12
 
 
 @pytest.fixture(scope="module")

@@ -161,17 +161,18 @@ def test_a_template_change_rolls_out(local: LocalProcess) -> None:
     assert deploy["status"]["observedGeneration"] == deploy["metadata"]["generation"]
 
 
-def test_the_real_manifests_companions_apply(local: LocalProcess, tmp_path: Path) -> None:
+def test_the_zookeeper_tutorial_runs_with_its_budget(local: LocalProcess) -> None:
     real = Path(__file__).parents[1] / "data" / "real"
     local.kubectl("create", "namespace", "zk")
-    docs = [
-        d
-        for d in yaml.safe_load_all((real / "zookeeper.yaml").read_text())
-        if d and d["kind"] != "StatefulSet"
-    ]
-    out = local.kubectl("apply", "-n", "zk", "-f", "-", stdin=yaml.safe_dump_all(docs))
-    assert "poddisruptionbudget.policy/zk-pdb created" in out
-    status = wait_for(
-        lambda: get(local, "-n", "zk", "pdb", "zk-pdb")["status"].get("observedGeneration"), what="status"
-    )
-    assert status == 1
+    out = local.kubectl("apply", "-n", "zk", "-f", str(real / "zookeeper.yaml"))
+    assert "poddisruptionbudget.policy/zk-pdb created" in out and "statefulset.apps/zk created" in out
+
+    def budget() -> Any:
+        status = get(local, "-n", "zk", "pdb", "zk-pdb")["status"]
+        return status if status.get("currentHealthy") == 3 else None
+
+    status = wait_for(budget, timeout=60, what="three healthy zk pods")
+    assert (status["expectedPods"], status["desiredHealthy"], status["disruptionsAllowed"]) == (3, 2, 1)
+    assert status["conditions"][0]["reason"] == "SufficientPods"
+    pod_ip = get(local, "-n", "zk", "pod", "zk-0")["status"]["podIP"]
+    assert resolve(local, "zk-0.zk-hs.zk.svc.cluster.local.") == [pod_ip]
