@@ -82,7 +82,7 @@ class KindRules:
     """How the store treats one kind; the defaults describe a plain kind (ConfigMap, Lease, ...)."""
 
     defaults: Callable[[Obj], None] | None = None  # fills defaults in place on create and update
-    name_rule: str = "subdomain"  # metadata.name rule: "subdomain", "label" or "dns1035"
+    name_rule: str = "subdomain"  # metadata.name rule: "subdomain", "label", "dns1035" or "path" (RBAC)
     generation: bool = False  # metadata.generation: 1 on create, bumped on spec changes
     cluster_ip: bool = False  # spec.clusterIP allocated on create, kept on update, indexed
     spec_causes: Callable[[Obj], list[Obj]] | None = None  # checks of the defaulted content on create, update
@@ -172,9 +172,12 @@ RULES: dict[str, KindRules] = {
 
 # the companions of a stateful app: workloads (generation from 1, selector immutable, /scale from
 # spec.selector), disruption budgets, network policies, RBAC and Secrets
-_ROLE = KindRules(spec_causes=role_causes)
+_ROLE = KindRules(name_rule="path", spec_causes=role_causes)
 _BINDING = KindRules(
-    defaults=binding_defaults, spec_causes=binding_causes, update_causes=binding_update_causes
+    name_rule="path",
+    defaults=binding_defaults,
+    spec_causes=binding_causes,
+    update_causes=binding_update_causes,
 )
 RULES.update(
     {

@@ -354,3 +354,17 @@ def test_eviction_is_listed_in_discovery(api: LocalApi) -> None:
     eviction = next(r for r in listed if r["name"] == "pods/eviction")
     assert (eviction["group"], eviction["version"], eviction["kind"]) == ("policy", "v1", "Eviction")
     assert eviction["verbs"] == ["create"]
+
+
+def test_rbac_names_are_path_segments(api: LocalApi) -> None:
+    """RBAC objects take any name a path segment can carry (`system:...`), as upstream; not `/` or `%`."""
+    rule = {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}
+    good = obj(RBAC, "ClusterRole", "system:controller:petdns", rules=[rule])
+    done = api.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(good))
+    assert done.stdout == "clusterrole.rbac.authorization.k8s.io/system:controller:petdns created\n"
+    bad = obj(RBAC, "Role", "a%b", rules=[rule])
+    refused = api.kubectl("create", "-n", "default", "-f", "-", stdin=yaml.safe_dump(bad), check=False)
+    assert (
+        refused.returncode == 1
+        and "metadata.name: Invalid value: \"a%b\": may not contain '%'" in refused.stderr
+    )
