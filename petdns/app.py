@@ -17,6 +17,7 @@ from typing import Any
 from kubeapi.client import Client
 from petdns.answer.zone import RenderedZone
 from petdns.forward.forwarder import Forwarder
+from petdns.forward.loop import LoopProbe
 from petdns.schema.loader import Loaded, load_files
 from petdns.schema.model import KubeObject
 from petdns.serve import http, logs, metrics
@@ -101,6 +102,7 @@ def make_forwarder(options: ServeOptions, previous: Forwarder | None = None) -> 
     forwarder = Forwarder(forward, stats=previous.stats if previous is not None else None)
     if previous is not None:
         forwarder.cache.carry_counters(previous.cache)
+        forwarder.loop_probe = previous.loop_probe
     return forwarder
 
 
@@ -126,6 +128,7 @@ class Runtime:
     config: ConfigSource | None = None
     reloads: metrics.ReloadCounts = field(default_factory=metrics.ReloadCounts)
     http: list[tuple[tuple[str, ...], Address]] = field(default_factory=list)  # (paths, bound address)
+    halted: bool = False  # a forwarding loop was detected: stop at once, exit non-zero
 
     def ready(self) -> bool:
         return self.server.zone.synced and not self.lifecycle.stopping
@@ -172,6 +175,7 @@ class Runtime:
             log.info(
                 "%s (%s)", describe_forwarding(forwarder), ", ".join(sorted(groups[config_file.FORWARD]))
             )
+        self.server.acl = new.acl
         if config_file.LOG in groups:
             logs.configure(new.log_level, new.log_format)
             self.server.query_log = new.query_log
@@ -252,7 +256,12 @@ async def serving(
             log.info("watching %s", options.kube.server)
         forwarder = make_forwarder(options)
         server = DnsServer(
-            zone, list(options.listen), forwarder=forwarder, query_log=options.query_log, tcp=options.tcp
+            zone,
+            list(options.listen),
+            forwarder=forwarder,
+            query_log=options.query_log,
+            tcp=options.tcp,
+            acl=options.acl,
         )
         # the UDP threads and the event loop (TCP, forwarding, the watch) share the GIL: a UDP thread
         # waits at most this long for a busy loop to hand it over (Python's default is 5 ms)
@@ -263,6 +272,8 @@ async def serving(
         for host, port in server.bound:
             log.info("serving %s on udp+tcp %s port %d", ", ".join(options.settings.zones), host, port)
         log.info("%s", describe_forwarding(forwarder))
+        if options.loop_detect and forwarder is not None:
+            _detect_loops(runtime, forwarder, stack)
         scrapes = http.ScrapeStats()
         registry = metrics.registry(
             metrics.Sources(server, cache, runtime.reloads if config else None, scrapes)
@@ -276,22 +287,43 @@ async def serving(
         yield runtime
 
 
+def _detect_loops(runtime: Runtime, forwarder: Forwarder, stack: contextlib.AsyncExitStack) -> None:
+    """Probe for a forwarding loop (as CoreDNS's `loop`); one found halts the server."""
+    loop = asyncio.get_running_loop()
+
+    def halt() -> None:
+        runtime.halted = True
+        runtime.lifecycle.signal()
+
+    def on_loop() -> None:  # any thread: a UDP thread may see the probe
+        loop.call_soon_threadsafe(halt)
+
+    probe = LoopProbe(runtime.server.bound[0], on_loop)
+    forwarder.loop_probe = probe
+    task = asyncio.create_task(probe.run(forwarder.config.timeout))
+    stack.callback(task.cancel)
+    log.info("loop detection: probing with HINFO %s", probe.name)
+
+
 async def serve(
     options: ServeOptions,
     zone: RenderedZone,
     *,
     config: ConfigSource | None = None,
     started: Callable[[Runtime], None] | None = None,
-) -> None:
+) -> int:
     """Serve (and watch the API, when asked) until SIGINT or SIGTERM, then stop gracefully; follow
-    `config` for reloads when given."""
+    `config` for reloads when given. The exit code: 0, or 1 when a forwarding loop halted the server."""
     lifecycle = Lifecycle()
     lifecycle.install()
     async with serving(options, zone, lifecycle=lifecycle, config=config) as runtime:
         if started is not None:
             started(runtime)
         await lifecycle.wait()
+        if runtime.halted:
+            return 1
         await stop(runtime)
+    return 0
 
 
 async def stop(runtime: Runtime) -> None:
@@ -320,5 +352,12 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 
 
 def run(options: ServeOptions, zone: RenderedZone, *, config: ConfigSource | None = None) -> None:
-    """Run `serve` until a stop signal."""
-    run_loop(serve(options, zone, config=config))
+    """Run `serve` until a stop signal; SystemExit(1) when a forwarding loop halted it."""
+    codes: list[int] = []
+
+    async def main() -> None:
+        codes.append(await serve(options, zone, config=config))
+
+    run_loop(main())
+    if codes and codes[0]:
+        raise SystemExit(codes[0])

@@ -180,7 +180,61 @@ def _forward_arguments(serve: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--upstream-policy",
         choices=POLICIES,
-        help="order of the healthy upstreams: as given, or random per query (default sequential)",
+        help="order of the healthy upstreams: as given, random per query, or round_robin (default "
+        "sequential; CoreDNS's is random)",
+    )
+    group.add_argument(
+        "--forward-max-concurrent",
+        type=int,
+        metavar="N",
+        help="upstream fetches in flight at once; beyond, REFUSED (CoreDNS max_concurrent; "
+        "default 0: no cap)",
+    )
+    group.add_argument(
+        "--forward-force-tcp", action="store_true", help="ask upstreams over TCP only (CoreDNS force_tcp)"
+    )
+    group.add_argument(
+        "--forward-prefer-udp",
+        action="store_true",
+        help="ask upstreams over UDP first even for TCP clients (CoreDNS prefer_udp; default: the "
+        "client's transport)",
+    )
+    group.add_argument(
+        "--forward-health-check",
+        type=_duration,
+        metavar="DURATION",
+        help="probe a down upstream at this fixed interval (CoreDNS health_check; default 0: 1s "
+        "doubling up to 30s)",
+    )
+    group.add_argument(
+        "--forward-max-fails",
+        type=int,
+        metavar="N",
+        help="failures in a row that take an upstream down; 0: never (default 2)",
+    )
+    group.add_argument(
+        "--forward-expire",
+        type=_duration,
+        metavar="DURATION",
+        help="CoreDNS expire, accepted: upstream connections are never reused (default 10s)",
+    )
+    group.add_argument(
+        "--forward-except",
+        action="append",
+        metavar="ZONE",
+        help="names in ZONE are not forwarded (CoreDNS except); repeatable",
+    )
+    group.add_argument(
+        "--loop-detect",
+        action="store_true",
+        help="at start, probe for a forwarding loop and exit 1 when one is found (CoreDNS loop)",
+    )
+    group.add_argument(
+        "--acl",
+        action="append",
+        metavar="RULE",
+        help="access rule '[ZONES] allow|block|filter|drop [type TYPES] [net NETS]', first match wins; "
+        "repeatable (CoreDNS acl)",
     )
     group.add_argument(
         "--allow-recursion",
@@ -206,6 +260,28 @@ def _forward_arguments(serve: argparse.ArgumentParser) -> None:
         metavar="DURATION",
         help="answer from expired entries this long when no upstream answers, e.g. 30s, 5m; 0: never "
         "(default 30s)",
+    )
+    group.add_argument(
+        "--cache-success",
+        metavar="'CAPACITY [TTL [MINTTL]]'",
+        help="positive answers: capacity and TTL bounds (CoreDNS cache success)",
+    )
+    group.add_argument(
+        "--cache-denial",
+        metavar="'CAPACITY [TTL [MINTTL]]'",
+        help="NXDOMAIN/NODATA answers: their own capacity and TTL bounds (CoreDNS cache denial)",
+    )
+    group.add_argument(
+        "--cache-prefetch",
+        metavar="'AMOUNT [DURATION [PCT%]]'",
+        help="fetch again an entry asked AMOUNT times within DURATION (1m) once PCT (10%%) of its "
+        "TTL is left",
+    )
+    group.add_argument(
+        "--cache-disable",
+        action="append",
+        choices=["success", "denial"],
+        help="do not cache that kind of answer; repeatable",
     )
 
 

@@ -17,8 +17,9 @@ from petdns.answer.dispatch import Outside, dispatch, refused
 from petdns.answer.zone import RenderedZone
 from petdns.forward.forwarder import Forwarder
 from petdns.forward.relay import ClientQuery
+from petdns.serve.acl import ALLOW, QueryAcl
 from petdns.serve.listen import bind_pair, listener
-from petdns.serve.tally import FORWARD, KUBERNETES, NO_PLUGIN, Listener, Tally
+from petdns.serve.tally import ACL, FORWARD, KUBERNETES, NO_PLUGIN, Listener, Tally
 from petdns.serve.tcp import TcpLimits, serve_connection
 from petdns.serve.udp import Counters, UdpWorker
 
@@ -33,7 +34,10 @@ class DnsServer:
     forwarded: UDP threads answer cache hits themselves and hand the rest to the event loop, which
     replies from the same socket when the upstream has answered.
 
-    `zone`, `forwarder` (`set_forwarder`) and `query_log` may be replaced while serving. Stopping
+    With `acl`, every query is judged by the access rules first (the UDP threads then skip the fast
+    path, which does not know the client).
+
+    `zone`, `forwarder` (`set_forwarder`), `acl` and `query_log` may be replaced while serving. Stopping
     gracefully is `stop_accepting`, `drain`, `close`; `stop` does the three at once.
     """
 
@@ -45,6 +49,7 @@ class DnsServer:
     _workers: list[UdpWorker] = field(default_factory=list)
     _tcp: list[asyncio.Server] = field(default_factory=list)
     forwarder: Forwarder | None = field(default=None, kw_only=True)
+    acl: QueryAcl | None = field(default=None, kw_only=True)  # access rules judging every query first
     query_log: bool = field(default=False, kw_only=True)
     loop_tally: Tally = field(default_factory=Tally, kw_only=True)  # TCP and forwarded UDP answers
     tcp: TcpLimits = field(default_factory=TcpLimits, kw_only=True)  # deadlines and bounds of TCP
@@ -162,6 +167,12 @@ class DnsServer:
 
     async def answer_tcp(self, data: bytes, peer: str) -> tuple[bytes | None, str]:
         """The reply to a TCP query (None: no reply) and the plugin that gave it."""
+        if self.acl is not None:
+            action, judged = self.acl.judge(data, peer, self.zone.max_udp)
+            if action != ALLOW:
+                self.counters.dropped += judged is None
+                self.counters.answered += judged is not None
+                return judged, ACL
         try:
             plugin = KUBERNETES
             reply = dispatch(self.zone, data, tcp=True, forwarding=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from kubeapi.decode import DecodeError, load_yaml
+from petdns.settings import shapes
 from petdns.settings.values import DEFAULT_MAX_UDP
 
 # What a changed key takes on a reload.
@@ -44,7 +45,8 @@ class Key:
 
     name: str
     flag: str
-    kind: str  # str, optional_str, int, float, duration, bool, list, choice, stubs
+    kind: str  # str, optional_str, int, float, duration, bool, list, choice, stubs, acl, cache_kind,
+    # prefetch, cache_disable (the last four: `shapes`)
     default: Any
     group: str
     choices: tuple[str, ...] = ()
@@ -53,7 +55,7 @@ class Key:
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 LOG_FORMATS: Final = ("text", "json")
 PODS: Final = ("disabled", "insecure", "verified")
-POLICIES: Final = ("sequential", "random")
+POLICIES: Final = ("sequential", "random", "round_robin")
 
 KEYS: Final = (
     Key("objects", "--objects", "list", [], ZONE),
@@ -80,12 +82,25 @@ KEYS: Final = (
     Key("stub_domains", "--stub-domain", "stubs", {}, FORWARD),
     Key("upstream_timeout", "--upstream-timeout", "float", 2.0, FORWARD),
     Key("upstream_policy", "--upstream-policy", "choice", "sequential", FORWARD, POLICIES),
+    Key("forward_max_concurrent", "--forward-max-concurrent", "int", 0, FORWARD),
+    Key("forward_force_tcp", "--forward-force-tcp", "bool", False, FORWARD),
+    Key("forward_prefer_udp", "--forward-prefer-udp", "bool", False, FORWARD),
+    Key("forward_health_check", "--forward-health-check", "duration", 0.0, FORWARD),
+    Key("forward_max_fails", "--forward-max-fails", "int", 2, FORWARD),
+    Key("forward_expire", "--forward-expire", "duration", 10.0, FORWARD),
+    Key("forward_except", "--forward-except", "list", [], FORWARD),
+    Key("loop_detect", "--loop-detect", "bool", False, RESTART),
+    Key("acl", "--acl", "acl", [], LIVE),
     Key("allow_recursion", "--allow-recursion", "list", [], FORWARD),
     Key("cache_size", "--cache-size", "int", 10000, FORWARD),
     Key("cache_max_ttl", "--cache-max-ttl", "int", 3600, FORWARD),
     Key("cache_min_ttl", "--cache-min-ttl", "int", 0, FORWARD),
     Key("cache_max_negative_ttl", "--cache-max-negative-ttl", "int", 1800, FORWARD),
     Key("serve_stale", "--serve-stale", "duration", 30.0, FORWARD),
+    Key("cache_success", "--cache-success", "cache_kind", None, FORWARD),
+    Key("cache_denial", "--cache-denial", "cache_kind", None, FORWARD),
+    Key("cache_prefetch", "--cache-prefetch", "prefetch", None, FORWARD),
+    Key("cache_disable", "--cache-disable", "cache_disable", [], FORWARD),
     Key("log_level", "--log-level", "choice", "info", LOG, LOG_LEVELS),
     Key("log_format", "--log-format", "choice", "text", LOG, LOG_FORMATS),
     Key("query_log", "--query-log", "bool", False, LOG),
@@ -165,6 +180,18 @@ def normalize(key: Key, value: Any) -> Any:
         return list(items)
     if kind == "stubs":
         return _stubs(value)
+    return _shaped(kind, value)
+
+
+def _shaped(kind: str, value: Any) -> Any:
+    if kind == "acl":
+        return shapes.acl(value)
+    if kind == "cache_kind":
+        return shapes.cache_kind(value)
+    if kind == "prefetch":
+        return shapes.prefetch(value, duration)
+    if kind == "cache_disable":
+        return shapes.cache_disable(value)
     raise AssertionError(f"unknown kind {kind}")
 
 

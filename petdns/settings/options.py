@@ -16,7 +16,9 @@ from kubeapi.auth import Connection
 from petdns.forward.acl import DEFAULT_RECURSION, Acl
 from petdns.forward.forwarder import ForwardConfig
 from petdns.forward.response_cache import CachePolicy
+from petdns.forward.upstream_health import HealthPolicy
 from petdns.forward.upstreams import Routes, default_upstreams, parse_stub_domain, parse_upstream
+from petdns.serve.acl import AclRule, QueryAcl
 from petdns.serve.listen import parse_listen
 from petdns.serve.tcp import TcpLimits
 from petdns.settings import config_file
@@ -53,6 +55,8 @@ class ServeOptions:
     log_format: str = "text"
     query_log: bool = False
     tcp: TcpLimits = field(default_factory=TcpLimits)  # TCP deadlines and the cap on connections
+    acl: QueryAcl | None = None  # access rules judging every query first
+    loop_detect: bool = False  # probe for a forwarding loop at start; halt when one is found
     default_http: frozenset[str] = frozenset()  # paths at their default address: failing to bind is a warning
 
 
@@ -102,6 +106,8 @@ def build(values: Mapping[str, Any], *, connect: bool = True, kube: Connection |
         log_format=values["log_format"],
         query_log=values["query_log"],
         tcp=tcp_limits(values),
+        acl=query_acl(values),
+        loop_detect=values["loop_detect"],
         default_http=frozenset(
             {"/metrics"} if values["metrics_listen"] == config_file.BY_NAME["metrics_listen"].default else ()
         ),
@@ -147,6 +153,20 @@ def settings_of(values: Mapping[str, Any], listen: tuple[Address, ...]) -> Setti
     )
 
 
+def query_acl(values: Mapping[str, Any]) -> QueryAcl | None:
+    """The access rules (None when there are none)."""
+    rules = values["acl"]
+    if not rules:
+        return None
+    return _checked(
+        "acl", lambda: QueryAcl([AclRule(r["action"], *map(tuple, _acl_lists(r))) for r in rules])
+    )
+
+
+def _acl_lists(rule: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    return rule["zones"], rule["types"], rule["nets"]
+
+
 def forward_config(values: Mapping[str, Any], listen: tuple[Address, ...]) -> ForwardConfig | None:
     """Forwarding; None with `no_forward` or when no upstream is left."""
     if values["no_forward"]:
@@ -168,7 +188,7 @@ def forward_config(values: Mapping[str, Any], listen: tuple[Address, ...]) -> Fo
         "stub_domains",
         lambda: dict(parse_stub_domain(f"{d}={','.join(a)}") for d, a in values["stub_domains"].items()),
     )
-    routes = Routes(default, stubs)
+    routes = _checked("forward_except", lambda: Routes(default, stubs, values["forward_except"]))
     if not routes:
         return None
     allow = tuple(values["allow_recursion"]) or DEFAULT_RECURSION
@@ -178,14 +198,66 @@ def forward_config(values: Mapping[str, Any], listen: tuple[Address, ...]) -> Fo
             raise OptionError(key, f"{values[key]} is negative")
     if values["cache_min_ttl"] > values["cache_max_ttl"]:
         raise OptionError("cache_min_ttl", f"{values['cache_min_ttl']} is above cache_max_ttl")
-    cache = CachePolicy(
-        size=values["cache_size"],
-        max_ttl=values["cache_max_ttl"],
-        min_ttl=values["cache_min_ttl"],
-        max_negative_ttl=values["cache_max_negative_ttl"],
-        stale=values["serve_stale"],
-    )
+    cache = cache_policy(values)
     timeout = values["upstream_timeout"]
     if not 0 < timeout <= 60:
         raise OptionError("upstream_timeout", f"{timeout} is outside (0, 60] seconds")
-    return ForwardConfig(routes, allow=allow, timeout=timeout, policy=values["upstream_policy"], cache=cache)
+    for key in ("forward_max_concurrent", "forward_max_fails"):
+        if values[key] < 0:
+            raise OptionError(key, f"{values[key]} is negative")
+    interval = values["forward_health_check"]
+    if interval > 3600:
+        raise OptionError("forward_health_check", f"{interval} is above an hour")
+    health = HealthPolicy(max_fails=values["forward_max_fails"])
+    if interval > 0:  # a fixed interval, as CoreDNS's health_check; else petdns's doubling backoff
+        health = HealthPolicy(max_fails=values["forward_max_fails"], backoff=interval, max_backoff=interval)
+    return ForwardConfig(
+        routes,
+        allow=allow,
+        timeout=timeout,
+        policy=values["upstream_policy"],
+        cache=cache,
+        health=health,
+        max_concurrent=values["forward_max_concurrent"],
+        force_tcp=values["forward_force_tcp"],
+        prefer_udp=values["forward_prefer_udp"],
+        expire=values["forward_expire"],
+    )
+
+
+def cache_policy(values: Mapping[str, Any]) -> CachePolicy:
+    """The forward cache: cache_success / cache_denial (CoreDNS's capacity, TTL, MINTTL) over the
+    cache_size and cache_*_ttl keys, what is disabled, prefetching, serve-stale."""
+    success = values["cache_success"] or {}
+    denial = values["cache_denial"] or {}
+    prefetch = values["cache_prefetch"] or {}
+    for key, given in (("cache_success", success), ("cache_denial", denial)):
+        if any(v is not None and v < 0 for v in given.values()):
+            raise OptionError(key, f"{given} has a negative number")
+    max_ttl = values["cache_max_ttl"] if success.get("ttl") is None else success["ttl"]
+    min_ttl = values["cache_min_ttl"] if success.get("min_ttl") is None else success["min_ttl"]
+    if min_ttl > max_ttl:
+        raise OptionError(
+            "cache_success" if success else "cache_min_ttl", f"minimum TTL {min_ttl} above {max_ttl}"
+        )
+    negative_ttl = values["cache_max_negative_ttl"] if denial.get("ttl") is None else denial["ttl"]
+    if denial.get("min_ttl") is not None and denial["min_ttl"] > negative_ttl:
+        raise OptionError("cache_denial", f"minimum TTL {denial['min_ttl']} above {negative_ttl}")
+    if prefetch and (
+        prefetch["amount"] < 1 or not 0 <= prefetch["percentage"] <= 100 or prefetch["duration"] <= 0
+    ):
+        raise OptionError("cache_prefetch", f"{prefetch}: amount >= 1, duration > 0, percentage 0-100")
+    return CachePolicy(
+        size=values["cache_size"] if success.get("capacity") is None else success["capacity"],
+        max_ttl=max_ttl,
+        min_ttl=min_ttl,
+        max_negative_ttl=negative_ttl,
+        stale=values["serve_stale"],
+        denial_size=denial.get("capacity"),
+        denial_min_ttl=denial.get("min_ttl"),
+        disable_success="success" in values["cache_disable"],
+        disable_denial="denial" in values["cache_disable"],
+        prefetch=prefetch.get("amount", 0),
+        prefetch_window=prefetch.get("duration", 60.0),
+        prefetch_percentage=prefetch.get("percentage", 10),
+    )
