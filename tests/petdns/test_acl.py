@@ -5,18 +5,23 @@ match nothing, every table row is answered exactly as without rules (the fast pa
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import dns.asyncquery
 import dns.exception
 import dns.message
 import dns.rcode
 import pytest
+import yaml
 
 from petdns.serve.acl import AclRule, QueryAcl
 from petdns.settings import config_file
 from petdns.settings.config_file import ConfigError
 from petdns.settings.options import OptionError, build
 from tests.petdns.test_forward_server import WWW, Rig, serving
+from tests.petdns.test_reload import EXAMPLE
+from tests.petdns.test_reload import _ask as _ask_reload
+from tests.petdns.test_reload import serving as reload_serving
 from tests.support.dns_table import CASES
 from tests.support.resolver import ScriptedResolver
 
@@ -125,3 +130,18 @@ def test_acl_key_takes_rule_texts_and_mappings() -> None:
                 connect=False,
             )
         assert err.value.key == "acl"
+
+
+async def test_a_reload_applies_the_rules_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "petdns.yaml"
+    base = {"objects": [EXAMPLE], "listen": ["127.0.0.1:0"], "metrics_listen": [], "lameduck": 0}
+    path.write_text(yaml.safe_dump({**base, "no_forward": True}))
+    values = config_file.merge(config_file.load(str(path)), {})
+    async with reload_serving(build(values), path, values) as runtime:
+        assert (await _ask_reload(runtime)).rcode() == dns.rcode.NOERROR
+        runtime.apply(
+            {**values, "acl": [{"zones": ["cluster.local"], "action": "block", "types": [], "nets": []}]}
+        )
+        assert runtime.server.acl is not None and (await _ask_reload(runtime)).rcode() == dns.rcode.REFUSED
+        runtime.apply(values)
+        assert runtime.server.acl is None and (await _ask_reload(runtime)).rcode() == dns.rcode.NOERROR
