@@ -12,6 +12,7 @@ Each key belongs to a group that says what a reload does when it changes (see `G
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -121,17 +122,25 @@ def _copy(value: Any) -> Any:
     return value
 
 
+_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)")
+_SCALES: Final = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+
+
 def duration(value: Any) -> float:
-    """Seconds from a number or a text such as `30s`, `5m`, `1h`, `0`; ValueError otherwise."""
+    """Seconds from a number or a text such as `30s`, `5m`, `1h`, `0`, or Go's (as a Corefile writes
+    them) `500ms`, `1m30s`; ValueError otherwise."""
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration such as 30s, 5m or 1h")
     if isinstance(value, int | float):
         seconds = float(value)
     else:
         text = str(value).strip()
-        scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], 0)
+        parts = _DURATION_PART.findall(text)
         try:
-            seconds = float(text[:-1] if scale else text) * (scale or 1)
+            if parts and "".join(n + unit for n, unit in parts) == text:
+                seconds = sum(float(n) * _SCALES[unit] for n, unit in parts)
+            else:
+                seconds = float(text)
         except ValueError:
             raise ValueError(f"{text!r} is not a duration such as 30s, 5m or 1h") from None
     if seconds < 0:

@@ -42,7 +42,7 @@ def _build(values: dict[str, Any]) -> ServeOptions:
 
 def test_the_file_sets_every_forward_option(tmp_path: Path) -> None:
     path = tmp_path / "petdns.yaml"
-    path.write_text(FILE.replace("500ms", "0.5"))
+    path.write_text(FILE)
     options = _build(config_file.load(str(path)))
     forward = options.forward
     assert forward is not None and options.loop_detect
@@ -127,6 +127,20 @@ def test_values_that_cannot_be_used_name_their_key(values: dict[str, Any], key: 
     with pytest.raises(OptionError) as err:
         _build({"upstream": ["192.0.2.1"], **values})
     assert err.value.key == key
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("500ms", 0.5), ("1m30s", 90.0), ("2h", 7200.0), ("0.5s", 0.5), ("3", 3.0), ("0", 0.0)],
+)
+def test_durations_read_as_go_writes_them(text: str, seconds: float) -> None:
+    assert config_file.duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["5x", "m", "1.5.5s", "-1s", "1 s", ""])
+def test_malformed_durations_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        config_file.duration(text)
 
 
 def test_round_robin_rotates_and_fixed_interval_health_stays_fixed() -> None:
