@@ -155,8 +155,8 @@ class Forwarder:
         """Answer an admitted query through `deliver`, joining an identical query in flight."""
         self._loop = asyncio.get_running_loop()
         probe = self.loop_probe
-        if probe is not None and q.name == probe.wire:  # never coalesced: each pass through a loop counts
-            self._start(self._direct(q, deliver, tcp))
+        if probe is not None and q.name == probe.wire and not self._closed:
+            self._start(self._direct(q, deliver, tcp))  # never coalesced: each pass through a loop counts
             return
         waiters = self._inflight.get(q.key)
         if waiters is not None:
