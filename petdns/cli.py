@@ -89,6 +89,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     _operations_arguments(serve)
     _forward_arguments(serve)
+    plugins = serve.add_argument_group(
+        "rewrite, template, hosts (CoreDNS's plugins; full shapes in --config)"
+    )
+    plugins.add_argument(
+        "--hosts-file", dest="hosts", action="append", metavar="FILE", help="hosts file, fallthrough"
+    )
+    plugins.add_argument(
+        "--rewrite", action="append", metavar="RULE", help="rewrite rule as CoreDNS writes it"
+    )
+    plugins.add_argument(
+        "--template", dest="templates", action="append", metavar="YAML", help="template mapping"
+    )
     explain_command.add_parser(sub)
     # `petdns local` has a parser of its own (localcluster.cli); this entry lists it in --help
     sub.add_parser("local", help="run the embedded local control plane (kubectl and dig can use it)")

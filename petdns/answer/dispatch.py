@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, overload
 
@@ -27,6 +28,7 @@ from petdns.dns.constants import (
 )
 from petdns.dns.query import MalformedQuery, Query, parse_plain, parse_query
 from petdns.dns.wire import encode_name, error_reply, headers, opt_record
+from petdns.plugins.chain import Plugins
 from petdns.schema.lookup import lookup
 from petdns.schema.names import find_zone
 from petdns.settings.values import DEFAULT_MAX_UDP
@@ -35,10 +37,12 @@ from petdns.settings.values import DEFAULT_MAX_UDP
 @dataclass(frozen=True, slots=True)
 class Outside:
     """A query the zones do not answer: forward it, or send `local` (REFUSED, or a reverse NXDOMAIN;
-    None when the forwarder is to write its own REFUSED)."""
+    None when the forwarder is to write its own REFUSED). With `restore` (a rewritten question), the
+    replies to `query` (`local` included) are to be passed through it on their way to the client."""
 
     query: Query
     local: bytes | None
+    restore: Callable[[bytes], bytes] | None = None
 
 
 @overload
@@ -70,12 +74,12 @@ def declined(
     """What the fast path declined: a plain query for a name plainly outside the zones goes to the
     forwarder unanswered; everything else takes the full path, under the zone's lock."""
     plain = parse_plain(data)
-    if forwarding and plain is not None and not zone.serves(plain.name):
+    if forwarding and plain is not None and zone.settings.plugins is None and not zone.serves(plain.name):
         return Outside(plain, None)
     with zone.lock:
         out = full(zone, data, tcp=tcp, plain=plain)
     if isinstance(out, Outside) and not forwarding:
-        return out.local
+        return out.restore(out.local) if out.restore is not None and out.local is not None else out.local
     return out
 
 
@@ -104,9 +108,27 @@ def full(
             out = error_reply(qid, flags, 0, query.question)
             return out[:10] + b"\x00\x01" + out[12:] + opt_record(zone.max_udp, query.do, BADVERS >> 4)
         opt = opt_record(zone.max_udp, query.do)
+    if zone.settings.plugins is not None:
+        return _plugged(zone, zone.settings.plugins, query, opt, tcp=tcp)
     if query.qtype in (AXFR, IXFR) or query.qclass != IN:
         return refused(query, zone.max_udp)
     return _lookup(zone, query, opt, tcp=tcp)
+
+
+def _plugged(zone: RenderedZone, plugins: Plugins, query: Query, opt: bytes, *, tcp: bool) -> bytes | Outside:
+    """rewrite, template and hosts first (`petdns.plugins`), then the zones (or the forwarder) for the
+    query they leave, its reply given back the client's question."""
+    step = plugins.step(query, opt=opt, max_udp=zone.max_udp, tcp=tcp)
+    if isinstance(step, bytes):
+        return step
+    asked, back = step.query, step.restore
+    if asked.qtype in (AXFR, IXFR) or asked.qclass != IN:
+        out: bytes | Outside = refused(asked, zone.max_udp)
+    else:
+        out = _lookup(zone, asked, opt, tcp=tcp)
+    if back is None:
+        return out
+    return Outside(out.query, out.local, back) if isinstance(out, Outside) else back(out)
 
 
 def _lookup(zone: RenderedZone, query: Query, opt: bytes, *, tcp: bool) -> bytes | Outside:

@@ -191,10 +191,12 @@ class DnsServer:
     async def _forward_tcp(self, outside: Outside, peer: str) -> tuple[bytes, str]:
         local = outside.local if outside.local is not None else refused(outside.query, self.zone.max_udp)
         if self.forwarder is None:
-            return local, NO_PLUGIN
+            return (local if outside.restore is None else outside.restore(local)), NO_PLUGIN
         q = ClientQuery.of(outside.query, self.zone.max_udp)
         reply, plugin = self.forwarder.screen(q, peer, local, tcp=True)
-        return (reply, plugin) if reply is not None else (await self.forwarder.resolve(q, tcp=True), FORWARD)
+        if reply is None:
+            reply, plugin = await self.forwarder.resolve(q, tcp=True), FORWARD
+        return (reply if outside.restore is None else outside.restore(reply)), plugin
 
     async def _tcp_client(
         self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

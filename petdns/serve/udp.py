@@ -49,6 +49,10 @@ class Serving(Protocol):
     loop_tally: Tally
 
 
+def _restored(deliver: Callable[[bytes], None], restore: Callable[[bytes], bytes], reply: bytes) -> None:
+    deliver(restore(reply))
+
+
 def _identity(peer: Any) -> mmsg.Address:
     return peer  # type: ignore[no-any-return]
 
@@ -105,7 +109,7 @@ class UdpWorker(threading.Thread):
             if isinstance(out, Outside):
                 assert forwarder is not None
                 q = ClientQuery.of(out.query, self.server.zone.max_udp)
-                reply = self._forward(forwarder, q, data, source, out.local)
+                reply = self._forward(forwarder, q, data, source, out.local, out.restore)
             else:
                 reply = out
         except Exception:
@@ -131,16 +135,24 @@ class UdpWorker(threading.Thread):
         self._others.append((ACL, reply[3] & 0x0F))
         return False, reply
 
-    def _forward(
-        self, forwarder: Forwarder, q: ClientQuery, data: bytes, source: Any, local: bytes | None
+    def _forward(  # noqa: PLR0917
+        self,
+        forwarder: Forwarder,
+        q: ClientQuery,
+        data: bytes,
+        source: Any,
+        local: bytes | None,
+        restore: Callable[[bytes], bytes] | None = None,
     ) -> bytes:
         peer = self._peer(source)
         reply, plugin = forwarder.screen(q, peer[0], local)
         if reply is not None:
             if plugin != KUBERNETES:
                 self._others.append((plugin, reply[3] & 0x0F))
-            return reply
+            return reply if restore is None else restore(reply)
         deliver = functools.partial(self._send, peer, data, self._start)
+        if restore is not None:  # a rewritten question: the client gets its own back
+            deliver = functools.partial(_restored, deliver, restore)
         self.loop.call_soon_threadsafe(forwarder.submit, q, deliver)
         return b""
 

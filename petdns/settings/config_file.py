@@ -46,8 +46,8 @@ class Key:
 
     name: str
     flag: str
-    kind: str  # str, optional_str, int, float, duration, bool, list, choice, stubs, acl, cache_kind,
-    # prefetch, cache_disable (the last four: `shapes`)
+    kind: str  # str, optional_str, int, float, duration, bool, list, choice, stubs, mappings, acl,
+    # cache_kind, prefetch, cache_disable (the last four: `shapes`)
     default: Any
     group: str
     choices: tuple[str, ...] = ()
@@ -105,6 +105,9 @@ KEYS: Final = (
     Key("log_level", "--log-level", "choice", "info", LOG, LOG_LEVELS),
     Key("log_format", "--log-format", "choice", "text", LOG, LOG_FORMATS),
     Key("query_log", "--query-log", "bool", False, LOG),
+    Key("hosts", "--hosts-file", "mappings", [], ZONE),
+    Key("rewrite", "--rewrite", "list", [], ZONE),
+    Key("templates", "--template", "mappings", [], ZONE),
 )
 BY_NAME: Final = {key.name: key for key in KEYS}
 
@@ -189,6 +192,15 @@ def normalize(key: Key, value: Any) -> Any:
         return list(items)
     if kind == "stubs":
         return _stubs(value)
+    if kind == "mappings":  # the fields are checked by `options.build` (`settings.plugins`)
+        items = [value] if isinstance(value, dict) else value
+        if isinstance(items, list):  # the flags: a hosts file (with fallthrough), a template in YAML
+            items = [_mapping_flag(key.name, item) if isinstance(item, str) else item for item in items]
+        if not isinstance(items, list) or not all(
+            isinstance(item, dict) and all(isinstance(k, str) for k in item) for item in items
+        ):
+            raise ValueError(f"expected a list of mappings, got {value!r}")
+        return [dict(item) for item in items]
     return _shaped(kind, value)
 
 
@@ -202,6 +214,15 @@ def _shaped(kind: str, value: Any) -> Any:
     if kind == "cache_disable":
         return shapes.cache_disable(value)
     raise AssertionError(f"unknown kind {kind}")
+
+
+def _mapping_flag(name: str, text: str) -> Any:
+    if name == "hosts":
+        return {"file": text, "fallthrough": []}
+    try:
+        return load_yaml(text, "flag")
+    except DecodeError as err:
+        raise ValueError(f"{text!r} is not a YAML mapping: {err.reason}") from None
 
 
 def _stubs(value: Any) -> dict[str, list[str]]:

@@ -22,6 +22,7 @@ from petdns.serve.acl import AclRule, QueryAcl
 from petdns.serve.listen import parse_listen
 from petdns.serve.tcp import TcpLimits
 from petdns.settings import config_file
+from petdns.settings.plugins import PluginError, plugins_of
 from petdns.settings.values import UDP_SIZES, PodsMode, Settings
 
 RESOLV_CONF = "/etc/resolv.conf"
@@ -142,6 +143,10 @@ def settings_of(values: Mapping[str, Any], listen: tuple[Address, ...]) -> Setti
     ns = tuple(values["ns_addresses"]) or tuple(h for h, _ in listen if h not in ("0.0.0.0", "::"))
     _checked("zones", lambda: Settings(zones=zones))
     _checked("ns_addresses", lambda: Settings(ns_addresses=ns))
+    try:
+        plugins = plugins_of(values)
+    except PluginError as err:
+        raise OptionError(err.key, err.message) from None
     return Settings(
         zones=zones,
         ttl=ttl,
@@ -150,6 +155,7 @@ def settings_of(values: Mapping[str, Any], listen: tuple[Address, ...]) -> Setti
         ptr_hostname_only=values["ptr_hostname_only"],
         ns_addresses=ns,
         max_udp=max_udp,
+        plugins=plugins,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Any
 
 REVERSE_ZONES = ("in-addr.arpa", "ip6.arpa")
 SCHEMA_VERSION = "1.1.0"
@@ -32,6 +33,9 @@ class Settings:
     ptr_hostname_only: bool = False  # a pet's IP: only its pet names as PTRs
     ns_addresses: tuple[str, ...] = field(default=())
     max_udp: int = DEFAULT_MAX_UDP  # UDP replies: at most this, and the size our OPT records advertise
+    # rewrite, template and hosts in front of the zones: a petdns.plugins.chain.Plugins built by
+    # settings.options (None: none configured, and the fast path answers what it can)
+    plugins: Any = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.max_udp not in UDP_SIZES:
