@@ -74,7 +74,13 @@ def declined(
     """What the fast path declined: a plain query for a name plainly outside the zones goes to the
     forwarder unanswered; everything else takes the full path, under the zone's lock."""
     plain = parse_plain(data)
-    if forwarding and plain is not None and zone.settings.plugins is None and not zone.serves(plain.name):
+    plugins = zone.settings.plugins
+    if (
+        forwarding
+        and plain is not None
+        and not zone.serves(plain.name)
+        and (plugins is None or not plugins.declines(plain.name, plain.question[-4:]))
+    ):
         return Outside(plain, None)
     with zone.lock:
         out = full(zone, data, tcp=tcp, plain=plain)

@@ -24,10 +24,9 @@ def answer(
     client's size (512 without EDNS) capped at `zone.max_udp` is replaced by its truncated rendering
     (`zone.truncated`, for the common limits, kept once the full path has rendered it), else left to
     the full path, which truncates it. The question's end is found with one `find`: a name that is
-    not well formed misses the dict and is then checked by `zone.zone_of`.
+    not well formed misses the dict and is then checked by `zone.zone_of`. Questions the plugins
+    could change (`Plugins.declines`) are left to the full path.
     """
-    if zone.settings.plugins is not None:  # rewrite, template, hosts: the full path asks them first
-        return None
     if data[4:12] == QD1:
         qe = data.find(0, 12) + 5
         if qe != len(data) or qe < 17:
@@ -47,8 +46,11 @@ def answer(
     if data[2] & 0xF8:
         return None
     name = data[12 : qe - 4].lower()
-    node = zone.nodes.get(name)
     tail = data[qe - 4 : qe]
+    plugins = zone.settings.plugins  # rewrite, template, hosts: the full path asks them first
+    if plugins is not None and plugins.declines(name, tail):
+        return None
+    node = zone.nodes.get(name)
     reply = None
     if node is not None:
         for i in range(1, len(node), 3):

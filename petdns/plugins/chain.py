@@ -17,6 +17,7 @@ from petdns.plugins import hosts as hosts_plugin
 from petdns.plugins import template as template_plugin
 from petdns.plugins.message import RecordRule, limit_of, name_of, reply, requery, restore
 from petdns.plugins.rewrite import Question, Rewriter
+from petdns.plugins.touched import touched
 
 SERVFAIL: Final = 2
 Restore = Callable[[bytes], bytes]
@@ -45,16 +46,30 @@ class Plugins:
         self.templates = [template_plugin.build_template(t) for t in templates]
         self.hosts = [hosts_plugin.Hosts(spec) for spec in hosts]
         self._clock = clock
+        self.due = float("-inf")  # when a hosts file is next looked at
+        self.touched = touched(self.rewriter, self.templates, self.hosts)
         self.refresh()
 
     def refresh(self) -> None:
         """Read changed hosts files (each at most every `reload` seconds)."""
         now = self._clock()
+        changed = False
         for h in self.hosts:
-            h.refresh(now)
+            changed |= h.refresh(now)
+        if changed:
+            self.touched = touched(self.rewriter, self.templates, self.hosts)
+        self.due = min((h.next_look for h in self.hosts), default=float("inf"))
+
+    def declines(self, name: bytes, tail: bytes) -> bool:
+        """Whether the fast path must leave a question (lower-case wire name, type and class bytes) to
+        the full path: the plugins could change it, or a hosts file is due for a look (the full path
+        reads it, under the zone's lock)."""
+        return self.touched(name, tail) or self._clock() >= self.due
 
     def step(self, query: Query, *, opt: bytes, max_udp: int, tcp: bool) -> bytes | Step:
         """The reply, or the query to answer next (see the module)."""
+        if self.hosts and self._clock() >= self.due:
+            self.refresh()
         limit = limit_of(query, max_udp, tcp=tcp)
         asked = query
         rules: list[RecordRule] | None = None
@@ -88,7 +103,6 @@ class Plugins:
                     query, found.rcode, found.answer, found.authority, found.additional, opt=opt, limit=limit
                 )
         if self.hosts and query.qclass == 1:
-            self.refresh()
             for h in self.hosts:
                 records = h.resolve(name, query.qtype)
                 if records == hosts_plugin.SERVFAIL:

@@ -117,6 +117,14 @@ class Hosts:
         self._stamp: tuple[int, int] | None = None
         self._checked = float("-inf")
 
+    @property
+    def next_look(self) -> float:
+        """When `refresh` next looks at the file (infinity: never)."""
+        spec = self.spec
+        if spec.file is None or (self._stamp is not None and not spec.reload):
+            return float("inf")
+        return self._checked + spec.reload if self._stamp is not None else float("-inf")
+
     def refresh(self, now: float) -> bool:
         """Read the file again when its size or modification time changed and the reload interval has
         passed since the last look (the first look always reads it); True when the table changed."""
