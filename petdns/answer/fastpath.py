@@ -48,7 +48,11 @@ def answer(
     name = data[12 : qe - 4].lower()
     tail = data[qe - 4 : qe]
     plugins = zone.settings.plugins  # rewrite, template, hosts: the full path asks them first
-    if plugins is not None and plugins.declines(name, tail):
+    if plugins is not None and (  # as `plugins.declines`, inline
+        name in plugins.names
+        or (plugins.others is not None and plugins.others(name, tail))
+        or plugins.clock() >= plugins.due
+    ):
         return None
     node = zone.nodes.get(name)
     reply = None

@@ -17,7 +17,7 @@ from petdns.plugins import hosts as hosts_plugin
 from petdns.plugins import template as template_plugin
 from petdns.plugins.message import RecordRule, limit_of, name_of, reply, requery, restore
 from petdns.plugins.rewrite import Question, Rewriter
-from petdns.plugins.touched import touched
+from petdns.plugins.touched import Touched, touched
 
 SERVFAIL: Final = 2
 Restore = Callable[[bytes], bytes]
@@ -45,30 +45,37 @@ class Plugins:
         self.rewriter = Rewriter(rewrite) if rewrite else None
         self.templates = [template_plugin.build_template(t) for t in templates]
         self.hosts = [hosts_plugin.Hosts(spec) for spec in hosts]
-        self._clock = clock
+        self.clock = clock
         self.due = float("-inf")  # when a hosts file is next looked at
-        self.touched = touched(self.rewriter, self.templates, self.hosts)
+        self._touch(touched(self.rewriter, self.templates, self.hosts))
         self.refresh()
+
+    def _touch(self, found: Touched) -> None:
+        """What the fast path asks (see `declines`): the exact names, then the rest when there is any."""
+        self.touched = found
+        self.names = found.names
+        self.others = found if found.everything or found.parents or found.suffixes or found.types else None
 
     def refresh(self) -> None:
         """Read changed hosts files (each at most every `reload` seconds)."""
-        now = self._clock()
+        now = self.clock()
         changed = False
         for h in self.hosts:
             changed |= h.refresh(now)
         if changed:
-            self.touched = touched(self.rewriter, self.templates, self.hosts)
+            self._touch(touched(self.rewriter, self.templates, self.hosts))
         self.due = min((h.next_look for h in self.hosts), default=float("inf"))
 
     def declines(self, name: bytes, tail: bytes) -> bool:
         """Whether the fast path must leave a question (lower-case wire name, type and class bytes) to
         the full path: the plugins could change it, or a hosts file is due for a look (the full path
-        reads it, under the zone's lock)."""
-        return self.touched(name, tail) or self._clock() >= self.due
+        reads it, under the zone's lock). The fast path asks the same inline: `name in names`, then
+        `others` (None when there are only names), then the clock."""
+        return self.touched(name, tail) or self.clock() >= self.due
 
     def step(self, query: Query, *, opt: bytes, max_udp: int, tcp: bool) -> bytes | Step:
         """The reply, or the query to answer next (see the module)."""
-        if self.hosts and self._clock() >= self.due:
+        if self.hosts and self.clock() >= self.due:
             self.refresh()
         limit = limit_of(query, max_udp, tcp=tcp)
         asked = query
@@ -76,13 +83,14 @@ class Plugins:
         name = name_of(query)
         if self.rewriter is not None:
             q = Question(name, query.qtype, query.qclass)
-            rules = self.rewriter.rewrite(q)
-            if rules is not None:
+            done = self.rewriter.rewrite(q)
+            if done is not None:
                 try:
                     asked = requery(query, q.name, q.qtype, q.qclass)
                 except ValueError:  # not a domain name after the rewrite
                     return reply(query, SERVFAIL, opt=opt, limit=limit)
                 name = q.name
+                rules = done.records if done.restore else None  # else: the reply as the zones make it
         back: Restore | None = None
         if rules is not None:
             record_rules = rules
