@@ -17,6 +17,19 @@ CLASS_NAMES: Final = {v: k for k, v in CLASSES.items()}
 RecordRule = Callable[[dnslib.RR], None]  # rewrites one record of a reply in place
 
 
+class RcodeRule:
+    """`rewrite rcode`: a reply's rcode `old` becomes `new`. A record rule that leaves records alone:
+    `restore` applies it to the header, once per record (as CoreDNS), once when there are none."""
+
+    __slots__ = ("new", "old")
+
+    def __init__(self, old: int, new: int) -> None:
+        self.old, self.new = old, new
+
+    def __call__(self, rr: dnslib.RR) -> None:
+        return None
+
+
 def type_code(text: str) -> int:
     """A record type's code from its name (`A`, `AAAA`, `ANY`, `TYPE65`); ValueError otherwise."""
     upper = text.upper()
@@ -135,8 +148,9 @@ def _question(query: Query) -> dnslib.DNSQuestion:
 
 def restore(data: bytes, original: Query, rules: Sequence[RecordRule], limit: int) -> bytes:
     """A reply to a rewritten question given back the client's question, its records rewritten by
-    `rules` (applied in reverse order, authority, answer, additional, OPT left alone); over `limit`
-    bytes, TC set and no records. A reply that does not parse comes back as it was."""
+    `rules` (applied in reverse order, authority, answer, additional, OPT left alone; `RcodeRule`s to
+    the header, once for each record, OPT included, as CoreDNS); over `limit` bytes, TC set and no
+    records. A reply that does not parse comes back as it was."""
     try:
         msg = dnslib.DNSRecord.parse(data)
     except (dnslib.DNSError, ValueError, IndexError, struct.error):
@@ -147,6 +161,11 @@ def restore(data: bytes, original: Query, rules: Sequence[RecordRule], limit: in
             continue
         for rule in reversed(rules):
             rule(rr)
+    rcodes = [rule for rule in reversed(rules) if isinstance(rule, RcodeRule)]
+    for _ in range(max(1, len(msg.auth) + len(msg.rr) + len(msg.ar)) if rcodes else 0):
+        for rcode in rcodes:
+            if msg.header.rcode == rcode.old:
+                msg.header.rcode = rcode.new
     out = bytes(msg.pack())
     out = out[:12] + original.question + out[12 + len(original.question) :]
     if len(out) <= limit:

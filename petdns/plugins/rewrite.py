@@ -1,7 +1,9 @@
-"""CoreDNS's `rewrite` rules: `name`, `type`, `class` and `ttl`, in order, each `stop` (the default) or
-`continue`. A question is rewritten before any lookup; the reply gets the client's question back and
-the record rules the matching rules asked for (`answer auto`, `answer name`, `answer value`, `ttl`),
-applied in reverse order. Rules are CoreDNS text after the word `rewrite`."""
+"""CoreDNS's `rewrite` rules: `name`, `type`, `class`, `ttl` and `rcode`, in order, each `stop` (the
+default) or `continue`. A question is rewritten before any lookup; the reply gets the client's question
+back and the record rules the matching rules asked for (`answer auto`, `answer name`, `answer value`,
+`ttl`, `rcode`), applied in reverse order. As CoreDNS, when only `continue` rules matched and none
+asked for a record rule, the reply keeps the rewritten question. Rules are CoreDNS text after the
+word `rewrite`."""
 
 from __future__ import annotations
 
@@ -12,10 +14,10 @@ from typing import Final
 
 import dnslib
 
-from petdns.plugins.message import RecordRule, class_code, fqdn, type_code
+from petdns.plugins.message import RcodeRule, RecordRule, class_code, fqdn, rcode_code, type_code
 
 MATCHES: Final = ("exact", "prefix", "suffix", "substring", "regex")
-UNSUPPORTED: Final = ("edns0", "cname", "rcode")
+UNSUPPORTED: Final = ("edns0", "cname")
 MAX_REGEX: Final = 10000
 _GROUP: Final = re.compile(r"\{(\d+)\}")
 
@@ -163,7 +165,7 @@ class Rule:
         found = self.matches(q.name)
         if not found:
             return None
-        if self.part == "ttl":
+        if self.part in ("ttl", "rcode"):
             return list(self.records)
         original, m, s, t = q.name, self.match, self.source, self.target
         if isinstance(found, re.Match):
@@ -202,7 +204,7 @@ def _parse(text: str) -> Rule:
             raise RuleError("a stop or continue rule must begin with a rule type")
     kind, args = args[0].lower(), args[1:]
     if kind in UNSUPPORTED:
-        raise RuleError(f"{kind} rules are not supported (supported: name, type, class, ttl)")
+        raise RuleError(f"{kind} rules are not supported (supported: name, type, class, ttl, rcode)")
     if kind == "answer":
         raise RuleError("response rewrites must begin with a name rule")
     if kind in ("type", "class"):
@@ -216,6 +218,8 @@ def _parse(text: str) -> Rule:
         return Rule(text, stop, kind, values=values)
     if kind == "ttl":
         return _ttl(text, stop, args)
+    if kind == "rcode":
+        return _rcode(text, stop, args)
     if kind == "name":
         return _name(text, stop, args)
     raise RuleError(f"invalid rule type {kind!r}")
@@ -238,6 +242,24 @@ def _ttl(text: str, stop: bool, args: list[str]) -> Rule:
     pattern = _regex(source, "", "ttl") if match == "regex" else None
     source = source if match == "regex" else fqdn(source)
     return Rule(text, stop, "ttl", match, source, pattern=pattern, records=[ttl_rule(low, high)])
+
+
+def _rcode(text: str, stop: bool, args: list[str]) -> Rule:
+    """`rcode [exact|prefix|suffix|substring|regex] NAME FROM TO`."""
+    if len(args) == 3:
+        args = ["exact", *args]
+    if len(args) != 4 or args[0].lower() not in MATCHES:
+        raise RuleError("rcode rules are: rcode [exact|prefix|suffix|substring|regex] NAME FROM TO")
+    match, source = args[0].lower(), args[1]
+    codes = []
+    for which, value in (("matching", args[2]), ("replacement", args[3])):
+        try:
+            codes.append(rcode_code(value))
+        except ValueError:
+            raise RuleError(f"invalid {which} rcode {value!r}") from None
+    pattern = _regex(source, "", "rcode") if match == "regex" else None
+    source = source if match == "regex" else fqdn(source)
+    return Rule(text, stop, "rcode", match, source, pattern=pattern, records=[RcodeRule(*codes)])
 
 
 def _name(text: str, stop: bool, args: list[str]) -> Rule:
@@ -292,14 +314,23 @@ def _answers(match: str, args: list[str]) -> tuple[bool, list[RecordRule]]:
     return auto, records
 
 
+@dataclass(frozen=True, slots=True)
+class Rewritten:
+    """What the matching rules did: the record rules for the reply, and whether the reply is to get
+    the client's question back (not when only `continue` rules matched and none asked for records)."""
+
+    records: list[RecordRule]
+    restore: bool
+
+
 class Rewriter:
-    """The rules in order: `rewrite(q)` changes the question and says which record rules to apply."""
+    """The rules in order: `rewrite(q)` changes the question and says how to give back the reply."""
 
     def __init__(self, rules: Sequence[str]) -> None:
         self.rules = [parse_rule(text) for text in rules]
 
-    def rewrite(self, q: Question) -> list[RecordRule] | None:
-        """Apply the rules to `q` in place; the record rules for the reply, None when none matched."""
+    def rewrite(self, q: Question) -> Rewritten | None:
+        """Apply the rules to `q` in place; None when none matched."""
         out: list[RecordRule] | None = None
         for rule in self.rules:
             records = rule.apply(q)
@@ -307,5 +338,5 @@ class Rewriter:
                 continue
             out = (out or []) + records
             if rule.stop:
-                break
-        return out
+                return Rewritten(out, restore=True)
+        return None if out is None else Rewritten(out, restore=bool(out))
