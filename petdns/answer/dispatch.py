@@ -9,6 +9,7 @@ from typing import Literal, overload
 
 from petdns.answer.fastpath import answer
 from petdns.answer.render import render
+from petdns.answer.rotation import rotated
 from petdns.answer.zone import RenderedZone
 from petdns.dns.constants import (
     AXFR,
@@ -147,6 +148,8 @@ def _lookup(zone: RenderedZone, query: Query, opt: bytes, *, tcp: bool) -> bytes
     response = lookup(zone.catalog, zone.settings, name, query.qtype)
     if response is None:
         return Outside(query, refused(query, zone.max_udp))
+    if zone.settings.loadbalance:
+        response = rotated(response, next(zone.turns))
     if not zone.synced and not response.answer:  # not known yet is not "does not exist"
         return _with_opt(error_reply(qid, flags, SERVFAIL, query.question), opt)
     limit = MAX_UDP if tcp else min(query.edns_size, zone.max_udp) if query.edns_size else MIN_UDP

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 import threading
 import time
@@ -9,6 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from petdns.answer.render import render
+from petdns.answer.rotation import RotatedCut, Rotation, rotation_of
 from petdns.dns.constants import AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, SOA, SRV, TXT, A
 from petdns.dns.wire import encode_name, headers, split_labels, wire_name
 from petdns.schema.catalog import Catalog, SvcKey, Touched
@@ -32,7 +34,8 @@ OPT_SIZE: Final = 11  # an OPT record without options
 # A rendered name: (zone head, type+class, header variants, body, type+class, header variants, body, ...);
 # header variants and body are None for a type that the full path answers.
 Rendered = tuple[Any, ...]
-Cut = tuple[tuple[bytes, bytes, bytes, bytes], bytes]  # a truncated rendering: header variants, body
+# a truncated rendering: header variants, body (a `RotatedCut` with loadbalance: spliced as bytes are)
+Cut = tuple[tuple[bytes, bytes, bytes, bytes], bytes | RotatedCut]
 
 
 class ZoneHead:
@@ -88,6 +91,7 @@ class RenderedZone:
             sorted({MIN_UDP, MIN_UDP - OPT_SIZE, self.max_udp - OPT_SIZE})
         )  # no EDNS; EDNS 512; EDNS at or above our size
         self._fallthrough = False
+        self.turns = itertools.count()  # the full path's rotations (`loadbalance`)
         self._stamp()
 
     @property
@@ -193,8 +197,13 @@ class RenderedZone:
             if rtype in node.deferred:
                 rendered += (_TYPE_CLASS[rtype], None, None)
                 continue
-            r = render(labels, Response(NOERROR, answer=answer, additional=additional))
-            rendered += (_TYPE_CLASS[rtype], headers(r.flags, *r.counts), r.body)
+            response = Response(NOERROR, answer=answer, additional=additional)
+            r = render(labels, response)
+            body = rotation_of(r.body, response, r.counts) if self.settings.loadbalance else r.body
+            if body is None:
+                rendered += (_TYPE_CLASS[rtype], None, None)
+            else:
+                rendered += (_TYPE_CLASS[rtype], headers(r.flags, *r.counts), body)
         self.nodes[wire] = tuple(rendered)
         return wire
 
@@ -214,6 +223,11 @@ class RenderedZone:
                 break
         else:
             return
+        if isinstance(body, Rotation):  # the cut of each turn, as long as this one
+            rotated = body.cut(len(cut[1]))
+            if rotated is None:
+                return
+            cut = (cut[0], rotated)
         entry = self.truncated.get(wire)
         if entry is None or entry[0] is not node:
             entry = (node, {})
