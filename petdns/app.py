@@ -20,6 +20,7 @@ from petdns.forward.forwarder import Forwarder
 from petdns.forward.loop import LoopProbe
 from petdns.schema.loader import Loaded, load_files
 from petdns.schema.model import KubeObject
+from petdns.schema.scope import Scope
 from petdns.serve import http, logs, metrics
 from petdns.serve.lifecycle import DRAIN_SECONDS, Lifecycle
 from petdns.serve.reload import Reloader
@@ -57,9 +58,10 @@ class ConfigSource:
     values: dict[str, Any]
 
 
-def load_objects(paths: tuple[str, ...]) -> Loaded:
-    """The object files read (LoadError on a malformed one), with a warning per object given twice."""
-    loaded = load_files(list(paths))
+def load_objects(paths: tuple[str, ...], scope: Scope | None = None) -> Loaded:
+    """The object files read (LoadError on a malformed one; only `scope`'s objects), with a warning per
+    object given twice."""
+    loaded = load_files(list(paths), scope)
     for line in loaded.duplicates:
         log.warning("object files: %s", line)
     return loaded
@@ -67,7 +69,7 @@ def load_objects(paths: tuple[str, ...]) -> Loaded:
 
 def build_zone(options: ServeOptions) -> RenderedZone:
     """Load the object files (LoadError on a malformed one) into a rendered zone."""
-    loaded = load_objects(options.objects)
+    loaded = load_objects(options.objects, options.scope)
     zone = RenderedZone(options.settings)
     zone.load(loaded.objects)
     ignored = ", ".join(f"{n} {kind}" for kind, n in sorted(loaded.ignored.items()))
@@ -138,7 +140,9 @@ class Runtime:
 
     def objects(self, options: ServeOptions) -> list[KubeObject]:
         """The current objects: the object files (read again) and what the watch holds."""
-        objects: list[KubeObject] = list(load_objects(options.objects).objects) if options.objects else []
+        objects: list[KubeObject] = (
+            list(load_objects(options.objects, options.scope).objects) if options.objects else []
+        )
         if self.cache is not None:
             objects += self.cache.objects()
         return objects
@@ -249,7 +253,11 @@ async def serving(
                 client = Client(options.kube)
                 stack.push_async_callback(client.close)
             cache = ClusterCache(
-                client, zone, watch_pods=options.settings.pods is PodsMode.VERIFIED, on_synced=settle_memory
+                client,
+                zone,
+                watch_pods=options.settings.pods is PodsMode.VERIFIED,
+                on_synced=settle_memory,
+                scope=options.scope,
             )
             task = asyncio.create_task(cache.run())
             stack.callback(task.cancel)

@@ -12,7 +12,7 @@ from petdns.app import ConfigSource, build_zone, run
 from petdns.forward.upstream_health import POLICIES
 from petdns.schema.loader import LoadError
 from petdns.serve import logs
-from petdns.settings import config_file
+from petdns.settings import config_file, scope_flags
 from petdns.settings.options import RESOLV_CONF, OptionError, build
 from petdns.settings.values import PodsMode
 
@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         help="largest UDP reply, 512-65535 bytes, whatever the client offers; larger answers are "
         "truncated (TC) and come whole over TCP; also the size our OPT records advertise (default 1232)",
     )
+    scope_flags.add_arguments(serve)
     _operations_arguments(serve)
     _forward_arguments(serve)
     plugins = serve.add_argument_group(

@@ -46,8 +46,8 @@ class Key:
 
     name: str
     flag: str
-    kind: str  # str, optional_str, int, float, duration, bool, list, choice, stubs, mappings, acl,
-    # cache_kind, prefetch, cache_disable (the last four: `shapes`)
+    kind: str  # str, optional_str, int, float, duration, bool, list, optional_list, choice, stubs, mappings,
+    # acl, cache_kind, prefetch, cache_disable (the last four: `shapes`)
     default: Any
     group: str
     choices: tuple[str, ...] = ()
@@ -70,6 +70,12 @@ KEYS: Final = (
     Key("ttl", "--ttl", "int", 5, ZONE),
     Key("ns_addresses", "--ns-address", "list", [], ZONE),
     Key("max_udp_size", "--max-udp-size", "int", DEFAULT_MAX_UDP, ZONE),
+    Key("loadbalance", "--loadbalance", "bool", False, ZONE),
+    Key("namespaces", "--namespace", "list", [], RESTART),
+    Key("labels", "--labels", "str", "", RESTART),
+    Key("namespace_labels", "--namespace-labels", "str", "", RESTART),
+    Key("noendpoints", "--noendpoints", "bool", False, RESTART),
+    Key("fallthrough", "--fallthrough", "optional_list", None, ZONE),
     Key("health_listen", "--health-listen", "list", [], RESTART),
     Key("ready_listen", "--ready-listen", "list", [], RESTART),
     Key("metrics_listen", "--metrics-listen", "list", [":9153"], RESTART),
@@ -181,11 +187,17 @@ def normalize(key: Key, value: Any) -> Any:
         if value not in key.choices:
             raise ValueError(f"expected one of {', '.join(key.choices)}, got {value!r}")
         return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+        return value
+    if kind == "optional_list" and value is None:
+        return None
     if kind == "optional_str":
         if value is not None and not isinstance(value, str):
             raise ValueError(f"expected a string, got {value!r}")
         return value
-    if kind == "list":
+    if kind in ("list", "optional_list"):
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
             raise ValueError(f"expected a list of strings, got {value!r}")

@@ -7,18 +7,21 @@ reload the configuration file's key.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kubeapi import auth
 from kubeapi.auth import Connection
+from kubeapi.labels import parse as parse_selector
 from petdns.forward.acl import DEFAULT_RECURSION, Acl
 from petdns.forward.forwarder import ForwardConfig
 from petdns.forward.response_cache import CachePolicy
 from petdns.forward.upstream_health import HealthPolicy
 from petdns.forward.upstreams import Routes, default_upstreams, parse_stub_domain, parse_upstream
 from petdns.serve.acl import AclRule, QueryAcl
+from petdns.schema.scope import Scope
 from petdns.serve.listen import parse_listen
 from petdns.serve.tcp import TcpLimits
 from petdns.settings import config_file
@@ -26,6 +29,7 @@ from petdns.settings.plugins import PluginError, plugins_of
 from petdns.settings.values import UDP_SIZES, PodsMode, Settings
 
 RESOLV_CONF = "/etc/resolv.conf"
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 T = TypeVar("T")
 Address = tuple[str, int]
 
@@ -59,6 +63,7 @@ class ServeOptions:
     acl: QueryAcl | None = None  # access rules judging every query first
     loop_detect: bool = False  # probe for a forwarding loop at start; halt when one is found
     default_http: frozenset[str] = frozenset()  # paths at their default address: failing to bind is a warning
+    scope: Scope = field(default_factory=Scope)  # which objects are watched and served
 
 
 def _checked(key: str, make: Callable[[], T]) -> T:
@@ -109,6 +114,7 @@ def build(values: Mapping[str, Any], *, connect: bool = True, kube: Connection |
         tcp=tcp_limits(values),
         acl=query_acl(values),
         loop_detect=values["loop_detect"],
+        scope=scope_of(values),
         default_http=frozenset(
             {"/metrics"} if values["metrics_listen"] == config_file.BY_NAME["metrics_listen"].default else ()
         ),
@@ -156,6 +162,36 @@ def settings_of(values: Mapping[str, Any], listen: tuple[Address, ...]) -> Setti
         ns_addresses=ns,
         max_udp=max_udp,
         plugins=plugins,
+        loadbalance=values["loadbalance"],
+        fallthrough=fallthrough_of(values),
+    )
+
+
+def fallthrough_of(values: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The zones whose NXDOMAIN is forwarded: None when not given, () for every zone (none named, or
+    the root)."""
+    given = values["fallthrough"]
+    if given is None:
+        return None
+    zones = tuple(dict.fromkeys(z.strip().lower().strip(".") for z in given))
+    if "" in zones:
+        return ()
+    _checked("fallthrough", lambda: Settings(fallthrough=zones))
+    return zones
+
+
+def scope_of(values: Mapping[str, Any]) -> Scope:
+    """Which namespaces and objects are served; errors name the key."""
+    for namespace in values["namespaces"]:
+        if not DNS_LABEL.fullmatch(namespace):
+            raise OptionError("namespaces", f"{namespace!r} is not a namespace name")
+    _checked("labels", lambda: parse_selector(values["labels"]))
+    _checked("namespace_labels", lambda: parse_selector(values["namespace_labels"]))
+    return Scope.of(
+        values["namespaces"],
+        values["labels"],
+        values["namespace_labels"],
+        noendpoints=values["noendpoints"],
     )
 
 
