@@ -31,7 +31,6 @@ from petdns.dns.query import MalformedQuery, Query, parse_plain, parse_query
 from petdns.dns.wire import encode_name, error_reply, headers, opt_record
 from petdns.plugins.chain import Plugins
 from petdns.schema.lookup import lookup
-from petdns.schema.names import find_zone
 from petdns.settings.values import DEFAULT_MAX_UDP
 
 
@@ -161,10 +160,8 @@ def _lookup(zone: RenderedZone, query: Query, opt: bytes, *, tcp: bool) -> bytes
         type_class = struct.pack("!HH", query.qtype, IN)
         zone.keep_cut(wire, node, type_class, limit - len(opt), (variants, rendered.body))
     reply = qid + hdr + query.question + rendered.body + opt
-    if response.rcode == NXDOMAIN and zone.fallthrough:
-        head = zone.heads.get(find_zone(tuple(name.split(".")), zone.settings.served_zones) or "")
-        if head is not None and head.fallthrough:  # a reverse name without a cluster IP
-            return Outside(query, reply)
+    if response.rcode == NXDOMAIN and zone.falls_through(name):  # e.g. a reverse name without a cluster IP
+        return Outside(query, reply)
     return reply
 
 

@@ -102,8 +102,20 @@ class RenderedZone:
     @fallthrough.setter
     def fallthrough(self, value: bool) -> None:
         self._fallthrough = value
-        for name, head in self.heads.items():
-            head.fallthrough = value and name in REVERSE_ZONES and name not in self.settings.zones
+        zones = self._fallthrough_zones()
+        for name, head in self.heads.items():  # NXDOMAIN under a head that may fall through: full path
+            head.fallthrough = value and any(_within(z, name) or _within(name, z) for z in zones)
+
+    def _fallthrough_zones(self) -> tuple[str, ...]:
+        """`settings.fallthrough`: () is every served zone; None the reverse zones not cluster zones."""
+        given = self.settings.fallthrough
+        if given is None:
+            return tuple(z for z in REVERSE_ZONES if z not in self.settings.zones)
+        return given or self.settings.served_zones
+
+    def falls_through(self, name: str) -> bool:
+        """Whether an NXDOMAIN for this lower-case name goes on to forwarding (when forwarding)."""
+        return self._fallthrough and any(_within(name, z) for z in self._fallthrough_zones())
 
     # -- changes ---------------------------------------------------------------------------------------
 
@@ -269,3 +281,8 @@ class RenderedZone:
     def serves(self, name: bytes) -> bool:
         """Whether a well-formed lower-case wire name is in a served zone (cluster or reverse)."""
         return self.zone_of(name) is not None
+
+
+def _within(name: str, zone: str) -> bool:
+    """Whether a name is the zone or below it (text, lower-case, no trailing dot)."""
+    return name == zone or name.endswith("." + zone)
