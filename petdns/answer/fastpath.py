@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from petdns.answer.rotation import RotatedCut
 from petdns.answer.zone import DYNAMIC, Rendered, RenderedZone
 from petdns.dns.constants import AA, MIN_UDP, NOERROR, NXDOMAIN, QR
 from petdns.dns.query import IN_CLASS, QD1, QD1_AR1, edns
@@ -61,7 +62,10 @@ def answer(
             if node[i] == tail:
                 if node[i + 1] is None:  # deferred to the full path
                     return None
-                reply = data[:2] + node[i + 1][variant] + data[12:qe] + node[i + 2]
+                body = node[i + 2]
+                if body.__class__ is not bytes:  # a `Rotation` (loadbalance): its next order
+                    body = body.next()
+                reply = data[:2] + node[i + 1][variant] + data[12:qe] + body
                 break
     if reply is None:
         reply = _negative(zone, data, name, node, qe, variant)
@@ -72,7 +76,10 @@ def answer(
         cut = None if kept is None or kept[0] is not node else kept[1].get((tail, limit))
         if cut is None:
             return None
-        reply = data[:2] + cut[0][variant] + data[12:qe] + cut[1]
+        cut_body = cut[1]
+        if isinstance(cut_body, RotatedCut):
+            cut_body = cut_body.next()
+        reply = data[:2] + cut[0][variant] + data[12:qe] + cut_body
     if seen is not None:
         seen.append(0 if data[qe - 4] else data[qe - 3])
     return reply + opt

@@ -5,9 +5,9 @@ other records, A/AAAA records, MX records, and the addresses (and the MX records
 query: here by a rotation, so the set is unchanged and every record leads equally often.
 
 The full path rotates the lookup's response before rendering (`rotated`). The fast path rotates
-pre-rendered bytes: a `Rotation` stands in a rendered name's body, and `bytes + rotation` (Python
-calls `Rotation.__radd__`) splices the next order, so the fast path itself is unchanged and the
-answer still costs one dict lookup and a copy. Only address records whose owner is a two-byte
+pre-rendered bytes: a `Rotation` stands in a rendered name's body and `rotation.next()` gives its
+next order (every order rendered up front for small bodies, spliced for larger ones), so an answer
+still costs one dict lookup and a copy. Only address records whose owner is a two-byte
 pointer are spliced (16 bytes for A, 28 for AAAA: no names to compress inside them, so nothing
 points into them and they move freely); any other section that would need reordering leaves the
 type to the full path.
@@ -16,7 +16,9 @@ type to the full path.
 from __future__ import annotations
 
 import itertools
+import math
 import struct
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Final
 
@@ -26,6 +28,7 @@ from petdns.schema.records import RR
 
 MX: Final = 15
 _SIZES: Final = {A: 16, AAAA: 28}  # a pointer owner, type, class, TTL, rdlength and the address
+PRERENDERED: Final = 4096  # bytes of every order of one run (or body) rendered up front, at most
 
 
 def ordered(records: tuple[RR, ...], turn: int) -> tuple[RR, ...]:
@@ -65,34 +68,68 @@ def rotated(response: Response, turn: int) -> Response:
 
 
 class Rotation:
-    """A rendered body whose address runs turn by one record per use: `head + rotation` is `head` and
-    the body in its next order. The turns are counted per rotation by an `itertools.count` (atomic under
-    the GIL: no lock on the fast path); `at(k)` is the body turned by k."""
+    """A rendered body whose address runs turn by one record per use: `next()` is the body in its next
+    order; `at(k)` is the body turned by k. Small runs have every order rendered up front, and `next`
+    is an `itertools.cycle`'s, prefixed and suffixed by `map` (all in C: no Python frame per query);
+    larger ones are spliced per use from a doubled copy of each run, the turns counted by an
+    `itertools.count`. Both are atomic under the GIL: no lock on the fast path."""
 
-    __slots__ = ("_double", "_length", "_n", "_next", "_offsets", "_regions", "_strides", "body")
+    __slots__ = (
+        "_double",
+        "_length",
+        "_n",
+        "_offsets",
+        "_post",
+        "_pre",
+        "_regions",
+        "_run",
+        "_strides",
+        "_turns",
+        "body",
+        "next",
+    )
 
     def __init__(self, body: bytes, regions: list[tuple[int, int, list[int]]]) -> None:
         self.body = body  # as rendered, turned by 0
         # per run: (start, end, doubled bytes, each record's offset in them)
         self._regions = [(s, e, body[s:e] * 2, offsets_of(sizes)) for s, e, sizes in regions]
         self._strides = [sizes[0] if len(set(sizes)) == 1 else 0 for _, _, sizes in regions]
-        self._next = itertools.count()
-        whole = len(regions) == 1 and regions[0][0] == 0 and regions[0][1] == len(body)
-        # the common case, one run that is the whole body (a headless name's A or AAAA records)
-        self._double = self._regions[0][2] if whole else b""
-        self._offsets = self._regions[0][3] if whole else ()
-        self._n = len(self._offsets)
+        self._turns = itertools.count()
         self._length = len(body)
+        period = math.lcm(*(len(sizes) for _, _, sizes in regions))
+        start, end, double, offsets = self._regions[0]
+        self._double, self._offsets, self._n, self._run = double, offsets, len(offsets), end - start
+        self._pre = self._post = b""
+        self.next: Callable[[], bytes]
+        if len(regions) == 1 and self._n * self._run <= PRERENDERED:  # the common case, all in C
+            pre, post = body[:start], body[end:]
+            turning: Iterator[bytes] = itertools.cycle([double[o : o + self._run] for o in offsets])
+            if post:
+                turning = map(bytes.__add__, turning, itertools.repeat(post))
+            if pre:
+                turning = map(pre.__add__, turning)
+            self.next = turning.__next__
+        elif period * len(body) <= PRERENDERED:
+            self.next = itertools.cycle([self.at(k) for k in range(period)]).__next__
+        elif len(regions) == 1:  # one run (a headless name's addresses; an SRV answer's glue)
+            self._pre, self._post = body[:start], body[end:]
+            self.next = self._spliced
+        else:
+            self.next = self._joined
 
     def __len__(self) -> int:
         return self._length
 
-    def __radd__(self, head: bytes) -> bytes:
-        k = next(self._next)
-        if self._n:
-            o = self._offsets[k % self._n]
-            return head + self._double[o : o + self._length]
-        return head + self.at(k)
+    def _spliced(self) -> bytes:
+        o = self._offsets[next(self._turns) % self._n]
+        return self._pre + self._double[o : o + self._run] + self._post
+
+    def _joined(self) -> bytes:
+        return self.at(self.turn())
+
+    def turn(self) -> int:
+        """The next turn of the spliced orders (and of the truncated ones, `RotatedCut`)."""
+        return next(self._turns)
 
     def at(self, k: int) -> bytes:
         """The body with each run turned by k records."""
@@ -105,10 +142,6 @@ class Rotation:
         out.append(body[pos:])
         return b"".join(out)
 
-    def turns(self) -> int:
-        """The next turn, counted: what a truncated rendering of this body uses."""
-        return next(self._next)
-
     def cut(self, length: int) -> RotatedCut | None:
         """The first `length` bytes of each turned body, when that is whole records of every order:
         truncation keeps whole records from the start, so `length` must not end inside a run of
@@ -120,8 +153,8 @@ class Rotation:
 
 
 class RotatedCut:
-    """A truncated rendering of a rotating body: `head + cut` is the first `length` bytes of the body's
-    next order (the truncated rendering of that order, whose counts and flags are the same)."""
+    """A truncated rendering of a rotating body: `next()` is the first `length` bytes of the body's
+    next turn (the truncated rendering of that order: its counts and flags are the same)."""
 
     __slots__ = ("length", "rotation")
 
@@ -132,8 +165,9 @@ class RotatedCut:
     def __len__(self) -> int:
         return self.length
 
-    def __radd__(self, head: bytes) -> bytes:
-        return head + self.rotation.at(self.rotation.turns())[: self.length]
+    def next(self) -> bytes:
+        """The next turn's truncated body."""
+        return self.rotation.at(self.rotation.turn())[: self.length]
 
 
 def offsets_of(sizes: list[int]) -> tuple[int, ...]:

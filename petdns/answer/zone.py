@@ -34,7 +34,7 @@ OPT_SIZE: Final = 11  # an OPT record without options
 # A rendered name: (zone head, type+class, header variants, body, type+class, header variants, body, ...);
 # header variants and body are None for a type that the full path answers.
 Rendered = tuple[Any, ...]
-# a truncated rendering: header variants, body (a `RotatedCut` with loadbalance: spliced as bytes are)
+# a truncated rendering: header variants, body (with loadbalance, a `RotatedCut` for a turning body)
 Cut = tuple[tuple[bytes, bytes, bytes, bytes], bytes | RotatedCut]
 
 
