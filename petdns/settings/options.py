@@ -20,8 +20,8 @@ from petdns.forward.forwarder import ForwardConfig
 from petdns.forward.response_cache import CachePolicy
 from petdns.forward.upstream_health import HealthPolicy
 from petdns.forward.upstreams import Routes, default_upstreams, parse_stub_domain, parse_upstream
-from petdns.serve.acl import AclRule, QueryAcl
 from petdns.schema.scope import Scope
+from petdns.serve.acl import AclRule, QueryAcl
 from petdns.serve.listen import parse_listen
 from petdns.serve.tcp import TcpLimits
 from petdns.settings import config_file
