@@ -11,6 +11,7 @@ import signal
 import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kubeapi.auth import Connection
@@ -71,7 +72,8 @@ class LocalOptions:
         upstreams = self.upstreams
         if upstreams is None:
             try:
-                upstreams = default_upstreams(self.resolv_conf, [self.dns] if self.dns else [])
+                text = Path(self.resolv_conf).read_text(errors="replace")
+                upstreams = default_upstreams(text, [self.dns] if self.dns else [])
             except OSError:
                 upstreams = ()
         return ForwardConfig(Routes(upstreams, {})) if upstreams else None
