@@ -22,6 +22,7 @@ from localcluster.apiserver.tls import ServingCert, serving_cert
 from localcluster.controllers.deployments.controller import DeploymentController
 from localcluster.controllers.disruption.controller import DisruptionController
 from localcluster.controllers.endpointslices.controller import EndpointSliceController
+from localcluster.controllers.protection.controller import ProtectionController
 from localcluster.controllers.provisioner.controller import Provisioner, ProvisionerConfig
 from localcluster.controllers.provisioner.volumes import private_dir
 from localcluster.kubelet.kubelet import Kubelet, KubeletConfig
@@ -309,6 +310,7 @@ async def _serve_components(
             ("deployment-controller", DeploymentController(client("deployment-controller")).run),
             ("disruption-controller", DisruptionController(client("disruption-controller")).run),
             ("petset-controller", controller.run),
+            ("protection-controller", ProtectionController(client("protection-controller")).run),
         ]
         runtime = None
         if options.dns is not None:

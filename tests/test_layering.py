@@ -51,6 +51,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "localcluster.controllers.endpointslices.model": IO,
     "localcluster.controllers.endpointslices.slices": IO,
     "localcluster.controllers.provisioner.volumes": IO,
+    "localcluster.controllers.protection.rules": IO,
+    "localcluster.kubelet.affinity": IO,
+    "localcluster.apiserver.podlog": IO,
     "localcluster.storage": (
         "aiohttp",
         "asyncio",

@@ -91,6 +91,12 @@ def _pod_status(obj: Obj, _now: float) -> Any:
     return _get(obj, "status.reason") or _get(obj, "status.phase") or "Pending"
 
 
+def _storage_status(obj: Obj, _now: float) -> Any:  # claims and volumes: Terminating while deleted
+    return (
+        "Terminating" if _get(obj, "metadata.deletionTimestamp") else _get(obj, "status.phase") or "Pending"
+    )
+
+
 def _pod_restarts(obj: Obj, _now: float) -> Any:
     statuses = _get(obj, "status.containerStatuses") or []
     return sum(int(s.get("restartCount", 0)) for s in statuses if isinstance(s, dict))
@@ -243,7 +249,7 @@ BUILTIN_COLUMNS: dict[str, tuple[Column, ...]] = {
     ),
     "persistentvolumeclaims": (
         NAME,
-        ("Status", "string", 0, _path("status.phase", default="Pending")),
+        ("Status", "string", 0, _storage_status),
         ("Volume", "string", 0, _path("spec.volumeName", default="")),
         ("Capacity", "string", 0, _path("status.capacity.storage", default="")),
         ("Access Modes", "string", 0, _claim_access_modes),
@@ -255,7 +261,7 @@ BUILTIN_COLUMNS: dict[str, tuple[Column, ...]] = {
         ("Capacity", "string", 0, _path("spec.capacity.storage", default="")),
         ("Access Modes", "string", 0, _access_modes),
         ("Reclaim Policy", "string", 0, _path("spec.persistentVolumeReclaimPolicy", default="Retain")),
-        ("Status", "string", 0, _path("status.phase", default="Pending")),
+        ("Status", "string", 0, _storage_status),
         ("Claim", "string", 0, _volume_claim),
         ("StorageClass", "string", 0, _path("spec.storageClassName", default="")),
         AGE,
