@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from kubeapi.client import Client
@@ -46,11 +49,50 @@ def event_body(
     }
 
 
-async def record(client: Client, body: dict[str, Any]) -> bool:
-    """Create the event; a failure is logged and dropped (events never block a pod's sync)."""
-    try:
-        await client.create(EVENTS, body["metadata"]["namespace"], body)
-    except ApiError as err:
-        log.debug("kubelet: event %s not recorded: %s", body["reason"], err)
-        return False
-    return True
+class EventSender:
+    """Sends events from one task, so that they never hold up a pod's sync. A token bucket (`burst`
+    events, then `rate` a second) and a bounded queue keep a burst of thousands of pods from becoming
+    thousands of Events: beyond them events are dropped, as client-go's spam filter and a full
+    broadcaster drop them."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        capacity: int = 256,
+        burst: float = 32,
+        rate: float = 10,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(capacity)
+        self._burst, self._rate, self._clock = burst, rate, clock
+        self._tokens, self._stamp = burst, clock()
+        self.sent = 0
+        self.dropped = 0
+
+    def post(self, body: dict[str, Any]) -> None:
+        """Queue one event (dropped when over the rate or the queue is full)."""
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        if self._tokens < 1:
+            self.dropped += 1
+            return
+        self._tokens -= 1
+        try:
+            self._queue.put_nowait(body)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    async def run(self) -> None:
+        """Send queued events until cancelled; a failed send is logged and dropped."""
+        while True:
+            body = await self._queue.get()
+            try:
+                await self.client.create(EVENTS, body["metadata"]["namespace"], body)
+            except ApiError as err:
+                self.dropped += 1
+                log.debug("kubelet: event %s not recorded: %s", body["reason"], err)
+            else:
+                self.sent += 1

@@ -110,6 +110,7 @@ class Kubelet:
                 await self._registrar.register(node)
             tasks = [asyncio.create_task(r.run()) for r in (self._pods, self._claims, self._nodes)]
             await self._wait_listed(tasks)
+            tasks.append(asyncio.create_task(self._podsync.events.run()))
             tasks.append(asyncio.create_task(self._workers.run(self.config.workers)))
             self.synced.set()
             known = len(self._pods.store)

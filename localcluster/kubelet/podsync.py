@@ -13,11 +13,11 @@ from kubeapi.meta import Obj, parse_time
 from kubeapi.paths import PODS
 from kubeapi.store import Key, Store
 from localcluster.kubelet import podstatus
-from localcluster.kubelet.affinity import PlacedPod, placed
+from localcluster.kubelet.affinity import PlacedPod, placed, terms_of
 from localcluster.kubelet.config import KubeletConfig
-from localcluster.kubelet.events import SCHEDULER, event_body, record
+from localcluster.kubelet.events import SCHEDULER, EventSender, event_body
 from localcluster.kubelet.ipam import PodAddresses, PoolExhausted
-from localcluster.kubelet.podindex import PLACED, node_of, uid_of
+from localcluster.kubelet.podindex import ANTI_AFFINE, PLACED, node_of, uid_of
 from localcluster.kubelet.podlife import Facts, Timing, next_step, terminal, terminating, timing_of
 from localcluster.kubelet.registration import Registrar
 from localcluster.kubelet.scheduler import ClaimView, choose_node, claims_problem, unschedulable_message
@@ -43,6 +43,7 @@ class PodSync:
         self.client = client
         self.config = config
         self.writes = 0
+        self.events = EventSender(client)
         self.addresses = PodAddresses(config.pod_cidrs)
         self.binding: dict[Key, str] = {}  # binds sent that the pod cache does not show yet
         self.started: dict[str, float] = {}  # monotonic time the containers started
@@ -122,7 +123,7 @@ class PodSync:
         if problem is not None:
             node, message = None, unschedulable_message(len(self.config.nodes), problem)
         else:
-            node, message = choose_node(pod, self._nodes.views(), self.load(), self._placed_pods())
+            node, message = choose_node(pod, self._nodes.views(), self.load(), self._placed_pods(pod))
         if node is None:
             await self._put_status(pod, podstatus.unschedulable(pod, message, now))
             if self.unschedulable.get(uid) != message:  # one event per new reason, not per retry
@@ -151,13 +152,15 @@ class PodSync:
         return {"component": SCHEDULER, "now": time.time()}
 
     async def _event(self, body: dict[str, Any]) -> None:
-        await record(self.client, body)  # events are not counted in `writes`
+        self.events.post(body)  # sent in the background, not counted in `writes`
 
-    def _placed_pods(self) -> list[PlacedPod]:
-        """The pods bound to the nodes (binds in flight included), for anti-affinity."""
+    def _placed_pods(self, pod: Obj) -> list[PlacedPod]:
+        """The pods bound to the nodes (binds in flight included) that anti-affinity has to look at: all
+        of them for a pod with terms of its own, else those with terms."""
+        index = PLACED if terms_of(pod) else ANTI_AFFINE
         out = []
         for node in self._nodes.host_ips:
-            for key in self._pods.keys_by(PLACED, node):
+            for key in self._pods.keys_by(index, node):
                 found = self._pods.get(key)
                 if found is not None:
                     out.append(placed(found, node))
