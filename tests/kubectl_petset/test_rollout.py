@@ -96,7 +96,12 @@ class Cluster:
 
 
 def test_rollout_verbs_on_the_example_petset(tmp_path: Path) -> None:
-    local = LocalProcess(tmp_path, "-f", EXAMPLE, "--no-forward", "--no-metrics", "--ready-after", "0.3")
+    # the example as the custom resource: an apps/v1alpha1 PetSet (v1.4) has no rolling updates
+    example = tmp_path / "petset.yaml"
+    example.write_text(
+        Path(EXAMPLE).read_text().replace("apiVersion: apps/v1alpha1", "apiVersion: petdns.dev/v1")
+    )
+    local = LocalProcess(tmp_path, "-f", str(example), "--no-forward", "--no-metrics", "--ready-after", "0.3")
     try:
         _walk(Cluster(local))
     finally:
