@@ -56,6 +56,8 @@ class ConfigSource:
     path: str
     flags: dict[str, Any]
     values: dict[str, Any]
+    load: Callable[[str], dict[str, Any]] = config_file.load  # a Corefile: its own reader
+    watch: Callable[[str], object] = config_file.fingerprint
 
 
 def load_objects(paths: tuple[str, ...], scope: Scope | None = None) -> Loaded:
@@ -288,7 +290,14 @@ async def serving(
         )
         await _start_http(runtime, _http_routes(runtime, metrics.renderer(registry), scrapes), stack)
         if config is not None:
-            reloader = Reloader(config.path, config.flags, runtime.apply, runtime.reloads)
+            reloader = Reloader(
+                config.path,
+                config.flags,
+                runtime.apply,
+                runtime.reloads,
+                load=config.load,
+                watch=config.watch,
+            )
             watcher = asyncio.create_task(reloader.run())
             stack.callback(watcher.cancel)
             log.info("following config %s", config.path)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from kubeapi import auth
-from petdns import explain_command
+from petdns import corefile_command, explain_command
 from petdns.app import ConfigSource, build_zone, run
+from petdns.corefile import report
+from petdns.corefile.syntax import CorefileError
 from petdns.forward.upstream_health import POLICIES
 from petdns.schema.loader import LoadError
 from petdns.serve import logs
@@ -25,11 +28,20 @@ def _parser() -> argparse.ArgumentParser:
         help="serve the cluster-DNS schema from object files or a live cluster",
         argument_default=argparse.SUPPRESS,  # a flag not given leaves its key to --config or the default
     )
-    serve.add_argument(
+    source = serve.add_mutually_exclusive_group()
+    source.add_argument(
         "--config",
         metavar="FILE",
         help="YAML settings, one key per flag (config/petdns.yaml); flags given here win over it; "
         "the file is followed and changes apply live",
+    )
+    source.add_argument(
+        "--corefile",
+        "-conf",
+        dest="corefile",
+        metavar="FILE",
+        help="a CoreDNS Corefile instead (docs/deploy.md; `petdns corefile check FILE` shows what each "
+        "line becomes); followed with its imports like --config",
     )
     serve.add_argument(
         "--objects",
@@ -103,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
         "--template", dest="templates", action="append", metavar="YAML", help="template mapping"
     )
     explain_command.add_parser(sub)
+    corefile_command.add_parser(sub)
     # `petdns local` has a parser of its own (localcluster.cli); this entry lists it in --help
     sub.add_parser("local", help="run the embedded local control plane (kubectl and dig can use it)")
     return parser
@@ -313,9 +326,13 @@ def main(argv: list[str] | None = None) -> int:
         from localcluster import cli as local_cli  # noqa: PLC0415
 
         return local_cli.main(argv[1:])
+    if argv[:1] and argv[0].split("=")[0] in ("-conf", "--corefile"):
+        argv = ["serve", *argv]  # CoreDNS's command line: the image's Deployment args, unchanged
     args = _parser().parse_args(argv)
     if args.command == "explain":
         return explain_command.run(args)
+    if args.command == "corefile":
+        return corefile_command.run(args)
     return _serve(args)
 
 
@@ -335,25 +352,41 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
 
 def _serve(args: argparse.Namespace) -> int:
     path = getattr(args, "config", None)
+    corefile = getattr(args, "corefile", None)
+    where_set: Callable[[str], str | None] = lambda key: None  # noqa: E731
     try:
         flags = _flag_values(args)
-        values = config_file.merge(config_file.load(path) if path else {}, flags)
+        if corefile:
+            translation = report.load(corefile)
+            file_values, where_set = translation.values, translation.where
+        else:
+            file_values = config_file.load(path) if path else {}
+        values = config_file.merge(file_values, flags)
         logs.configure(values["log_level"], values["log_format"])
         options = build(values)
         zone = build_zone(options)
     except config_file.ConfigError as err:
         print(f"petdns: error: config {err}", file=sys.stderr)
         return 2
+    except CorefileError as err:
+        print(f"petdns: error: corefile {err}", file=sys.stderr)
+        return 2
     except OptionError as err:
-        where = (
-            config_file.BY_NAME[err.key].flag if err.key in flags or not path else f"config {path}: {err.key}"
-        )
+        source = f"corefile {where_set(err.key) or corefile}" if corefile else f"config {path}"
+        given = err.key in flags or not (path or corefile)
+        where = config_file.BY_NAME[err.key].flag if given else f"{source}: {err.key}"
         print(f"petdns: error: {where}: {err.message}", file=sys.stderr)
         return 2
     except (ValueError, OSError, LoadError, auth.ConfigError) as err:
         print(f"petdns: error: {err}", file=sys.stderr)
         return 2
-    config = ConfigSource(path, flags, values) if path else None
+    config = None
+    if corefile:
+        config = ConfigSource(
+            corefile, flags, values, load=corefile_command.values, watch=corefile_command.fingerprint
+        )
+    elif path:
+        config = ConfigSource(path, flags, values)
     try:
         run(options, zone, config=config)
     except OSError as err:

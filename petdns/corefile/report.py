@@ -1,0 +1,53 @@
+"""Reading a Corefile whole (`load`, `translate_file`) and printing what each line became (`lines`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from petdns.corefile.servers import Translation, translate
+from petdns.corefile.syntax import CorefileError, Reader, parse
+
+
+def translate_file(path: str, env: Mapping[str, str] | None = None) -> Translation:
+    """The translation of the Corefile at `path`; CorefileError when it cannot even be parsed (a
+    directive petdns cannot express is recorded on its line instead)."""
+    reader = Reader(env)
+    servers = parse(reader.file(path))
+    return translate(servers, reader.files)
+
+
+def load(path: str, env: Mapping[str, str] | None = None) -> Translation:
+    """`translate_file`, raising the first line's error (CorefileError naming file:line)."""
+    result = translate_file(path, env)
+    err = result.first_error()
+    if err is not None:
+        raise err
+    return result
+
+
+def files(path: str) -> list[str]:
+    """The Corefile and the files it imports now (what a reload follows); [path] when it is broken."""
+    try:
+        return translate_file(path).files
+    except CorefileError:
+        return [path]
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def lines(result: Translation) -> list[str]:
+    """One line per Corefile line: `FILE:LINE: TEXT -> key=value, ...`, `-> error: ...`, `-> (note)`;
+    then what the missing directives mean."""
+    out = []
+    for e in result.entries:
+        said = [f"{key}={_show(value)}" for key, value in e.values]
+        said += [f"({note})" for note in e.notes]
+        if e.error:
+            said = [f"error: {e.error}"]
+        out.append(f"{e.file}:{e.line}: {e.text} -> {', '.join(said) or '(nothing)'}")
+    out += [f"({why}) -> {key}={_show(value)}" for why, key, value in result.implied]
+    return out
