@@ -40,6 +40,9 @@ def options(d: Directive, out: Out, table: Mapping[str, Option]) -> None:
                 known = ", ".join(sorted(table)) or "none"
                 raise o.error(f"{d.name.text} option petdns cannot express (it knows: {known})")
             handler(o)
+            entry = out.entry(o)
+            if not entry.values and not entry.notes:
+                entry.notes.append(f"in the {d.name.text} value above")
         except CorefileError as err:
             out.fail(err, o)
 
@@ -183,6 +186,8 @@ def cache(d: Directive, block: Block, out: Out) -> None:
         ttl = count(given.pop(0), 0, 2**31 - 1)
         out.set(d, "cache_max_ttl", ttl)
         out.set(d, "cache_max_negative_ttl", ttl)
+    else:
+        out.note(d, "the TTL caps stay petdns's: 3600 s, 1800 s negative")
     if any(zone(t) != "." for t in given):
         raise given[0].error("petdns caches what it forwards, for all names: no cache zones")
 

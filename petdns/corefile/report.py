@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from petdns.corefile.entries import Entry
 from petdns.corefile.servers import Translation, translate
 from petdns.corefile.syntax import CorefileError, Reader, parse
 
@@ -15,7 +16,13 @@ def translate_file(path: str, env: Mapping[str, str] | None = None) -> Translati
     directive petdns cannot express is recorded on its line instead)."""
     reader = Reader(env)
     servers = parse(reader.file(path))
-    return translate(servers, reader.files)
+    result = translate(servers, reader.files)
+    for token, matched in reader.imports:
+        found = f"{len(matched)} file(s): {', '.join(matched)}" if matched else "no file matches now"
+        result.entries.append(Entry(token.file, token.line, f"import {token.text}", notes=[found]))
+    order = {f: i for i, f in enumerate(reader.files)}
+    result.entries.sort(key=lambda e: (order.get(e.file, len(order)), e.line))
+    return result
 
 
 def load(path: str, env: Mapping[str, str] | None = None) -> Translation:

@@ -227,7 +227,9 @@ def _finish(out: Out, blocks: list[Block], files: list[str]) -> Translation:
                 "serve it with `kubernetes` instead"
             )
     _check(out)
-    return Translation(list(out.entries.values()), values, out.origin, implied, files)
+    order = {f: i for i, f in enumerate(files)}
+    entries = sorted(out.entries.values(), key=lambda e: (order.get(e.file, len(order)), e.line))
+    return Translation(entries, values, out.origin, implied, files)
 
 
 def _check(out: Out) -> None:

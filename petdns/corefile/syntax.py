@@ -173,6 +173,7 @@ class Reader:
         self.read = read
         self.snippets: dict[str, list[Token]] = {}
         self.files: list[str] = []
+        self.imports: list[tuple[Token, list[str]]] = []  # each file import and the files it matched
         self._copies = itertools.count(1)
 
     def file(self, path: str, depth: int = 0, by: Token | None = None) -> list[Token]:
@@ -222,6 +223,7 @@ class Reader:
         paths = sorted(glob.glob(pattern))
         if not paths and not glob.has_magic(pattern):
             raise what.error(f"no snippet of that name, and no file {pattern}")
+        self.imports.append((what, paths))
         out: list[Token] = []
         for path in paths:
             copy = next(self._copies)
