@@ -279,7 +279,9 @@ def parse(tokens: list[Token]) -> list[ServerBlock]:
     blocks: list[ServerBlock] = []
     i = 0
     while i < len(tokens):
-        if tokens[i].is_("{") or tokens[i].is_("}"):
+        if tokens[i].is_("}"):
+            raise tokens[i].error("a } that closes nothing")
+        if tokens[i].is_("{"):
             raise tokens[i].error("expected the keys of a server block (such as .:53)")
         keys, i, opened = _keys(tokens, i)
         if opened is not None:
