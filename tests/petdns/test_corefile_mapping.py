@@ -51,7 +51,7 @@ KUBEADM = [
     'kubeadm.Corefile:5: health { -> health_listen=[":8080"]',
     "kubeadm.Corefile:6: lameduck 5s -> lameduck=5.0",
     'kubeadm.Corefile:8: ready -> ready_listen=[":8181"]',
-    f'kubeadm.Corefile:9: kubernetes cluster.local in-addr.arpa ip6.arpa {{ -> zones=["cluster.local"], {REVERSE}',
+    f'kubeadm.Corefile:9: kubernetes cluster.local in-addr.arpa ip6.arpa {{ -> zones=["cluster.local"], {REVERSE}',  # noqa: E501
     'kubeadm.Corefile:10: pods insecure -> pods="insecure"',
     'kubeadm.Corefile:11: fallthrough in-addr.arpa ip6.arpa -> fallthrough=["in-addr.arpa", "ip6.arpa"]',
     "kubeadm.Corefile:12: ttl 30 -> ttl=30",
@@ -59,8 +59,8 @@ KUBEADM = [
     'kubeadm.Corefile:15: forward . /etc/resolv.conf { -> resolv_conf="/etc/resolv.conf"',
     "kubeadm.Corefile:16: max_concurrent 1000 -> forward_max_concurrent=1000",
     "kubeadm.Corefile:18: cache 30 { -> cache_max_ttl=30, cache_max_negative_ttl=30",
-    "kubeadm.Corefile:19: disable success cluster.local -> (petdns never caches its own zones' answers: nothing to disable)",
-    "kubeadm.Corefile:20: disable denial cluster.local -> (petdns never caches its own zones' answers: nothing to disable)",
+    "kubeadm.Corefile:19: disable success cluster.local -> (petdns never caches its own zones' answers: nothing to disable)",  # noqa: E501
+    "kubeadm.Corefile:20: disable denial cluster.local -> (petdns never caches its own zones' answers: nothing to disable)",  # noqa: E501
     "kubeadm.Corefile:22: loop -> loop_detect=true",
     f"kubeadm.Corefile:23: reload -> {RESOLV}",
     "kubeadm.Corefile:24: loadbalance -> loadbalance=true",
@@ -113,10 +113,10 @@ K3S = [
     "k3s/Corefile:3: errors -> (petdns logs its errors always)",
     'k3s/Corefile:4: health -> health_listen=[":8080"]',
     'k3s/Corefile:5: ready -> ready_listen=[":8181"]',
-    f'k3s/Corefile:6: kubernetes cluster.local in-addr.arpa ip6.arpa {{ -> zones=["cluster.local"], {REVERSE}',
+    f'k3s/Corefile:6: kubernetes cluster.local in-addr.arpa ip6.arpa {{ -> zones=["cluster.local"], {REVERSE}',  # noqa: E501
     'k3s/Corefile:7: pods insecure -> pods="insecure"',
     'k3s/Corefile:8: fallthrough in-addr.arpa ip6.arpa -> fallthrough=["in-addr.arpa", "ip6.arpa"]',
-    'k3s/Corefile:10: hosts /etc/coredns/NodeHosts { -> hosts={"file": "/etc/coredns/NodeHosts", "zones": ["."], '
+    'k3s/Corefile:10: hosts /etc/coredns/NodeHosts { -> hosts={"file": "/etc/coredns/NodeHosts", "zones": ["."], '  # noqa: E501
     '"entries": [], "ttl": 60, "no_reverse": false, "reload": 15.0, "fallthrough": []}',
     "k3s/Corefile:11: ttl 60 -> (in the hosts value above)",
     "k3s/Corefile:12: reload 15s -> (in the hosts value above)",
@@ -145,7 +145,7 @@ AKS = [
     'aks/Corefile:4: ready -> ready_listen=[":8181"]',
     'aks/Corefile:5: health { -> health_listen=[":8080"]',
     "aks/Corefile:6: lameduck 5s -> lameduck=5.0",
-    f'aks/Corefile:8: kubernetes cluster.local in-addr.arpa ip6.arpa {{ -> zones=["cluster.local"], {REVERSE}',
+    f'aks/Corefile:8: kubernetes cluster.local in-addr.arpa ip6.arpa {{ -> zones=["cluster.local"], {REVERSE}',  # noqa: E501
     'aks/Corefile:9: pods insecure -> pods="insecure"',
     'aks/Corefile:10: fallthrough in-addr.arpa ip6.arpa -> fallthrough=["in-addr.arpa", "ip6.arpa"]',
     "aks/Corefile:11: ttl 30 -> ttl=30",
@@ -155,11 +155,11 @@ AKS = [
     "aks/Corefile:16: loop -> loop_detect=true",
     f"aks/Corefile:17: reload -> {RESOLV}",
     "aks/Corefile:18: loadbalance -> loadbalance=true",
-    "aks/Corefile:19: import custom/*.override -> (2 file(s): aks/custom/rewrite.override, aks/custom/test.override)",
+    "aks/Corefile:19: import custom/*.override -> (2 file(s): aks/custom/rewrite.override, aks/custom/test.override)",  # noqa: E501
     "aks/Corefile:21: import custom/*.server -> (1 file(s): aks/custom/puglife.server)",
     "aks/custom/rewrite.override:1: rewrite name substring demo.cluster.local default.svc.cluster.local -> "
     'rewrite="name substring demo.cluster.local default.svc.cluster.local"',
-    'aks/custom/test.override:1: hosts example.hosts example.org { -> hosts={"file": "example.hosts", "zones": '
+    'aks/custom/test.override:1: hosts example.hosts example.org { -> hosts={"file": "example.hosts", "zones": '  # noqa: E501
     '["example.org"], "entries": ["10.0.0.1 example.org"], "ttl": 3600, "no_reverse": false, "reload": 5.0, '
     '"fallthrough": []}',
     "aks/custom/test.override:2: 10.0.0.1 example.org -> (an entry of the hosts directive above)",
@@ -195,7 +195,7 @@ def test_nodelocal_dnscache_maps_all_but_forwarding_the_cluster_zone(
     lines, code = check(capsys, "nodelocaldns.Corefile")
     assert code == 2
     assert (
-        "nodelocaldns.Corefile:14: forward . 10.96.0.10 { -> error: petdns answers cluster.local itself from the "
+        "nodelocaldns.Corefile:14: forward . 10.96.0.10 { -> error: petdns answers cluster.local itself from the "  # noqa: E501
         "API (kubernetes); it cannot forward it: serve it with `kubernetes` instead"
     ) in lines
     assert (
@@ -218,7 +218,7 @@ def test_directives_removed_from_coredns_are_errors_naming_the_line(
         "plugin; delete the line"
     ) in lines
     assert (
-        "kubeadm-upstream.Corefile:12: proxy . /etc/resolv.conf -> error: this plugin was removed from CoreDNS; "
+        "kubeadm-upstream.Corefile:12: proxy . /etc/resolv.conf -> error: this plugin was removed from CoreDNS; "  # noqa: E501
         "use forward (same arguments)"
     ) in lines
     assert "(no forward) -> no_forward=true" in lines

@@ -38,7 +38,7 @@ def test_blocks_keys_directives_nested_blocks_comments_and_quotes(tmp_path: Path
     assert [k.text for k in first.keys] == [".:53", "dns://cluster.local:1053", "in-addr.arpa"]
     assert _shape(first.directives) == [
         ("errors", [], None, "Corefile", 4),
-        ("template", ["IN", "A", "example.org"], [("answer", ["{{ .Name }} 60 IN A 10.0.0.1"], None, "Corefile", 6)], "Corefile", 5),
+        ("template", ["IN", "A", "example.org"], [("answer", ["{{ .Name }} 60 IN A 10.0.0.1"], None, "Corefile", 6)], "Corefile", 5),  # noqa: E501
         ("log", [], None, "Corefile", 8),
     ]  # fmt: skip
     assert first.directives[1].block[0].args[0].quoted  # type: ignore[index]
