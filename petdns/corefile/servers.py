@@ -84,6 +84,9 @@ COREDNS = frozenset(
         "root",
     ]
 )
+ONCE = frozenset(  # at most once per server block, as in CoreDNS
+    {"health", "ready", "prometheus", "cache", "errors", "log", "reload", "loop", "loadbalance", "bind"}
+)
 ANSWERING = frozenset({"kubernetes", "forward", "hosts", "template"})  # what may answer a block's zone
 # a missing directive: what CoreDNS then does, as settings values
 ABSENT: dict[str, dict[str, Any]] = {
@@ -171,9 +174,14 @@ def translate(servers: Iterable[ServerBlock], files: Iterable[str] = ()) -> Tran
         for d in server.directives:
             if d.name.text == "bind":
                 _run(d, block, out)
+        seen: set[str] = set()
         for d in server.directives:
-            if d.name.text not in ("kubernetes", "bind"):
+            if d.name.text in ONCE and d.name.text in seen:
+                out.entry(d)
+                out.fail(d.error("given twice in this server block"), d)
+            elif d.name.text not in ("kubernetes", "bind"):
                 _run(d, block, out)
+            seen.add(d.name.text)
         _listen(server, block, out)
     return _finish(out, [b for _, b in blocks], list(files))
 

@@ -128,25 +128,30 @@ async def test_reload_follows_imports_and_keeps_the_settings_of_a_bad_corefile(s
     await eventually(lambda: ttl(7), "the fixed Corefile applied", timeout=10)
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        (".:53 {\n    kubernetes cluster.local\n    whoami\n}\n", "Corefile:3: whoami: a CoreDNS plugin petdns does not have"),
-        (".:53 {\n    frobnicate\n}\n", "Corefile:2: frobnicate: unknown directive"),
-        (".:53 {\n    forward . 1.1.1.1 {\n        tls_servername x\n    }\n}\n", "Corefile:3: tls_servername: forward option"),
-        (".:53 {\n    kubernetes cluster.local {\n        ttl 99999\n    }\n}\n", "Corefile:3: ttl: expected a whole number in 0..3600"),
-        (".:53 {\n    kubernetes a.local\n}\n.:54 {\n    kubernetes b.local\n}\n", "Corefile:5: kubernetes: petdns takes one kubernetes"),
-        (".:53 {\n    health :8080\n    health :8081 {\n        lameduck 1s\n    }\n    health {\n        lameduck 2s\n    }\n}\n",
-         "Corefile:7: lameduck: lameduck is one setting in petdns"),
-        ("corp.example:53 {\n    errors\n}\n", "Corefile:1: corp.example:53: nothing in this block answers its zone"),
-        ("tls://.:853 {\n    errors\n}\n", "Corefile:1: tls://.:853: tls:// servers are not supported"),
-    ],
-)  # fmt: skip
+HEALTH_TWICE = ".:53 {\n    health :8080\n    health :8081 {\n        lameduck 1s\n    }\n}\n"
+REFUSED = [
+    (".:53 {\n    kubernetes cluster.local\n    whoami\n}\n", "Corefile:3: whoami: a CoreDNS plugin petdns"),
+    (".:53 {\n    frobnicate\n}\n", "Corefile:2: frobnicate: unknown directive"),
+    (".:53 {\n    forward . 1.1.1.1 {\n        tls_servername x\n    }\n}\n", "Corefile:3: tls_servername: "),
+    (".:53 {\n    kubernetes cluster.local {\n        ttl 99999\n    }\n}\n", "Corefile:3: ttl: expected a"),
+    (".:53 {\n    kubernetes a.local\n}\n.:54 {\n    kubernetes b.local\n}\n", "Corefile:5: kubernetes: "),
+    (HEALTH_TWICE, "Corefile:3: health: given twice in this server block"),
+    (
+        ".:53 {\n    kubernetes cluster.local {\n        ttl 5\n        ttl 6\n    }\n}\n",
+        "Corefile:4: ttl: ttl is one",
+    ),
+    ("corp.example:53 {\n    errors\n}\n", "Corefile:1: corp.example:53: nothing in this block answers"),
+    ("tls://.:853 {\n    errors\n}\n", "Corefile:1: tls://.:853: tls:// servers are not supported"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), REFUSED)
 def test_serve_refuses_what_it_cannot_express_naming_the_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
 ) -> None:
     (tmp_path / "Corefile").write_text(text)
-    assert main(["serve", "--corefile", str(tmp_path / "Corefile"), "--objects", CLUSTER]) == 2
+    never = ["--kubeconfig", str(tmp_path / "none")]  # a Corefile that maps stops at this instead of serving
+    assert main(["serve", "--corefile", str(tmp_path / "Corefile"), "--objects", CLUSTER, *never]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"petdns: error: corefile {tmp_path}/")
     assert message in err
@@ -155,7 +160,8 @@ def test_serve_refuses_what_it_cannot_express_naming_the_line(
 def test_an_option_a_value_check_rejects_names_the_corefile_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "Corefile").write_text(".:53 {\n    bind 127.0.0.1\n    ready 999.1.1.1:8181\n}\n")
+    corefile = f".:{free_port()} {{\n    bind 127.0.0.1\n    ready 999.1.1.1:8181\n}}\n"
+    (tmp_path / "Corefile").write_text(corefile)
     assert main(["serve", "-conf", str(tmp_path / "Corefile"), "--objects", CLUSTER]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"petdns: error: corefile {tmp_path}/Corefile:3: ready_listen: ")
