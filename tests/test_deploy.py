@@ -28,6 +28,7 @@ import yaml
 
 from kubeapi.paths import ENDPOINT_SLICES, NAMESPACES, PODS, SERVICES
 from petdns.corefile import report as corefile_report
+from petdns.corefile import servers as corefile_servers
 from petdns.corefile.syntax import Reader, lex, parse
 from petdns.settings import config_file
 from petdns.settings.options import build
@@ -717,3 +718,10 @@ def test_the_documented_sidecar_pod_fits_the_api_and_petdns() -> None:
     assert int(sysctl["value"]) <= port_of(listen)
     (ready,) = args["--ready-listen"]
     assert sidecar["startupProbe"]["httpGet"] == {"path": "/ready", "port": port_of(ready)}
+
+
+def test_the_corefile_table_names_every_directive_petdns_reads() -> None:
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    table = text[text.index("| Corefile directive | petdns |") :].split("\n\n")[0]
+    named = set(re.findall(r"`(\w+)", table))
+    assert set(corefile_servers.ALL) <= named
