@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -35,11 +36,11 @@ def load(path: str, env: Mapping[str, str] | None = None) -> Translation:
 
 
 def files(path: str) -> list[str]:
-    """The Corefile and the files it imports now (what a reload follows); [path] when it is broken."""
-    try:
-        return translate_file(path).files
-    except CorefileError:
-        return [path]
+    """The Corefile and the files it imports now (what a reload follows), up to a broken one."""
+    reader = Reader()
+    with contextlib.suppress(CorefileError):  # a broken file is still followed, to see it fixed
+        reader.file(path)
+    return reader.files or [path]
 
 
 def _show(value: Any) -> str:
