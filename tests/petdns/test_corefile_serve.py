@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -157,14 +158,18 @@ def test_serve_refuses_what_it_cannot_express_naming_the_line(
     assert message in err
 
 
-def test_an_option_a_value_check_rejects_names_the_corefile_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_an_option_a_value_check_rejects_names_the_corefile_line(tmp_path: Path) -> None:
     corefile = f".:{free_port()} {{\n    bind 127.0.0.1\n    ready 999.1.1.1:8181\n}}\n"
     (tmp_path / "Corefile").write_text(corefile)
-    assert main(["serve", "-conf", str(tmp_path / "Corefile"), "--objects", CLUSTER]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"petdns: error: corefile {tmp_path}/Corefile:3: ready_listen: ")
+    proc = subprocess.run(  # a process: serving configures logging, once per process
+        [sys.executable, "-m", "petdns", "-conf", str(tmp_path / "Corefile"), "--objects", CLUSTER],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"petdns: error: corefile {tmp_path}/Corefile:3: ready_listen: ")
 
 
 def test_corefile_and_config_exclude_each_other(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
