@@ -49,9 +49,7 @@ Obj = dict[str, Any]
 PENDING_FLAGS: frozenset[str] = frozenset()
 # Settings keys the shipped Corefile maps onto before this petdns has them (added alongside the
 # Corefile reader; docs/deploy.md): a line naming one is tolerated, any other error is not.
-PENDING_KEYS = frozenset(
-    {"loop_detect", "loadbalance", "fallthrough", "forward_max_concurrent", "cache_disable"}
-)
+PENDING_KEYS = frozenset({"loadbalance", "fallthrough"})
 COREFILE = "/etc/coredns/Corefile"
 
 TREES = {

@@ -195,7 +195,7 @@ def cache(d: Directive, block: Block, out: Out) -> None:
         def handle(o: Directive) -> None:
             given = args(o, 1, 3)
             value = {"capacity": count(given[0])}
-            for name, token in zip(("max_ttl", "min_ttl"), given[1:], strict=False):
+            for name, token in zip(("ttl", "min_ttl"), given[1:], strict=False):
                 value[name] = count(token)
             out.set(o, key, value)
 

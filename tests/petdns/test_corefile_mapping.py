@@ -185,8 +185,8 @@ def test_nodelocal_dnscache_maps_all_but_forwarding_the_cluster_zone(
     result = report.translate_file(str(DATA / "nodelocaldns.Corefile"))
     values = result.values
     assert values["listen"] == ["169.254.20.10:53", "10.96.0.10:53"]
-    assert values["cache_success"] == {"capacity": 9984, "max_ttl": 30}
-    assert values["cache_denial"] == {"capacity": 9984, "max_ttl": 5}
+    assert values["cache_success"] == {"capacity": 9984, "ttl": 30, "min_ttl": None}
+    assert values["cache_denial"] == {"capacity": 9984, "ttl": 5, "min_ttl": None}
     assert values["stub_domains"] == {
         d: ["10.96.0.10:53"] for d in ("cluster.local", "in-addr.arpa", "ip6.arpa")
     }

@@ -60,8 +60,8 @@ def test_cache_options(tmp_path: Path) -> None:
         "    disable denial\n}\n",
     )
     assert got["cache_max_ttl"] == got["cache_max_negative_ttl"] == 300
-    assert got["cache_success"] == {"capacity": 5000, "max_ttl": 600, "min_ttl": 10}
-    assert got["cache_denial"] == {"capacity": 2000}
+    assert got["cache_success"] == {"capacity": 5000, "ttl": 600, "min_ttl": 10}
+    assert got["cache_denial"] == {"capacity": 2000, "ttl": None, "min_ttl": None}
     assert got["cache_prefetch"] == {"amount": 10, "duration": 120.0, "percentage": 20}
     assert got["serve_stale"] == 3600.0 and got["cache_disable"] == ["denial"]
 
