@@ -36,6 +36,10 @@ COREFILE = """\
     kubernetes cluster.local in-addr.arpa ip6.arpa {
         import extra/*.conf
     }
+    hosts {$HOSTS_FILE} corp.test {
+        192.0.2.7 db.corp.test
+    }
+    rewrite name exact pet.corp.test web-0.nginx.default.svc.cluster.local
     reload
 }
 """
@@ -68,7 +72,13 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     corefile.write_text(COREFILE)
     (tmp_path / "extra").mkdir()
     log = tmp_path / "petdns.log"
-    env = {**os.environ, "DNS_PORT": str(port), "HTTP_PORT": str(free_port())}
+    (tmp_path / "hosts").write_text("")
+    env = {
+        **os.environ,
+        "DNS_PORT": str(port),
+        "HTTP_PORT": str(free_port()),
+        "HOSTS_FILE": str(tmp_path / "hosts"),
+    }
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -108,6 +118,13 @@ async def test_the_dns_table_through_a_corefile(served: Served) -> None:
             check(case, await served.ask(case.name, case.qtype, tcp=tcp), serial)
 
 
+async def test_hosts_and_rewrite_of_the_corefile(served: Served) -> None:
+    hosts = await served.ask("db.corp.test")
+    assert [(r.name.to_text(), r[0].to_text()) for r in hosts.answer] == [("db.corp.test.", "192.0.2.7")]
+    pet = await served.ask("pet.corp.test", tcp=True)
+    assert [(r.name.to_text(), r[0].to_text()) for r in pet.answer] == [("pet.corp.test.", "10.244.0.10")]
+
+
 async def test_reload_follows_imports_and_keeps_the_settings_of_a_bad_corefile(served: Served) -> None:
     assert (await served.ask(PET)).answer[0].ttl == 5
     (served.corefile.parent / "extra" / "ttl.conf").write_text("ttl 30\n")  # a new file an import matches
@@ -121,7 +138,7 @@ async def test_reload_follows_imports_and_keeps_the_settings_of_a_bad_corefile(s
     fresh.write_text(COREFILE.replace("    reload\n", "    reload\n    autopath @kubernetes\n"))
     os.replace(fresh, served.corefile)
     line = await served.logged("corefile", "keeping the settings in force")
-    assert f"{served.corefile}:11: autopath: a CoreDNS plugin petdns does not have" in line
+    assert f"{served.corefile}:15: autopath: a CoreDNS plugin petdns does not have" in line
     assert await ttl(30)
     (served.corefile.parent / "extra" / "ttl.conf").write_text("ttl 7\n")
     fresh.write_text(COREFILE)
