@@ -47,9 +47,6 @@ Obj = dict[str, Any]
 # Flags the manifests or the Dockerfile may name before the programs accept them. Empty: every
 # argument is checked against today's --help.
 PENDING_FLAGS: frozenset[str] = frozenset()
-# Settings keys the shipped Corefile maps onto before this petdns has them (added alongside the
-# Corefile reader; docs/deploy.md): a line naming one is tolerated, any other error is not.
-PENDING_KEYS = frozenset({"loadbalance", "fallthrough"})
 COREFILE = "/etc/coredns/Corefile"
 
 TREES = {
@@ -193,14 +190,12 @@ def corefile_text() -> str:
 
 
 def dns_settings(tmp_path: Path) -> dict[str, Any]:
-    """The settings values of the shipped Corefile; its lines may fail only for a pending key."""
+    """The settings values of the shipped Corefile: every line maps, and the values build."""
     path = tmp_path / "Corefile"
     path.write_text(corefile_text())
     result = corefile_report.translate_file(str(path))
-    pending = {f"this petdns has no setting {key} yet" for key in PENDING_KEYS}
-    assert [(e.line, e.error) for e in result.errors if e.error not in pending] == []
-    if not result.errors:
-        build(config_file.merge(result.values, {"objects": ["x.yaml"]}), connect=False)
+    assert [(e.line, e.error) for e in result.errors] == []
+    build(config_file.merge(result.values, {"objects": ["x.yaml"]}), connect=False)
     return result.values
 
 
