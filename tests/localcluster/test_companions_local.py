@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dns.message
@@ -159,20 +158,3 @@ def test_a_template_change_rolls_out(local: LocalProcess) -> None:
     assert images == {"nginx:1.26"}
     deploy = get(local, "deploy", "web")
     assert deploy["status"]["observedGeneration"] == deploy["metadata"]["generation"]
-
-
-def test_the_zookeeper_tutorial_runs_with_its_budget(local: LocalProcess) -> None:
-    real = Path(__file__).parents[1] / "data" / "real"
-    local.kubectl("create", "namespace", "zk")
-    out = local.kubectl("apply", "-n", "zk", "-f", str(real / "zookeeper.yaml"))
-    assert "poddisruptionbudget.policy/zk-pdb created" in out and "statefulset.apps/zk created" in out
-
-    def budget() -> Any:
-        status = get(local, "-n", "zk", "pdb", "zk-pdb")["status"]
-        return status if status.get("currentHealthy") == 3 else None
-
-    status = wait_for(budget, timeout=60, what="three healthy zk pods")
-    assert (status["expectedPods"], status["desiredHealthy"], status["disruptionsAllowed"]) == (3, 2, 1)
-    assert status["conditions"][0]["reason"] == "SufficientPods"
-    pod_ip = get(local, "-n", "zk", "pod", "zk-0")["status"]["podIP"]
-    assert resolve(local, "zk-0.zk-hs.zk.svc.cluster.local.") == [pod_ip]
