@@ -164,7 +164,8 @@ def _walk(kube: Cluster) -> None:
     assert code == 0 and len(once.splitlines()) == 1, once
     code, waited, err = kube.plugin("rollout", "status", "web", "--timeout=700ms")
     assert (code, err) == (1, "error: timed out waiting for the condition\n")
-    assert waited and "complete" not in waited
+    done = ("petset rolling update complete", "partitioned roll out complete")
+    assert waited and not any(line.startswith(done) for line in waited.splitlines()), waited
 
     # what kubectl refuses for a StatefulSet, and what is not there
     for verb in ("pause", "resume"):
