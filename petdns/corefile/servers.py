@@ -1,7 +1,7 @@
 """Server blocks put together into one set of settings values (`Translation`).
 
-The kubernetes directive (at most one) gives the zones; a `forward` in a block for another zone
-becomes a stub domain; the ports of the block keys, with the block's `bind` addresses (else every
+The kubernetes directive (at most one) gives the zones (none without it: a forward-only server, as
+NodeLocal DNSCache's); a `forward` in a block for another zone becomes a stub domain; the ports of the block keys, with the block's `bind` addresses (else every
 IPv4 address), become the listen addresses. A Corefile leaves out what CoreDNS does not do without
 its directive, so a missing directive sets its key too (no `prometheus`: no metrics; no `cache`: no
 cache; no `forward`: nothing forwarded). Last, each key is checked against the settings petdns has.
@@ -224,8 +224,8 @@ def _finish(out: Out, blocks: list[Block], files: list[str]) -> Translation:
         first = out.origin["stub_domains"]
         first.error = first.error or "petdns needs a `forward .` for the other names when it forwards any"
     if "kubernetes" not in out.directives:
-        implied.append(("no kubernetes", "zones", config_file.BY_NAME["zones"].default))
-    own = values.get("zones", config_file.BY_NAME["zones"].default)
+        imply("no kubernetes", "zones", [])  # no cluster zone: forward only, nothing watched
+    own = values.get("zones", [])
     for domain in values.get("stub_domains", {}):
         if any(within(domain, z) for z in own):
             stub = ("stub_domains", {domain: values["stub_domains"][domain]})

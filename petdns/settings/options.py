@@ -88,8 +88,10 @@ def build(values: Mapping[str, Any], *, connect: bool = True, kube: Connection |
         raise OptionError("listen", "at least one address is needed")
     settings = settings_of(values, listen)
     objects = tuple(values["objects"])
+    if not settings.zones:
+        _forward_only(values)
     if connect:
-        watching = bool(values["kubeconfig"]) or not objects
+        watching = bool(settings.zones) and (bool(values["kubeconfig"]) or not objects)
         kube = (
             _checked("kubeconfig", lambda: auth.load(values["kubeconfig"], values["context"]))
             if watching
@@ -121,6 +123,14 @@ def build(values: Mapping[str, Any], *, connect: bool = True, kube: Connection |
     )
 
 
+def _forward_only(values: Mapping[str, Any]) -> None:
+    """No cluster zone (`zones: []`, a Corefile without `kubernetes`): nothing is watched or loaded,
+    every name is forwarded; what only a cluster zone uses is refused."""
+    for key in ("objects", "kubeconfig", "context"):
+        if values[key]:
+            raise OptionError(key, "no cluster zone to serve objects in (zones is empty: forward only)")
+
+
 def tcp_limits(values: Mapping[str, Any]) -> TcpLimits:
     """The TCP deadlines (seconds, above 0 and at most an hour) and the cap on connections."""
     for key in ("tcp_idle_timeout", "tcp_write_timeout"):
@@ -137,9 +147,7 @@ def tcp_limits(values: Mapping[str, Any]) -> TcpLimits:
 
 def settings_of(values: Mapping[str, Any], listen: tuple[Address, ...]) -> Settings:
     """The zone settings; the NS addresses default to the specific listen addresses."""
-    zones = tuple(z.lower().rstrip(".") for z in values["zones"])
-    if not zones:
-        raise OptionError("zones", "at least one zone is needed")
+    zones = tuple(z.lower().rstrip(".") for z in values["zones"])  # none: forward only
     ttl = values["ttl"]
     if not 0 <= ttl <= 3600:
         raise OptionError("ttl", f"{ttl} is outside 0..3600")

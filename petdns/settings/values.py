@@ -59,7 +59,10 @@ class Settings:
 
     @property
     def served_zones(self) -> tuple[str, ...]:
-        """Cluster zones first, then the reverse zones we are authoritative for."""
+        """Cluster zones first, then the reverse zones we are authoritative for; none without a
+        cluster zone (a forward-only server answers nothing itself)."""
+        if not self.zones:
+            return ()
         return self.zones + tuple(z for z in REVERSE_ZONES if z not in self.zones)
 
     @property

@@ -179,11 +179,12 @@ def test_aks_default_with_coredns_custom_hosts_rewrite_and_a_server(
     assert check(capsys, "aks/Corefile") == expect(AKS)
 
 
-def test_nodelocal_dnscache_maps_all_but_forwarding_the_cluster_zone(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_nodelocal_dnscache_maps_to_a_forward_only_server(capsys: pytest.CaptureFixture[str]) -> None:
+    """No kubernetes directive: no cluster zone, nothing watched; cluster.local and the reverse zones
+    are stub domains to the cluster DNS, the rest goes to resolv.conf."""
     result = report.translate_file(str(DATA / "nodelocaldns.Corefile"))
     values = result.values
+    assert values["zones"] == []
     assert values["listen"] == ["169.254.20.10:53", "10.96.0.10:53"]
     assert values["cache_success"] == {"capacity": 9984, "ttl": 30, "min_ttl": None}
     assert values["cache_denial"] == {"capacity": 9984, "ttl": 5, "min_ttl": None}
@@ -192,12 +193,14 @@ def test_nodelocal_dnscache_maps_all_but_forwarding_the_cluster_zone(
     }
     assert values["resolv_conf"] == "/etc/resolv.conf" and values["forward_force_tcp"] is True
     assert values["metrics_listen"] == [":9253"] and values["health_listen"] == ["169.254.20.10:8080"]
+    assert "kubeconfig" not in values and "objects" not in values
     lines, code = check(capsys, "nodelocaldns.Corefile")
-    assert code == 2
+    assert code == 0, lines
+    assert not [line for line in lines if " -> error: " in line]
     assert (
-        "nodelocaldns.Corefile:14: forward . 10.96.0.10 { -> error: petdns answers cluster.local itself from the "  # noqa: E501
-        "API (kubernetes); it cannot forward it: serve it with `kubernetes` instead"
-    ) in lines
+        'nodelocaldns.Corefile:14: forward . 10.96.0.10 { -> stub_domains={"cluster.local": ["10.96.0.10:53"]}'
+        in lines
+    )
     assert (
         'nodelocaldns.Corefile:26: forward . 10.96.0.10 { -> stub_domains={"in-addr.arpa": ["10.96.0.10:53"]}'
         in lines
@@ -205,7 +208,24 @@ def test_nodelocal_dnscache_maps_all_but_forwarding_the_cluster_zone(
     assert (
         'nodelocaldns.Corefile:5: cluster.local:53 { -> listen=["169.254.20.10:53", "10.96.0.10:53"]' in lines
     )
-    assert '(no kubernetes) -> zones=["cluster.local"]' in lines
+    assert "(no kubernetes) -> zones=[]" in lines
+    options = build(config_file.merge(values, {}), connect=False)
+    assert options.settings.zones == () and options.settings.served_zones == ()
+    assert options.kube is None and options.objects == ()
+    assert options.forward is not None and options.forward.force_tcp
+
+
+def test_a_kubernetes_zone_cannot_also_be_forwarded(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    corefile = tmp_path / "Corefile"
+    corefile.write_text(
+        ".:53 {\n    kubernetes cluster.local\n    forward . 10.0.0.1\n}\n"
+        "cluster.local:53 {\n    forward . 10.96.0.10\n}\n"
+    )
+    lines, code = check(capsys, str(corefile))
+    assert code == 2
+    assert any("forward . 10.96.0.10 -> error: petdns answers cluster.local itself" in line for line in lines)
 
 
 def test_directives_removed_from_coredns_are_errors_naming_the_line(
