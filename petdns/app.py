@@ -279,8 +279,9 @@ async def serving(
         await server.start()
         stack.push_async_callback(server.close)
         runtime = Runtime(options, server, lifecycle, cache, config)
+        served = ", ".join(options.settings.zones) or "no cluster zone (forward only)"
         for host, port in server.bound:
-            log.info("serving %s on udp+tcp %s port %d", ", ".join(options.settings.zones), host, port)
+            log.info("serving %s on udp+tcp %s port %d", served, host, port)
         log.info("%s", describe_forwarding(forwarder))
         if options.loop_detect and forwarder is not None:
             _detect_loops(runtime, forwarder, stack)

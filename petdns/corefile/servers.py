@@ -1,10 +1,12 @@
 """Server blocks put together into one set of settings values (`Translation`).
 
-The kubernetes directive (at most one) gives the zones (none without it: a forward-only server, as
-NodeLocal DNSCache's); a `forward` in a block for another zone becomes a stub domain; the ports of the block keys, with the block's `bind` addresses (else every
-IPv4 address), become the listen addresses. A Corefile leaves out what CoreDNS does not do without
-its directive, so a missing directive sets its key too (no `prometheus`: no metrics; no `cache`: no
-cache; no `forward`: nothing forwarded). Last, each key is checked against the settings petdns has.
+The kubernetes directive (at most one) gives the zones; without it there is none: a forward-only
+server, as NodeLocal DNSCache's, where every block's `forward` is a stub domain for its zone. A
+`forward` in a block for another zone becomes a stub domain; the ports of the block keys, with the
+block's `bind` addresses (else every IPv4 address), become the listen addresses. A Corefile leaves
+out what CoreDNS does not do without its directive, so a missing directive sets its key too (no
+`prometheus`: no metrics; no `cache`: no cache; no `forward`: nothing forwarded). Last, each key is
+checked against the settings petdns has.
 """
 
 from __future__ import annotations

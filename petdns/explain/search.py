@@ -29,7 +29,11 @@ def explain(
     the asker's resolver expands it from `namespace`, the first try that resolves answering."""
     asked = name.strip().lower()
     relative = name.rstrip(".").lower()
-    if asked.endswith(".") or not view.settings.zones or find_zone(split(relative), view.settings.served_zones) is not None:
+    if (
+        asked.endswith(".")
+        or not view.settings.zones
+        or find_zone(split(relative), view.settings.served_zones) is not None
+    ):
         return diagnose(view, relative, qtype, synced=synced)
     zone = view.settings.zones[0]
     tries = [(c, diagnose(view, c, qtype, synced=synced)) for c in candidates(relative, namespace, zone)]

@@ -198,8 +198,8 @@ def test_nodelocal_dnscache_maps_to_a_forward_only_server(capsys: pytest.Capture
     assert code == 0, lines
     assert not [line for line in lines if " -> error: " in line]
     assert (
-        'nodelocaldns.Corefile:14: forward . 10.96.0.10 { -> stub_domains={"cluster.local": ["10.96.0.10:53"]}'
-        in lines
+        "nodelocaldns.Corefile:14: forward . 10.96.0.10 { -> "
+        'stub_domains={"cluster.local": ["10.96.0.10:53"]}' in lines
     )
     assert (
         'nodelocaldns.Corefile:26: forward . 10.96.0.10 { -> stub_domains={"in-addr.arpa": ["10.96.0.10:53"]}'
