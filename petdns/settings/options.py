@@ -88,8 +88,6 @@ def build(values: Mapping[str, Any], *, connect: bool = True, kube: Connection |
         raise OptionError("listen", "at least one address is needed")
     settings = settings_of(values, listen)
     objects = tuple(values["objects"])
-    if not settings.zones:
-        _forward_only(values)
     if connect:
         watching = bool(settings.zones) and (bool(values["kubeconfig"]) or not objects)
         kube = (
@@ -100,7 +98,7 @@ def build(values: Mapping[str, Any], *, connect: bool = True, kube: Connection |
     lameduck = float(values["lameduck"])
     if not 0 <= lameduck <= 600:
         raise OptionError("lameduck", f"{lameduck} is outside 0..600 seconds")
-    return ServeOptions(
+    options = ServeOptions(
         settings,
         objects,
         listen,
@@ -121,6 +119,9 @@ def build(values: Mapping[str, Any], *, connect: bool = True, kube: Connection |
             {"/metrics"} if values["metrics_listen"] == config_file.BY_NAME["metrics_listen"].default else ()
         ),
     )
+    if not settings.zones:  # after each value's own check: those name their line first
+        _forward_only(values)
+    return options
 
 
 def _forward_only(values: Mapping[str, Any]) -> None:
