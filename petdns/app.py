@@ -27,7 +27,7 @@ from petdns.serve.reload import Reloader
 from petdns.serve.transport import DnsServer
 from petdns.serve.watch_cache import ClusterCache
 from petdns.settings import config_file
-from petdns.settings.options import ServeOptions, build
+from petdns.settings.options import OptionError, ServeOptions, build
 from petdns.settings.values import PodsMode
 
 __all__ = [
@@ -158,6 +158,8 @@ class Runtime:
         restart = sorted(groups.pop(config_file.RESTART, set()))
         in_force = {**values, **{key: old[key] for key in restart}}
         new = build(in_force, connect=False, kube=self.options.kube)
+        if bool(new.settings.zones) != bool(self.options.settings.zones):  # the watch starts only at start
+            raise OptionError("zones", "between no cluster zone (forward only) and some takes a restart")
         zone = None
         if config_file.ZONE in groups:
             zone = RenderedZone(new.settings)

@@ -22,7 +22,11 @@ import dns.rdatatype
 import dns.reversename
 import dns.rrset
 import pytest
+import yaml
 
+from petdns.answer.zone import RenderedZone
+from petdns.app import ConfigSource, serving
+from petdns.serve.lifecycle import Lifecycle
 from petdns.settings import config_file
 from petdns.settings.options import OptionError, build
 from tests.support.dns_table import CASES, CLUSTER, REFUSED
@@ -217,3 +221,25 @@ def test_no_cluster_zone_loads_and_watches_nothing() -> None:
         assert err.value.key == key
     normal = build(config_file.merge({"objects": [CLUSTER]}, {}), connect=True)
     assert normal.settings.served_zones == ("cluster.local", "in-addr.arpa", "ip6.arpa")
+
+
+async def test_a_reload_to_or_from_no_cluster_zone_takes_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "petdns.yaml"
+    given = {
+        "zones": [],
+        "listen": [f"{HOST}:0"],
+        "metrics_listen": [],
+        "upstream": [f"{HOST}:{free_port()}"],
+    }
+    path.write_text(yaml.safe_dump(given))
+    values = config_file.merge(config_file.load(str(path)), {"metrics_listen": []})
+    options = build(values, connect=False)
+    zone = RenderedZone(options.settings)
+    config = ConfigSource(str(path), {}, values)
+    async with serving(options, zone, lifecycle=Lifecycle(), config=config) as runtime:
+        with pytest.raises(OptionError) as err:
+            runtime.apply({**values, "zones": ["cluster.local"]})
+        assert err.value.key == "zones" and runtime.options.settings.zones == ()
+        runtime.apply({**values, "upstream": [f"{HOST}:{free_port()}"]})  # forwarding: applied
+        assert runtime.server.zone is zone and runtime.config is not None
+        assert runtime.config.values["upstream"] != values["upstream"]
