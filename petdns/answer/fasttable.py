@@ -1,0 +1,64 @@
+"""The rendered zone's mirror in the compiled table (`petdns._fastloop.Table`), which the compiled UDP
+loop reads without the GIL; a no-op when the extension is not built or `PETDNS_PURE=1`.
+
+`RenderedZone` calls it where names change (`put`, `clear`) and where the zone heads change (SOA
+serial, fallthrough, synced): each call swaps one immutable entry, so a watch event costs one entry,
+never a rebuild of the table.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from petdns._fastloop import Table
+    from petdns.answer.zone import RenderedZone
+
+
+def _load() -> ModuleType | None:
+    if os.environ.get("PETDNS_PURE", "") not in ("", "0"):
+        return None
+    try:
+        from petdns import _fastloop  # noqa: PLC0415
+    except ImportError:
+        return None
+    return _fastloop
+
+
+compiled = _load()
+
+
+class Mirror:
+    """Keeps a zone's compiled table (`table`, None without the extension) equal to its rendering."""
+
+    __slots__ = ("_index", "table")
+
+    def __init__(self, zone: RenderedZone, *, enabled: bool = True) -> None:
+        self.table: Table | None = compiled.Table(zone.max_udp) if compiled and enabled else None
+        self._index = {head: i for i, head in enumerate(zone.heads.values())}
+
+    def put(
+        self, wire: bytes, node: tuple[Any, ...], cuts: dict[tuple[bytes, int], Any] | None = None
+    ) -> None:
+        """A name's rendering (and the truncated renderings kept for it), replacing the one before."""
+        if self.table is not None:
+            kept = tuple((tc, limit, cut[0], cut[1]) for (tc, limit), cut in cuts.items()) if cuts else ()
+            self.table.put(wire, self._index.get(node[0], -1), node, kept)
+
+    def clear(self, wire: bytes) -> None:
+        """A name is gone."""
+        if self.table is not None:
+            self.table.clear(wire)
+
+    def heads(self, zone: RenderedZone) -> None:
+        """The zone heads (SOA pieces, fallthrough) and whether the zone is synced."""
+        if self.table is not None:
+            self.table.set_heads(
+                zone.synced,
+                tuple(
+                    (h.wire, h.fallthrough, h.dynamic_pods, h.pod_wire, h.soa_a, h.soa_b, h.soa_c)
+                    for h in zone.heads.values()
+                ),
+            )
