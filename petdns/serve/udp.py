@@ -19,7 +19,7 @@ from petdns.answer.fastpath import answer
 from petdns.answer.zone import RenderedZone
 from petdns.forward.forwarder import Forwarder
 from petdns.forward.relay import ClientQuery
-from petdns.serve import mmsg, querylog
+from petdns.serve import fastloop, mmsg, querylog
 from petdns.serve.tally import FOLD_AT, FORWARD, KUBERNETES, TIME_BOUNDS, Listener, Tally, type_code
 
 log = logging.getLogger("petdns.server")
@@ -74,7 +74,9 @@ class UdpWorker(threading.Thread):
         self._start = 0.0  # when the current batch was received
 
     def run(self) -> None:
-        if self.batch > 1 and mmsg.available():
+        if self.batch > 1 and fastloop.available():
+            fastloop.serve(self)
+        elif self.batch > 1 and mmsg.available():
             batched = mmsg.BatchedSocket(self.sock, self.batch)
             self._peer = batched.peer
             self._run_batched(batched)
@@ -131,9 +133,10 @@ class UdpWorker(threading.Thread):
         if self.server.query_log:
             querylog.emit(data, reply, "udp", peer[0], peer[1], took)
 
-    def _run_batched(self, batched: mmsg.BatchedSocket) -> None:
+    def _run_batched(self, batched: mmsg.BatchedSocket, until: Callable[[], bool] = bool) -> None:
         """The hot loop: one recvmmsg and one sendmmsg per batch; per query the fast path, which also
-        appends the query's type code; per batch `BatchCounter.commit`, inlined."""
+        appends the query's type code; per batch `BatchCounter.commit`, inlined. Returns when stopping,
+        or after a batch when `until()` is true."""
         server, counters, batches, fast = (
             self.server,
             self.counters,
@@ -149,7 +152,7 @@ class UdpWorker(threading.Thread):
             batched.flag_views,
         )
         bucket_of, bounds = bisect.bisect_left, TIME_BOUNDS
-        while not self.stopping:
+        while not self.stopping and not until():
             try:
                 packets = batched.receive()
             except OSError:
