@@ -38,7 +38,7 @@ static _Atomic uint64_t g_epoch = 1;
 static _Atomic uint64_t g_readers[MAX_READERS]; /* 0: outside a batch */
 static char g_reader_taken[MAX_READERS];        /* under the GIL */
 
-enum { R_ENTRY, R_SLOTS, R_HEADS };
+enum { R_ENTRY, R_SLOTS, R_HEADS, R_OBJECT };
 typedef struct retired {
     struct retired *next;
     uint64_t epoch;
@@ -104,6 +104,8 @@ static void release(int kind, void *p) {
         free_entry(p);
     else if (kind == R_HEADS)
         free_heads(p);
+    else if (kind == R_OBJECT)
+        Py_DECREF((PyObject *)p);
     else
         PyMem_RawFree(p);
 }
@@ -572,6 +574,7 @@ static PyTypeObject TableType = {
 
 typedef struct {
     PyObject_HEAD int fd;
+    _Atomic(Table *) table; /* what the next batch is answered from (a reference); NULL: Python answers */
     int batch;
     int reader;
     socklen_t namelen;
@@ -625,7 +628,7 @@ static void stage(Loop *l, int slot, int source, Py_ssize_t len) {
 
 /* Batches until one has queries for Python, is not full (the socket is drained), the counts are due,
  * or 0.1 s went by. Returns the number of datagrams of the last batch, or -errno. */
-static int serve(Loop *l, Table *t) {
+static int serve(Loop *l) {
     double began = now();
     for (;;) {
         for (int i = 0; i < l->batch; i++) l->recv[i].msg_hdr.msg_namelen = NAME_SIZE;
@@ -634,14 +637,17 @@ static int serve(Loop *l, Table *t) {
         if (n == 0) return 0;
         double start = now();
         atomic_store(&g_readers[l->reader], atomic_load(&g_epoch));
-        slots_t *s = atomic_load(&t->slots);
-        heads_t *hs = atomic_load(&t->heads);
+        Table *t = atomic_load(&l->table);
+        slots_t *s = t ? atomic_load(&t->slots) : NULL;
+        heads_t *hs = t ? atomic_load(&t->heads) : NULL;
         int slot = 0, handed = 0;
         uint8_t codes[n];
         for (int i = 0; i < n; i++) {
             Py_ssize_t len = l->recv[i].msg_len;
             uint8_t *out = l->send_buf + (size_t)slot * SEND_SIZE;
-            Py_ssize_t m = len <= RECV_SIZE ? answer(t, s, hs, l->recv_buf + (size_t)i * RECV_SIZE, len, out, &codes[slot]) : 0;
+            Py_ssize_t m = t && len <= RECV_SIZE
+                               ? answer(t, s, hs, l->recv_buf + (size_t)i * RECV_SIZE, len, out, &codes[slot])
+                               : 0;
             l->declined[i] = m == 0;
             if (m) {
                 stage(l, slot, i, m);
@@ -666,17 +672,26 @@ static int serve(Loop *l, Table *t) {
     }
 }
 
-/* run(table) -> (errno or 0, [(index, datagram) for Python], [(bucket, type codes, seconds)], reply flags,
- * answered, failed) */
-static PyObject *loop_run(Loop *l, PyObject *arg) {
-    if (!PyObject_TypeCheck(arg, &TableType)) {
-        PyErr_SetString(PyExc_TypeError, "run(table)");
+/* use(table or None): answer from `table` from the next batch on (any thread) */
+static PyObject *loop_use(Loop *l, PyObject *arg) {
+    if (arg != Py_None && !PyObject_TypeCheck(arg, &TableType)) {
+        PyErr_SetString(PyExc_TypeError, "use(table or None)");
         return NULL;
     }
-    Table *t = (Table *)Py_NewRef(arg);
+    Table *t = arg == Py_None ? NULL : (Table *)Py_NewRef(arg);
+    Table *old = atomic_exchange(&l->table, t);
+    if (old && retire(R_OBJECT, old) < 0) return NULL;
+    reclaim();
+    Py_RETURN_NONE;
+}
+
+/* run() -> (errno or 0, [(index, datagram) for Python], [(bucket, type codes, seconds)], reply flags,
+ * answered, failed) */
+static PyObject *loop_run(Loop *l, PyObject *unused) {
+    (void)unused;
     int n;
-    Py_BEGIN_ALLOW_THREADS n = serve(l, t);
-    Py_END_ALLOW_THREADS Py_DECREF(t);
+    Py_BEGIN_ALLOW_THREADS n = serve(l);
+    Py_END_ALLOW_THREADS
     PyObject *declined = PyList_New(0), *buckets = PyList_New(0), *res = NULL;
     if (!declined || !buckets) goto done;
     for (int i = 0; i < n; i++) {
@@ -747,6 +762,7 @@ static PyObject *loop_peer(Loop *l, PyObject *arg) {
 }
 
 static void loop_dealloc(Loop *l) {
+    Py_XDECREF(atomic_load(&l->table));
     if (l->reader >= 0) {
         atomic_store(&g_readers[l->reader], 0);
         g_reader_taken[l->reader] = 0;
@@ -828,7 +844,8 @@ fail:
 }
 
 static PyMethodDef loop_methods[] = {
-    {"run", (PyCFunction)loop_run, METH_O, "run(table): serve batches without the GIL until Python is needed"},
+    {"run", (PyCFunction)loop_run, METH_NOARGS, "run(): serve batches without the GIL until Python is needed"},
+    {"use", (PyCFunction)loop_use, METH_O, "use(table or None): the table of the next batches"},
     {"stage", (PyCFunction)loop_stage, METH_VARARGS, "stage(slot, source, reply)"},
     {"flush", (PyCFunction)loop_flush, METH_O, "flush(count) -> failed: send the staged replies"},
     {"peer", (PyCFunction)loop_peer, METH_O, "peer(source) -> raw socket address"},

@@ -252,7 +252,12 @@ async def serving(
             log.info("watching %s", options.kube.server)
         forwarder = make_forwarder(options)
         server = DnsServer(
-            zone, list(options.listen), forwarder=forwarder, query_log=options.query_log, tcp=options.tcp
+            zone,
+            list(options.listen),
+            forwarder=forwarder,
+            query_log=options.query_log,
+            tcp=options.tcp,
+            workers=options.workers,
         )
         # the UDP threads and the event loop (TCP, forwarding, the watch) share the GIL: a UDP thread
         # waits at most this long for a busy loop to hand it over (Python's default is 5 ms)

@@ -143,6 +143,13 @@ def _operations_arguments(serve: argparse.ArgumentParser) -> None:
         metavar="N",
         help="TCP connections open at once; the next ones are closed at once (default 1000)",
     )
+    group.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="UDP threads per listen address, each on its own SO_REUSEPORT socket; TCP stays on the "
+        "event loop (default 0: one per CPU this process may run on)",
+    )
     group.add_argument("--log-level", choices=list(config_file.LOG_LEVELS), help="(default info)")
     group.add_argument(
         "--log-format",

@@ -50,6 +50,8 @@ def serve(worker: UdpWorker) -> None:
     assert compiled is not None
     server, counters, sock = worker.server, worker.counters, worker.sock
     loop = compiled.Loop(sock.fileno(), worker.batch, int(sock.family), TIME_BOUNDS)
+    worker.compiled = loop
+    loop.use(server.zone.mirror.table)  # then `DnsServer.set_zone` hands each new zone's table over
     worker._peer = lambda source: address(loop.peer(source))
     batches = worker.tally.batches(worker.listener)
     lock, by_bucket, seconds, flags = batches.lock, batches.types, batches.seconds, batches.flags
@@ -59,14 +61,13 @@ def serve(worker: UdpWorker) -> None:
         return not server.query_log and server.zone.mirror.table is not None
 
     while not worker.stopping:
-        table = server.zone.mirror.table
-        if table is None or server.query_log:
+        if server.zone.mirror.table is None or server.query_log:
             python = python or mmsg.BatchedSocket(sock, worker.batch)
             worker._peer = python.peer
             worker._run_batched(python, until=compiled_again)
             worker._peer = lambda source: address(loop.peer(source))
             continue
-        err, declined, buckets, sent_flags, answered, failed = loop.run(table)
+        err, declined, buckets, sent_flags, answered, failed = loop.run()
         if err and err != errno.EINTR:
             log.error("receiving on UDP: %s", errno.errorcode.get(err, err))
         counters.answered += answered

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from petdns.answer.dispatch import Outside, declined
 from petdns.answer.fastpath import answer
@@ -21,6 +21,9 @@ from petdns.forward.forwarder import Forwarder
 from petdns.forward.relay import ClientQuery
 from petdns.serve import fastloop, mmsg, querylog
 from petdns.serve.tally import FOLD_AT, FORWARD, KUBERNETES, TIME_BOUNDS, Listener, Tally, type_code
+
+if TYPE_CHECKING:
+    from petdns._fastloop import Loop
 
 log = logging.getLogger("petdns.server")
 
@@ -72,6 +75,12 @@ class UdpWorker(threading.Thread):
         self._types = bytearray()  # type codes of the current batch's replies
         self._others: list[tuple[str, int]] = []  # (plugin, rcode) of its replies the zones did not write
         self._start = 0.0  # when the current batch was received
+        self.compiled: Loop | None = None  # the compiled loop, when it runs (`fastloop.serve`)
+
+    def use(self, zone: RenderedZone) -> None:
+        """Answer from `zone` from the next batch on (the server's zone is read per batch otherwise)."""
+        if self.compiled is not None:
+            self.compiled.use(zone.mirror.table)
 
     def run(self) -> None:
         if self.batch > 1 and fastloop.available():
