@@ -52,22 +52,37 @@ typedef struct {
     Py_ssize_t n;
 } span;
 
+/* A truncated rendering kept for a (type+class, size limit). */
 typedef struct {
     uint8_t tail[4];
-    int limit; /* cuts: the size limit they were cut for */
-    int deferred;
+    int limit;
     const uint8_t *hdr[4]; /* 10 bytes each: the header after the ID, by variant */
     span body;
-} rtype;
+} cut;
 
+typedef struct {
+    PyObject *refs; /* the cuts as given: what `hdr` and `body` point into */
+    int n;
+    cut cuts[];
+} cuts_t;
+
+/* One name: small, since there is one per name (a few hundred thousand at 100k endpoints). The
+ * rendering itself stays in the node tuple, which is immutable and held here, so reading its items
+ * needs no GIL; put() checked its shape. */
 typedef struct entry {
     uint64_t hash;
-    span key;
-    int head; /* index into the heads, -1: only the full path answers this name */
-    int ntypes, ncuts;
-    PyObject *refs;
-    rtype types[]; /* ntypes, then ncuts */
+    PyObject *wire; /* the lower-case wire name (bytes): the key */
+    PyObject *node; /* (zone head, type+class, header variants or None, body or None, ...) */
+    cuts_t *cuts;   /* or NULL */
+    int16_t head;   /* index into the heads, -1: only the full path answers this name */
+    uint16_t ntypes;
+    uint8_t tails[][4]; /* each type's type+class, for the scan */
 } entry;
+
+#define KEY(e) ((const uint8_t *)PyBytes_AS_STRING((e)->wire))
+#define KEYLEN(e) PyBytes_GET_SIZE((e)->wire)
+#define ITEM(e, i) PyTuple_GET_ITEM((e)->node, (i))
+#define BYTES(o) ((const uint8_t *)PyBytes_AS_STRING(o))
 
 typedef struct {
     span wire, pod_wire, soa_a, soa_b, soa_c;
@@ -90,7 +105,12 @@ static entry g_tomb;
 #define TOMB (&g_tomb)
 
 static void free_entry(entry *e) {
-    Py_XDECREF(e->refs);
+    Py_XDECREF(e->wire);
+    Py_XDECREF(e->node);
+    if (e->cuts) {
+        Py_XDECREF(e->cuts->refs);
+        PyMem_RawFree(e->cuts);
+    }
     PyMem_RawFree(e);
 }
 
@@ -172,7 +192,7 @@ static entry *find(slots_t *s, uint64_t h, const uint8_t *key, Py_ssize_t n, siz
     for (size_t i = h & s->mask;; i = (i + 1) & s->mask) {
         entry *cur = atomic_load(&s->slot[i]);
         if (!cur) return NULL;
-        if (cur != TOMB && cur->hash == h && cur->key.n == n && memcmp(cur->key.p, key, n) == 0) {
+        if (cur != TOMB && cur->hash == h && KEYLEN(cur) == n && memcmp(KEY(cur), key, n) == 0) {
             if (at) *at = i;
             return cur;
         }
@@ -182,7 +202,7 @@ static entry *find(slots_t *s, uint64_t h, const uint8_t *key, Py_ssize_t n, siz
 static int grow(Table *t) {
     slots_t *old = atomic_load(&t->slots);
     size_t size = 64;
-    while (size < (t->live + 1) * 4) size <<= 1;
+    while (size < (t->live + 1) * 2) size <<= 1; /* at most half full after, 70% before the next */
     slots_t *s = new_slots(size);
     if (!s) {
         PyErr_NoMemory();
@@ -210,18 +230,48 @@ static int span_of(PyObject *o, span *out, Py_ssize_t want) {
     return 0;
 }
 
-/* headers: a tuple of 4 bytes of 10 */
-static int fill_headers(PyObject *o, rtype *r) {
+/* header variants: a tuple of 4 bytes of 10 each */
+static int check_headers(PyObject *o) {
     if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != 4) {
         PyErr_SetString(PyExc_TypeError, "header variants: a tuple of 4");
         return -1;
     }
-    for (int v = 0; v < 4; v++) {
-        span s;
-        if (span_of(PyTuple_GET_ITEM(o, v), &s, 10) < 0) return -1;
-        r->hdr[v] = s.p;
-    }
+    span unused;
+    for (int v = 0; v < 4; v++)
+        if (span_of(PyTuple_GET_ITEM(o, v), &unused, 10) < 0) return -1;
     return 0;
+}
+
+static cuts_t *new_cuts(PyObject *given) {
+    Py_ssize_t n = PyTuple_GET_SIZE(given);
+    cuts_t *c = PyMem_RawCalloc(1, sizeof(cuts_t) + n * sizeof(cut));
+    if (!c) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    c->refs = Py_NewRef(given);
+    c->n = (int)n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PyTuple_GET_ITEM(given, i);
+        cut *r = &c->cuts[i];
+        span tail;
+        if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != 4) {
+            PyErr_SetString(PyExc_TypeError, "a cut is (type+class, limit, headers, body)");
+            goto fail;
+        }
+        if (span_of(PyTuple_GET_ITEM(o, 0), &tail, 4) < 0) goto fail;
+        memcpy(r->tail, tail.p, 4);
+        r->limit = (int)PyLong_AsLong(PyTuple_GET_ITEM(o, 1));
+        if (PyErr_Occurred() || check_headers(PyTuple_GET_ITEM(o, 2)) < 0 ||
+            span_of(PyTuple_GET_ITEM(o, 3), &r->body, -1) < 0)
+            goto fail;
+        for (int v = 0; v < 4; v++) r->hdr[v] = BYTES(PyTuple_GET_ITEM(PyTuple_GET_ITEM(o, 2), v));
+    }
+    return c;
+fail:
+    Py_DECREF(c->refs);
+    PyMem_RawFree(c);
+    return NULL;
 }
 
 /* put(wire, head, node, cuts): node = (zone head, type+class, headers or None, body or None, ...);
@@ -231,53 +281,35 @@ static PyObject *table_put(Table *t, PyObject *args) {
     int headi;
     if (!PyArg_ParseTuple(args, "SiO!O!", &wire, &headi, &PyTuple_Type, &node, &PyTuple_Type, &cuts))
         return NULL;
-    Py_ssize_t nn = PyTuple_GET_SIZE(node), nc = PyTuple_GET_SIZE(cuts);
-    if (nn < 1 || (nn - 1) % 3) {
+    Py_ssize_t nn = PyTuple_GET_SIZE(node);
+    if (nn < 1 || (nn - 1) % 3 || nn > 3 * 1000 || headi < -1 || headi > 30000) {
         PyErr_SetString(PyExc_ValueError, "a rendered node is a head and triples");
         return NULL;
     }
     Py_ssize_t nt = (nn - 1) / 3;
-    entry *e = PyMem_RawCalloc(1, sizeof(entry) + (nt + nc) * sizeof(rtype));
-    if (!e) return PyErr_NoMemory();
-    e->refs = PyTuple_Pack(3, wire, node, cuts);
-    if (!e->refs) goto fail;
-    e->key.p = (const uint8_t *)PyBytes_AS_STRING(wire);
-    e->key.n = PyBytes_GET_SIZE(wire);
-    e->hash = hash_name(e->key.p, e->key.n);
-    e->head = headi;
-    e->ntypes = (int)nt;
-    e->ncuts = (int)nc;
-    for (Py_ssize_t i = 0; i < nt; i++) {
-        rtype *r = &e->types[i];
+    for (Py_ssize_t i = 0; i < nt; i++) { /* what answer() reads without the GIL: checked here */
         span tail;
         PyObject *hdrs = PyTuple_GET_ITEM(node, 2 + 3 * i), *body = PyTuple_GET_ITEM(node, 3 + 3 * i);
-        if (span_of(PyTuple_GET_ITEM(node, 1 + 3 * i), &tail, 4) < 0) goto fail;
-        memcpy(r->tail, tail.p, 4);
-        if (hdrs == Py_None || body == Py_None) {
-            r->deferred = 1;
-            continue;
+        if (span_of(PyTuple_GET_ITEM(node, 1 + 3 * i), &tail, 4) < 0) return NULL;
+        if ((hdrs == Py_None) != (body == Py_None)) {
+            PyErr_SetString(PyExc_TypeError, "headers and body: both None or neither");
+            return NULL;
         }
-        if (fill_headers(hdrs, r) < 0 || span_of(body, &r->body, -1) < 0) goto fail;
+        if (hdrs != Py_None && (check_headers(hdrs) < 0 || span_of(body, &tail, -1) < 0)) return NULL;
     }
-    for (Py_ssize_t i = 0; i < nc; i++) {
-        rtype *r = &e->types[nt + i];
-        PyObject *c = PyTuple_GET_ITEM(cuts, i);
-        span tail;
-        if (!PyTuple_Check(c) || PyTuple_GET_SIZE(c) != 4) {
-            PyErr_SetString(PyExc_TypeError, "a cut is (type+class, limit, headers, body)");
-            goto fail;
-        }
-        if (span_of(PyTuple_GET_ITEM(c, 0), &tail, 4) < 0) goto fail;
-        memcpy(r->tail, tail.p, 4);
-        r->limit = (int)PyLong_AsLong(PyTuple_GET_ITEM(c, 1));
-        if (PyErr_Occurred()) goto fail;
-        if (fill_headers(PyTuple_GET_ITEM(c, 2), r) < 0 || span_of(PyTuple_GET_ITEM(c, 3), &r->body, -1) < 0)
-            goto fail;
-    }
-    if ((t->used + 1) * 2 > atomic_load(&t->slots)->mask + 1 && grow(t) < 0) goto fail;
+    entry *e = PyMem_RawCalloc(1, sizeof(entry) + nt * 4);
+    if (!e) return PyErr_NoMemory();
+    e->wire = Py_NewRef(wire);
+    e->node = Py_NewRef(node);
+    e->hash = hash_name(KEY(e), KEYLEN(e));
+    e->head = (int16_t)headi;
+    e->ntypes = (uint16_t)nt;
+    for (Py_ssize_t i = 0; i < nt; i++) memcpy(e->tails[i], BYTES(PyTuple_GET_ITEM(node, 1 + 3 * i)), 4);
+    if (PyTuple_GET_SIZE(cuts) && !(e->cuts = new_cuts(cuts))) goto fail;
+    if ((t->used + 1) * 10 > (atomic_load(&t->slots)->mask + 1) * 7 && grow(t) < 0) goto fail;
     slots_t *s = atomic_load(&t->slots);
     size_t at;
-    entry *old = find(s, e->hash, e->key.p, e->key.n, &at);
+    entry *old = find(s, e->hash, KEY(e), KEYLEN(e), &at);
     if (old) {
         atomic_store(&s->slot[at], e);
         if (retire(R_ENTRY, old) < 0) return NULL;
@@ -423,10 +455,12 @@ static Py_ssize_t answer(const Table *t, const slots_t *s, const heads_t *hs, co
     const head *zh = NULL;
     if (e) {
         for (int i = 0; i < e->ntypes; i++) {
-            if (memcmp(e->types[i].tail, tail, 4) == 0) {
-                if (e->types[i].deferred) return 0;
-                hdr = e->types[i].hdr[variant];
-                body = e->types[i].body;
+            if (memcmp(e->tails[i], tail, 4) == 0) {
+                PyObject *hdrs = ITEM(e, 2 + 3 * i), *b = ITEM(e, 3 + 3 * i);
+                if (hdrs == Py_None) return 0; /* deferred to the full path */
+                hdr = BYTES(PyTuple_GET_ITEM(hdrs, variant));
+                body.p = BYTES(b);
+                body.n = PyBytes_GET_SIZE(b);
                 break;
             }
         }
@@ -462,17 +496,17 @@ static Py_ssize_t answer(const Table *t, const slots_t *s, const heads_t *hs, co
     }
     Py_ssize_t blen = zh ? 6 + zh->soa_a.n + zh->soa_b.n + zh->soa_c.n : body.n;
     if (12 + (qe - 12) + blen > limit) { /* too big: the truncated rendering for this limit, if kept */
-        const rtype *cut = NULL;
-        for (int i = 0; e && i < e->ncuts; i++) {
-            const rtype *c = &e->types[e->ntypes + i];
+        const cut *found = NULL;
+        for (int i = 0; e && e->cuts && i < e->cuts->n; i++) {
+            const cut *c = &e->cuts->cuts[i];
             if (c->limit == limit && memcmp(c->tail, tail, 4) == 0) {
-                cut = c;
+                found = c;
                 break;
             }
         }
-        if (!cut) return 0;
-        hdr = cut->hdr[variant];
-        body = cut->body;
+        if (!found) return 0;
+        hdr = found->hdr[variant];
+        body = found->body;
         zh = NULL;
         blen = body.n;
     }

@@ -9,12 +9,33 @@ never a rebuild of the table.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from petdns._fastloop import Table
-    from petdns.answer.zone import RenderedZone
+
+
+class _Head(Protocol):
+    wire: bytes
+    fallthrough: bool
+    dynamic_pods: bool
+    pod_wire: bytes
+    soa_a: bytes
+    soa_b: bytes
+    soa_c: bytes
+
+
+class Zone(Protocol):
+    """What the mirror reads of a `RenderedZone`."""
+
+    @property
+    def heads(self) -> Mapping[str, _Head]: ...
+    @property
+    def max_udp(self) -> int: ...
+    @property
+    def synced(self) -> bool: ...
 
 
 def _load() -> ModuleType | None:
@@ -35,9 +56,9 @@ class Mirror:
 
     __slots__ = ("_index", "table")
 
-    def __init__(self, zone: RenderedZone, *, enabled: bool = True) -> None:
+    def __init__(self, zone: Zone, *, enabled: bool = True) -> None:
         self.table: Table | None = compiled.Table(zone.max_udp) if compiled and enabled else None
-        self._index = {head: i for i, head in enumerate(zone.heads.values())}
+        self._index: dict[object, int] = {head: i for i, head in enumerate(zone.heads.values())}
 
     def put(
         self, wire: bytes, node: tuple[Any, ...], cuts: dict[tuple[bytes, int], Any] | None = None
@@ -52,7 +73,7 @@ class Mirror:
         if self.table is not None:
             self.table.clear(wire)
 
-    def heads(self, zone: RenderedZone) -> None:
+    def heads(self, zone: Zone) -> None:
         """The zone heads (SOA pieces, fallthrough) and whether the zone is synced."""
         if self.table is not None:
             self.table.set_heads(

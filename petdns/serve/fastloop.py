@@ -22,11 +22,12 @@ from petdns.answer.fastpath import answer
 from petdns.answer.fasttable import compiled
 from petdns.serve import mmsg
 from petdns.serve.tally import FOLD_AT, TIME_BOUNDS
+from petdns.serve.udp import UdpWorker
 
 if TYPE_CHECKING:
     from petdns._fastloop import Loop
+    from petdns.answer.zone import RenderedZone
     from petdns.serve.tally import BatchCounter
-    from petdns.serve.udp import UdpWorker
 
 log = logging.getLogger("petdns.server")
 
@@ -45,7 +46,25 @@ def address(raw: bytes) -> mmsg.Address:
     return socket.inet_ntop(socket.AF_INET, raw[4:8]), port
 
 
-def serve(worker: UdpWorker) -> None:
+class CompiledUdpWorker(UdpWorker):
+    """A UDP worker running the compiled loop (the Python one while batching is off)."""
+
+    compiled: Loop | None = None  # while `serve` runs
+
+    def run(self) -> None:
+        if self.batch > 1:
+            serve(self)
+        else:
+            super().run()
+
+    def use(self, zone: RenderedZone) -> None:
+        """Answer from `zone`'s table from the next batch on: the compiled loop holds its table while
+        it waits for datagrams."""
+        if self.compiled is not None:
+            self.compiled.use(zone.mirror.table)
+
+
+def serve(worker: CompiledUdpWorker) -> None:
     """The worker's loop while it is not stopping."""
     assert compiled is not None
     server, counters, sock = worker.server, worker.counters, worker.sock
@@ -85,7 +104,7 @@ def serve(worker: UdpWorker) -> None:
 
 
 def _answer_declined(
-    worker: UdpWorker, loop: Loop, declined: list[tuple[int, bytes]], batches: BatchCounter
+    worker: CompiledUdpWorker, loop: Loop, declined: list[tuple[int, bytes]], batches: BatchCounter
 ) -> None:
     """The Python fast path, else `dispatch.declined`, for what the compiled loop left; one sendmmsg."""
     counters, types, others, zone = worker.counters, worker._types, worker._others, worker.server.zone

@@ -17,6 +17,7 @@ from petdns.answer.dispatch import Outside, dispatch, refused
 from petdns.answer.zone import RenderedZone
 from petdns.forward.forwarder import Forwarder
 from petdns.forward.relay import ClientQuery
+from petdns.serve.fastloop import CompiledUdpWorker, available
 from petdns.serve.listen import bind_pair, listener, udp_socket
 from petdns.serve.tally import FORWARD, KUBERNETES, NO_PLUGIN, Listener, Tally
 from petdns.serve.tcp import TcpLimits, serve_connection
@@ -82,8 +83,9 @@ class DnsServer:
             bound = udp.getsockname()[1]
             self.bound.append((host, bound))
             socks = [udp] + [udp_socket(host, bound, reuse_port=True) for _ in range(self.workers - 1)]
+            worker_type = CompiledUdpWorker if available() else UdpWorker
             for sock in socks:
-                worker = UdpWorker(sock, self, loop, listener(host, bound, "udp"))
+                worker = worker_type(sock, self, loop, listener(host, bound, "udp"))
                 worker.start()
                 self._workers.append(worker)
             client = functools.partial(self._tcp_client, listener(host, bound, "tcp"))

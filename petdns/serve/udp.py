@@ -12,18 +12,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from petdns.answer.dispatch import Outside, declined
 from petdns.answer.fastpath import answer
 from petdns.answer.zone import RenderedZone
 from petdns.forward.forwarder import Forwarder
 from petdns.forward.relay import ClientQuery
-from petdns.serve import fastloop, mmsg, querylog
+from petdns.serve import mmsg, querylog
 from petdns.serve.tally import FOLD_AT, FORWARD, KUBERNETES, TIME_BOUNDS, Listener, Tally, type_code
-
-if TYPE_CHECKING:
-    from petdns._fastloop import Loop
 
 log = logging.getLogger("petdns.server")
 
@@ -75,17 +72,12 @@ class UdpWorker(threading.Thread):
         self._types = bytearray()  # type codes of the current batch's replies
         self._others: list[tuple[str, int]] = []  # (plugin, rcode) of its replies the zones did not write
         self._start = 0.0  # when the current batch was received
-        self.compiled: Loop | None = None  # the compiled loop, when it runs (`fastloop.serve`)
 
     def use(self, zone: RenderedZone) -> None:
-        """Answer from `zone` from the next batch on (the server's zone is read per batch otherwise)."""
-        if self.compiled is not None:
-            self.compiled.use(zone.mirror.table)
+        """The server answers from `zone` now: nothing to do here, the zone is read per batch."""
 
     def run(self) -> None:
-        if self.batch > 1 and fastloop.available():
-            fastloop.serve(self)
-        elif self.batch > 1 and mmsg.available():
+        if self.batch > 1 and mmsg.available():
             batched = mmsg.BatchedSocket(self.sock, self.batch)
             self._peer = batched.peer
             self._run_batched(batched)
