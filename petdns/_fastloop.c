@@ -17,8 +17,10 @@
 #include <Python.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -38,7 +40,7 @@ static _Atomic uint64_t g_epoch = 1;
 static _Atomic uint64_t g_readers[MAX_READERS]; /* 0: outside a batch */
 static char g_reader_taken[MAX_READERS];        /* under the GIL */
 
-enum { R_ENTRY, R_SLOTS, R_HEADS, R_OBJECT };
+enum { R_SLOTS, R_HEADS, R_OBJECT };
 typedef struct retired {
     struct retired *next;
     uint64_t epoch;
@@ -52,6 +54,8 @@ typedef struct {
     Py_ssize_t n;
 } span;
 
+/* ---- the table --------------------------------------------------------------------------------- */
+
 /* A truncated rendering kept for a (type+class, size limit). */
 typedef struct {
     uint8_t tail[4];
@@ -60,29 +64,40 @@ typedef struct {
     span body;
 } cut;
 
+/* The truncated renderings of one name: a Python object, so that it lives as long as the pair
+ * (node, Cuts) that a slot holds for a name that has any. */
 typedef struct {
-    PyObject *refs; /* the cuts as given: what `hdr` and `body` point into */
-    int n;
-    cut cuts[];
-} cuts_t;
+    PyObject_VAR_HEAD PyObject *refs; /* the cuts as given: what `hdr` and `body` point into */
+    cut cuts[1];
+} Cuts;
 
-/* One name: small, since there is one per name (a few hundred thousand at 100k endpoints). The
- * rendering itself stays in the node tuple, which is immutable and held here, so reading its items
- * needs no GIL; put() checked its shape. */
-typedef struct entry {
-    uint64_t hash;
-    PyObject *wire; /* the lower-case wire name (bytes): the key */
-    PyObject *node; /* (zone head, type+class, header variants or None, body or None, ...) */
-    cuts_t *cuts;   /* or NULL */
-    int16_t head;   /* index into the heads, -1: only the full path answers this name */
-    uint16_t ntypes;
-    uint8_t tails[][4]; /* each type's type+class, for the scan */
-} entry;
+static void cuts_dealloc(Cuts *c) {
+    Py_XDECREF(c->refs);
+    Py_TYPE(c)->tp_free((PyObject *)c);
+}
 
-#define KEY(e) ((const uint8_t *)PyBytes_AS_STRING((e)->wire))
-#define KEYLEN(e) PyBytes_GET_SIZE((e)->wire)
-#define ITEM(e, i) PyTuple_GET_ITEM((e)->node, (i))
-#define BYTES(o) ((const uint8_t *)PyBytes_AS_STRING(o))
+static PyTypeObject CutsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "petdns._fastloop.Cuts",
+    .tp_basicsize = offsetof(Cuts, cuts),
+    .tp_itemsize = sizeof(cut),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)cuts_dealloc,
+};
+
+/* A slot: the lower-case wire name (bytes) and what it holds: the rendered node (a tuple: zone head,
+ * then type+class, header variants or None, body or None per type), or (node, Cuts), or NULL once the
+ * name is gone. Both are immutable Python objects the slot holds a reference to, so a reader needs no
+ * GIL to read them; put() checked their shape. A slot's wire never changes: a name that comes back
+ * reuses its slot, and only a rebuild drops the slots of names that are gone. */
+typedef struct {
+    _Atomic(PyObject *) wire;
+    _Atomic(PyObject *) obj;
+} pair;
+
+typedef struct {
+    size_t size;
+    pair slot[];
+} slots_t;
 
 typedef struct {
     span wire, pod_wire, soa_a, soa_b, soa_c;
@@ -96,38 +111,28 @@ typedef struct {
     head heads[];
 } heads_t;
 
-typedef struct {
-    size_t mask;
-    _Atomic(entry *) slot[];
-} slots_t;
-
-static entry g_tomb;
-#define TOMB (&g_tomb)
-
-static void free_entry(entry *e) {
-    Py_XDECREF(e->wire);
-    Py_XDECREF(e->node);
-    if (e->cuts) {
-        Py_XDECREF(e->cuts->refs);
-        PyMem_RawFree(e->cuts);
-    }
-    PyMem_RawFree(e);
-}
+#define BYTES(o) ((const uint8_t *)PyBytes_AS_STRING(o))
 
 static void free_heads(heads_t *h) {
     Py_XDECREF(h->refs);
     PyMem_RawFree(h);
 }
 
+static void free_slots(slots_t *s) {
+    for (size_t i = 0; i < s->size; i++) {
+        Py_XDECREF(atomic_load(&s->slot[i].wire));
+        Py_XDECREF(atomic_load(&s->slot[i].obj));
+    }
+    munmap(s, sizeof(slots_t) + s->size * sizeof(pair));
+}
+
 static void release(int kind, void *p) {
-    if (kind == R_ENTRY)
-        free_entry(p);
+    if (kind == R_SLOTS)
+        free_slots(p);
     else if (kind == R_HEADS)
         free_heads(p);
-    else if (kind == R_OBJECT)
-        Py_DECREF((PyObject *)p);
     else
-        PyMem_RawFree(p);
+        Py_DECREF((PyObject *)p);
 }
 
 static void reclaim(void) {
@@ -165,8 +170,6 @@ static int retire(int kind, void *p) {
     return 0;
 }
 
-/* ---- the table --------------------------------------------------------------------------------- */
-
 static uint64_t g_seed;
 
 static uint64_t hash_name(const uint8_t *p, Py_ssize_t n) {
@@ -178,42 +181,53 @@ static uint64_t hash_name(const uint8_t *p, Py_ssize_t n) {
 typedef struct {
     PyObject_HEAD _Atomic(slots_t *) slots;
     _Atomic(heads_t *) heads;
-    size_t live, used;
+    PyObject *dynamic; /* the zone head of names only the full path answers */
+    size_t live, used; /* names held; slots with a name */
     int max_udp;
 } Table;
 
+/* Slot arrays are mapped, not allocated: zero pages until written, and given back whole when freed
+ * (a heap would keep the arrays a growing table leaves behind) */
 static slots_t *new_slots(size_t size) {
-    slots_t *s = PyMem_RawCalloc(1, sizeof(slots_t) + size * sizeof(_Atomic(entry *)));
-    if (s) s->mask = size - 1;
+    slots_t *s = mmap(NULL, sizeof(slots_t) + size * sizeof(pair), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (s == MAP_FAILED) return NULL;
+    s->size = size;
     return s;
 }
 
-static entry *find(slots_t *s, uint64_t h, const uint8_t *key, Py_ssize_t n, size_t *at) {
-    for (size_t i = h & s->mask;; i = (i + 1) & s->mask) {
-        entry *cur = atomic_load(&s->slot[i]);
-        if (!cur) return NULL;
-        if (cur != TOMB && cur->hash == h && KEYLEN(cur) == n && memcmp(KEY(cur), key, n) == 0) {
-            if (at) *at = i;
-            return cur;
-        }
+static inline size_t home(uint64_t h, size_t size) { return (size_t)(((unsigned __int128)h * size) >> 64); }
+
+/* The slot of `key`, or of the empty slot that ends its probe sequence */
+static pair *find(const slots_t *s, const uint8_t *key, Py_ssize_t n) {
+    size_t i = home(hash_name(key, n), s->size);
+    for (;;) {
+        pair *p = (pair *)&s->slot[i];
+        PyObject *w = atomic_load(&p->wire);
+        if (!w || (PyBytes_GET_SIZE(w) == n && memcmp(BYTES(w), key, n) == 0)) return p;
+        if (++i == s->size) i = 0;
     }
 }
 
-static int grow(Table *t) {
+/* Into a fresh slot array that has room: no reader sees it yet */
+static void place(slots_t *s, PyObject *wire, PyObject *obj) {
+    pair *p = find(s, BYTES(wire), PyBytes_GET_SIZE(wire));
+    atomic_store(&p->obj, Py_NewRef(obj));
+    atomic_store(&p->wire, Py_NewRef(wire));
+}
+
+/* A new slot array for the names held, half full (at most 70% before the next), published at once */
+static int rebuild(Table *t) {
     slots_t *old = atomic_load(&t->slots);
-    size_t size = 64;
-    while (size < (t->live + 1) * 2) size <<= 1; /* at most half full after, 70% before the next */
+    size_t size = 2 * (t->live + 1) > 64 ? 2 * (t->live + 1) : 64;
     slots_t *s = new_slots(size);
     if (!s) {
         PyErr_NoMemory();
         return -1;
     }
-    for (size_t i = 0; i <= old->mask; i++) {
-        entry *e = atomic_load(&old->slot[i]);
-        if (!e || e == TOMB) continue;
-        size_t j = e->hash & s->mask;
-        while (atomic_load(&s->slot[j])) j = (j + 1) & s->mask;
-        atomic_store(&s->slot[j], e);
+    for (size_t i = 0; i < old->size; i++) {
+        PyObject *obj = atomic_load(&old->slot[i].obj);
+        if (obj) place(s, atomic_load(&old->slot[i].wire), obj);
     }
     atomic_store(&t->slots, s);
     t->used = t->live;
@@ -225,7 +239,7 @@ static int span_of(PyObject *o, span *out, Py_ssize_t want) {
         PyErr_SetString(PyExc_TypeError, want >= 0 ? "expected bytes of a fixed size" : "expected bytes");
         return -1;
     }
-    out->p = (const uint8_t *)PyBytes_AS_STRING(o);
+    out->p = BYTES(o);
     out->n = PyBytes_GET_SIZE(o);
     return 0;
 }
@@ -242,15 +256,11 @@ static int check_headers(PyObject *o) {
     return 0;
 }
 
-static cuts_t *new_cuts(PyObject *given) {
+static PyObject *new_cuts(PyObject *given) {
     Py_ssize_t n = PyTuple_GET_SIZE(given);
-    cuts_t *c = PyMem_RawCalloc(1, sizeof(cuts_t) + n * sizeof(cut));
-    if (!c) {
-        PyErr_NoMemory();
-        return NULL;
-    }
+    Cuts *c = PyObject_NewVar(Cuts, &CutsType, n);
+    if (!c) return NULL;
     c->refs = Py_NewRef(given);
-    c->n = (int)n;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = PyTuple_GET_ITEM(given, i);
         cut *r = &c->cuts[i];
@@ -267,83 +277,78 @@ static cuts_t *new_cuts(PyObject *given) {
             goto fail;
         for (int v = 0; v < 4; v++) r->hdr[v] = BYTES(PyTuple_GET_ITEM(PyTuple_GET_ITEM(o, 2), v));
     }
-    return c;
+    return (PyObject *)c;
 fail:
-    Py_DECREF(c->refs);
-    PyMem_RawFree(c);
+    Py_DECREF(c);
     return NULL;
 }
 
-/* put(wire, head, node, cuts): node = (zone head, type+class, headers or None, body or None, ...);
+/* put(wire, node, cuts): node = (zone head, type+class, headers or None, body or None, ...);
  * cuts = ((type+class, limit, headers, body), ...) */
 static PyObject *table_put(Table *t, PyObject *args) {
-    PyObject *wire, *node, *cuts;
-    int headi;
-    if (!PyArg_ParseTuple(args, "SiO!O!", &wire, &headi, &PyTuple_Type, &node, &PyTuple_Type, &cuts))
-        return NULL;
+    PyObject *wire, *node, *given, *obj;
+    if (!PyArg_ParseTuple(args, "SO!O!", &wire, &PyTuple_Type, &node, &PyTuple_Type, &given)) return NULL;
     Py_ssize_t nn = PyTuple_GET_SIZE(node);
-    if (nn < 1 || (nn - 1) % 3 || nn > 3 * 1000 || headi < -1 || headi > 30000) {
+    if (nn < 1 || (nn - 1) % 3 || nn > 3 * 1000) {
         PyErr_SetString(PyExc_ValueError, "a rendered node is a head and triples");
         return NULL;
     }
-    Py_ssize_t nt = (nn - 1) / 3;
-    for (Py_ssize_t i = 0; i < nt; i++) { /* what answer() reads without the GIL: checked here */
+    for (Py_ssize_t i = 1; i < nn; i += 3) { /* what answer() reads without the GIL: checked here */
         span tail;
-        PyObject *hdrs = PyTuple_GET_ITEM(node, 2 + 3 * i), *body = PyTuple_GET_ITEM(node, 3 + 3 * i);
-        if (span_of(PyTuple_GET_ITEM(node, 1 + 3 * i), &tail, 4) < 0) return NULL;
+        PyObject *hdrs = PyTuple_GET_ITEM(node, i + 1), *body = PyTuple_GET_ITEM(node, i + 2);
+        if (span_of(PyTuple_GET_ITEM(node, i), &tail, 4) < 0) return NULL;
         if ((hdrs == Py_None) != (body == Py_None)) {
             PyErr_SetString(PyExc_TypeError, "headers and body: both None or neither");
             return NULL;
         }
         if (hdrs != Py_None && (check_headers(hdrs) < 0 || span_of(body, &tail, -1) < 0)) return NULL;
     }
-    entry *e = PyMem_RawCalloc(1, sizeof(entry) + nt * 4);
-    if (!e) return PyErr_NoMemory();
-    e->wire = Py_NewRef(wire);
-    e->node = Py_NewRef(node);
-    e->hash = hash_name(KEY(e), KEYLEN(e));
-    e->head = (int16_t)headi;
-    e->ntypes = (uint16_t)nt;
-    for (Py_ssize_t i = 0; i < nt; i++) memcpy(e->tails[i], BYTES(PyTuple_GET_ITEM(node, 1 + 3 * i)), 4);
-    if (PyTuple_GET_SIZE(cuts) && !(e->cuts = new_cuts(cuts))) goto fail;
-    if ((t->used + 1) * 10 > (atomic_load(&t->slots)->mask + 1) * 7 && grow(t) < 0) goto fail;
-    slots_t *s = atomic_load(&t->slots);
-    size_t at;
-    entry *old = find(s, e->hash, KEY(e), KEYLEN(e), &at);
-    if (old) {
-        atomic_store(&s->slot[at], e);
-        if (retire(R_ENTRY, old) < 0) return NULL;
+    if (PyTuple_GET_SIZE(given)) {
+        PyObject *cuts = new_cuts(given);
+        if (!cuts) return NULL;
+        obj = PyTuple_Pack(2, node, cuts); /* a node's length is 1 + 3k: never 2 */
+        Py_DECREF(cuts);
+        if (!obj) return NULL;
     } else {
-        size_t i = e->hash & s->mask;
-        entry *cur;
-        while ((cur = atomic_load(&s->slot[i])) && cur != TOMB) i = (i + 1) & s->mask;
-        if (!cur) t->used++;
+        obj = Py_NewRef(node);
+    }
+    if ((t->used + 1) * 10 > atomic_load(&t->slots)->size * 7 && rebuild(t) < 0) {
+        Py_DECREF(obj);
+        return NULL;
+    }
+    slots_t *s = atomic_load(&t->slots);
+    pair *p = find(s, BYTES(wire), PyBytes_GET_SIZE(wire));
+    if (atomic_load(&p->wire)) {
+        PyObject *old = atomic_exchange(&p->obj, obj);
+        if (!old)
+            t->live++;
+        else if (retire(R_OBJECT, old) < 0)
+            return NULL;
+    } else {
+        atomic_store(&p->obj, obj); /* the node before the name: a reader that sees the name sees it */
+        atomic_store(&p->wire, Py_NewRef(wire));
+        t->used++;
         t->live++;
-        atomic_store(&s->slot[i], e);
     }
     reclaim();
     Py_RETURN_NONE;
-fail:
-    free_entry(e);
-    return NULL;
 }
 
 static PyObject *table_clear(Table *t, PyObject *arg) {
     span key;
     if (span_of(arg, &key, -1) < 0) return NULL;
-    slots_t *s = atomic_load(&t->slots);
-    size_t at;
-    entry *old = find(s, hash_name(key.p, key.n), key.p, key.n, &at);
+    pair *p = find(atomic_load(&t->slots), key.p, key.n);
+    PyObject *old = atomic_load(&p->wire) ? atomic_exchange(&p->obj, NULL) : NULL;
     if (old) {
-        atomic_store(&s->slot[at], TOMB);
         t->live--;
-        if (retire(R_ENTRY, old) < 0) return NULL;
+        if (retire(R_OBJECT, old) < 0) return NULL;
     }
     reclaim();
     Py_RETURN_NONE;
 }
 
-/* set_heads(synced, ((wire, fallthrough, dynamic_pods, pod_wire, soa_a, soa_b, soa_c), ...)) */
+/* set_heads(synced, ((wire, fallthrough, dynamic_pods, pod_wire, soa_a, soa_b, soa_c), ...)) in the
+ * zone's order (longest first): a name's zone head is the first whose wire ends it */
 static PyObject *table_set_heads(Table *t, PyObject *args) {
     int synced;
     PyObject *list;
@@ -353,8 +358,7 @@ static PyObject *table_set_heads(Table *t, PyObject *args) {
     if (!h) return PyErr_NoMemory();
     h->synced = synced;
     h->nheads = (int)n;
-    Py_INCREF(list);
-    h->refs = list;
+    h->refs = Py_NewRef(list);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = PyTuple_GET_ITEM(list, i);
         head *z = &h->heads[i];
@@ -406,6 +410,15 @@ static int zone_of(const heads_t *hs, const uint8_t *name, Py_ssize_t n, Py_ssiz
     return found;
 }
 
+/* The head of a name that has a node: the first (longest) whose wire ends it, as the zone chose it */
+static const head *head_of(const heads_t *hs, const uint8_t *name, Py_ssize_t n) {
+    for (int k = 0; k < hs->nheads; k++) {
+        const span *w = &hs->heads[k].wire;
+        if (w->n <= n && memcmp(name + n - w->n, w->p, w->n) == 0) return &hs->heads[k];
+    }
+    return NULL;
+}
+
 static uint8_t *put(uint8_t *o, const void *p, Py_ssize_t n) {
     memcpy(o, p, n);
     return o + n;
@@ -447,16 +460,20 @@ static Py_ssize_t answer(const Table *t, const slots_t *s, const heads_t *hs, co
         name[i] = (c >= 'A' && c <= 'Z') ? c + 32 : c;
     }
     const uint8_t *tail = d + qe - 4;
-    const entry *e = find((slots_t *)s, hash_name(name, n), name, n, NULL);
+    PyObject *node = atomic_load(&find(s, name, n)->obj), *cuts = NULL;
+    if (node && PyTuple_GET_SIZE(node) == 2) {
+        cuts = PyTuple_GET_ITEM(node, 1);
+        node = PyTuple_GET_ITEM(node, 0);
+    }
     const uint8_t *hdr = NULL;
     span body = {NULL, 0};
     uint8_t neg[10];
     uint8_t ptr[2];
     const head *zh = NULL;
-    if (e) {
-        for (int i = 0; i < e->ntypes; i++) {
-            if (memcmp(e->tails[i], tail, 4) == 0) {
-                PyObject *hdrs = ITEM(e, 2 + 3 * i), *b = ITEM(e, 3 + 3 * i);
+    if (node) {
+        for (Py_ssize_t i = 1; i < PyTuple_GET_SIZE(node); i += 3) {
+            if (memcmp(BYTES(PyTuple_GET_ITEM(node, i)), tail, 4) == 0) {
+                PyObject *hdrs = PyTuple_GET_ITEM(node, i + 1), *b = PyTuple_GET_ITEM(node, i + 2);
                 if (hdrs == Py_None) return 0; /* deferred to the full path */
                 hdr = BYTES(PyTuple_GET_ITEM(hdrs, variant));
                 body.p = BYTES(b);
@@ -471,7 +488,7 @@ static Py_ssize_t answer(const Table *t, const slots_t *s, const heads_t *hs, co
             return 0;
         Py_ssize_t p;
         int rcode;
-        if (!e) {
+        if (!node) {
             int k = zone_of(hs, name, n, &p);
             if (k < 0) return 0;
             zh = &hs->heads[k];
@@ -481,8 +498,9 @@ static Py_ssize_t answer(const Table *t, const slots_t *s, const heads_t *hs, co
                 return 0;
             rcode = 3;
         } else {
-            if (e->head < 0 || e->head >= hs->nheads) return 0;
-            zh = &hs->heads[e->head];
+            if (PyTuple_GET_ITEM(node, 0) == t->dynamic) return 0;
+            zh = head_of(hs, name, n);
+            if (!zh) return 0;
             p = n - zh->wire.n;
             rcode = 0;
         }
@@ -497,8 +515,8 @@ static Py_ssize_t answer(const Table *t, const slots_t *s, const heads_t *hs, co
     Py_ssize_t blen = zh ? 6 + zh->soa_a.n + zh->soa_b.n + zh->soa_c.n : body.n;
     if (12 + (qe - 12) + blen > limit) { /* too big: the truncated rendering for this limit, if kept */
         const cut *found = NULL;
-        for (int i = 0; e && e->cuts && i < e->cuts->n; i++) {
-            const cut *c = &e->cuts->cuts[i];
+        for (Py_ssize_t i = 0; cuts && i < Py_SIZE(cuts); i++) {
+            const cut *c = &((Cuts *)cuts)->cuts[i];
             if (c->limit == limit && memcmp(c->tail, tail, 4) == 0) {
                 found = c;
                 break;
@@ -548,8 +566,9 @@ static PyObject *table_answer(Table *t, PyObject *arg) {
 
 static PyObject *table_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     int max_udp;
-    static char *kwlist[] = {"max_udp", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "i", kwlist, &max_udp)) return NULL;
+    PyObject *dynamic;
+    static char *kwlist[] = {"max_udp", "dynamic", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iO", kwlist, &max_udp, &dynamic)) return NULL;
     if (max_udp < MAX_UDP_MIN || max_udp > 65535) {
         PyErr_SetString(PyExc_ValueError, "max_udp must be 512..65535");
         return NULL;
@@ -563,6 +582,7 @@ static PyObject *table_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     }
     atomic_store(&t->slots, s);
     atomic_store(&t->heads, NULL);
+    t->dynamic = Py_NewRef(dynamic);
     t->max_udp = max_udp;
     return (PyObject *)t;
 }
@@ -570,13 +590,8 @@ static PyObject *table_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 static void table_dealloc(Table *t) {
     /* no reader holds a table it has no reference to: free at once */
     slots_t *s = atomic_load(&t->slots);
-    if (s) {
-        for (size_t i = 0; i <= s->mask; i++) {
-            entry *e = atomic_load(&s->slot[i]);
-            if (e && e != TOMB) free_entry(e);
-        }
-        PyMem_RawFree(s);
-    }
+    if (s) free_slots(s);
+    Py_XDECREF(t->dynamic);
     heads_t *h = atomic_load(&t->heads);
     if (h) free_heads(h);
     Py_TYPE(t)->tp_free((PyObject *)t);
@@ -915,7 +930,7 @@ PyMODINIT_FUNC PyInit__fastloop(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     g_seed = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts;
-    if (PyType_Ready(&TableType) < 0 || PyType_Ready(&LoopType) < 0) return NULL;
+    if (PyType_Ready(&CutsType) < 0 || PyType_Ready(&TableType) < 0 || PyType_Ready(&LoopType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddObjectRef(m, "Table", (PyObject *)&TableType) < 0 ||

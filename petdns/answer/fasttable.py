@@ -54,11 +54,11 @@ compiled = _load()
 class Mirror:
     """Keeps a zone's compiled table (`table`, None without the extension) equal to its rendering."""
 
-    __slots__ = ("_index", "table")
+    __slots__ = ("table",)
 
-    def __init__(self, zone: Zone, *, enabled: bool = True) -> None:
-        self.table: Table | None = compiled.Table(zone.max_udp) if compiled and enabled else None
-        self._index: dict[object, int] = {head: i for i, head in enumerate(zone.heads.values())}
+    def __init__(self, zone: Zone, dynamic: object, *, enabled: bool = True) -> None:
+        """`dynamic`: the zone head of the names that only the full path answers."""
+        self.table: Table | None = compiled.Table(zone.max_udp, dynamic) if compiled and enabled else None
 
     def put(
         self, wire: bytes, node: tuple[Any, ...], cuts: dict[tuple[bytes, int], Any] | None = None
@@ -66,7 +66,7 @@ class Mirror:
         """A name's rendering (and the truncated renderings kept for it), replacing the one before."""
         if self.table is not None:
             kept = tuple((tc, limit, cut[0], cut[1]) for (tc, limit), cut in cuts.items()) if cuts else ()
-            self.table.put(wire, self._index.get(node[0], -1), node, kept)
+            self.table.put(wire, node, kept)
 
     def clear(self, wire: bytes) -> None:
         """A name is gone."""

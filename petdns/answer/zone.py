@@ -80,7 +80,7 @@ class RenderedZone:
         self.lock = threading.Lock()  # held by writers and by the full path (`dispatch`)
         self._synced = True  # False while a watch has not delivered its first list: misses are SERVFAIL
         self.max_udp = settings.max_udp  # UDP replies at most this; our OPT records advertise it
-        self.mirror = Mirror(self)  # the compiled loop's copy of `nodes`, `truncated` and the heads
+        self.mirror = Mirror(self, DYNAMIC)  # the compiled loop's copy of `nodes`, `truncated` and the heads
         self.opts: dict[bytes, tuple[bytes, int]] = {}  # a query's OPT -> (reply OPT, size limit of the rest)
         # answers too big for UDP, truncated for the common limits (`truncation_limits`) when the full
         # path first renders them: wire name -> (its rendering then, {(type+class, limit): cut}); a cut
