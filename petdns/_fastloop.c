@@ -198,13 +198,25 @@ static slots_t *new_slots(size_t size) {
 
 static inline size_t home(uint64_t h, size_t size) { return (size_t)(((unsigned __int128)h * size) >> 64); }
 
-/* The slot of `key`, or of the empty slot that ends its probe sequence */
+/* The slot of `key`, or the empty slot that ends its probe sequence (the writer's view) */
 static pair *find(const slots_t *s, const uint8_t *key, Py_ssize_t n) {
     size_t i = home(hash_name(key, n), s->size);
     for (;;) {
         pair *p = (pair *)&s->slot[i];
         PyObject *w = atomic_load(&p->wire);
         if (!w || (PyBytes_GET_SIZE(w) == n && memcmp(BYTES(w), key, n) == 0)) return p;
+        if (++i == s->size) i = 0;
+    }
+}
+
+/* What a reader finds for `key`: its node (or (node, Cuts)), NULL when it has none. The name is
+ * checked before its node is read: a slot being filled gets its node first, then its name. */
+static PyObject *lookup(const slots_t *s, const uint8_t *key, Py_ssize_t n) {
+    size_t i = home(hash_name(key, n), s->size);
+    for (;;) {
+        PyObject *w = atomic_load(&s->slot[i].wire);
+        if (!w) return NULL;
+        if (PyBytes_GET_SIZE(w) == n && memcmp(BYTES(w), key, n) == 0) return atomic_load(&s->slot[i].obj);
         if (++i == s->size) i = 0;
     }
 }
@@ -460,7 +472,7 @@ static Py_ssize_t answer(const Table *t, const slots_t *s, const heads_t *hs, co
         name[i] = (c >= 'A' && c <= 'Z') ? c + 32 : c;
     }
     const uint8_t *tail = d + qe - 4;
-    PyObject *node = atomic_load(&find(s, name, n)->obj), *cuts = NULL;
+    PyObject *node = lookup(s, name, n), *cuts = NULL;
     if (node && PyTuple_GET_SIZE(node) == 2) {
         cuts = PyTuple_GET_ITEM(node, 1);
         node = PyTuple_GET_ITEM(node, 0);
