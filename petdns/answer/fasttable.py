@@ -36,6 +36,8 @@ class Zone(Protocol):
     def max_udp(self) -> int: ...
     @property
     def synced(self) -> bool: ...
+    @property
+    def settings(self) -> object: ...
 
 
 def _load() -> ModuleType | None:
@@ -57,7 +59,9 @@ class Mirror:
     __slots__ = ("table",)
 
     def __init__(self, zone: Zone, dynamic: object, *, enabled: bool = True) -> None:
-        """`dynamic`: the zone head of the names that only the full path answers."""
+        """`dynamic`: the zone head of the names that only the full path answers. Off (no table) when
+        plugins that may change any question are configured: the Python fast path asks them first."""
+        enabled = enabled and getattr(zone.settings, "plugins", None) is None
         self.table: Table | None = compiled.Table(zone.max_udp, dynamic) if compiled and enabled else None
 
     def put(
@@ -65,8 +69,12 @@ class Mirror:
     ) -> None:
         """A name's rendering (and the truncated renderings kept for it), replacing the one before."""
         if self.table is not None:
-            kept = tuple((tc, limit, cut[0], cut[1]) for (tc, limit), cut in cuts.items()) if cuts else ()
-            self.table.put(wire, node, kept)
+            kept = tuple(
+                (tc, limit, cut[0], cut[1])
+                for (tc, limit), cut in (cuts or {}).items()
+                if cut[1].__class__ is bytes
+            )
+            self.table.put(wire, _plain(node), kept)
 
     def clear(self, wire: bytes) -> None:
         """A name is gone."""
@@ -83,3 +91,15 @@ class Mirror:
                     for h in zone.heads.values()
                 ),
             )
+
+
+def _plain(node: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The node as the compiled loop reads it: a type whose body is not plain bytes (one that turns per
+    query) is left to Python, as a deferred type is."""
+    if all(node[i] is None or node[i].__class__ is bytes for i in range(3, len(node), 3)):
+        return node
+    out = [node[0]]
+    for i in range(1, len(node), 3):
+        plain = node[i + 2].__class__ is bytes
+        out += (node[i], node[i + 1] if plain else None, node[i + 2] if plain else None)
+    return tuple(out)

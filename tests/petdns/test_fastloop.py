@@ -212,3 +212,27 @@ def test_petdns_pure_turns_the_compiled_loop_off() -> None:
     env = {**os.environ, "PETDNS_PURE": "1"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert done.stdout.split() == ["True", "False"]
+
+
+def test_bodies_that_turn_per_query_and_plugins_are_left_to_python(zones: dict[str, RenderedZone]) -> None:
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from petdns.answer.fasttable import Mirror  # noqa: PLC0415
+    from petdns.answer.zone import DYNAMIC  # noqa: PLC0415
+
+    zone = zones["default"]
+    wire = b"\x05web-0\x05nginx\x07default\x03svc\x07cluster\x05local\x00"
+    node = zone.nodes[wire]
+    turning = tuple(object() if i % 3 == 0 and i else item for i, item in enumerate(node))
+    mirror = Mirror(zone, DYNAMIC)
+    mirror.heads(zone)
+    mirror.put(wire, turning)  # a body that is not bytes: that type is the Python fast path's
+    assert mirror.table is not None
+    query = dns.message.make_query("web-0.nginx.default.svc.cluster.local", "A").to_wire()
+    assert mirror.table.answer(query) is None
+    mirror.put(wire, node)
+    assert mirror.table.answer(query) == zone.mirror.table.answer(query) is not None  # type: ignore[union-attr]
+    with_plugins = SimpleNamespace(
+        heads=zone.heads, max_udp=1232, synced=True, settings=SimpleNamespace(plugins=1)
+    )
+    assert Mirror(with_plugins, DYNAMIC).table is None  # type: ignore[arg-type]
