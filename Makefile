@@ -11,7 +11,7 @@ LISTEN ?= 127.0.0.1:5353
 STATE ?= .petdns
 EXAMPLE ?= config/examples/petset.yaml
 
-.PHONY: run test lint typecheck pytest bench bench-quick tools bench-tools clean
+.PHONY: run test lint typecheck pytest bench bench-quick dig tools bench-tools clean
 
 $(STAMP): pyproject.toml setup.py petdns/_fastloop.c
 	$(PYTHON) -m venv $(VENV)
@@ -24,15 +24,18 @@ $(STAMP): pyproject.toml setup.py petdns/_fastloop.c
 need = command -v $(1) >/dev/null 2>&1 || test -x /usr/sbin/$(1) || { $(SUDO) apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(2) >/dev/null; }
 
-tools:
+dig:
 	@$(call need,dig,bind9-dnsutils)
+
+tools: dig
 	@$(call need,knotd,knot)
 
 bench-tools: tools
 	@$(call need,dnsperf,dnsperf)
 	@$(call need,nsd,nsd)
 
-run: $(STAMP) tools
+run: $(STAMP) dig
+	@echo "The project's kubectl is $(BIN)/kubectl; in another shell: export PATH=$$PWD/$(BIN):\$$PATH"
 	$(BIN)/petdns local -f $(EXAMPLE) --api $(API) --dns $(LISTEN) --state $(STATE)
 
 lint: $(STAMP)

@@ -25,6 +25,8 @@ from typing import Any
 
 import check
 import cluster
+import loadbalance
+import nodehosts
 import procs
 import report
 from loadgen import Run, dnsperf
@@ -71,6 +73,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="fixed-rate runs per server; the one with the median p99 is reported",
     )
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    ap.add_argument(
+        "--nodehosts",
+        action="store_true",
+        help="also petdns without plugins and with k3s's NodeHosts hosts block, side by side",
+    )
+    ap.add_argument(
+        "--loadbalance",
+        action="store_true",
+        help="also petdns with --loadbalance off and on, side by side (the cost of answer rotation)",
+    )
     a = ap.parse_args(argv)
     a.seconds = a.seconds or (3 if a.quick else 10)
     a.services = a.services or (200 if a.quick else 1000)
@@ -277,12 +289,30 @@ def main(argv: list[str] | None = None) -> int:
         cluster.ensure(scale_spec, scale_dir)
         scale = [bench.scale(name, scale_spec, scale_dir) for name in names(args.scale_servers)]
     rep = report.Report(args.rate, results, scale, meta(args, spec, scale_spec))
+    hosts = nodehosts.measure(bench) if args.nodehosts else None
+    if hosts is not None:
+        rep.meta["nodehosts"] = hosts.to_json()
+    rotation = None
+    if args.loadbalance:
+        nsd = rep.get("nsd")
+        rotation = loadbalance.measure(
+            bench, nsd.max.qps if nsd is not None and nsd.max is not None else None
+        )
+        rep.meta["loadbalance"] = rotation.to_json()
     print(report.render(rep))
+    if hosts is not None:
+        print("\n".join(hosts.lines()))
+    if rotation is not None:
+        print("\n".join(rotation.lines()))
     report.write_json(rep, args.out / "results.json")
     print(f"\nresults: {args.out / 'results.json'} (figures vary about ±15% run to run)")
     statuses = [r.status for r in results] + [s.status for s in scale]
     failed = any(st.startswith("failed") for st in statuses)
     if args.strict and any(t.ok is False for t in report.targets(rep)):
+        failed = True
+    if args.strict and hosts is not None and (hosts.ratio or 0) < nodehosts.TARGET:
+        failed = True
+    if args.strict and rotation is not None and (rotation.ratio or 0) < loadbalance.TARGET:
         failed = True
     return 1 if failed else 0
 

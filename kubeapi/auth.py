@@ -30,6 +30,10 @@ class Connection:
     ca_file: str = ""
     cert_file: str = ""
     key_file: str = ""
+    # kubeconfig `*-data` fields, kept in memory (never left on disk)
+    ca_data: bytes = field(default=b"", repr=False)
+    cert_data: bytes = field(default=b"", repr=False)
+    key_data: bytes = field(default=b"", repr=False)
     insecure: bool = False
     namespace: str = "default"
     _token_cache: dict[str, tuple[float, str]] = field(default_factory=dict, compare=False, repr=False)
@@ -52,13 +56,37 @@ class Connection:
         """TLS settings for https servers; None for plain http."""
         if not self.server.startswith("https:"):
             return None
-        ctx = ssl.create_default_context(cafile=self.ca_file or None)
+        cafile = None if self.ca_data else self.ca_file or None  # the data wins, as in client-go
+        ctx = ssl.create_default_context(cafile=cafile, cadata=_cadata(self.ca_data))
         if self.insecure:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-        if self.cert_file:
+        if self.cert_data or self.key_data:
+            _load_chain_from_data(ctx, self)
+        elif self.cert_file:
             ctx.load_cert_chain(self.cert_file, self.key_file or None)
         return ctx
+
+
+def _cadata(data: bytes) -> str | bytes | None:
+    """CA data as `ssl` takes it: PEM text, or DER bytes."""
+    if not data:
+        return None
+    return data.decode("ascii", "replace") if b"-----BEGIN" in data else data
+
+
+def _load_chain_from_data(ctx: ssl.SSLContext, conn: Connection) -> None:
+    """A client certificate and key given as data: `ssl` reads only files, so they go to a private
+    directory for the call and are removed at once."""
+    with tempfile.TemporaryDirectory(prefix="kubeapi-") as work:
+        cert = Path(work, "cert.pem")
+        key = Path(work, "key.pem")
+        os.chmod(work, 0o700)
+        cert.write_bytes(conn.cert_data or (Path(conn.cert_file).read_bytes() if conn.cert_file else b""))
+        key_bytes = conn.key_data or (Path(conn.key_file).read_bytes() if conn.key_file else b"")
+        if key_bytes:
+            key.write_bytes(key_bytes)
+        ctx.load_cert_chain(str(cert), str(key) if key_bytes else None)
 
 
 def in_cluster(root: Path = SERVICE_ACCOUNT, env: Mapping[str, str] = os.environ) -> Connection:
@@ -106,9 +134,12 @@ def from_kubeconfig(path: str, context: str | None = None) -> Connection:
         server=str(server).rstrip("/"),
         token=str(user.get("token", "")),
         token_file=_file(base, user.get("tokenFile")),
-        ca_file=_file_or_data(base, cluster, "certificate-authority"),
-        cert_file=_file_or_data(base, user, "client-certificate"),
-        key_file=_file_or_data(base, user, "client-key"),
+        ca_file=_file(base, cluster.get("certificate-authority")),
+        cert_file=_file(base, user.get("client-certificate")),
+        key_file=_file(base, user.get("client-key")),
+        ca_data=_data(cluster, "certificate-authority-data"),
+        cert_data=_data(user, "client-certificate-data"),
+        key_data=_data(user, "client-key-data"),
         insecure=bool(cluster.get("insecure-skip-tls-verify", False)),
         namespace=str(ctx.get("namespace", "default")),
     )
@@ -141,14 +172,10 @@ def _file(base: Path, value: object) -> str:
     return str(base / str(value)) if value else ""
 
 
-def _file_or_data(base: Path, section: Mapping[str, Any], key: str) -> str:
-    data = section.get(f"{key}-data")
-    if data:
-        handle = tempfile.NamedTemporaryFile(prefix="kubeapi-", suffix=".pem", delete=False)  # noqa: SIM115
-        with handle:
-            handle.write(base64.b64decode(data))
-        return handle.name
-    return _file(base, section.get(key))
+def _data(section: Mapping[str, Any], key: str) -> bytes:
+    """A base64 `*-data` field, decoded (the data wins over its file, as client-go does)."""
+    data = section.get(key)
+    return base64.b64decode(str(data)) if data else b""
 
 
 def _through_official_loader(path: str, context: str, namespace: str) -> Connection:

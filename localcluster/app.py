@@ -11,6 +11,7 @@ import signal
 import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kubeapi.auth import Connection
@@ -18,7 +19,10 @@ from kubeapi.client import Client
 from localcluster.apiserver.kubeconfig import read_token, write_kubeconfig
 from localcluster.apiserver.server import ApiServer, ServerConfig
 from localcluster.apiserver.tls import ServingCert, serving_cert
+from localcluster.controllers.deployments.controller import DeploymentController
+from localcluster.controllers.disruption.controller import DisruptionController
 from localcluster.controllers.endpointslices.controller import EndpointSliceController
+from localcluster.controllers.protection.controller import ProtectionController
 from localcluster.controllers.provisioner.controller import Provisioner, ProvisionerConfig
 from localcluster.controllers.provisioner.volumes import private_dir
 from localcluster.kubelet.kubelet import Kubelet, KubeletConfig
@@ -69,7 +73,8 @@ class LocalOptions:
         upstreams = self.upstreams
         if upstreams is None:
             try:
-                upstreams = default_upstreams(self.resolv_conf, [self.dns] if self.dns else [])
+                text = Path(self.resolv_conf).read_text(errors="replace")
+                upstreams = default_upstreams(text, [self.dns] if self.dns else [])
             except OSError:
                 upstreams = ()
         return ForwardConfig(Routes(upstreams, {})) if upstreams else None
@@ -302,7 +307,10 @@ async def _serve_components(
             ("provisioner", provisioner.run),
             ("kubelet", kubelet.run),
             ("endpointslice-controller", slices.run),
+            ("deployment-controller", DeploymentController(client("deployment-controller")).run),
+            ("disruption-controller", DisruptionController(client("disruption-controller")).run),
             ("petset-controller", controller.run),
+            ("protection-controller", ProtectionController(client("protection-controller")).run),
         ]
         runtime = None
         if options.dns is not None:

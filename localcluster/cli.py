@@ -53,11 +53,19 @@ def parser(prog: str = "petdns local") -> argparse.ArgumentParser:
     )
     local.add_argument("--no-forward", action="store_true", help="refuse names outside the cluster zone")
     local.add_argument(
+        "--resolv-conf",
+        default="/etc/resolv.conf",
+        metavar="FILE",
+        help="where the default upstreams are read",
+    )
+    local.add_argument(
         "--ready-after",
         type=float,
-        default=0.5,
         metavar="SECONDS",
-        help="how long a started pod takes to become Ready (default 0.5)",
+        help="make every started pod Ready after SECONDS (default: as its readiness probes say)",
+    )
+    local.add_argument(
+        "--nodes", type=int, default=3, metavar="N", help="how many nodes to simulate (default 3)"
     )
     _operations(local)
     return local
@@ -112,6 +120,8 @@ def options_of(args: argparse.Namespace) -> LocalOptions:
     """The options the arguments ask for; ValueError or OSError naming what is wrong."""
     if args.lameduck < 0:
         raise ValueError(f"--lameduck: {args.lameduck:g} is negative")
+    if not 1 <= args.nodes <= 250:
+        raise ValueError(f"--nodes: {args.nodes} is outside 1..250")
     if args.max_udp_size not in UDP_SIZES:
         raise ValueError(f"--max-udp-size: {args.max_udp_size} is outside 512..65535 bytes")
     return LocalOptions(
@@ -122,8 +132,14 @@ def options_of(args: argparse.Namespace) -> LocalOptions:
         token_file=args.token_file,
         files=tuple(args.filename),
         zone=args.zone.lower().rstrip("."),
-        kubelet=KubeletConfig(pod_cidr=args.pod_cidr, pod_cidr6=args.pod_cidr6, ready_after=args.ready_after),
+        kubelet=KubeletConfig(
+            nodes=tuple(f"node-{n}" for n in range(1, args.nodes + 1)),
+            pod_cidr=args.pod_cidr,
+            pod_cidr6=args.pod_cidr6,
+            ready_after=args.ready_after,
+        ),
         upstreams=() if args.no_forward else _upstreams(args.upstream),
+        resolv_conf=args.resolv_conf,
         health_listen=_addresses(args.health_listen),
         ready_listen=_addresses(args.ready_listen),
         metrics_listen=_addresses(args.metrics_listen),

@@ -17,8 +17,10 @@ from typing import Any
 from kubeapi.client import Client
 from petdns.answer.zone import RenderedZone
 from petdns.forward.forwarder import Forwarder
+from petdns.forward.loop import LoopProbe
 from petdns.schema.loader import Loaded, load_files
 from petdns.schema.model import KubeObject
+from petdns.schema.scope import Scope
 from petdns.serve import http, logs, metrics
 from petdns.serve.lifecycle import DRAIN_SECONDS, Lifecycle
 from petdns.serve.reload import Reloader
@@ -54,11 +56,14 @@ class ConfigSource:
     path: str
     flags: dict[str, Any]
     values: dict[str, Any]
+    load: Callable[[str], dict[str, Any]] = config_file.load  # a Corefile: its own reader
+    watch: Callable[[str], object] = config_file.fingerprint
 
 
-def load_objects(paths: tuple[str, ...]) -> Loaded:
-    """The object files read (LoadError on a malformed one), with a warning per object given twice."""
-    loaded = load_files(list(paths))
+def load_objects(paths: tuple[str, ...], scope: Scope | None = None) -> Loaded:
+    """The object files read (LoadError on a malformed one; only `scope`'s objects), with a warning per
+    object given twice."""
+    loaded = load_files(list(paths), scope)
     for line in loaded.duplicates:
         log.warning("object files: %s", line)
     return loaded
@@ -66,7 +71,7 @@ def load_objects(paths: tuple[str, ...]) -> Loaded:
 
 def build_zone(options: ServeOptions) -> RenderedZone:
     """Load the object files (LoadError on a malformed one) into a rendered zone."""
-    loaded = load_objects(options.objects)
+    loaded = load_objects(options.objects, options.scope)
     zone = RenderedZone(options.settings)
     zone.load(loaded.objects)
     ignored = ", ".join(f"{n} {kind}" for kind, n in sorted(loaded.ignored.items()))
@@ -101,6 +106,7 @@ def make_forwarder(options: ServeOptions, previous: Forwarder | None = None) -> 
     forwarder = Forwarder(forward, stats=previous.stats if previous is not None else None)
     if previous is not None:
         forwarder.cache.carry_counters(previous.cache)
+        forwarder.loop_probe = previous.loop_probe
     return forwarder
 
 
@@ -126,6 +132,7 @@ class Runtime:
     config: ConfigSource | None = None
     reloads: metrics.ReloadCounts = field(default_factory=metrics.ReloadCounts)
     http: list[tuple[tuple[str, ...], Address]] = field(default_factory=list)  # (paths, bound address)
+    halted: bool = False  # a forwarding loop was detected: stop at once, exit non-zero
 
     def ready(self) -> bool:
         return self.server.zone.synced and not self.lifecycle.stopping
@@ -135,7 +142,9 @@ class Runtime:
 
     def objects(self, options: ServeOptions) -> list[KubeObject]:
         """The current objects: the object files (read again) and what the watch holds."""
-        objects: list[KubeObject] = list(load_objects(options.objects).objects) if options.objects else []
+        objects: list[KubeObject] = (
+            list(load_objects(options.objects, options.scope).objects) if options.objects else []
+        )
         if self.cache is not None:
             objects += self.cache.objects()
         return objects
@@ -172,6 +181,7 @@ class Runtime:
             log.info(
                 "%s (%s)", describe_forwarding(forwarder), ", ".join(sorted(groups[config_file.FORWARD]))
             )
+        self.server.acl = new.acl
         if config_file.LOG in groups:
             logs.configure(new.log_level, new.log_format)
             self.server.query_log = new.query_log
@@ -245,7 +255,11 @@ async def serving(
                 client = Client(options.kube)
                 stack.push_async_callback(client.close)
             cache = ClusterCache(
-                client, zone, watch_pods=options.settings.pods is PodsMode.VERIFIED, on_synced=settle_memory
+                client,
+                zone,
+                watch_pods=options.settings.pods is PodsMode.VERIFIED,
+                on_synced=settle_memory,
+                scope=options.scope,
             )
             task = asyncio.create_task(cache.run())
             stack.callback(task.cancel)
@@ -258,6 +272,7 @@ async def serving(
             query_log=options.query_log,
             tcp=options.tcp,
             workers=options.workers,
+            acl=options.acl,
         )
         # the UDP threads and the event loop (TCP, forwarding, the watch) share the GIL: a UDP thread
         # waits at most this long for a busy loop to hand it over (Python's default is 5 ms)
@@ -268,17 +283,44 @@ async def serving(
         for host, port in server.bound:
             log.info("serving %s on udp+tcp %s port %d", ", ".join(options.settings.zones), host, port)
         log.info("%s", describe_forwarding(forwarder))
+        if options.loop_detect and forwarder is not None:
+            _detect_loops(runtime, forwarder, stack)
         scrapes = http.ScrapeStats()
         registry = metrics.registry(
             metrics.Sources(server, cache, runtime.reloads if config else None, scrapes)
         )
         await _start_http(runtime, _http_routes(runtime, metrics.renderer(registry), scrapes), stack)
         if config is not None:
-            reloader = Reloader(config.path, config.flags, runtime.apply, runtime.reloads)
+            reloader = Reloader(
+                config.path,
+                config.flags,
+                runtime.apply,
+                runtime.reloads,
+                load=config.load,
+                watch=config.watch,
+            )
             watcher = asyncio.create_task(reloader.run())
             stack.callback(watcher.cancel)
             log.info("following config %s", config.path)
         yield runtime
+
+
+def _detect_loops(runtime: Runtime, forwarder: Forwarder, stack: contextlib.AsyncExitStack) -> None:
+    """Probe for a forwarding loop (as CoreDNS's `loop`); one found halts the server."""
+    loop = asyncio.get_running_loop()
+
+    def halt() -> None:
+        runtime.halted = True
+        runtime.lifecycle.signal()
+
+    def on_loop() -> None:  # any thread: a UDP thread may see the probe
+        loop.call_soon_threadsafe(halt)
+
+    probe = LoopProbe(runtime.server.bound[0], on_loop)
+    forwarder.loop_probe = probe
+    task = asyncio.create_task(probe.run(forwarder.config.timeout))
+    stack.callback(task.cancel)
+    log.info("loop detection: probing with HINFO %s", probe.name)
 
 
 async def serve(
@@ -287,16 +329,19 @@ async def serve(
     *,
     config: ConfigSource | None = None,
     started: Callable[[Runtime], None] | None = None,
-) -> None:
+) -> int:
     """Serve (and watch the API, when asked) until SIGINT or SIGTERM, then stop gracefully; follow
-    `config` for reloads when given."""
+    `config` for reloads when given. The exit code: 0, or 1 when a forwarding loop halted the server."""
     lifecycle = Lifecycle()
     lifecycle.install()
     async with serving(options, zone, lifecycle=lifecycle, config=config) as runtime:
         if started is not None:
             started(runtime)
         await lifecycle.wait()
+        if runtime.halted:
+            return 1
         await stop(runtime)
+    return 0
 
 
 async def stop(runtime: Runtime) -> None:
@@ -325,5 +370,12 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 
 
 def run(options: ServeOptions, zone: RenderedZone, *, config: ConfigSource | None = None) -> None:
-    """Run `serve` until a stop signal."""
-    run_loop(serve(options, zone, config=config))
+    """Run `serve` until a stop signal; SystemExit(1) when a forwarding loop halted it."""
+    codes: list[int] = []
+
+    async def main() -> None:
+        codes.append(await serve(options, zone, config=config))
+
+    run_loop(main())
+    if codes and codes[0]:
+        raise SystemExit(codes[0])

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from kubeapi import auth
-from petdns import explain_command
+from petdns import corefile_command, explain_command
 from petdns.app import ConfigSource, build_zone, run
+from petdns.corefile import report
+from petdns.corefile.syntax import CorefileError
 from petdns.forward.upstream_health import POLICIES
 from petdns.schema.loader import LoadError
 from petdns.serve import logs
-from petdns.settings import config_file
+from petdns.settings import config_file, scope_flags
 from petdns.settings.options import RESOLV_CONF, OptionError, build
 from petdns.settings.values import PodsMode
 
@@ -25,11 +28,20 @@ def _parser() -> argparse.ArgumentParser:
         help="serve the cluster-DNS schema from object files or a live cluster",
         argument_default=argparse.SUPPRESS,  # a flag not given leaves its key to --config or the default
     )
-    serve.add_argument(
+    source = serve.add_mutually_exclusive_group()
+    source.add_argument(
         "--config",
         metavar="FILE",
         help="YAML settings, one key per flag (config/petdns.yaml); flags given here win over it; "
         "the file is followed and changes apply live",
+    )
+    source.add_argument(
+        "--corefile",
+        "-conf",
+        dest="corefile",
+        metavar="FILE",
+        help="a CoreDNS Corefile instead (docs/deploy.md; `petdns corefile check FILE` shows what each "
+        "line becomes); followed with its imports like --config",
     )
     serve.add_argument(
         "--objects",
@@ -87,9 +99,23 @@ def _parser() -> argparse.ArgumentParser:
         help="largest UDP reply, 512-65535 bytes, whatever the client offers; larger answers are "
         "truncated (TC) and come whole over TCP; also the size our OPT records advertise (default 1232)",
     )
+    scope_flags.add_arguments(serve)
     _operations_arguments(serve)
     _forward_arguments(serve)
+    plugins = serve.add_argument_group(
+        "rewrite, template, hosts (CoreDNS's plugins; full shapes in --config)"
+    )
+    plugins.add_argument(
+        "--hosts-file", dest="hosts", action="append", metavar="FILE", help="hosts file, fallthrough"
+    )
+    plugins.add_argument(
+        "--rewrite", action="append", metavar="RULE", help="rewrite rule as CoreDNS writes it"
+    )
+    plugins.add_argument(
+        "--template", dest="templates", action="append", metavar="YAML", help="template mapping"
+    )
     explain_command.add_parser(sub)
+    corefile_command.add_parser(sub)
     # `petdns local` has a parser of its own (localcluster.cli); this entry lists it in --help
     sub.add_parser("local", help="run the embedded local control plane (kubectl and dig can use it)")
     return parser
@@ -143,13 +169,7 @@ def _operations_arguments(serve: argparse.ArgumentParser) -> None:
         metavar="N",
         help="TCP connections open at once; the next ones are closed at once (default 1000)",
     )
-    group.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="UDP threads per listen address, each on its own SO_REUSEPORT socket; TCP stays on the "
-        "event loop (default 0: one per CPU this process may run on)",
-    )
+    group.add_argument("--workers", type=int, metavar="N", help="UDP threads per address (0: one per CPU)")
     group.add_argument("--log-level", choices=list(config_file.LOG_LEVELS), help="(default info)")
     group.add_argument(
         "--log-format",
@@ -187,7 +207,61 @@ def _forward_arguments(serve: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--upstream-policy",
         choices=POLICIES,
-        help="order of the healthy upstreams: as given, or random per query (default sequential)",
+        help="order of the healthy upstreams: as given, random per query, or round_robin (default "
+        "sequential; CoreDNS's is random)",
+    )
+    group.add_argument(
+        "--forward-max-concurrent",
+        type=int,
+        metavar="N",
+        help="upstream fetches in flight at once; beyond, REFUSED (CoreDNS max_concurrent; "
+        "default 0: no cap)",
+    )
+    group.add_argument(
+        "--forward-force-tcp", action="store_true", help="ask upstreams over TCP only (CoreDNS force_tcp)"
+    )
+    group.add_argument(
+        "--forward-prefer-udp",
+        action="store_true",
+        help="ask upstreams over UDP first even for TCP clients (CoreDNS prefer_udp; default: the "
+        "client's transport)",
+    )
+    group.add_argument(
+        "--forward-health-check",
+        type=_duration,
+        metavar="DURATION",
+        help="probe a down upstream at this fixed interval (CoreDNS health_check; default 0: 1s "
+        "doubling up to 30s)",
+    )
+    group.add_argument(
+        "--forward-max-fails",
+        type=int,
+        metavar="N",
+        help="failures in a row that take an upstream down; 0: never (default 2)",
+    )
+    group.add_argument(
+        "--forward-expire",
+        type=_duration,
+        metavar="DURATION",
+        help="CoreDNS expire, accepted: upstream connections are never reused (default 10s)",
+    )
+    group.add_argument(
+        "--forward-except",
+        action="append",
+        metavar="ZONE",
+        help="names in ZONE are not forwarded (CoreDNS except); repeatable",
+    )
+    group.add_argument(
+        "--loop-detect",
+        action="store_true",
+        help="at start, probe for a forwarding loop and exit 1 when one is found (CoreDNS loop)",
+    )
+    group.add_argument(
+        "--acl",
+        action="append",
+        metavar="RULE",
+        help="access rule '[ZONES] allow|block|filter|drop [type TYPES] [net NETS]', first match wins; "
+        "repeatable (CoreDNS acl)",
     )
     group.add_argument(
         "--allow-recursion",
@@ -214,6 +288,28 @@ def _forward_arguments(serve: argparse.ArgumentParser) -> None:
         help="answer from expired entries this long when no upstream answers, e.g. 30s, 5m; 0: never "
         "(default 30s)",
     )
+    group.add_argument(
+        "--cache-success",
+        metavar="'CAPACITY [TTL [MINTTL]]'",
+        help="positive answers: capacity and TTL bounds (CoreDNS cache success)",
+    )
+    group.add_argument(
+        "--cache-denial",
+        metavar="'CAPACITY [TTL [MINTTL]]'",
+        help="NXDOMAIN/NODATA answers: their own capacity and TTL bounds (CoreDNS cache denial)",
+    )
+    group.add_argument(
+        "--cache-prefetch",
+        metavar="'AMOUNT [DURATION [PCT%]]'",
+        help="fetch again an entry asked AMOUNT times within DURATION (1m) once PCT (10%%) of its "
+        "TTL is left",
+    )
+    group.add_argument(
+        "--cache-disable",
+        action="append",
+        choices=["success", "denial"],
+        help="do not cache that kind of answer; repeatable",
+    )
 
 
 def _duration(text: str) -> float:
@@ -231,9 +327,13 @@ def main(argv: list[str] | None = None) -> int:
         from localcluster import cli as local_cli  # noqa: PLC0415
 
         return local_cli.main(argv[1:])
+    if argv[:1] and argv[0].split("=")[0] in ("-conf", "--corefile"):
+        argv = ["serve", *argv]  # CoreDNS's command line: the image's Deployment args, unchanged
     args = _parser().parse_args(argv)
     if args.command == "explain":
         return explain_command.run(args)
+    if args.command == "corefile":
+        return corefile_command.run(args)
     return _serve(args)
 
 
@@ -253,25 +353,41 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
 
 def _serve(args: argparse.Namespace) -> int:
     path = getattr(args, "config", None)
+    corefile = getattr(args, "corefile", None)
+    where_set: Callable[[str], str | None] = lambda key: None  # noqa: E731
     try:
         flags = _flag_values(args)
-        values = config_file.merge(config_file.load(path) if path else {}, flags)
+        if corefile:
+            translation = report.load(corefile)
+            file_values, where_set = translation.values, translation.where
+        else:
+            file_values = config_file.load(path) if path else {}
+        values = config_file.merge(file_values, flags)
         logs.configure(values["log_level"], values["log_format"])
         options = build(values)
         zone = build_zone(options)
     except config_file.ConfigError as err:
         print(f"petdns: error: config {err}", file=sys.stderr)
         return 2
+    except CorefileError as err:
+        print(f"petdns: error: corefile {err}", file=sys.stderr)
+        return 2
     except OptionError as err:
-        where = (
-            config_file.BY_NAME[err.key].flag if err.key in flags or not path else f"config {path}: {err.key}"
-        )
+        source = f"corefile {where_set(err.key) or corefile}" if corefile else f"config {path}"
+        given = err.key in flags or not (path or corefile)
+        where = config_file.BY_NAME[err.key].flag if given else f"{source}: {err.key}"
         print(f"petdns: error: {where}: {err.message}", file=sys.stderr)
         return 2
     except (ValueError, OSError, LoadError, auth.ConfigError) as err:
         print(f"petdns: error: {err}", file=sys.stderr)
         return 2
-    config = ConfigSource(path, flags, values) if path else None
+    config = None
+    if corefile:
+        config = ConfigSource(
+            corefile, flags, values, load=corefile_command.values, watch=corefile_command.fingerprint
+        )
+    elif path:
+        config = ConfigSource(path, flags, values)
     try:
         run(options, zone, config=config)
     except OSError as err:

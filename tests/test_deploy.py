@@ -27,6 +27,11 @@ import pytest
 import yaml
 
 from kubeapi.paths import ENDPOINT_SLICES, NAMESPACES, PODS, SERVICES
+from petdns.corefile import report as corefile_report
+from petdns.corefile import servers as corefile_servers
+from petdns.corefile.syntax import Reader, lex, parse
+from petdns.settings import config_file
+from petdns.settings.options import build
 from tests.localcluster.conftest import serving
 from tests.petset_controller.test_controller_manifests import granted as controller_granted
 
@@ -42,9 +47,11 @@ Obj = dict[str, Any]
 # Flags the manifests or the Dockerfile may name before the programs accept them. Empty: every
 # argument is checked against today's --help.
 PENDING_FLAGS: frozenset[str] = frozenset()
+COREFILE = "/etc/coredns/Corefile"
 
 TREES = {
     "dns": Counter(
+        ConfigMap=1,
         ServiceAccount=1,
         ClusterRole=1,
         ClusterRoleBinding=1,
@@ -139,13 +146,21 @@ def help_flags(*command: str) -> dict[str, bool]:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    flags = {m[1]: bool(m[2]) for m in re.finditer(r"\[(--[\w-]+)( [^\]]+)?\]", proc.stdout)}
+    flags = {  # `[--flag VALUE]`, `[--switch]`, and each of `[--a A | --b B]`
+        word: bool(value)
+        for m in re.finditer(r"\[([^\[\]]+)\]", proc.stdout)
+        for word, _, value in (alt.strip().partition(" ") for alt in m[1].split(" | "))
+        if re.fullmatch(r"--[\w-]+", word)
+    }
     assert flags, f"no flags found in `{' '.join(command)} --help`"
     return flags
 
 
 def check_command_line(program: str, argv: list[str]) -> dict[str, list[str]]:
-    """Flag -> values of argv (after the program), which may name only flags the program accepts."""
+    """Flag -> values of argv (after the program), which may name only flags the program accepts.
+    `petdns -conf FILE ...` (CoreDNS's command line) is `petdns serve --corefile FILE ...`."""
+    if program == "petdns" and argv[:1] == ["-conf"]:
+        argv = ["serve", "--corefile", *argv[1:]]
     command = (program, argv[0]) if argv and not argv[0].startswith("-") else (program,)
     accepted = help_flags(*command)
     rest = iter(argv[len(command) - 1 :])
@@ -165,8 +180,23 @@ def check_command_line(program: str, argv: list[str]) -> dict[str, list[str]]:
 
 def dns_args() -> dict[str, list[str]]:
     container = only_container(one(render("default"), "Deployment", "petdns"))
-    assert container["command"] == ["petdns"] and container["args"][0] == "serve"
+    assert container["command"] == ["petdns"] and container["args"][:2] == ["-conf", COREFILE]
     return check_command_line("petdns", container["args"])
+
+
+def corefile_text() -> str:
+    text: str = one(render("default"), "ConfigMap", "petdns")["data"]["Corefile"]
+    return text
+
+
+def dns_settings(tmp_path: Path) -> dict[str, Any]:
+    """The settings values of the shipped Corefile: every line maps, and the values build."""
+    path = tmp_path / "Corefile"
+    path.write_text(corefile_text())
+    result = corefile_report.translate_file(str(path))
+    assert [(e.line, e.error) for e in result.errors] == []
+    build(config_file.merge(result.values, {"objects": ["x.yaml"]}), connect=False)
+    return result.values
 
 
 # --- the Kubernetes API models as a schema ------------------------------------------------------
@@ -395,7 +425,7 @@ def test_dns_deployment_is_a_critical_spread_kube_dns() -> None:
     assert ("node-role.kubernetes.io/control-plane", "Exists", "NoSchedule") in tolerations
 
 
-def test_dns_pod_runs_locked_down_yet_binds_port_53() -> None:
+def test_dns_pod_runs_locked_down_yet_binds_port_53(tmp_path: Path) -> None:
     deployment = one(render("default"), "Deployment", "petdns")
     pod, container = pod_spec(deployment), only_container(deployment)
     context = pod["securityContext"]
@@ -403,35 +433,59 @@ def test_dns_pod_runs_locked_down_yet_binds_port_53() -> None:
     assert context["runAsUser"] == context["runAsGroup"] == UID
     assert context["seccompProfile"] == {"type": "RuntimeDefault"}
     (sysctl,) = context["sysctls"]
-    lowest = min(port_of(a) for a in dns_args()["--listen"])
+    lowest = min(port_of(a) for a in dns_settings(tmp_path)["listen"])
     assert sysctl["name"] == "net.ipv4.ip_unprivileged_port_start" and int(sysctl["value"]) <= lowest
     assert container["securityContext"] == {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
     }
-    (mount,) = container["volumeMounts"]
-    volume = {v["name"]: v for v in pod["volumes"]}[mount["name"]]
-    assert mount["mountPath"] == "/tmp" and "emptyDir" in volume  # the only writable path
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    (tmp,) = [m for m in container["volumeMounts"] if not m.get("readOnly")]
+    assert tmp["mountPath"] == "/tmp" and "emptyDir" in volumes[tmp["name"]]  # the only writable path
     resources = container["resources"]
     assert set(resources["requests"]) == {"cpu", "memory"} and "memory" in resources["limits"]
 
 
-def test_dns_probes_and_ports_are_the_ones_the_arguments_open() -> None:
+def test_dns_probes_and_ports_are_the_ones_the_corefile_opens(tmp_path: Path) -> None:
     deployment = one(render("default"), "Deployment", "petdns")
     container = only_container(deployment)
-    args = dns_args()
-    (health,) = args["--health-listen"]
-    (ready,) = args["--ready-listen"]
+    settings = dns_settings(tmp_path)
+    (health,) = settings["health_listen"]
+    (ready,) = settings["ready_listen"]
     liveness, readiness = container["livenessProbe"]["httpGet"], container["readinessProbe"]["httpGet"]
     assert liveness["path"] == "/health" and readiness["path"] == "/ready"
     assert container_port(container, liveness["port"])["containerPort"] == port_of(health)
     assert container_port(container, readiness["port"])["containerPort"] == port_of(ready)
-    for listen in args["--listen"]:
+    for listen in settings["listen"]:
         for protocol in ("UDP", "TCP"):
             assert container_port(container, port_of(listen), protocol)
-    assert args["--zone"] == ["cluster.local"]
-    assert args["--ns-address"] == [CLUSTER_DNS_IP]
+    assert settings["zones"] == ["cluster.local"]
+    assert dns_args()["--ns-address"] == [CLUSTER_DNS_IP]
+
+
+def test_the_corefile_is_kubeadms_mounted_where_the_arguments_read_it() -> None:
+    deployment = one(render("default"), "Deployment", "petdns")
+    pod, container = pod_spec(deployment), only_container(deployment)
+    (config,) = [m for m in container["volumeMounts"] if m.get("readOnly")]
+    volume = {v["name"]: v for v in pod["volumes"]}[config["name"]]
+    assert config["mountPath"] == os.path.dirname(COREFILE)
+    assert volume["configMap"] == {
+        "name": "petdns",
+        "items": [{"key": "Corefile", "path": os.path.basename(COREFILE)}],
+    }
+
+    def shape(text: str) -> list[Any]:
+        def lines(ds: Any) -> list[Any]:
+            return [(d.name.text, d.words, None if d.block is None else lines(d.block)) for d in ds]
+
+        return [
+            ([k.text for k in b.keys], lines(b.directives))
+            for b in parse(Reader({}).expand(lex(text, "Corefile", {}), 0))
+        ]
+
+    kubeadm = (ROOT / "tests" / "data" / "corefiles" / "kubeadm.Corefile").read_text()
+    assert shape(corefile_text()) == shape(kubeadm)
 
 
 def test_controller_probes_and_ports_are_the_ones_its_arguments_open() -> None:
@@ -447,13 +501,10 @@ def test_controller_probes_and_ports_are_the_ones_its_arguments_open() -> None:
     assert container_port(container, "metrics")["containerPort"] == port_of(metrics)
 
 
-def test_metrics_port_is_served_once_petdns_serves_metrics() -> None:
+def test_metrics_port_is_the_one_the_corefile_serves(tmp_path: Path) -> None:
     container = only_container(one(render("default"), "Deployment", "petdns"))
     metrics = container_port(container, "metrics")
-    if "--metrics-listen" not in help_flags("petdns", "serve"):
-        assert "--metrics-listen" not in dns_args()
-        pytest.skip("petdns serve has no --metrics-listen yet: port 9153 is declared, not served")
-    assert [port_of(a) for a in dns_args()["--metrics-listen"]] == [metrics["containerPort"]]
+    assert [port_of(a) for a in dns_settings(tmp_path)["metrics_listen"]] == [metrics["containerPort"]]
 
 
 def test_kube_dns_service_selects_the_pods_and_targets_their_ports() -> None:
@@ -660,3 +711,10 @@ def test_the_documented_sidecar_pod_fits_the_api_and_petdns() -> None:
     assert int(sysctl["value"]) <= port_of(listen)
     (ready,) = args["--ready-listen"]
     assert sidecar["startupProbe"]["httpGet"] == {"path": "/ready", "port": port_of(ready)}
+
+
+def test_the_corefile_table_names_every_directive_petdns_reads() -> None:
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    table = text[text.index("| Corefile directive | petdns |") :].split("\n\n")[0]
+    named = set(re.findall(r"`(\w+)", table))
+    assert set(corefile_servers.ALL) <= named

@@ -72,6 +72,8 @@ def _subresource_kind(res: Resource, sub: str) -> tuple[str, str, str]:
     """(group, version, kind) a subresource answers with."""
     if sub == "scale":
         return ("autoscaling", "v1", "Scale")
+    if sub == "eviction":
+        return ("policy", "v1", "Eviction")
     return (res.group, res.version, res.kind)
 
 
@@ -93,7 +95,7 @@ def _legacy_entries(res: Resource) -> list[Obj]:
         sub_entry: Obj = {"name": f"{res.plural}/{sub}", "singularName": "", "namespaced": res.namespaced}
         if (group, version) != (res.group, res.version):
             sub_entry.update(group=group, version=version)
-        sub_entry.update(kind=kind, verbs=list(SUBRESOURCE_VERBS))
+        sub_entry.update(kind=kind, verbs=["create"] if sub == "eviction" else list(SUBRESOURCE_VERBS))
         entries.append(sub_entry)
     return entries
 
@@ -131,7 +133,7 @@ def _aggregated_resource(res: Resource) -> Obj:
             {
                 "subresource": sub,
                 "responseKind": {"group": group, "version": version, "kind": kind},
-                "verbs": list(SUBRESOURCE_VERBS),
+                "verbs": ["create"] if sub == "eviction" else list(SUBRESOURCE_VERBS),
             }
         )
     if subs:

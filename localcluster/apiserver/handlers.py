@@ -22,6 +22,7 @@ from localcluster.apiserver.routing import Target
 from localcluster.apiserver.tables import INCLUDE_OBJECT, table, wants_table
 from localcluster.apiserver.views import RenderOptions, dumps, list_body, list_metadata, present
 from localcluster.storage.errors import ApiError, bad_request, method_not_allowed
+from localcluster.storage.eviction import evict
 from localcluster.storage.resources import Resource
 from localcluster.storage.store import ListResult, ObjectStore
 
@@ -74,6 +75,8 @@ class ResourceHandlers:
         """Answer one non-watch request on a resource path."""
         method = request.method
         listing = not target.name
+        if target.subresource == "eviction":
+            return await self.evict(request, target)
         _verb_allowed(target, method, listing=listing)
         if method == "GET":
             return self.get(request, target) if target.name else self.list(request, target)
@@ -192,6 +195,14 @@ class ResourceHandlers:
             dry_run=_dry_run(request),
         )
         return self._reply(request, target, patched, 200 if existed else 201)
+
+    async def evict(self, request: web.Request, target: Target) -> web.Response:
+        """POST of a policy/v1 Eviction to pods/<name>/eviction: the pod deleted, or 429 from its budget."""
+        if request.method != "POST":
+            raise method_not_allowed("the server does not allow this method on the requested resource")
+        body = decode_body(await request.read(), _media_type(request))
+        done = evict(self.store, target.namespace or "", target.name, body, now=self.clock())
+        return json_response(done, 201)
 
     def _exists(self, target: Target) -> bool:
         try:

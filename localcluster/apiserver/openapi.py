@@ -65,3 +65,35 @@ def root_document() -> bytes:
         path = _gv_path(group, version)
         paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
     return json.dumps({"paths": paths}, separators=(",", ":")).encode()
+
+
+# -- OpenAPI v2 ------------------------------------------------------------------------------------------
+# kubectl falls back to /openapi/v2 (as gnostic's protobuf Document) for a kind the v3 documents do not
+# list; a document without definitions makes it skip client-side validation, so an object of a kind not
+# served here gets kubectl's own "no matches for kind" error, as from a real server
+OPENAPI_V2_MEDIA = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+@cache
+def v2_document() -> bytes:
+    """The body of /openapi/v2: Document{swagger: "2.0", info: {title, version}}, protobuf-encoded."""
+    major, minor, patch = SERVER_VERSION
+    info = _field(1, b"petdns local cluster") + _field(2, f"v{major}.{minor}.{patch}".encode())
+    return _field(1, b"2.0") + _field(2, info)

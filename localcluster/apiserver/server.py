@@ -16,6 +16,7 @@ from kubeapi.decode import MAX_BODY_BYTES
 from localcluster.apiserver import discovery, openapi
 from localcluster.apiserver.handlers import ResourceHandlers, json_response, render_options
 from localcluster.apiserver.params import list_options
+from localcluster.apiserver.podproxy import PodProxy, pod_subresource
 from localcluster.apiserver.routing import group_version_of, not_found_path, parse_target, split_path
 from localcluster.apiserver.views import dumps
 from localcluster.apiserver.watch import WatchHub
@@ -56,6 +57,7 @@ class ApiServer:
         self.hub = WatchHub(store.subscribe)
         self.resources = ResourceHandlers(store, clock=clock)
         self.watches = WatchHandler(store, self.hub, settings=self.config.watch, clock=clock)
+        self.pod_proxy = PodProxy(store, clock=clock)
         self._runner: web.AppRunner | None = None
         self.host = ""
         self.port = 0
@@ -135,6 +137,9 @@ class ApiServer:
     async def _resource(
         self, request: web.Request, group: str, version: str, rest: list[str]
     ) -> web.StreamResponse:
+        proxied = pod_subresource(rest) if (group, version) == ("", "v1") else None
+        if proxied is not None:
+            return await self.pod_proxy.handle(request, *proxied)
         target = parse_target(group, version, rest)
         if request.method == "GET" and not target.subresource:
             opts = list_options(request.query)
@@ -153,7 +158,8 @@ class ApiServer:
         """Everything that is not a resource: version, health, discovery roots, OpenAPI."""
         head = parts[0] if parts else ""
         if not parts:
-            paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v3", "/readyz", "/version"]
+            paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v2", "/openapi/v3"]
+            paths += ["/readyz", "/version"]
             return json_response({"paths": paths})
         if head in HEALTH:
             return web.Response(text="ok", content_type="text/plain")
@@ -184,6 +190,8 @@ class ApiServer:
     def _openapi(self, rest: list[str]) -> web.Response:
         if rest == ["v3"]:
             return web.Response(body=openapi.root_document(), content_type="application/json")
+        if rest == ["v2"]:
+            return web.Response(body=openapi.v2_document(), content_type=openapi.OPENAPI_V2_MEDIA)
         if len(rest) >= 3 and rest[0] == "v3":
             gv = group_version_of(rest[1:])
             doc = openapi.group_version_document(gv[0], gv[1]) if gv is not None and not gv[2] else None

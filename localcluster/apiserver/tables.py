@@ -7,6 +7,7 @@ from typing import Any
 
 from kubeapi.labels import selector_text
 from kubeapi.meta import Obj, parse_time
+from localcluster.apiserver.companioncolumns import columns as companion_columns
 from localcluster.apiserver.setcolumns import set_containers, set_images, set_ready
 from localcluster.storage.meta import field_path
 from localcluster.storage.resources import Resource
@@ -88,6 +89,12 @@ def _pod_status(obj: Obj, _now: float) -> Any:
         if waiting:
             return waiting
     return _get(obj, "status.reason") or _get(obj, "status.phase") or "Pending"
+
+
+def _storage_status(obj: Obj, _now: float) -> Any:  # claims and volumes: Terminating while deleted
+    return (
+        "Terminating" if _get(obj, "metadata.deletionTimestamp") else _get(obj, "status.phase") or "Pending"
+    )
 
 
 def _pod_restarts(obj: Obj, _now: float) -> Any:
@@ -242,7 +249,7 @@ BUILTIN_COLUMNS: dict[str, tuple[Column, ...]] = {
     ),
     "persistentvolumeclaims": (
         NAME,
-        ("Status", "string", 0, _path("status.phase", default="Pending")),
+        ("Status", "string", 0, _storage_status),
         ("Volume", "string", 0, _path("spec.volumeName", default="")),
         ("Capacity", "string", 0, _path("status.capacity.storage", default="")),
         ("Access Modes", "string", 0, _claim_access_modes),
@@ -254,7 +261,7 @@ BUILTIN_COLUMNS: dict[str, tuple[Column, ...]] = {
         ("Capacity", "string", 0, _path("spec.capacity.storage", default="")),
         ("Access Modes", "string", 0, _access_modes),
         ("Reclaim Policy", "string", 0, _path("spec.persistentVolumeReclaimPolicy", default="Retain")),
-        ("Status", "string", 0, _path("status.phase", default="Pending")),
+        ("Status", "string", 0, _storage_status),
         ("Claim", "string", 0, _volume_claim),
         ("StorageClass", "string", 0, _path("spec.storageClassName", default="")),
         AGE,
@@ -293,6 +300,7 @@ BUILTIN_COLUMNS: dict[str, tuple[Column, ...]] = {
         AGE,
     ),
 }
+BUILTIN_COLUMNS.update(companion_columns(NAME, AGE, human_duration))
 
 
 def _printer_cell(kind: str, path: str) -> Cell:

@@ -13,7 +13,7 @@ class KubeletConfig:
     nodes: tuple[str, ...] = ("node-1", "node-2", "node-3")
     pod_cidr: str = "127.244.0.0/16"
     pod_cidr6: str | None = None  # set: pods also get an IPv6 address
-    ready_after: float = 0.5  # from start to Ready
+    ready_after: float | None = None  # from start to Ready for every pod; None: as the readiness probes say
     stop_after: float = 0.0  # from deletion to stopped (capped by the grace period)
     node_cidr: str = "127.0.1.0/24"  # node N (counting from 1) gets address N of this range
     workers: int = 16  # pods synced at once
@@ -27,7 +27,7 @@ class KubeletConfig:
             raise ValueError(f"pod_cidr6 {self.pod_cidr6} is not an IPv6 range")
         if ipaddress.ip_network(self.node_cidr).num_addresses < len(self.nodes) + 2:
             raise ValueError(f"node_cidr {self.node_cidr} is too small for {len(self.nodes)} nodes")
-        if self.ready_after < 0 or self.stop_after < 0 or self.workers < 1:
+        if (self.ready_after is not None and self.ready_after < 0) or self.stop_after < 0 or self.workers < 1:
             raise ValueError("ready_after and stop_after must be >= 0, workers >= 1")
 
     def host_ip(self, node: str) -> str:

@@ -17,6 +17,7 @@ from kubeapi.store import Change, Key
 from kubeapi.workqueue import Workers, WorkQueue
 from localcluster.kubelet.config import KubeletConfig
 from localcluster.kubelet.podindex import BY_CLAIM, BY_NODE, POD_INDEXERS, UNSCHEDULED, claim_value, uid_of
+from localcluster.kubelet.podlife import terminal
 from localcluster.kubelet.podsync import PodSync
 from localcluster.kubelet.registration import Registrar
 from localcluster.kubelet.scheduler import ClaimView, NodeView
@@ -40,11 +41,14 @@ class Kubelet:
 
     - A pod without `spec.nodeName` is bound (a patch of spec.nodeName) to the fitting node with the fewest
       pods, ties by name. A pod waits until every claim it mounts exists and is Bound; until then, and while
-      no node fits (cordoned, tainted, nodeSelector), its PodScheduled condition is False with reason
-      Unschedulable and the scheduler's message.
+      no node fits (cordoned, tainted, nodeSelector, required pod anti-affinity: see
+      `localcluster.kubelet.affinity`), its PodScheduled condition is False with reason Unschedulable and
+      the scheduler's message, with a FailedScheduling event per new message (Scheduled once bound).
     - A pod on one of its nodes gets one address from each pod range (`pod_cidr`, `pod_cidr6`) and goes
-      Running; it turns Ready `ready_after` seconds later. Addresses are unique among existing pods and
-      freed when a pod is gone; a restarted kubelet reads them back from status.podIPs first.
+      Running; it turns Ready as its readiness probes say (at once without one; see
+      `localcluster.kubelet.podlife`), or `ready_after` seconds later when that is set. Addresses are
+      unique among existing pods and freed when a pod is gone; a restarted kubelet reads them back from
+      status.podIPs first.
     - A deleted pod (the API server sets deletionTimestamp and its grace period) turns not Ready, its
       containers take `stop_after` seconds to stop (at most the grace period), then the kubelet deletes it
       with grace 0 and a uid precondition. Failed and Succeeded pods stay until someone deletes them.
@@ -106,6 +110,7 @@ class Kubelet:
                 await self._registrar.register(node)
             tasks = [asyncio.create_task(r.run()) for r in (self._pods, self._claims, self._nodes)]
             await self._wait_listed(tasks)
+            tasks.append(asyncio.create_task(self._podsync.events.run()))
             tasks.append(asyncio.create_task(self._workers.run(self.config.workers)))
             self.synced.set()
             known = len(self._pods.store)
@@ -177,13 +182,20 @@ class Kubelet:
     # --- watch events ------------------------------------------------------------------------------------
 
     def _pods_changed(self, changes: list[Change[Obj]]) -> None:
+        waiting = False
         for change in changes:
             old, new = change.old, change.new
             if old is not None and (new is None or uid_of(old) != uid_of(new)):
                 self._forget(change.key, uid_of(old))
+                waiting = True  # a pod gone may let an anti-affine one be placed
+            elif old is not None and new is not None and terminal(new) and not terminal(old):
+                waiting = True
             if new is not None:
                 self._podsync.observe(change.key, new)
             self._queue.add(change.key)
+        if waiting:
+            for key in self._pods.store.keys_by(UNSCHEDULED, ""):
+                self._queue.add(key)
 
     def _forget(self, key: Key, uid: str) -> None:
         """A pod is gone (or replaced by another of the same name): free what it held."""

@@ -1,4 +1,5 @@
-"""The indexes over the kubelet's pod cache: by node, load per node, by claim, waiting for a node. Pure."""
+"""The indexes over the kubelet's pod cache: by node, load per node, by claim, waiting for a node,
+anti-affine. Pure."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ BY_NODE = "node"  # every pod by spec.nodeName
 PLACED = "placed"  # the pods that count against a node: bound to it and not finished
 BY_CLAIM = "claim"  # "namespace/claim" for each claim mounted by a pod that has not finished
 UNSCHEDULED = "unscheduled"  # value "": the pods waiting for a node (not finished, not being deleted)
+ANTI_AFFINE = "anti-affine"  # node name: the placed pods with required anti-affinity terms
 
 
 def uid_of(obj: Obj) -> str:
@@ -51,9 +53,15 @@ def _unscheduled(pod: Obj) -> list[str]:
     return [""] if not node_of(pod) and not terminal(pod) and not terminating(pod) else []
 
 
+def _anti_affine(pod: Obj) -> list[str]:
+    anti = ((pod.get("spec") or {}).get("affinity") or {}).get("podAntiAffinity") or {}
+    return _placed(pod) if anti.get("requiredDuringSchedulingIgnoredDuringExecution") else []
+
+
 POD_INDEXERS: Mapping[str, Indexer[Obj]] = {
     BY_NODE: _by_node,
     PLACED: _placed,
     BY_CLAIM: _by_claim,
     UNSCHEDULED: _unscheduled,
+    ANTI_AFFINE: _anti_affine,
 }

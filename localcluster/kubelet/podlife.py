@@ -1,6 +1,10 @@
 """A scheduled pod's next step on its node (pure): start, become Ready, fail, stop, finish its deletion.
 
-Timing comes from the kubelet's defaults, overridden per pod by annotations (seconds, decimals allowed):
+A started pod turns Ready as its containers' readiness probes say: a container without one is ready once
+started; one with a probe is ready after `initialDelaySeconds` plus `successThreshold - 1` more periods of
+`periodSeconds` (defaults 0, 1 and 10, as upstream; every simulated probe succeeds). The pod is Ready when
+its last container is. A kubelet-wide `ready_after` replaces that for every pod; annotations override
+both per pod (seconds, decimals allowed):
 
 - `localcluster.petdns.dev/ready-after`: from start to Ready; `never` keeps the pod not Ready.
 - `localcluster.petdns.dev/stop-after`: how long the containers take to stop once the pod is deleted
@@ -41,7 +45,31 @@ def _seconds(text: str) -> float | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
-def timing_of(pod: Obj, *, ready_after: float, stop_after: float) -> tuple[Timing, list[str]]:
+def _probe_number(probe: Obj, key: str, default: int, least: int) -> float:
+    value = probe.get(key)
+    return (
+        float(max(value, least)) if isinstance(value, int) and not isinstance(value, bool) else float(default)
+    )
+
+
+def container_ready_after(container: Obj) -> float:
+    """Seconds from start until the container's readiness probe has succeeded `successThreshold` times."""
+    probe = container.get("readinessProbe")
+    if not isinstance(probe, dict):
+        return 0.0
+    delay = _probe_number(probe, "initialDelaySeconds", 0, 0)
+    period = _probe_number(probe, "periodSeconds", 10, 1)
+    threshold = _probe_number(probe, "successThreshold", 1, 1)
+    return delay + (threshold - 1) * period
+
+
+def probes_ready_after(pod: Obj) -> float:
+    """Seconds from start until every container is ready by its readiness probe (0 without probes)."""
+    containers = (pod.get("spec") or {}).get("containers") or []
+    return max((container_ready_after(c) for c in containers if isinstance(c, dict)), default=0.0)
+
+
+def timing_of(pod: Obj, *, ready_after: float | None, stop_after: float) -> tuple[Timing, list[str]]:
     """The pod's timing (defaults overridden by its annotations) and what was wrong with the annotations."""
     notes = (pod.get("metadata") or {}).get("annotations") or {}
     problems: list[str] = []
@@ -61,8 +89,9 @@ def timing_of(pod: Obj, *, ready_after: float, stop_after: float) -> tuple[Timin
         return value
 
     stop = read(STOP_AFTER, stop_after)
+    default_ready = probes_ready_after(pod) if ready_after is None else ready_after
     timing = Timing(
-        ready_after=read(READY_AFTER, ready_after, never=True),
+        ready_after=read(READY_AFTER, default_ready, never=True),
         stop_after=stop if stop is not None else stop_after,
         fail_after=read(FAIL_AFTER, None),
     )

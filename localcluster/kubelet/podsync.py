@@ -6,16 +6,18 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kubeapi.client import Client
 from kubeapi.meta import Obj, parse_time
 from kubeapi.paths import PODS
 from kubeapi.store import Key, Store
 from localcluster.kubelet import podstatus
+from localcluster.kubelet.affinity import PlacedPod, placed, terms_of
 from localcluster.kubelet.config import KubeletConfig
+from localcluster.kubelet.events import SCHEDULER, EventSender, event_body
 from localcluster.kubelet.ipam import PodAddresses, PoolExhausted
-from localcluster.kubelet.podindex import PLACED, node_of, uid_of
+from localcluster.kubelet.podindex import ANTI_AFFINE, PLACED, node_of, uid_of
 from localcluster.kubelet.podlife import Facts, Timing, next_step, terminal, terminating, timing_of
 from localcluster.kubelet.registration import Registrar
 from localcluster.kubelet.scheduler import ClaimView, choose_node, claims_problem, unschedulable_message
@@ -41,6 +43,7 @@ class PodSync:
         self.client = client
         self.config = config
         self.writes = 0
+        self.events = EventSender(client)
         self.addresses = PodAddresses(config.pod_cidrs)
         self.binding: dict[Key, str] = {}  # binds sent that the pod cache does not show yet
         self.started: dict[str, float] = {}  # monotonic time the containers started
@@ -48,6 +51,7 @@ class PodSync:
         self.ready_override: dict[str, bool] = {}
         self.failure: dict[str, tuple[str, str]] = {}
         self.warned: set[str] = set()
+        self.unschedulable: dict[str, str] = {}  # the last FailedScheduling message sent, per pod uid
         self.no_address: set[Key] = set()  # pods waiting for a free address
         self._pods = pods
         self._claims = claims
@@ -78,7 +82,7 @@ class PodSync:
             freed = list(self.no_address)
             self.no_address.clear()
         self.binding.pop(key, None)
-        for memory in (self.started, self.stopping, self.ready_override, self.failure):
+        for memory in (self.started, self.stopping, self.ready_override, self.failure, self.unschedulable):
             memory.pop(uid, None)
         self.warned.discard(uid)
         return freed
@@ -119,9 +123,15 @@ class PodSync:
         if problem is not None:
             node, message = None, unschedulable_message(len(self.config.nodes), problem)
         else:
-            node, message = choose_node(pod, self._nodes.views(), self.load())
+            node, message = choose_node(pod, self._nodes.views(), self.load(), self._placed_pods(pod))
         if node is None:
             await self._put_status(pod, podstatus.unschedulable(pod, message, now))
+            if self.unschedulable.get(uid) != message:  # one event per new reason, not per retry
+                self.unschedulable[uid] = message
+                body = event_body(
+                    pod, reason="FailedScheduling", message=message, kind="Warning", **self._by()
+                )
+                await self._event(body)
             return
         meta = pod["metadata"]
         patch = {
@@ -134,6 +144,31 @@ class PodSync:
         except BaseException:
             self.binding.pop(key, None)
             raise
+        self.unschedulable.pop(uid, None)
+        text = f"Successfully assigned {key[0]}/{key[1]} to {node}"
+        await self._event(event_body(pod, reason="Scheduled", message=text, kind="Normal", **self._by()))
+
+    def _by(self) -> dict[str, Any]:
+        return {"component": SCHEDULER, "now": time.time()}
+
+    async def _event(self, body: dict[str, Any]) -> None:
+        self.events.post(body)  # sent in the background, not counted in `writes`
+
+    def _placed_pods(self, pod: Obj) -> list[PlacedPod]:
+        """The pods bound to the nodes (binds in flight included) that anti-affinity has to look at: all
+        of them for a pod with terms of its own, else those with terms."""
+        index = PLACED if terms_of(pod) else ANTI_AFFINE
+        out = []
+        for node in self._nodes.host_ips:
+            for key in self._pods.keys_by(index, node):
+                found = self._pods.get(key)
+                if found is not None:
+                    out.append(placed(found, node))
+        for key, node in self.binding.items():
+            found = self._pods.get(key)
+            if found is not None and not node_of(found):
+                out.append(placed(found, node))
+        return out
 
     async def _sync_scheduled(self, key: Key, pod: Obj, node: str) -> float | None:
         uid, now, mono = uid_of(pod), time.time(), time.monotonic()

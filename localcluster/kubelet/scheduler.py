@@ -8,6 +8,12 @@ from dataclasses import dataclass
 
 from kubeapi.labels import from_label_selector
 from kubeapi.meta import Obj
+from localcluster.kubelet.affinity import (
+    ANTI_AFFINITY,
+    EXISTING_ANTI_AFFINITY,
+    PlacedPod,
+    anti_affinity_misfit,
+)
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 
@@ -79,11 +85,22 @@ def claims_problem(pod: Obj, claim: Callable[[str], ClaimView | None]) -> str | 
     return "pod has unbound immediate PersistentVolumeClaims" if unbound else None
 
 
-def unschedulable_message(total: int, reasons: str) -> str:
-    """The scheduler's FailedScheduling message for a pod no node takes."""
+NO_VICTIMS = "No preemption victims found for incoming pod"
+NOT_HELPFUL = "Preemption is not helpful for scheduling"
+RESOLVABLE = (ANTI_AFFINITY, EXISTING_ANTI_AFFINITY)  # preemption is tried (and finds no victims)
+
+
+def unschedulable_message(total: int, reasons: str, *, no_victims: int = 0) -> str:
+    """The scheduler's FailedScheduling message for a pod no node takes; `no_victims` nodes failed for
+    reasons preemption could resolve (it finds no lower-priority victims: every pod has the same)."""
+    parts = []
+    if no_victims:
+        parts.append(f"{no_victims} {NO_VICTIMS}")
+    if total - no_victims:
+        parts.append(f"{total - no_victims} {NOT_HELPFUL}")
     return (
         f"0/{total} nodes are available: {reasons}. preemption: 0/{total} nodes are available: "
-        f"{total} Preemption is not helpful for scheduling."
+        f"{', '.join(sorted(parts))}."
     )
 
 
@@ -119,12 +136,19 @@ def misfit(pod: Obj, node: NodeView | None) -> str | None:
 
 
 def choose_node(
-    pod: Obj, nodes: Sequence[tuple[str, NodeView | None]], load: Mapping[str, int]
+    pod: Obj,
+    nodes: Sequence[tuple[str, NodeView | None]],
+    load: Mapping[str, int],
+    placed_pods: Sequence[PlacedPod] = (),
 ) -> tuple[str | None, str]:
-    """(node, "") for the fitting node with the fewest pods (ties by name), else (None, message)."""
+    """(node, "") for the fitting node with the fewest pods (ties by name), else (None, message).
+    `placed_pods` are the pods bound to nodes, for anti-affinity."""
     fitting, reasons = [], Counter[str]()
+    labels_of_node = {name: dict(view.labels) for name, view in nodes if view is not None}
     for name, view in nodes:
         reason = misfit(pod, view)
+        if reason is None and view is not None and placed_pods:
+            reason = anti_affinity_misfit(pod, labels_of_node[name], placed_pods, labels_of_node)
         if reason is None:
             fitting.append(name)
         else:
@@ -134,4 +158,5 @@ def choose_node(
     if not nodes:
         return None, "no nodes available to schedule pods"
     detail = ", ".join(sorted(f"{count} {reason}" for reason, count in reasons.items()))
-    return None, unschedulable_message(len(nodes), detail)
+    no_victims = sum(count for reason, count in reasons.items() if reason in RESOLVABLE)
+    return None, unschedulable_message(len(nodes), detail, no_victims=no_victims)

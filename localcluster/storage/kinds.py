@@ -6,16 +6,40 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubeapi.meta import Obj
+from localcluster.storage.checks.apps import (
+    deployment_causes,
+    job_causes,
+    job_update_causes,
+    replicaset_causes,
+    selector_update_causes,
+)
 from localcluster.storage.checks.claim import claim_causes, claim_update_causes
 from localcluster.storage.checks.configmap import configmap_causes
 from localcluster.storage.checks.endpointslice import endpointslice_causes, endpointslice_update_causes
 from localcluster.storage.checks.pod import pod_causes
+from localcluster.storage.checks.policy import (
+    binding_causes,
+    binding_update_causes,
+    networkpolicy_causes,
+    pdb_causes,
+    role_causes,
+    secret_causes,
+    secret_update_causes,
+)
 from localcluster.storage.checks.service import service_causes, service_update_causes
 from localcluster.storage.checks.statefulset import statefulset_causes, statefulset_update_causes
 from localcluster.storage.defaults import claim_defaults, namespace_defaults, pod_defaults, service_defaults
 from localcluster.storage.meta import field_path
 from localcluster.storage.setdefaults import petset_defaults, statefulset_defaults
 from localcluster.storage.validation import pod_update_causes
+from localcluster.storage.workloaddefaults import (
+    binding_defaults,
+    deployment_defaults,
+    job_defaults,
+    pdb_defaults,
+    replicaset_defaults,
+    secret_defaults,
+)
 
 DEFAULT_GRACE_SECONDS = 30
 
@@ -58,7 +82,7 @@ class KindRules:
     """How the store treats one kind; the defaults describe a plain kind (ConfigMap, Lease, ...)."""
 
     defaults: Callable[[Obj], None] | None = None  # fills defaults in place on create and update
-    name_rule: str = "subdomain"  # metadata.name rule: "subdomain", "label" or "dns1035"
+    name_rule: str = "subdomain"  # metadata.name rule: "subdomain", "label", "dns1035" or "path" (RBAC)
     generation: bool = False  # metadata.generation: 1 on create, bumped on spec changes
     cluster_ip: bool = False  # spec.clusterIP allocated on create, kept on update, indexed
     spec_causes: Callable[[Obj], list[Obj]] | None = None  # checks of the defaulted content on create, update
@@ -145,6 +169,49 @@ RULES: dict[str, KindRules] = {
     "Secret": KindRules(field_labels=("type",)),
     "Node": KindRules(field_labels=("spec.unschedulable",)),
 }
+
+# the companions of a stateful app: workloads (generation from 1, selector immutable, /scale from
+# spec.selector), disruption budgets, network policies, RBAC and Secrets
+_ROLE = KindRules(name_rule="path", spec_causes=role_causes)
+_BINDING = KindRules(
+    name_rule="path",
+    defaults=binding_defaults,
+    spec_causes=binding_causes,
+    update_causes=binding_update_causes,
+)
+RULES.update(
+    {
+        "Deployment": KindRules(
+            defaults=deployment_defaults,
+            generation=True,
+            spec_causes=deployment_causes,
+            update_causes=selector_update_causes,
+            scale_selector=set_selector,
+        ),
+        "ReplicaSet": KindRules(
+            defaults=replicaset_defaults,
+            generation=True,
+            spec_causes=replicaset_causes,
+            update_causes=selector_update_causes,
+            scale_selector=set_selector,
+        ),
+        "Job": KindRules(
+            defaults=job_defaults, generation=True, spec_causes=job_causes, update_causes=job_update_causes
+        ),
+        "PodDisruptionBudget": KindRules(defaults=pdb_defaults, generation=True, spec_causes=pdb_causes),
+        "NetworkPolicy": KindRules(generation=True, spec_causes=networkpolicy_causes),
+        "Role": _ROLE,
+        "ClusterRole": _ROLE,
+        "RoleBinding": _BINDING,
+        "ClusterRoleBinding": _BINDING,
+        "Secret": KindRules(
+            defaults=secret_defaults,
+            spec_causes=secret_causes,
+            update_causes=secret_update_causes,
+            field_labels=("type",),
+        ),
+    }
+)
 
 
 def content_causes(rules: KindRules, old: Obj | None, new: Obj) -> list[Obj]:

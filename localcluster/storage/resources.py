@@ -93,7 +93,7 @@ RESOURCES: tuple[Resource, ...] = (
     ),
     _core("services", "Service", short=("svc",), sub=("status",)),
     _core("endpoints", "Endpoints", short=("ep",), verbs=("get", "list", "watch")),
-    _core("pods", "Pod", short=("po",), sub=("status",)),
+    _core("pods", "Pod", short=("po",), sub=("status", "eviction")),
     _core("persistentvolumeclaims", "PersistentVolumeClaim", short=("pvc",), sub=("status",)),
     _core("persistentvolumes", "PersistentVolume", namespaced=False, short=("pv",), sub=("status",)),
     _core("nodes", "Node", namespaced=False, short=("no",), sub=("status",)),
@@ -158,6 +158,58 @@ GROUP_VERSIONS: dict[str, tuple[str, ...]] = {
     "apiextensions.k8s.io": ("v1",),
     PETSET_GROUP: ("v1",),
 }
+
+# the companions of a stateful app in users' manifests (their table columns are kubectl's built-in ones,
+# in apiserver.tables)
+RBAC_GROUP = "rbac.authorization.k8s.io"
+RESOURCES += (
+    _core("secrets", "Secret"),
+    Resource(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        "poddisruptionbudget",
+        short_names=("pdb",),
+        subresources=("status",),
+    ),
+    Resource(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        "deployment",
+        short_names=("deploy",),
+        subresources=("status", "scale"),
+        categories=("all",),
+    ),
+    Resource(
+        "apps",
+        "v1",
+        "replicasets",
+        "ReplicaSet",
+        "replicaset",
+        short_names=("rs",),
+        subresources=("status", "scale"),
+        categories=("all",),
+    ),
+    Resource("batch", "v1", "jobs", "Job", "job", subresources=("status",), categories=("all",)),
+    Resource(
+        "networking.k8s.io",
+        "v1",
+        "networkpolicies",
+        "NetworkPolicy",
+        "networkpolicy",
+        short_names=("netpol",),
+    ),
+    Resource(RBAC_GROUP, "v1", "roles", "Role", "role"),
+    Resource(RBAC_GROUP, "v1", "rolebindings", "RoleBinding", "rolebinding"),
+    Resource(RBAC_GROUP, "v1", "clusterroles", "ClusterRole", "clusterrole", False),
+    Resource(RBAC_GROUP, "v1", "clusterrolebindings", "ClusterRoleBinding", "clusterrolebinding", False),
+)
+GROUP_VERSIONS.update(
+    {"policy": ("v1",), "batch": ("v1",), "networking.k8s.io": ("v1",), RBAC_GROUP: ("v1",)}
+)
 
 
 def find(group: str, version: str, plural: str) -> Resource | None:

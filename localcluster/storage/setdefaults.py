@@ -77,3 +77,5 @@ def petset_defaults(obj: Obj) -> None:
         if spec.get("selector") is None:
             spec["selector"] = {"matchLabels": dict(labels)}
     spec.setdefault("replicas", 1)
+    if not spec.get("updateStrategy"):  # v1.4 had none: a template change reaches a pet when it is deleted
+        spec["updateStrategy"] = {"type": "OnDelete"}

@@ -268,6 +268,7 @@ class ObjectStore:
         if asked and str(asked) != meta(old).get("resourceVersion"):
             raise conflict(res, str(meta(old).get("name")))
         meta(new)["resourceVersion"] = meta(old).get("resourceVersion")
+        apply_defaults(rules_for(res.kind), new)  # the kind's own defaults before the CRD schema's
         new = finish_update(res, old, check_schema(res, old, new, self._state.find))
         admit_update(res, old, new, self._state.find)
         if unchanged(old, new) or dry_run:

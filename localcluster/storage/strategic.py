@@ -205,3 +205,28 @@ def _ordered(items: list[Any], order: list[Any], strategy: Strategy) -> list[Any
     named = [item for item in items if repr(ident(item)) in rank]
     rest = [item for item in items if repr(ident(item)) not in rank]
     return sorted(named, key=lambda item: rank[repr(ident(item))]) + rest
+
+
+# the companions of a stateful app: pod templates merge as a Pod's spec does; RBAC and policies have no
+# merge keys (their lists are replaced whole, as upstream's schemas say)
+_WORKLOAD: dict[Path, Strategy] = {
+    **_under(("spec", "template", "spec"), _POD_SPEC),
+    ("spec", "template", "metadata", "ownerReferences"): ("merge", "uid"),
+    ("spec", "template", "metadata", "finalizers"): SET,
+    **_CONDITIONS,
+}
+SCHEMAS.update(
+    {
+        "Deployment": _WORKLOAD,
+        "ReplicaSet": _WORKLOAD,
+        "Job": _WORKLOAD,
+        "PodDisruptionBudget": dict(_CONDITIONS),
+        "NetworkPolicy": {},
+        "Secret": {},
+        "Role": {},
+        "ClusterRole": {},
+        "RoleBinding": {},
+        "ClusterRoleBinding": {},
+        "Eviction": {},
+    }
+)

@@ -55,9 +55,15 @@ def dns_causes(rule: str, value: str, path: str) -> list[Obj]:
 
 
 def name_causes(rule: str, name: str) -> list[Obj]:
-    """Causes against metadata.name under a rule (`subdomain`, `label`, `dns1035`); empty when valid."""
+    """Causes against metadata.name under a rule (`subdomain`, `label`, `dns1035`, or `path`: any path
+    segment, as RBAC's names such as `system:controller:x`); empty when valid."""
     if not name:
         return [field_required("metadata.name", "name or generateName is required")]
+    if rule == "path":
+        if name in (".", ".."):
+            return [field_invalid("metadata.name", name, f"may not be '{name}'")]
+        bad = [f"may not contain '{c}'" for c in "/%" if c in name]
+        return [field_invalid("metadata.name", name, text) for text in bad]
     return dns_causes(rule, name, "metadata.name")
 
 

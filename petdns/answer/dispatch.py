@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, overload
 
 from petdns.answer.fastpath import answer
 from petdns.answer.render import render
+from petdns.answer.rotation import rotated
 from petdns.answer.zone import RenderedZone
 from petdns.dns.constants import (
     AXFR,
@@ -27,18 +29,20 @@ from petdns.dns.constants import (
 )
 from petdns.dns.query import MalformedQuery, Query, parse_plain, parse_query
 from petdns.dns.wire import encode_name, error_reply, headers, opt_record
+from petdns.plugins.chain import Plugins
 from petdns.schema.lookup import lookup
-from petdns.schema.names import find_zone
 from petdns.settings.values import DEFAULT_MAX_UDP
 
 
 @dataclass(frozen=True, slots=True)
 class Outside:
     """A query the zones do not answer: forward it, or send `local` (REFUSED, or a reverse NXDOMAIN;
-    None when the forwarder is to write its own REFUSED)."""
+    None when the forwarder is to write its own REFUSED). With `restore` (a rewritten question), the
+    replies to `query` (`local` included) are to be passed through it on their way to the client."""
 
     query: Query
     local: bytes | None
+    restore: Callable[[bytes], bytes] | None = None
 
 
 @overload
@@ -70,12 +74,18 @@ def declined(
     """What the fast path declined: a plain query for a name plainly outside the zones goes to the
     forwarder unanswered; everything else takes the full path, under the zone's lock."""
     plain = parse_plain(data)
-    if forwarding and plain is not None and not zone.serves(plain.name):
+    plugins = zone.settings.plugins
+    if (
+        forwarding
+        and plain is not None
+        and not zone.serves(plain.name)
+        and (plugins is None or not plugins.declines(plain.name, plain.question[-4:]))
+    ):
         return Outside(plain, None)
     with zone.lock:
         out = full(zone, data, tcp=tcp, plain=plain)
     if isinstance(out, Outside) and not forwarding:
-        return out.local
+        return out.restore(out.local) if out.restore is not None and out.local is not None else out.local
     return out
 
 
@@ -104,9 +114,27 @@ def full(
             out = error_reply(qid, flags, 0, query.question)
             return out[:10] + b"\x00\x01" + out[12:] + opt_record(zone.max_udp, query.do, BADVERS >> 4)
         opt = opt_record(zone.max_udp, query.do)
+    if zone.settings.plugins is not None:
+        return _plugged(zone, zone.settings.plugins, query, opt, tcp=tcp)
     if query.qtype in (AXFR, IXFR) or query.qclass != IN:
         return refused(query, zone.max_udp)
     return _lookup(zone, query, opt, tcp=tcp)
+
+
+def _plugged(zone: RenderedZone, plugins: Plugins, query: Query, opt: bytes, *, tcp: bool) -> bytes | Outside:
+    """rewrite, template and hosts first (`petdns.plugins`), then the zones (or the forwarder) for the
+    query they leave, its reply given back the client's question."""
+    step = plugins.step(query, opt=opt, max_udp=zone.max_udp, tcp=tcp)
+    if isinstance(step, bytes):
+        return step
+    asked, back = step.query, step.restore
+    if asked.qtype in (AXFR, IXFR) or asked.qclass != IN:
+        out: bytes | Outside = refused(asked, zone.max_udp)
+    else:
+        out = _lookup(zone, asked, opt, tcp=tcp)
+    if back is None:
+        return out
+    return Outside(out.query, out.local, back) if isinstance(out, Outside) else back(out)
 
 
 def _lookup(zone: RenderedZone, query: Query, opt: bytes, *, tcp: bool) -> bytes | Outside:
@@ -119,6 +147,8 @@ def _lookup(zone: RenderedZone, query: Query, opt: bytes, *, tcp: bool) -> bytes
     response = lookup(zone.catalog, zone.settings, name, query.qtype)
     if response is None:
         return Outside(query, refused(query, zone.max_udp))
+    if zone.settings.loadbalance:
+        response = rotated(response, next(zone.turns))
     if not zone.synced and not response.answer:  # not known yet is not "does not exist"
         return _with_opt(error_reply(qid, flags, SERVFAIL, query.question), opt)
     limit = MAX_UDP if tcp else min(query.edns_size, zone.max_udp) if query.edns_size else MIN_UDP
@@ -130,10 +160,8 @@ def _lookup(zone: RenderedZone, query: Query, opt: bytes, *, tcp: bool) -> bytes
         type_class = struct.pack("!HH", query.qtype, IN)
         zone.keep_cut(wire, node, type_class, limit - len(opt), (variants, rendered.body))
     reply = qid + hdr + query.question + rendered.body + opt
-    if response.rcode == NXDOMAIN and zone.fallthrough:
-        head = zone.heads.get(find_zone(tuple(name.split(".")), zone.settings.served_zones) or "")
-        if head is not None and head.fallthrough:  # a reverse name without a cluster IP
-            return Outside(query, reply)
+    if response.rcode == NXDOMAIN and zone.falls_through(name):  # e.g. a reverse name without a cluster IP
+        return Outside(query, reply)
     return reply
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from petdns.answer.rotation import RotatedCut
 from petdns.answer.zone import DYNAMIC, Rendered, RenderedZone
 from petdns.dns.constants import AA, MIN_UDP, NOERROR, NXDOMAIN, QR
 from petdns.dns.query import IN_CLASS, QD1, QD1_AR1, edns
@@ -24,7 +25,8 @@ def answer(
     client's size (512 without EDNS) capped at `zone.max_udp` is replaced by its truncated rendering
     (`zone.truncated`, for the common limits, kept once the full path has rendered it), else left to
     the full path, which truncates it. The question's end is found with one `find`: a name that is
-    not well formed misses the dict and is then checked by `zone.zone_of`.
+    not well formed misses the dict and is then checked by `zone.zone_of`. Questions the plugins
+    could change (`Plugins.declines`) are left to the full path.
     """
     if data[4:12] == QD1:
         qe = data.find(0, 12) + 5
@@ -45,15 +47,25 @@ def answer(
     if data[2] & 0xF8:
         return None
     name = data[12 : qe - 4].lower()
-    node = zone.nodes.get(name)
     tail = data[qe - 4 : qe]
+    plugins = zone.settings.plugins  # rewrite, template, hosts: the full path asks them first
+    if plugins is not None and (  # as `plugins.declines`, inline
+        name in plugins.names
+        or (plugins.others is not None and plugins.others(name, tail))
+        or plugins.clock() >= plugins.due
+    ):
+        return None
+    node = zone.nodes.get(name)
     reply = None
     if node is not None:
         for i in range(1, len(node), 3):
             if node[i] == tail:
                 if node[i + 1] is None:  # deferred to the full path
                     return None
-                reply = data[:2] + node[i + 1][variant] + data[12:qe] + node[i + 2]
+                body = node[i + 2]
+                if body.__class__ is not bytes:  # a `Rotation` (loadbalance): its next order
+                    body = body.next()
+                reply = data[:2] + node[i + 1][variant] + data[12:qe] + body
                 break
     if reply is None:
         reply = _negative(zone, data, name, node, qe, variant)
@@ -64,7 +76,10 @@ def answer(
         cut = None if kept is None or kept[0] is not node else kept[1].get((tail, limit))
         if cut is None:
             return None
-        reply = data[:2] + cut[0][variant] + data[12:qe] + cut[1]
+        cut_body = cut[1]
+        if isinstance(cut_body, RotatedCut):
+            cut_body = cut_body.next()
+        reply = data[:2] + cut[0][variant] + data[12:qe] + cut_body
     if seen is not None:
         seen.append(0 if data[qe - 4] else data[qe - 3])
     return reply + opt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 import threading
 import time
@@ -10,6 +11,7 @@ from typing import Any, Final
 
 from petdns.answer.fasttable import Mirror
 from petdns.answer.render import render
+from petdns.answer.rotation import RotatedCut, Rotation, rotation_of
 from petdns.dns.constants import AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, SOA, SRV, TXT, A
 from petdns.dns.wire import encode_name, headers, split_labels, wire_name
 from petdns.schema.catalog import Catalog, SvcKey, Touched
@@ -33,7 +35,8 @@ OPT_SIZE: Final = 11  # an OPT record without options
 # A rendered name: (zone head, type+class, header variants, body, type+class, header variants, body, ...);
 # header variants and body are None for a type that the full path answers.
 Rendered = tuple[Any, ...]
-Cut = tuple[tuple[bytes, bytes, bytes, bytes], bytes]  # a truncated rendering: header variants, body
+# a truncated rendering: header variants, body (with loadbalance, a `RotatedCut` for a turning body)
+Cut = tuple[tuple[bytes, bytes, bytes, bytes], bytes | RotatedCut]
 
 
 class ZoneHead:
@@ -90,6 +93,7 @@ class RenderedZone:
             sorted({MIN_UDP, MIN_UDP - OPT_SIZE, self.max_udp - OPT_SIZE})
         )  # no EDNS; EDNS 512; EDNS at or above our size
         self._fallthrough = False
+        self.turns = itertools.count()  # the full path's rotations (`loadbalance`)
         self._stamp()
 
     @property
@@ -100,9 +104,21 @@ class RenderedZone:
     @fallthrough.setter
     def fallthrough(self, value: bool) -> None:
         self._fallthrough = value
-        for name, head in self.heads.items():
-            head.fallthrough = value and name in REVERSE_ZONES and name not in self.settings.zones
+        zones = self._fallthrough_zones()
+        for name, head in self.heads.items():  # NXDOMAIN under a head that may fall through: full path
+            head.fallthrough = value and any(_within(z, name) or _within(name, z) for z in zones)
         self.mirror.heads(self)
+
+    def _fallthrough_zones(self) -> tuple[str, ...]:
+        """`settings.fallthrough`: () is every served zone; None the reverse zones not cluster zones."""
+        given = self.settings.fallthrough
+        if given is None:
+            return tuple(z for z in REVERSE_ZONES if z not in self.settings.zones)
+        return given or self.settings.served_zones
+
+    def falls_through(self, name: str) -> bool:
+        """Whether an NXDOMAIN for this lower-case name goes on to forwarding (when forwarding)."""
+        return self._fallthrough and any(_within(name, z) for z in self._fallthrough_zones())
 
     @property
     def synced(self) -> bool:
@@ -208,8 +224,13 @@ class RenderedZone:
             if rtype in node.deferred:
                 rendered += (_TYPE_CLASS[rtype], None, None)
                 continue
-            r = render(labels, Response(NOERROR, answer=answer, additional=additional))
-            rendered += (_TYPE_CLASS[rtype], headers(r.flags, *r.counts), r.body)
+            response = Response(NOERROR, answer=answer, additional=additional)
+            r = render(labels, response)
+            body = rotation_of(r.body, response, r.counts) if self.settings.loadbalance else r.body
+            if body is None:
+                rendered += (_TYPE_CLASS[rtype], None, None)
+            else:
+                rendered += (_TYPE_CLASS[rtype], headers(r.flags, *r.counts), body)
         self.nodes[wire] = tuple(rendered)
         self.mirror.put(wire, self.nodes[wire])
         return wire
@@ -230,6 +251,11 @@ class RenderedZone:
                 break
         else:
             return
+        if isinstance(body, Rotation):  # the cut of each turn, as long as this one
+            rotated = body.cut(len(cut[1]))
+            if rotated is None:
+                return
+            cut = (cut[0], rotated)
         entry = self.truncated.get(wire)
         if entry is None or entry[0] is not node:
             entry = (node, {})
@@ -273,3 +299,8 @@ class RenderedZone:
     def serves(self, name: bytes) -> bool:
         """Whether a well-formed lower-case wire name is in a served zone (cluster or reverse)."""
         return self.zone_of(name) is not None
+
+
+def _within(name: str, zone: str) -> bool:
+    """Whether a name is the zone or below it (text, lower-case, no trailing dot)."""
+    return name == zone or name.endswith("." + zone)

@@ -2,10 +2,13 @@
 
 The transports call `admit` first (any thread: routing, ACL, a fresh cache hit, all without waiting),
 then, on the event loop, `submit` or `resolve` for what must be fetched. Identical queries waiting on
-an upstream share one fetch. Upstreams are tried in `health.plan` order, each with its own timeout;
-a truncated UDP reply is asked again over TCP; SERVFAIL, REFUSED and other errors move on to the next
-upstream; when none answers, an expired cache entry within the serve-stale window is used, else
-SERVFAIL. Counters are plain attributes: `stats` here and the hit/miss counters of `cache`.
+an upstream share one fetch; beyond `max_concurrent` fetches in flight a new one is REFUSED (as
+CoreDNS's forward does). Upstreams are tried in `health.plan` order, each with its own timeout, over
+the client's transport (UDP first with `prefer_udp`, TCP always with `force_tcp`); a truncated UDP
+reply is asked again over TCP; SERVFAIL, REFUSED and other errors move on to the next upstream; when
+none answers, an expired cache entry within the serve-stale window is used, else SERVFAIL. A popular
+cache entry close to expiring is fetched again in the background (`CachePolicy.prefetch`). Counters
+are plain attributes: `stats` here and the hit/miss counters of `cache`.
 """
 
 from __future__ import annotations
@@ -16,15 +19,17 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from petdns.dns.constants import NOERROR, NXDOMAIN, REFUSED, SERVFAIL
 from petdns.forward import exchange, relay
 from petdns.forward.acl import DEFAULT_RECURSION, Acl
+from petdns.forward.loop import LoopProbe
 from petdns.forward.relay import STALE_TTL, ClientQuery, Reply
 from petdns.forward.response_cache import CachePolicy, ResponseCache
+from petdns.forward.stats import ForwardStats, UpstreamStats
 from petdns.forward.upstream_health import POLICIES, Health, HealthPolicy, plan
 from petdns.forward.upstreams import Routes, Upstream
 from petdns.serve.tally import ACL, CACHE, FORWARD, KUBERNETES, NO_PLUGIN, Histogram
@@ -40,7 +45,10 @@ _Outcome = tuple[Reply | None, bool]  # (reply, stale); (None, False) is SERVFAI
 @dataclass(frozen=True, slots=True)
 class ForwardConfig:
     """Where names go (`routes`), who may ask (`allow`, CIDRs), the per-upstream timeout in seconds,
-    the upstream order policy (`sequential` or `random`), the cache and the health policies."""
+    the upstream order policy (`sequential`, `random` or `round_robin`), the cache and the health
+    policies; fetches in flight at once (`max_concurrent`, 0: unbounded); the upstream transport
+    (`force_tcp`, `prefer_udp`; else the client's); `expire`: how long an idle upstream connection may
+    be reused (connections are not pooled: each exchange has its own socket, so none outlives it)."""
 
     routes: Routes
     allow: tuple[str, ...] = DEFAULT_RECURSION
@@ -48,44 +56,19 @@ class ForwardConfig:
     policy: str = "sequential"
     cache: CachePolicy = field(default_factory=CachePolicy)
     health: HealthPolicy = field(default_factory=HealthPolicy)
+    max_concurrent: int = 0
+    force_tcp: bool = False
+    prefer_udp: bool = False
+    expire: float = 10.0
 
     def __post_init__(self) -> None:
+        if self.max_concurrent < 0 or self.expire < 0:
+            raise ValueError("max_concurrent and expire must not be negative")
         if not 0 < self.timeout <= 60:
             raise ValueError(f"upstream timeout {self.timeout} is outside (0, 60] seconds")
         if self.policy not in POLICIES:
             raise ValueError(f"upstream policy {self.policy!r} is not one of {', '.join(POLICIES)}")
         Acl(self.allow)  # malformed networks fail here, at configuration time
-
-
-@dataclass
-class UpstreamStats:
-    """Per upstream: queries sent, replies, failures (timeouts included), TCP retries, error rcodes,
-    health probes and the failed ones; replies by rcode and the time each exchange took by rcode."""
-
-    queries: int = 0
-    replies: int = 0
-    failures: int = 0
-    timeouts: int = 0
-    tcp_retries: int = 0
-    error_rcodes: int = 0  # SERVFAIL, REFUSED, ...: the next upstream was tried
-    probes: int = 0
-    probe_failures: int = 0
-    rcodes: dict[int, int] = field(default_factory=dict)
-    durations: dict[int, Histogram] = field(default_factory=dict)
-
-
-@dataclass
-class ForwardStats:
-    """Queries for forwarded names: accepted (`requests`), replies by rcode, refused by the ACL,
-    joined to a fetch in flight, answered stale; and the counters of each upstream by `str(upstream)`."""
-
-    requests: int = 0
-    responses: dict[int, int] = field(default_factory=dict)
-    refused: int = 0
-    coalesced: int = 0
-    stale: int = 0
-    all_down: int = 0  # queries that found every upstream of their route marked down
-    upstreams: dict[str, UpstreamStats] = field(default_factory=dict)
 
 
 class Forwarder:
@@ -117,6 +100,9 @@ class Forwarder:
         self._tasks: set[asyncio.Task[None]] = set()
         self._timers: dict[Upstream, asyncio.TimerHandle] = {}
         self._closed = False
+        self._turn = 0  # round_robin: where the next query starts
+        self._loop: asyncio.AbstractEventLoop | None = None  # known from the first fetch on
+        self.loop_probe: LoopProbe | None = None  # counts the probe of the loop detection
 
     # -- any thread ----------------------------------------------------------------------------------
 
@@ -138,6 +124,11 @@ class Forwarder:
         `kubernetes` when `local` is the zones' own answer, a reverse NXDOMAIN); `forward` with None."""
         if not self.routes.route(q.name):
             return self._local(q, local, NO_PLUGIN)
+        probe = self.loop_probe
+        if probe is not None and q.name == probe.wire:
+            probe.seen(q.name, host)
+            if probe.detected:  # the loop is not fed any further
+                return self._count(relay.error(q, SERVFAIL)), NO_PLUGIN
         if not self.acl.allows(host):
             self.stats.refused += 1
             return self._local(q, local, ACL)
@@ -145,8 +136,11 @@ class Forwarder:
         now = self._clock()
         with self._lock:
             hit = self.cache.get(q.key, now)
+            due = hit is not None and self.cache.prefetch_due(q.key, now)
         if hit is None:
             return None, FORWARD
+        if due and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._prefetch, q)
         return self._count(hit[0].render(q, age=hit[1], tcp=tcp)), CACHE
 
     @staticmethod
@@ -159,6 +153,11 @@ class Forwarder:
 
     def submit(self, q: ClientQuery, deliver: Deliver, *, tcp: bool = False) -> None:
         """Answer an admitted query through `deliver`, joining an identical query in flight."""
+        self._loop = asyncio.get_running_loop()
+        probe = self.loop_probe
+        if probe is not None and q.name == probe.wire and not self._closed:
+            self._start(self._direct(q, deliver, tcp))  # never coalesced: each pass through a loop counts
+            return
         waiters = self._inflight.get(q.key)
         if waiters is not None:
             waiters.append((q, deliver, tcp))
@@ -172,10 +171,30 @@ class Forwarder:
         if self._closed:
             deliver(self._count(relay.error(q, SERVFAIL)))
             return
+        if self.config.max_concurrent and len(self._inflight) >= self.config.max_concurrent:
+            self.stats.max_concurrent_rejects += 1
+            deliver(self._count(relay.error(q, REFUSED)))
+            return
         self._inflight[q.key] = [(q, deliver, tcp)]
-        task = asyncio.get_running_loop().create_task(self._fetch(q))
+        self._start(self._fetch(q, tcp))
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _prefetch(self, q: ClientQuery) -> None:
+        """Fetch a popular entry again before it expires (no client waits for it)."""
+        busy = self.config.max_concurrent and len(self._inflight) >= self.config.max_concurrent
+        if self._closed or busy or q.key in self._inflight:
+            return
+        self._inflight[q.key] = []
+        self._start(self._fetch(q, False))
+
+    async def _direct(self, q: ClientQuery, deliver: Deliver, tcp: bool) -> None:
+        reply, _ = await self._ask(q, tcp)
+        out = relay.error(q, SERVFAIL) if reply is None else reply.render(q, tcp=tcp)
+        deliver(self._count(out))
 
     async def resolve(self, q: ClientQuery, *, tcp: bool = False) -> bytes:
         """`submit`, awaited."""
@@ -215,10 +234,10 @@ class Forwarder:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _fetch(self, q: ClientQuery) -> None:
+    async def _fetch(self, q: ClientQuery, over_tcp: bool) -> None:
         outcome: _Outcome = (None, False)
         try:
-            outcome = await self._ask(q)
+            outcome = await self._ask(q, over_tcp)
         finally:
             for waiter, deliver, tcp in self._inflight.pop(q.key, []):
                 reply, stale = outcome
@@ -231,8 +250,13 @@ class Forwarder:
                 except Exception:
                     log.exception("delivering a forwarded answer")
 
-    async def _ask(self, q: ClientQuery) -> _Outcome:
-        order = plan(self.routes.route(q.name), self.health, policy=self.config.policy, rng=self._rng)
+    async def _ask(self, q: ClientQuery, tcp: bool) -> _Outcome:
+        self._turn += 1
+        config = self.config
+        order = plan(
+            self.routes.route(q.name), self.health, policy=config.policy, rng=self._rng, turn=self._turn
+        )
+        over_tcp = config.force_tcp or (tcp and not config.prefer_udp)
         if order and self.health[order[0]].down:  # every one is down: a stale answer now beats timeouts first
             self.stats.all_down += 1
             stale = self._stale(q)
@@ -244,8 +268,11 @@ class Forwarder:
             stats.queries += 1
             started = self._clock()
             try:
-                data = await exchange.udp(upstream, query, self.config.timeout)
-                if relay.truncated(data):
+                if over_tcp:
+                    data = await exchange.tcp(upstream, query, self.config.timeout)
+                else:
+                    data = await exchange.udp(upstream, query, self.config.timeout)
+                if not over_tcp and relay.truncated(data):
                     stats.tcp_retries += 1
                     data = await exchange.tcp(upstream, query, self.config.timeout)
                 reply = relay.parse_reply(data, query)
@@ -283,7 +310,7 @@ class Forwarder:
         if ttl is None:
             return reply.clamped(0, policy.max_ttl)
         lifetime = policy.lifetime(ttl, negative=reply.negative)
-        kept = reply.clamped(policy.min_ttl, lifetime)
+        kept = reply.clamped(policy.floor(negative=reply.negative), lifetime)
         if len(kept.body) <= MAX_CACHED_BYTES:
             with self._lock:
                 self.cache.put(q.key, kept, lifetime, self._clock(), negative=reply.negative)
@@ -320,8 +347,9 @@ class Forwarder:
         if not health.down:
             return
         self.stats.upstreams[str(upstream)].probes += 1
+        send = exchange.tcp if self.config.force_tcp else exchange.udp  # as queries go, as CoreDNS does
         try:
-            await exchange.udp(upstream, relay.probe_query(secrets.token_bytes(2)), self.config.timeout)
+            await send(upstream, relay.probe_query(secrets.token_bytes(2)), self.config.timeout)
         except (TimeoutError, OSError):
             self.stats.upstreams[str(upstream)].probe_failures += 1
             health.probe_failed(self._clock())

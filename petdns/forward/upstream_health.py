@@ -7,21 +7,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
-POLICIES: Final = ("sequential", "random")
+POLICIES: Final = ("sequential", "random", "round_robin")
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class HealthPolicy:
-    """`max_fails` failures in a row take an upstream down; it is probed after `backoff` seconds,
-    doubled after each failed probe up to `max_backoff`."""
+    """`max_fails` failures in a row take an upstream down (0: never, as CoreDNS's `max_fails 0`); it is
+    probed after `backoff` seconds, doubled after each failed probe up to `max_backoff` (equal: a
+    fixed interval, as CoreDNS's `health_check`)."""
 
     max_fails: int = 2
     backoff: float = 1.0
     max_backoff: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.max_fails < 1 or not 0 < self.backoff <= self.max_backoff:
+        if self.max_fails < 0 or not 0 < self.backoff <= self.max_backoff:
             raise ValueError(f"bad health policy {self}")
 
 
@@ -47,7 +48,7 @@ class Health:
         """An exchange failed (timeout, network error); True when this takes the upstream down, and a
         probe is then due at `probe_at`."""
         self.fails += 1
-        if self.down or self.fails < self.policy.max_fails:
+        if self.down or not self.policy.max_fails or self.fails < self.policy.max_fails:
             return False
         self.down = True
         self.probe_at = now + self.backoff
@@ -69,12 +70,17 @@ def plan(
     *,
     policy: str = "sequential",
     rng: random.Random | None = None,
+    turn: int = 0,
 ) -> list[T]:
-    """The order to try upstreams in: the healthy ones (as configured, or shuffled with `random`);
-    when every one is down, all of them anyway, the one whose probe is due first leading."""
+    """The order to try upstreams in: the healthy ones (as configured, shuffled with `random`, or with
+    `round_robin` rotated to start at the `turn`-th); when every one is down, all of them anyway, the
+    one whose probe is due first leading."""
     healthy = [u for u in upstreams if not health[u].down]
     if healthy:
         if policy == "random" and len(healthy) > 1:
             (rng or random).shuffle(healthy)
+        elif policy == "round_robin" and len(healthy) > 1:
+            start = turn % len(healthy)
+            healthy = healthy[start:] + healthy[:start]
         return healthy
     return sorted(upstreams, key=lambda u: health[u].probe_at)

@@ -118,14 +118,23 @@ def _wire(domain: str) -> bytes:
 
 
 class Routes:
-    """Upstreams by domain: the longest stub domain that a name is in, else the default upstreams."""
+    """Upstreams by domain: the longest stub domain that a name is in, else the default upstreams.
+
+    Names in an `excepted` domain (CoreDNS's `forward . ... { except ZONES }`) go to no upstream,
+    unless a longer stub domain holds them."""
 
     def __init__(
-        self, default: Sequence[Upstream] = (), stubs: Mapping[str, Sequence[Upstream]] | None = None
+        self,
+        default: Sequence[Upstream] = (),
+        stubs: Mapping[str, Sequence[Upstream]] | None = None,
+        excepted: Iterable[str] = (),
     ) -> None:
         self.default = tuple(default)
         self.stubs = {_domain(d): tuple(u) for d, u in (stubs or {}).items() if u}
-        self._by_wire = {_wire(d): u for d, u in self.stubs.items()}
+        self.excepted = tuple(dict.fromkeys(_domain(d) for d in excepted))
+        self._by_wire: dict[bytes, tuple[Upstream, ...]] = {_wire(d): u for d, u in self.stubs.items()}
+        for domain in self.excepted:
+            self._by_wire.setdefault(_wire(domain), ())
         if self.default:
             self._by_wire.setdefault(b"\x00", self.default)
 
@@ -147,4 +156,4 @@ class Routes:
         return tuple(dict.fromkeys([*self.default, *(u for ups in self.stubs.values() for u in ups)]))
 
     def __bool__(self) -> bool:
-        return bool(self._by_wire)
+        return any(self._by_wire.values())

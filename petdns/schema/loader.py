@@ -9,6 +9,7 @@ from typing import Any
 
 from kubeapi.manifests import ManifestError, describe, documents
 from petdns.schema.model import KubeObject, ModelError, from_raw
+from petdns.schema.scope import Scope
 
 
 class LoadError(Exception):
@@ -30,27 +31,37 @@ def identity(obj: KubeObject) -> str:
     return f"{type(obj).__name__} {namespace}/{obj.name}" if namespace else f"{type(obj).__name__} {obj.name}"
 
 
-def load_files(paths: list[str]) -> Loaded:
-    """Read every file into one Loaded; raise LoadError on the first malformed document."""
+def load_files(paths: list[str], scope: Scope | None = None) -> Loaded:
+    """Read every file into one Loaded; raise LoadError on the first malformed document. With a
+    `scope`, only the objects it serves are kept (the others are not checked)."""
     loaded = Loaded()
     first_seen: dict[str, str] = {}
-    for path in paths:
-        for where, raw in _documents(path):
-            try:
-                obj = from_raw(raw)
-            except ModelError as err:
-                raise LoadError(f"{where}: {describe(raw)}field {err.field}: {err.message}") from None
-            if obj is None:
-                loaded.ignored[str(raw.get("kind"))] += 1
-                continue
-            key = identity(obj)
-            if key in first_seen:
-                loaded.duplicates.append(
-                    f"{key} is given twice ({first_seen[key]}, {where}): the last one is used"
-                )
-            first_seen[key] = where
-            loaded.objects.append(obj)
+    for where, raw in _scoped(paths, scope):
+        try:
+            obj = from_raw(raw)
+        except ModelError as err:
+            raise LoadError(f"{where}: {describe(raw)}field {err.field}: {err.message}") from None
+        if obj is None:
+            loaded.ignored[str(raw.get("kind"))] += 1
+            continue
+        key = identity(obj)
+        if key in first_seen:
+            loaded.duplicates.append(
+                f"{key} is given twice ({first_seen[key]}, {where}): the last one is used"
+            )
+        first_seen[key] = where
+        loaded.objects.append(obj)
     return loaded
+
+
+def _scoped(paths: list[str], scope: Scope | None) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    docs = (doc for path in paths for doc in _documents(path))
+    if scope is None or scope.everything:
+        yield from docs
+        return
+    listed = list(docs)
+    kept = {id(raw) for raw in scope.filter(raw for _, raw in listed)}
+    yield from ((where, raw) for where, raw in listed if id(raw) in kept)
 
 
 def _documents(path: str) -> Iterator[tuple[str, Mapping[str, Any]]]:

@@ -4,8 +4,9 @@ the Python fast path and `dispatch.declined` as in `udp.UdpWorker`, their replie
 socket. What the compiled loop answered is counted the same way as the Python loop counts: type codes
 per duration bucket and reply flags, appended to the worker's `BatchCounter`.
 
-The Python loop takes over while the query log is on (it logs each reply) and when the zone has no
-compiled table (`PETDNS_PURE=1`, or the extension is not built).
+The Python loop takes over while the query log is on (it logs each reply), while access rules judge
+every query (`acl`), and when the zone has no compiled table (`PETDNS_PURE=1`, the extension is not
+built, or plugins that may change any question are configured).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ class CompiledUdpWorker(UdpWorker):
     def use(self, zone: RenderedZone) -> None:
         """Answer from `zone`'s table from the next batch on: the compiled loop holds its table while
         it waits for datagrams."""
-        if self.compiled is not None:
-            self.compiled.use(zone.mirror.table)
+        if self.compiled is not None:  # no table while access rules judge every query: Python answers
+            self.compiled.use(None if self.server.acl is not None else zone.mirror.table)
 
 
 def serve(worker: CompiledUdpWorker) -> None:
@@ -70,17 +71,17 @@ def serve(worker: CompiledUdpWorker) -> None:
     server, counters, sock = worker.server, worker.counters, worker.sock
     loop = compiled.Loop(sock.fileno(), worker.batch, int(sock.family), TIME_BOUNDS)
     worker.compiled = loop
-    loop.use(server.zone.mirror.table)  # then `DnsServer.set_zone` hands each new zone's table over
+    worker.use(server.zone)  # then `DnsServer.set_zone` and `set_acl` hand the table over
     worker._peer = lambda source: address(loop.peer(source))
     batches = worker.tally.batches(worker.listener)
     lock, by_bucket, seconds, flags = batches.lock, batches.types, batches.seconds, batches.flags
     python: mmsg.BatchedSocket | None = None
 
     def compiled_again() -> bool:
-        return not server.query_log and server.zone.mirror.table is not None
+        return not server.query_log and server.acl is None and server.zone.mirror.table is not None
 
     while not worker.stopping:
-        if server.zone.mirror.table is None or server.query_log:
+        if server.zone.mirror.table is None or server.query_log or server.acl is not None:
             python = python or mmsg.BatchedSocket(sock, worker.batch)
             worker._peer = python.peer
             worker._run_batched(python, until=compiled_again)
@@ -110,9 +111,10 @@ def _answer_declined(
     counters, types, others, zone = worker.counters, worker._types, worker._others, worker.server.zone
     worker._start = start = time.perf_counter()
     replied = bytearray()
+    judged = worker.server.acl is not None  # every query judged first: no fast path
     for source, data in declined:
         try:
-            reply = answer(zone, data, types)
+            reply = None if judged else answer(zone, data, types)
         except Exception:
             reply = None
         if reply is None:

@@ -91,6 +91,8 @@ class PetdnsCollector(Collector):
         forwarder = server.forwarder
         if forwarder is not None:
             yield from self._forward(forwarder, server)
+        if server.acl is not None:
+            yield from self._acl(server)
         yield from self._zone(server)
         if self.sources.watch is not None:
             yield from self._watch(self.sources.watch)
@@ -212,6 +214,11 @@ class PetdnsCollector(Collector):
             value=stats.all_down,
         )
         yield CounterMetricFamily(
+            "coredns_forward_max_concurrent_rejects_total",
+            "Counter of the number of queries rejected because the concurrent queries were at maximum.",
+            value=stats.max_concurrent_rejects,
+        )
+        yield CounterMetricFamily(
             "petdns_forward_refused_total", "Queries refused recursion by the ACL.", value=stats.refused
         )
         yield CounterMetricFamily(
@@ -247,6 +254,11 @@ class PetdnsCollector(Collector):
         yield evictions
         for name, doc, value in (
             ("coredns_cache_misses_total", "The count of cache misses.", cache.misses),
+            (
+                "coredns_cache_prefetch_total",
+                "The number of times the cache has prefetched.",
+                cache.prefetches,
+            ),
             ("coredns_cache_requests_total", "The count of cache requests.", cache.hits + cache.misses),
             (
                 "coredns_cache_served_stale_total",
@@ -263,6 +275,23 @@ class PetdnsCollector(Collector):
         yield GaugeMetricFamily(
             "petdns_forward_cache_capacity", "Answers the forward cache may hold.", value=cache.policy.size
         )
+
+    def _acl(self, server: DnsServer) -> Iterator[Metric]:
+        assert server.acl is not None
+        label = server.listeners[0][0] if server.bound else ""
+        for action, word in (
+            ("block", "blocked"),
+            ("filter", "filtered"),
+            ("allow", "allowed"),
+            ("drop", "dropped"),
+        ):
+            family = CounterMetricFamily(
+                f"coredns_acl_{word}_requests_total",
+                f"Counter of DNS requests being {word}.",
+                labels=["server", "zone", "view"],
+            )
+            family.add_metric([label, ZONE, VIEW], server.acl.counts[action])
+            yield family
 
     # -- the zone, the watch, the process --------------------------------------------------------------
 

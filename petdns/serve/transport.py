@@ -17,9 +17,10 @@ from petdns.answer.dispatch import Outside, dispatch, refused
 from petdns.answer.zone import RenderedZone
 from petdns.forward.forwarder import Forwarder
 from petdns.forward.relay import ClientQuery
+from petdns.serve.acl import ALLOW, QueryAcl
 from petdns.serve.fastloop import CompiledUdpWorker, available
 from petdns.serve.listen import bind_pair, listener, udp_socket
-from petdns.serve.tally import FORWARD, KUBERNETES, NO_PLUGIN, Listener, Tally
+from petdns.serve.tally import ACL, FORWARD, KUBERNETES, NO_PLUGIN, Listener, Tally
 from petdns.serve.tcp import TcpLimits, serve_connection
 from petdns.serve.udp import Counters, UdpWorker
 
@@ -34,7 +35,10 @@ class DnsServer:
     forwarded: UDP threads answer cache hits themselves and hand the rest to the event loop, which
     replies from the same socket when the upstream has answered.
 
-    `zone`, `forwarder` (`set_forwarder`) and `query_log` may be replaced while serving. Stopping
+    With `acl`, every query is judged by the access rules first (the UDP threads then skip the fast
+    path, which does not know the client).
+
+    `zone`, `forwarder` (`set_forwarder`), `acl` and `query_log` may be replaced while serving. Stopping
     gracefully is `stop_accepting`, `drain`, `close`; `stop` does the three at once.
     """
 
@@ -47,6 +51,7 @@ class DnsServer:
     _workers: list[UdpWorker] = field(default_factory=list)
     _tcp: list[asyncio.Server] = field(default_factory=list)
     forwarder: Forwarder | None = field(default=None, kw_only=True)
+    acl: QueryAcl | None = field(default=None, kw_only=True)  # access rules judging every query first
     query_log: bool = field(default=False, kw_only=True)
     loop_tally: Tally = field(default_factory=Tally, kw_only=True)  # TCP and forwarded UDP answers
     tcp: TcpLimits = field(default_factory=TcpLimits, kw_only=True)  # deadlines and bounds of TCP
@@ -95,8 +100,14 @@ class DnsServer:
         """Answer from another zone from the next query on."""
         zone.fallthrough = self.forwarder is not None and bool(self.forwarder.routes)
         self.zone = zone
-        for worker in self._workers:
-            worker.use(zone)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """A new zone or new access rules reach the UDP workers from their next batch on (the compiled
+        loop holds its table while it waits for datagrams)."""
+        super().__setattr__(name, value)
+        if name in ("zone", "acl") and "_workers" in self.__dict__:
+            for worker in self._workers:
+                worker.use(self.zone)
 
     def set_forwarder(self, forwarder: Forwarder | None) -> None:
         """Forward with another forwarder (or none) from the next query on; the one it replaces finishes
@@ -169,6 +180,12 @@ class DnsServer:
 
     async def answer_tcp(self, data: bytes, peer: str) -> tuple[bytes | None, str]:
         """The reply to a TCP query (None: no reply) and the plugin that gave it."""
+        if self.acl is not None:
+            action, judged = self.acl.judge(data, peer, self.zone.max_udp)
+            if action != ALLOW:
+                self.counters.dropped += judged is None
+                self.counters.answered += judged is not None
+                return judged, ACL
         try:
             plugin = KUBERNETES
             reply = dispatch(self.zone, data, tcp=True, forwarding=True)
@@ -187,10 +204,12 @@ class DnsServer:
     async def _forward_tcp(self, outside: Outside, peer: str) -> tuple[bytes, str]:
         local = outside.local if outside.local is not None else refused(outside.query, self.zone.max_udp)
         if self.forwarder is None:
-            return local, NO_PLUGIN
+            return (local if outside.restore is None else outside.restore(local)), NO_PLUGIN
         q = ClientQuery.of(outside.query, self.zone.max_udp)
         reply, plugin = self.forwarder.screen(q, peer, local, tcp=True)
-        return (reply, plugin) if reply is not None else (await self.forwarder.resolve(q, tcp=True), FORWARD)
+        if reply is None:
+            reply, plugin = await self.forwarder.resolve(q, tcp=True), FORWARD
+        return (reply if outside.restore is None else outside.restore(reply)), plugin
 
     async def _tcp_client(
         self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -20,7 +20,8 @@ from petdns.answer.zone import RenderedZone
 from petdns.forward.forwarder import Forwarder
 from petdns.forward.relay import ClientQuery
 from petdns.serve import mmsg, querylog
-from petdns.serve.tally import FOLD_AT, FORWARD, KUBERNETES, TIME_BOUNDS, Listener, Tally, type_code
+from petdns.serve.acl import ALLOW, QueryAcl
+from petdns.serve.tally import ACL, FOLD_AT, FORWARD, KUBERNETES, TIME_BOUNDS, Listener, Tally, type_code
 
 log = logging.getLogger("petdns.server")
 
@@ -41,14 +42,26 @@ class Serving(Protocol):
 
     zone: RenderedZone
     forwarder: Forwarder | None
+    acl: QueryAcl | None
     query_log: bool
     udp_batch: int
     counters: Counters
     loop_tally: Tally
 
 
+def _restored(deliver: Callable[[bytes], None], restore: Callable[[bytes], bytes], reply: bytes) -> None:
+    deliver(restore(reply))
+
+
 def _identity(peer: Any) -> mmsg.Address:
     return peer  # type: ignore[no-any-return]
+
+
+def _decline(
+    zone: RenderedZone, data: bytes, seen: bytearray | None = None, *, tcp: bool = False
+) -> bytes | None:
+    """The fast path while access rules are in force: every query goes where its source is known."""
+    return None
 
 
 class UdpWorker(threading.Thread):
@@ -87,6 +100,11 @@ class UdpWorker(threading.Thread):
     def _declined(self, data: bytes, source: Any = None) -> bytes | None:
         """`dispatch.declined` (and the error accounting) for what the fast path declined: a reply, None
         when dropped, or b"" when a forwarded query was handed to the event loop, which replies itself."""
+        acl = self.server.acl
+        if acl is not None:
+            go_on, judged = self._judge(acl, data, source)
+            if not go_on:
+                return judged
         try:
             forwarder = self.server.forwarder
             reply: bytes | None
@@ -94,7 +112,7 @@ class UdpWorker(threading.Thread):
             if isinstance(out, Outside):
                 assert forwarder is not None
                 q = ClientQuery.of(out.query, self.server.zone.max_udp)
-                reply = self._forward(forwarder, q, data, source, out.local)
+                reply = self._forward(forwarder, q, data, source, out.local, out.restore)
             else:
                 reply = out
         except Exception:
@@ -108,16 +126,36 @@ class UdpWorker(threading.Thread):
             self._types.append(type_code(data))
         return reply
 
-    def _forward(
-        self, forwarder: Forwarder, q: ClientQuery, data: bytes, source: Any, local: bytes | None
+    def _judge(self, acl: QueryAcl, data: bytes, source: Any) -> tuple[bool, bytes | None]:
+        """The access rules on one query: (True, None) to go on, else (False, its reply; None: dropped)."""
+        action, reply = acl.judge(data, self._peer(source)[0], self.server.zone.max_udp)
+        if action == ALLOW:
+            return True, None
+        if reply is None:
+            self.counters.dropped += 1
+            return False, None
+        self._types.append(type_code(data))
+        self._others.append((ACL, reply[3] & 0x0F))
+        return False, reply
+
+    def _forward(  # noqa: PLR0917
+        self,
+        forwarder: Forwarder,
+        q: ClientQuery,
+        data: bytes,
+        source: Any,
+        local: bytes | None,
+        restore: Callable[[bytes], bytes] | None = None,
     ) -> bytes:
         peer = self._peer(source)
         reply, plugin = forwarder.screen(q, peer[0], local)
         if reply is not None:
             if plugin != KUBERNETES:
                 self._others.append((plugin, reply[3] & 0x0F))
-            return reply
+            return reply if restore is None else restore(reply)
         deliver = functools.partial(self._send, peer, data, self._start)
+        if restore is not None:  # a rewritten question: the client gets its own back
+            deliver = functools.partial(_restored, deliver, restore)
         self.loop.call_soon_threadsafe(forwarder.submit, q, deliver)
         return b""
 
@@ -161,6 +199,7 @@ class UdpWorker(threading.Thread):
                 continue
             self._start = start = clock()
             zone = server.zone
+            fast = answer if server.acl is None else _decline
             slot = 0
             for i, data in enumerate(packets):
                 try:
@@ -199,6 +238,8 @@ class UdpWorker(threading.Thread):
             querylog.emit(packets[source], reply, "udp", peer[0], peer[1], took)
 
     def _reply(self, data: bytes, addr: mmsg.Address) -> bytes | None:
+        if self.server.acl is not None:
+            return self._declined(data, addr)
         try:
             reply = answer(self.server.zone, data, self._types)
         except Exception:

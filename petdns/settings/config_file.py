@@ -12,11 +12,13 @@ Each key belongs to a group that says what a reload does when it changes (see `G
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from kubeapi.decode import DecodeError, load_yaml
+from petdns.settings import shapes
 from petdns.settings.values import DEFAULT_MAX_UDP
 
 # What a changed key takes on a reload.
@@ -44,7 +46,8 @@ class Key:
 
     name: str
     flag: str
-    kind: str  # str, optional_str, int, float, duration, bool, list, choice, stubs
+    kind: str  # str, optional_str, int, float, duration, bool, list, optional_list, choice, stubs, mappings,
+    # acl, cache_kind, prefetch, cache_disable (the last four: `shapes`)
     default: Any
     group: str
     choices: tuple[str, ...] = ()
@@ -53,7 +56,7 @@ class Key:
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 LOG_FORMATS: Final = ("text", "json")
 PODS: Final = ("disabled", "insecure", "verified")
-POLICIES: Final = ("sequential", "random")
+POLICIES: Final = ("sequential", "random", "round_robin")
 
 KEYS: Final = (
     Key("objects", "--objects", "list", [], ZONE),
@@ -67,6 +70,12 @@ KEYS: Final = (
     Key("ttl", "--ttl", "int", 5, ZONE),
     Key("ns_addresses", "--ns-address", "list", [], ZONE),
     Key("max_udp_size", "--max-udp-size", "int", DEFAULT_MAX_UDP, ZONE),
+    Key("loadbalance", "--loadbalance", "bool", False, ZONE),
+    Key("namespaces", "--namespace", "list", [], RESTART),
+    Key("labels", "--labels", "str", "", RESTART),
+    Key("namespace_labels", "--namespace-labels", "str", "", RESTART),
+    Key("noendpoints", "--noendpoints", "bool", False, RESTART),
+    Key("fallthrough", "--fallthrough", "optional_list", None, ZONE),
     Key("health_listen", "--health-listen", "list", [], RESTART),
     Key("ready_listen", "--ready-listen", "list", [], RESTART),
     Key("metrics_listen", "--metrics-listen", "list", [":9153"], RESTART),
@@ -81,15 +90,31 @@ KEYS: Final = (
     Key("stub_domains", "--stub-domain", "stubs", {}, FORWARD),
     Key("upstream_timeout", "--upstream-timeout", "float", 2.0, FORWARD),
     Key("upstream_policy", "--upstream-policy", "choice", "sequential", FORWARD, POLICIES),
+    Key("forward_max_concurrent", "--forward-max-concurrent", "int", 0, FORWARD),
+    Key("forward_force_tcp", "--forward-force-tcp", "bool", False, FORWARD),
+    Key("forward_prefer_udp", "--forward-prefer-udp", "bool", False, FORWARD),
+    Key("forward_health_check", "--forward-health-check", "duration", 0.0, FORWARD),
+    Key("forward_max_fails", "--forward-max-fails", "int", 2, FORWARD),
+    Key("forward_expire", "--forward-expire", "duration", 10.0, FORWARD),
+    Key("forward_except", "--forward-except", "list", [], FORWARD),
+    Key("loop_detect", "--loop-detect", "bool", False, RESTART),
+    Key("acl", "--acl", "acl", [], LIVE),
     Key("allow_recursion", "--allow-recursion", "list", [], FORWARD),
     Key("cache_size", "--cache-size", "int", 10000, FORWARD),
     Key("cache_max_ttl", "--cache-max-ttl", "int", 3600, FORWARD),
     Key("cache_min_ttl", "--cache-min-ttl", "int", 0, FORWARD),
     Key("cache_max_negative_ttl", "--cache-max-negative-ttl", "int", 1800, FORWARD),
     Key("serve_stale", "--serve-stale", "duration", 30.0, FORWARD),
+    Key("cache_success", "--cache-success", "cache_kind", None, FORWARD),
+    Key("cache_denial", "--cache-denial", "cache_kind", None, FORWARD),
+    Key("cache_prefetch", "--cache-prefetch", "prefetch", None, FORWARD),
+    Key("cache_disable", "--cache-disable", "cache_disable", [], FORWARD),
     Key("log_level", "--log-level", "choice", "info", LOG, LOG_LEVELS),
     Key("log_format", "--log-format", "choice", "text", LOG, LOG_FORMATS),
     Key("query_log", "--query-log", "bool", False, LOG),
+    Key("hosts", "--hosts-file", "mappings", [], ZONE),
+    Key("rewrite", "--rewrite", "list", [], ZONE),
+    Key("templates", "--template", "mappings", [], ZONE),
 )
 BY_NAME: Final = {key.name: key for key in KEYS}
 
@@ -107,17 +132,25 @@ def _copy(value: Any) -> Any:
     return value
 
 
+_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)")
+_SCALES: Final = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+
+
 def duration(value: Any) -> float:
-    """Seconds from a number or a text such as `30s`, `5m`, `1h`, `0`; ValueError otherwise."""
+    """Seconds from a number or a text such as `30s`, `5m`, `1h`, `0`, or Go's (as a Corefile writes
+    them) `500ms`, `1m30s`; ValueError otherwise."""
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration such as 30s, 5m or 1h")
     if isinstance(value, int | float):
         seconds = float(value)
     else:
         text = str(value).strip()
-        scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], 0)
+        parts = _DURATION_PART.findall(text)
         try:
-            seconds = float(text[:-1] if scale else text) * (scale or 1)
+            if parts and "".join(n + unit for n, unit in parts) == text:
+                seconds = sum(float(n) * _SCALES[unit] for n, unit in parts)
+            else:
+                seconds = float(text)
         except ValueError:
             raise ValueError(f"{text!r} is not a duration such as 30s, 5m or 1h") from None
     if seconds < 0:
@@ -155,18 +188,54 @@ def normalize(key: Key, value: Any) -> Any:
         if value not in key.choices:
             raise ValueError(f"expected one of {', '.join(key.choices)}, got {value!r}")
         return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+        return value
+    if kind == "optional_list" and value is None:
+        return None
     if kind == "optional_str":
         if value is not None and not isinstance(value, str):
             raise ValueError(f"expected a string, got {value!r}")
         return value
-    if kind == "list":
+    if kind in ("list", "optional_list"):
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
             raise ValueError(f"expected a list of strings, got {value!r}")
         return list(items)
     if kind == "stubs":
         return _stubs(value)
+    if kind == "mappings":  # the fields are checked by `options.build` (`settings.plugins`)
+        items = [value] if isinstance(value, dict) else value
+        if isinstance(items, list):  # the flags: a hosts file (with fallthrough), a template in YAML
+            items = [_mapping_flag(key.name, item) if isinstance(item, str) else item for item in items]
+        if not isinstance(items, list) or not all(
+            isinstance(item, dict) and all(isinstance(k, str) for k in item) for item in items
+        ):
+            raise ValueError(f"expected a list of mappings, got {value!r}")
+        return [dict(item) for item in items]
+    return _shaped(kind, value)
+
+
+def _shaped(kind: str, value: Any) -> Any:
+    if kind == "acl":
+        return shapes.acl(value)
+    if kind == "cache_kind":
+        return shapes.cache_kind(value)
+    if kind == "prefetch":
+        return shapes.prefetch(value, duration)
+    if kind == "cache_disable":
+        return shapes.cache_disable(value)
     raise AssertionError(f"unknown kind {kind}")
+
+
+def _mapping_flag(name: str, text: str) -> Any:
+    if name == "hosts":
+        return {"file": text, "fallthrough": []}
+    try:
+        return load_yaml(text, "flag")
+    except DecodeError as err:
+        raise ValueError(f"{text!r} is not a YAML mapping: {err.reason}") from None
 
 
 def _stubs(value: Any) -> dict[str, list[str]]:

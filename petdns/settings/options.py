@@ -8,22 +8,29 @@ reload the configuration file's key.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kubeapi import auth
 from kubeapi.auth import Connection
+from kubeapi.labels import parse as parse_selector
 from petdns.forward.acl import DEFAULT_RECURSION, Acl
 from petdns.forward.forwarder import ForwardConfig
 from petdns.forward.response_cache import CachePolicy
+from petdns.forward.upstream_health import HealthPolicy
 from petdns.forward.upstreams import Routes, default_upstreams, parse_stub_domain, parse_upstream
+from petdns.schema.scope import Scope
+from petdns.serve.acl import AclRule, QueryAcl
 from petdns.serve.listen import parse_listen
 from petdns.serve.tcp import TcpLimits
 from petdns.settings import config_file
+from petdns.settings.plugins import PluginError, plugins_of
 from petdns.settings.values import UDP_SIZES, PodsMode, Settings
 
 RESOLV_CONF = "/etc/resolv.conf"
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 T = TypeVar("T")
 Address = tuple[str, int]
 
@@ -55,7 +62,10 @@ class ServeOptions:
     query_log: bool = False
     tcp: TcpLimits = field(default_factory=TcpLimits)  # TCP deadlines and the cap on connections
     workers: int = 1  # UDP threads (SO_REUSEPORT sockets) per listen address
+    acl: QueryAcl | None = None  # access rules judging every query first
+    loop_detect: bool = False  # probe for a forwarding loop at start; halt when one is found
     default_http: frozenset[str] = frozenset()  # paths at their default address: failing to bind is a warning
+    scope: Scope = field(default_factory=Scope)  # which objects are watched and served
 
 
 def _checked(key: str, make: Callable[[], T]) -> T:
@@ -105,6 +115,9 @@ def build(values: Mapping[str, Any], *, connect: bool = True, kube: Connection |
         query_log=values["query_log"],
         tcp=tcp_limits(values),
         workers=workers(values),
+        acl=query_acl(values),
+        loop_detect=values["loop_detect"],
+        scope=scope_of(values),
         default_http=frozenset(
             {"/metrics"} if values["metrics_listen"] == config_file.BY_NAME["metrics_listen"].default else ()
         ),
@@ -150,6 +163,10 @@ def settings_of(values: Mapping[str, Any], listen: tuple[Address, ...]) -> Setti
     ns = tuple(values["ns_addresses"]) or tuple(h for h, _ in listen if h not in ("0.0.0.0", "::"))
     _checked("zones", lambda: Settings(zones=zones))
     _checked("ns_addresses", lambda: Settings(ns_addresses=ns))
+    try:
+        plugins = plugins_of(values)
+    except PluginError as err:
+        raise OptionError(err.key, err.message) from None
     return Settings(
         zones=zones,
         ttl=ttl,
@@ -158,7 +175,52 @@ def settings_of(values: Mapping[str, Any], listen: tuple[Address, ...]) -> Setti
         ptr_hostname_only=values["ptr_hostname_only"],
         ns_addresses=ns,
         max_udp=max_udp,
+        plugins=plugins,
+        loadbalance=values["loadbalance"],
+        fallthrough=fallthrough_of(values),
     )
+
+
+def fallthrough_of(values: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The zones whose NXDOMAIN is forwarded: None when not given, () for every zone (none named, or
+    the root)."""
+    given = values["fallthrough"]
+    if given is None:
+        return None
+    zones = tuple(dict.fromkeys(z.strip().lower().strip(".") for z in given))
+    if "" in zones:
+        return ()
+    _checked("fallthrough", lambda: Settings(fallthrough=zones))
+    return zones
+
+
+def scope_of(values: Mapping[str, Any]) -> Scope:
+    """Which namespaces and objects are served; errors name the key."""
+    for namespace in values["namespaces"]:
+        if not DNS_LABEL.fullmatch(namespace):
+            raise OptionError("namespaces", f"{namespace!r} is not a namespace name")
+    _checked("labels", lambda: parse_selector(values["labels"]))
+    _checked("namespace_labels", lambda: parse_selector(values["namespace_labels"]))
+    return Scope.of(
+        values["namespaces"],
+        values["labels"],
+        values["namespace_labels"],
+        noendpoints=values["noendpoints"],
+    )
+
+
+def query_acl(values: Mapping[str, Any]) -> QueryAcl | None:
+    """The access rules (None when there are none)."""
+    rules = values["acl"]
+    if not rules:
+        return None
+    return _checked(
+        "acl", lambda: QueryAcl([AclRule(r["action"], *map(tuple, _acl_lists(r))) for r in rules])
+    )
+
+
+def _acl_lists(rule: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    return rule["zones"], rule["types"], rule["nets"]
 
 
 def forward_config(values: Mapping[str, Any], listen: tuple[Address, ...]) -> ForwardConfig | None:
@@ -182,7 +244,7 @@ def forward_config(values: Mapping[str, Any], listen: tuple[Address, ...]) -> Fo
         "stub_domains",
         lambda: dict(parse_stub_domain(f"{d}={','.join(a)}") for d, a in values["stub_domains"].items()),
     )
-    routes = Routes(default, stubs)
+    routes = _checked("forward_except", lambda: Routes(default, stubs, values["forward_except"]))
     if not routes:
         return None
     allow = tuple(values["allow_recursion"]) or DEFAULT_RECURSION
@@ -192,14 +254,66 @@ def forward_config(values: Mapping[str, Any], listen: tuple[Address, ...]) -> Fo
             raise OptionError(key, f"{values[key]} is negative")
     if values["cache_min_ttl"] > values["cache_max_ttl"]:
         raise OptionError("cache_min_ttl", f"{values['cache_min_ttl']} is above cache_max_ttl")
-    cache = CachePolicy(
-        size=values["cache_size"],
-        max_ttl=values["cache_max_ttl"],
-        min_ttl=values["cache_min_ttl"],
-        max_negative_ttl=values["cache_max_negative_ttl"],
-        stale=values["serve_stale"],
-    )
+    cache = cache_policy(values)
     timeout = values["upstream_timeout"]
     if not 0 < timeout <= 60:
         raise OptionError("upstream_timeout", f"{timeout} is outside (0, 60] seconds")
-    return ForwardConfig(routes, allow=allow, timeout=timeout, policy=values["upstream_policy"], cache=cache)
+    for key in ("forward_max_concurrent", "forward_max_fails"):
+        if values[key] < 0:
+            raise OptionError(key, f"{values[key]} is negative")
+    interval = values["forward_health_check"]
+    if interval > 3600:
+        raise OptionError("forward_health_check", f"{interval} is above an hour")
+    health = HealthPolicy(max_fails=values["forward_max_fails"])
+    if interval > 0:  # a fixed interval, as CoreDNS's health_check; else petdns's doubling backoff
+        health = HealthPolicy(max_fails=values["forward_max_fails"], backoff=interval, max_backoff=interval)
+    return ForwardConfig(
+        routes,
+        allow=allow,
+        timeout=timeout,
+        policy=values["upstream_policy"],
+        cache=cache,
+        health=health,
+        max_concurrent=values["forward_max_concurrent"],
+        force_tcp=values["forward_force_tcp"],
+        prefer_udp=values["forward_prefer_udp"],
+        expire=values["forward_expire"],
+    )
+
+
+def cache_policy(values: Mapping[str, Any]) -> CachePolicy:
+    """The forward cache: cache_success / cache_denial (CoreDNS's capacity, TTL, MINTTL) over the
+    cache_size and cache_*_ttl keys, what is disabled, prefetching, serve-stale."""
+    success = values["cache_success"] or {}
+    denial = values["cache_denial"] or {}
+    prefetch = values["cache_prefetch"] or {}
+    for key, given in (("cache_success", success), ("cache_denial", denial)):
+        if any(v is not None and v < 0 for v in given.values()):
+            raise OptionError(key, f"{given} has a negative number")
+    max_ttl = values["cache_max_ttl"] if success.get("ttl") is None else success["ttl"]
+    min_ttl = values["cache_min_ttl"] if success.get("min_ttl") is None else success["min_ttl"]
+    if min_ttl > max_ttl:
+        raise OptionError(
+            "cache_success" if success else "cache_min_ttl", f"minimum TTL {min_ttl} above {max_ttl}"
+        )
+    negative_ttl = values["cache_max_negative_ttl"] if denial.get("ttl") is None else denial["ttl"]
+    if denial.get("min_ttl") is not None and denial["min_ttl"] > negative_ttl:
+        raise OptionError("cache_denial", f"minimum TTL {denial['min_ttl']} above {negative_ttl}")
+    if prefetch and (
+        prefetch["amount"] < 1 or not 0 <= prefetch["percentage"] <= 100 or prefetch["duration"] <= 0
+    ):
+        raise OptionError("cache_prefetch", f"{prefetch}: amount >= 1, duration > 0, percentage 0-100")
+    return CachePolicy(
+        size=values["cache_size"] if success.get("capacity") is None else success["capacity"],
+        max_ttl=max_ttl,
+        min_ttl=min_ttl,
+        max_negative_ttl=negative_ttl,
+        stale=values["serve_stale"],
+        denial_size=denial.get("capacity"),
+        denial_min_ttl=denial.get("min_ttl"),
+        disable_success="success" in values["cache_disable"],
+        disable_denial="denial" in values["cache_disable"],
+        prefetch=prefetch.get("amount", 0),
+        prefetch_window=prefetch.get("duration", 60.0),
+        prefetch_percentage=prefetch.get("percentage", 10),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Any
 
 REVERSE_ZONES = ("in-addr.arpa", "ip6.arpa")
 SCHEMA_VERSION = "1.1.0"
@@ -32,6 +33,13 @@ class Settings:
     ptr_hostname_only: bool = False  # a pet's IP: only its pet names as PTRs
     ns_addresses: tuple[str, ...] = field(default=())
     max_udp: int = DEFAULT_MAX_UDP  # UDP replies: at most this, and the size our OPT records advertise
+    # rewrite, template and hosts in front of the zones: a petdns.plugins.chain.Plugins built by
+    # settings.options (None: none configured, and the fast path answers what it can)
+    plugins: Any = field(default=None, compare=False)
+    loadbalance: bool = False  # multi-address answers turn round per query (CoreDNS `loadbalance`)
+    # zones whose NXDOMAIN goes on to forwarding (the kubernetes plugin's `fallthrough [ZONES]`; () all
+    # served zones); None: the reverse zones that are not cluster zones, when forwarding
+    fallthrough: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.max_udp not in UDP_SIZES:
@@ -41,6 +49,11 @@ class Settings:
         for zone in self.zones:
             if not zone or zone != zone.lower().strip(".") or ".." in zone:
                 raise ValueError(f"zone {zone!r} must be a lower-case name without a trailing dot")
+        for zone in self.fallthrough or ():
+            if zone != zone.lower().strip(".") or ".." in zone:
+                raise ValueError(
+                    f"fallthrough zone {zone!r} must be a lower-case name without a trailing dot"
+                )
         for ip in self.ns_addresses:
             ipaddress.ip_address(ip)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,8 +38,11 @@ def safe_encode(text: str) -> str:
 
 
 def revision_data(template: Json) -> dict[str, Any]:
-    """The revision's data: a patch that puts this pod template back in place wholesale."""
-    return {"spec": {"template": {**copy.deepcopy(dict(template)), "$patch": "replace"}}}
+    """The revision's data: a patch that puts this pod template back in place wholesale, its keys sorted (as
+    Go encodes a map: what kubectl compares the data with before an undo)."""
+    patch = {"spec": {"template": {**template, "$patch": "replace"}}}
+    data: dict[str, Any] = json.loads(canonical_json(patch))
+    return data
 
 
 def template_hash(template: Json, collision_count: int = 0) -> str:

@@ -37,11 +37,29 @@ class Flavor:
     api_version: str
     selector_from_template: bool = True
     update_type: str | None = None
+    typed_template: bool = False  # the template as kubectl renders a typed object (`typed_template`)
 
 
 PETSET = Flavor(PETSET_KIND, "petdns.dev/v1")
 ALPHA_PETSET = Flavor(PETSET_KIND, "apps/v1alpha1", update_type=ON_DELETE)
-STATEFULSET = Flavor(STATEFULSET_KIND, "apps/v1", selector_from_template=False)
+STATEFULSET = Flavor(STATEFULSET_KIND, "apps/v1", selector_from_template=False, typed_template=True)
+_CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+
+
+def typed_template(template: Json) -> Json:
+    """The pod template as a typed client encodes it: every container's `resources` present (an empty
+    struct is not omitted). kubectl's `rollout undo` compares a StatefulSet's revision data byte for byte
+    with that encoding of the set's template (sorted keys, no spaces) to say "skipped rollback"."""
+    out = dict(template)
+    spec = mapping_of(template.get("spec"))
+    if spec:
+        typed = dict(spec)
+        for key in _CONTAINER_LISTS:
+            items = spec.get(key)
+            if isinstance(items, list):
+                typed[key] = [{"resources": {}, **c} if isinstance(c, Mapping) else c for c in items]
+        out["spec"] = typed
+    return out
 
 
 def flavor_of(kind: str, annotations: Mapping[str, str]) -> Flavor:
@@ -217,6 +235,8 @@ def read_spec(spec: Json, flavor: Flavor = PETSET) -> tuple[PetSetSpec, tuple[Fi
     labels, as PetSet did)."""
     read = _Reader()
     template = read.mapping(spec, "spec.template")
+    if flavor.typed_template and template:
+        template = typed_template(template)
     if spec.get("selector") is None and not flavor.selector_from_template:
         source: Json = {}
         selector = Selector()

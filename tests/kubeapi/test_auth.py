@@ -37,7 +37,7 @@ def test_token_ca_data_and_context(tmp_path: Path) -> None:
     )
     conn = from_kubeconfig(path)
     assert conn.server == "https://10.0.0.1:6443" and conn.bearer() == "abc" and conn.namespace == "apps"
-    assert Path(conn.ca_file).read_bytes() == b"-----BEGIN CERTIFICATE-----\n"
+    assert conn.ca_data == b"-----BEGIN CERTIFICATE-----\n" and conn.ca_file == ""  # in memory, no file
     assert from_kubeconfig(path, "other").namespace == "default"
 
 

@@ -205,6 +205,9 @@ def test_update_with_partition_then_undo(local: LocalProcess) -> None:
         == "statefulset.apps/web rolled back\n"
     )
     wait_for(lambda: settled(local, NEW_IMAGE), what="the roll back to revision 2")
+    again = rollout(local, "undo", "statefulset/web", "--to-revision=4")
+    skipped = "skipped rollback (current template already matches revision 4)"
+    assert again.stdout == f"statefulset.apps/web {skipped}\n"
     missing = rollout(local, "undo", "statefulset/web", "--to-revision=9", check=False)
     assert missing.returncode == 1  # after kubectl's warning that the set was made with `kubectl apply`
     assert missing.stderr.splitlines()[-1] == "error: unable to find specified revision 9 in history"

@@ -122,9 +122,9 @@ def test_kinds_without_rules_are_plain() -> None:
     assert not PLAIN.generation and PLAIN.name_rule == "subdomain" and PLAIN.defaults is None
 
 
-def test_every_ruled_kind_but_secret_is_served() -> None:
+def test_every_ruled_kind_is_served() -> None:
     served = {res.kind for res in RESOURCES}
-    assert set(RULES) - served == {"Secret"}  # Secret: only its field selector keys, for clients that ask
+    assert set(RULES) - served == set()
 
 
 @pytest.mark.parametrize(

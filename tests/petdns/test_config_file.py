@@ -29,7 +29,7 @@ def test_every_serve_flag_has_a_key_and_every_key_a_flag() -> None:
         option: action.dest
         for action in _serve_parser()._actions
         for option in action.option_strings
-        if option.startswith("--") and option not in ("--help", "--config")
+        if option.startswith("--") and option not in ("--help", "--config", "--corefile", "-conf")
     }
     keys = {key.flag: key.name for key in config_file.KEYS}
     assert set(keys) <= set(flags)

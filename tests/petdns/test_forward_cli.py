@@ -187,7 +187,7 @@ def test_dig_resolves_through_knot_with_its_case_and_id(served: int) -> None:
 def test_truncated_knot_reply_is_fetched_over_tcp(served: int, knot: Knot) -> None:
     direct = _dig(knot.port, "big.knot.test", "+noedns", "+ignore")
     assert "flags: qr aa tc rd;" in direct  # Knot truncates at 512 bytes
-    full = _dig(served, "big.knot.test", "+tcp", "+noedns")  # petdns asked Knot over UDP, then TCP
+    full = _dig(served, "big.knot.test", "+tcp", "+noedns")  # a TCP client: petdns asks Knot over TCP too
     assert full.count("\tA\t192.0.2.") == 60
     udp = _dig(served, "big.knot.test", "+noedns", "+ignore")  # 512 bytes for this client: TC
     assert "flags: qr tc rd ra;" in udp and 0 < udp.count("\tA\t192.0.2.") < 60

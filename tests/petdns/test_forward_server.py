@@ -144,8 +144,8 @@ async def test_relay_keeps_the_clients_id_and_case(upstream: ScriptedResolver, t
         assert reply.answer[0].name.to_text() == "WwW.ExAmple.TEST."  # owner compressed to the question
         assert _addresses(reply) == ["192.0.2.1"] and reply.answer[0].ttl == 300
         assert reply.flags & dns.flags.RA and reply.flags & dns.flags.RD and not reply.flags & dns.flags.AA
-        assert upstream.seen[-1].name == WWW  # asked upstream in lower case, over UDP
-        assert upstream.seen[-1].transport == "udp"
+        assert upstream.seen[-1].name == WWW  # asked upstream in lower case, over the client's transport
+        assert upstream.seen[-1].transport == ("tcp" if tcp else "udp")
         assert rig.forwarder.stats.responses == {0: 1}
 
 

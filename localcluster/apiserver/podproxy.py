@@ -1,0 +1,131 @@
+"""The pod subresources a kubelet serves upstream: `log` (the simulated lifecycle, plain text, followed on
+request until the pod is gone) and `exec`, `attach`, `portforward` (a Status saying no container runs)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+from aiohttp import web
+
+from kubeapi.meta import Obj, parse_time
+from localcluster.apiserver.podlog import check_started, log_lines, pick_container, select
+from localcluster.storage.errors import ApiError, bad_request, method_not_allowed
+from localcluster.storage.resources import Resource, find
+from localcluster.storage.state import Event
+from localcluster.storage.store import ObjectStore
+
+STREAMS = ("exec", "attach", "portforward")
+SUBRESOURCES = ("log", *STREAMS)
+NO_CONTAINERS = (
+    "pods run no containers in petdns local: {what} is not available (pod {name} is simulated; "
+    "`kubectl logs {name}` shows its lifecycle)"
+)
+_WHAT = {"exec": "exec", "attach": "attach", "portforward": "port-forward"}
+
+
+def pod_subresource(rest: list[str]) -> tuple[str, str, str] | None:
+    """(namespace, pod, subresource) of `namespaces/<ns>/pods/<name>/<log|exec|attach|portforward>`."""
+    if len(rest) == 5 and rest[0] == "namespaces" and rest[2] == "pods" and rest[4] in SUBRESOURCES:
+        return rest[1], rest[3], rest[4]
+    return None
+
+
+def _int(query: dict[str, str] | object, key: str) -> int | None:
+    text = query.get(key) if isinstance(query, dict) else None
+    if text is None or text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise bad_request(f'{key}: Invalid value: "{text}": must be an integer') from None
+
+
+def _flag(text: str | None) -> bool:
+    return (text or "").lower() in ("true", "1")
+
+
+class PodProxy:
+    """Answers the pod subresources from the store."""
+
+    def __init__(self, store: ObjectStore, *, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.clock = clock
+        pods = find("", "v1", "pods")
+        assert pods is not None
+        self.res: Resource = pods
+
+    async def handle(self, request: web.Request, namespace: str, name: str, sub: str) -> web.StreamResponse:
+        """Answer one request on a pod subresource."""
+        pod = self.store.get(self.res, namespace, name, copy=False)
+        if sub in STREAMS:
+            if request.method not in ("GET", "POST"):
+                raise method_not_allowed("the server does not allow this method on the requested resource")
+            raise bad_request(NO_CONTAINERS.format(what=_WHAT[sub], name=name))
+        if request.method != "GET":
+            raise method_not_allowed("the server does not allow this method on the requested resource")
+        return await self._log(request, pod)
+
+    async def _log(self, request: web.Request, pod: Obj) -> web.StreamResponse:
+        query = dict(request.query)
+        container = pick_container(pod, query.get("container", ""))
+        name = str(pod["metadata"]["name"])
+        if _flag(query.get("previous")):
+            raise bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
+        check_started(pod, container)
+        tail, since_seconds = _int(query, "tailLines"), _int(query, "sinceSeconds")
+        limit = _int(query, "limitBytes")
+        since = parse_time(query.get("sinceTime")) if query.get("sinceTime") else None
+        if since_seconds is not None:
+            since = self.clock() - since_seconds
+        stamps = _flag(query.get("timestamps"))
+        lines = select(log_lines(pod, container), tail=tail, since=since)
+        text = "".join(line.render(timestamps=stamps) + "\n" for line in lines)
+        if not _flag(query.get("follow")):
+            body = text.encode()
+            return web.Response(body=body[:limit] if limit is not None else body, content_type="text/plain")
+        sent = {(x.at, x.text) for x in lines}
+        return await self._follow(request, pod, (container, stamps), sent, text)
+
+    async def _follow(
+        self,
+        request: web.Request,
+        pod: Obj,
+        which: tuple[str, bool],
+        sent: set[tuple[float, str]],
+        first: str,
+    ) -> web.StreamResponse:
+        """Stream the lines there are, then new ones as the pod changes, until it is gone or replaced."""
+        container, stamps = which
+        meta = pod["metadata"]
+        key, uid = (meta.get("namespace"), meta.get("name")), meta.get("uid")
+        changes: asyncio.Queue[Obj | None] = asyncio.Queue()
+
+        def listen(event: Event) -> None:
+            obj = event.object
+            seen = obj.get("metadata") or {}
+            if event.store_key != self.res.store_key or (seen.get("namespace"), seen.get("name")) != key:
+                return
+            gone = event.type == "DELETED" or seen.get("uid") != uid
+            changes.put_nowait(None if gone else obj)
+
+        unsubscribe = self.store.subscribe(listen)
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        try:
+            await response.prepare(request)
+            await response.write(first.encode())
+            while (latest := await changes.get()) is not None:
+                new = [line for line in log_lines(latest, container) if (line.at, line.text) not in sent]
+                sent.update((line.at, line.text) for line in new)
+                if new:
+                    await response.write(
+                        "".join(line.render(timestamps=stamps) + "\n" for line in new).encode()
+                    )
+            with contextlib.suppress(ConnectionError):
+                await response.write_eof()
+        except (ConnectionError, ApiError):
+            pass
+        finally:
+            unsubscribe()
+        return response
