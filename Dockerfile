@@ -22,19 +22,25 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# A C compiler for the compiled UDP loop (petdns/_fastloop.c); the image's Python has its headers.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+COPY pyproject.toml setup.py README.md ./
 COPY petdns/ petdns/
 COPY kubeapi/ kubeapi/
 COPY petset_controller/ petset_controller/
 COPY localcluster/ localcluster/
 COPY kubectl_petset/ kubectl_petset/
-# The wheel first, then a virtualenv holding it and its dependencies (all published as wheels for
-# CPython 3.12 on amd64 and arm64, so no compiler is needed). pip compiles the bytecode here, so the
-# read-only final image never needs to write any.
+# The wheel first (with the compiled loop: the build fails rather than ship an image without it), then
+# a virtualenv holding it and its dependencies (all published as wheels for CPython 3.12 on amd64 and
+# arm64). pip compiles the bytecode here, so the read-only final image never needs to write any.
 RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
     && python -m venv /opt/petdns \
     && /opt/petdns/bin/pip install --no-cache-dir /wheels/petdns-*.whl \
     && /opt/petdns/bin/petdns --help >/dev/null \
+    && /opt/petdns/bin/python -c "import petdns._fastloop" \
     && /opt/petdns/bin/petset-controller --help >/dev/null
 
 FROM ${PYTHON_IMAGE}

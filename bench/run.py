@@ -30,7 +30,7 @@ import nodehosts
 import procs
 import report
 from loadgen import Run, dnsperf
-from servers import SERVERS, missing
+from servers import SERVERS, missing, server_cpus
 
 HERE = Path(__file__).resolve().parent
 STORM_QPS_HEADROOM = 200_000  # storm.txt holds at least seconds x this many names
@@ -43,7 +43,12 @@ def log(msg: str) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--servers", default="petdns,nsd,knot", help="comma-separated: petdns,nsd,knot")
+    ap.add_argument(
+        "--servers",
+        default="petdns,nsd,knot",
+        help="comma-separated: petdns,nsd,knot and the variants petdns-pure (the pure-Python loop), "
+        "petdns-2w, nsd-2w, knot-2w (2 UDP workers on 2 CPUs)",
+    )
     ap.add_argument("--quick", action="store_true", help="3 s runs on a smaller cluster")
     ap.add_argument("--seconds", type=int, help="length of each measured run (default 10, quick 3)")
     ap.add_argument("--rate", type=int, default=40_000, help="fixed offered load, QPS")
@@ -125,7 +130,8 @@ class Bench:
         port = procs.free_port()
         cmd = SERVERS[name](port, cluster_dir, work)
         log_path = self.args.out / "logs" / f"{name}.log"
-        srv = procs.start(name, cmd, cpu=str(self.args.server_cpu), limit_s=budget_s, log=log_path, cwd=work)
+        cpu = server_cpus(name, self.args.server_cpu)
+        srv = procs.start(name, cmd, cpu=cpu, limit_s=budget_s, log=log_path, cwd=work)
         return srv, port
 
     def measure(self, name: str) -> report.ServerResult:

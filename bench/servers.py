@@ -31,18 +31,22 @@ def system_binary(name: str) -> str | None:
     return found
 
 
-def petdns_command(port: int, cluster_dir: Path, work: Path) -> list[str]:
+def petdns_command(
+    port: int, cluster_dir: Path, work: Path, workers: int = 1, *, pure: bool = False
+) -> list[str]:
+    """petdns with `workers` UDP threads; `pure`: the pure-Python loop (PETDNS_PURE=1), not the compiled."""
     exe = petdns_executable() or "petdns"
     objects = cluster_dir / "objects.json"
-    return [exe, "serve", "--objects", str(objects), "--listen", f"127.0.0.1:{port}", "--zone", ZONE]
+    cmd = [exe, "serve", "--objects", str(objects), "--listen", f"127.0.0.1:{port}", "--zone", ZONE]
+    return [*(["env", "PETDNS_PURE=1"] if pure else []), *cmd, "--workers", str(workers)]
 
 
-def nsd_command(port: int, cluster_dir: Path, work: Path) -> list[str]:
+def nsd_command(port: int, cluster_dir: Path, work: Path, workers: int = 1) -> list[str]:
     conf = work / "nsd.conf"
     conf.write_text(
         f"""server:
     ip-address: 127.0.0.1@{port}
-    server-count: 1
+    server-count: {workers}
     username: ""
     zonesdir: "{cluster_dir}"
     database: ""
@@ -67,15 +71,15 @@ zone:
     return [system_binary("nsd") or "nsd", "-d", "-c", str(conf)]
 
 
-def knot_conf(port: int, storage: Path, work: Path, zones: list[str]) -> Path:
-    """A one-worker Knot configuration in `work` serving each `<zone>.zone` file of `storage`."""
+def knot_conf(port: int, storage: Path, work: Path, zones: list[str], workers: int = 1) -> Path:
+    """A Knot configuration (`workers` UDP workers) in `work` serving each `<zone>.zone` file of `storage`."""
     conf = work / "knot.conf"
     served = "".join(f"  - domain: {zone}\n    file: {zone}.zone\n" for zone in zones)
     conf.write_text(
         f"""server:
     rundir: "{work}"
     listen: 127.0.0.1@{port}
-    udp-workers: 1
+    udp-workers: {workers}
     tcp-workers: 1
     background-workers: 1
 database:
@@ -95,25 +99,44 @@ zone:
     return conf
 
 
-def knot_command(port: int, cluster_dir: Path, work: Path) -> list[str]:
-    conf = knot_conf(port, cluster_dir, work, [ZONE, REVERSE_ZONE])
+def knot_command(port: int, cluster_dir: Path, work: Path, workers: int = 1) -> list[str]:
+    conf = knot_conf(port, cluster_dir, work, [ZONE, REVERSE_ZONE], workers)
     return [system_binary("knotd") or "knotd", "-c", str(conf)]
 
 
-SERVERS: dict[str, CommandMaker] = {"petdns": petdns_command, "nsd": nsd_command, "knot": knot_command}
+SERVERS: dict[str, CommandMaker] = {
+    "petdns": petdns_command,  # the compiled UDP loop (when built), one worker
+    "nsd": nsd_command,
+    "knot": knot_command,
+    "petdns-pure": lambda port, d, w: petdns_command(port, d, w, pure=True),
+    "petdns-2w": lambda port, d, w: petdns_command(port, d, w, 2),
+    "nsd-2w": lambda port, d, w: nsd_command(port, d, w, 2),
+    "knot-2w": lambda port, d, w: knot_command(port, d, w, 2),
+}
 BINARIES = {"nsd": "nsd", "knot": "knotd"}
+TWO_WORKERS_CPUS = "0,1"  # the 2-worker variants run on two CPUs (dnsperf shares the second)
+
+
+def base(name: str) -> str:
+    """petdns, nsd or knot: the server a variant runs."""
+    return name.partition("-")[0]
+
+
+def server_cpus(name: str, default: int) -> str:
+    """The CPUs a server is pinned to: `default`, both benchmark CPUs for the 2-worker variants."""
+    return TWO_WORKERS_CPUS if name.endswith("-2w") else str(default)
 
 
 def missing(name: str) -> str | None:
     """Why ``name`` cannot be started here, or None."""
     if name not in SERVERS:
         return f"unknown server (known: {', '.join(SERVERS)})"
-    if name == "petdns":
+    if base(name) == "petdns":
         return None if petdns_executable() else "petdns executable not found (next to python or on PATH)"
-    if system_binary(BINARIES[name]) is None:
-        return f"{BINARIES[name]} not installed"
+    if system_binary(BINARIES[base(name)]) is None:
+        return f"{BINARIES[base(name)]} not installed"
     return None
 
 
 def needs_zone_files(name: str) -> bool:
-    return name != "petdns"
+    return base(name) != "petdns"

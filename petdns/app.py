@@ -273,6 +273,7 @@ async def serving(
             forwarder=forwarder,
             query_log=options.query_log,
             tcp=options.tcp,
+            workers=options.workers,
             acl=options.acl,
         )
         # the UDP threads and the event loop (TCP, forwarding, the watch) share the GIL: a UDP thread

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
+from petdns.answer.fasttable import Mirror
 from petdns.answer.render import render
 from petdns.answer.rotation import RotatedCut, Rotation, rotation_of
 from petdns.dns.constants import AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, SOA, SRV, TXT, A
@@ -80,8 +81,9 @@ class RenderedZone:
         self.heads = {z: ZoneHead(z, dynamic_pods=dynamic and z in settings.zones) for z in zones}
         self._by_wire = {head.wire: head for head in self.heads.values()}
         self.lock = threading.Lock()  # held by writers and by the full path (`dispatch`)
-        self.synced = True  # False while a watch has not delivered its first list: misses are SERVFAIL
+        self._synced = True  # False while a watch has not delivered its first list: misses are SERVFAIL
         self.max_udp = settings.max_udp  # UDP replies at most this; our OPT records advertise it
+        self.mirror = Mirror(self, DYNAMIC)  # the compiled loop's copy of `nodes`, `truncated` and the heads
         self.opts: dict[bytes, tuple[bytes, int]] = {}  # a query's OPT -> (reply OPT, size limit of the rest)
         # answers too big for UDP, truncated for the common limits (`truncation_limits`) when the full
         # path first renders them: wire name -> (its rendering then, {(type+class, limit): cut}); a cut
@@ -105,6 +107,7 @@ class RenderedZone:
         zones = self._fallthrough_zones()
         for name, head in self.heads.items():  # NXDOMAIN under a head that may fall through: full path
             head.fallthrough = value and any(_within(z, name) or _within(name, z) for z in zones)
+        self.mirror.heads(self)
 
     def _fallthrough_zones(self) -> tuple[str, ...]:
         """`settings.fallthrough`: () is every served zone; None the reverse zones not cluster zones."""
@@ -116,6 +119,16 @@ class RenderedZone:
     def falls_through(self, name: str) -> bool:
         """Whether an NXDOMAIN for this lower-case name goes on to forwarding (when forwarding)."""
         return self._fallthrough and any(_within(name, z) for z in self._fallthrough_zones())
+
+    @property
+    def synced(self) -> bool:
+        """False while a watch has not delivered its first list: misses are SERVFAIL."""
+        return self._synced
+
+    @synced.setter
+    def synced(self, value: bool) -> None:
+        self._synced = value
+        self.mirror.heads(self)
 
     # -- changes ---------------------------------------------------------------------------------------
 
@@ -151,6 +164,7 @@ class RenderedZone:
         self.catalog.serial = serial
         for head in self.heads.values():
             head.set_soa(self.settings, serial)
+        self.mirror.heads(self)
         for name, node in static_nodes(self.settings, serial):
             self._put(name, node)
 
@@ -203,6 +217,7 @@ class RenderedZone:
         self.truncated.pop(wire, None)
         if node.cname:
             self.nodes[wire] = (DYNAMIC,)
+            self.mirror.put(wire, self.nodes[wire])
             return wire
         rendered: list[Any] = [self._head_of(wire)]
         for rtype, (answer, additional) in node.records.items():
@@ -217,6 +232,7 @@ class RenderedZone:
             else:
                 rendered += (_TYPE_CLASS[rtype], headers(r.flags, *r.counts), body)
         self.nodes[wire] = tuple(rendered)
+        self.mirror.put(wire, self.nodes[wire])
         return wire
 
     def keep_cut(self, wire: bytes, node: Rendered | None, type_class: bytes, limit: int, cut: Cut) -> None:
@@ -245,10 +261,12 @@ class RenderedZone:
             entry = (node, {})
             self.truncated[wire] = entry
         entry[1][type_class, limit] = cut
+        self.mirror.put(wire, node, entry[1])
 
     def _clear(self, wire: bytes) -> None:
         self.nodes.pop(wire, None)
         self.truncated.pop(wire, None)
+        self.mirror.clear(wire)
 
     def _head_of(self, wire: bytes) -> ZoneHead:
         for head in self.heads.values():

@@ -33,16 +33,32 @@ def listener(host: str, port: int, proto: str) -> Listener:
     return server_label(host, port), proto, "2" if _family(host) == socket.AF_INET6 else "1"
 
 
-def bind_pair(host: str, port: int, attempts: int = 20) -> tuple[socket.socket, socket.socket]:
-    """A UDP and a TCP socket bound to the same address and port (port 0: any free port for both)."""
-    family = _family(host)
-    for _ in range(attempts):
-        udp = socket.socket(family, socket.SOCK_DGRAM)
+def udp_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A bound UDP socket; with `reuse_port`, one of several on the port that the kernel spreads
+    datagrams over (SO_REUSEPORT), each read by its own thread."""
+    udp = socket.socket(_family(host), socket.SOCK_DGRAM)
+    try:
         with contextlib.suppress(OSError):  # room for bursts; the kernel caps it at net.core.rmem_max
             udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_BUFFER_BYTES)
-        if family == socket.AF_INET6:
+        if udp.family == socket.AF_INET6:
             udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if reuse_port:
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         udp.bind((host, port))
+    except OSError:
+        udp.close()
+        raise
+    return udp
+
+
+def bind_pair(
+    host: str, port: int, attempts: int = 20, *, reuse_port: bool = False
+) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket bound to the same address and port (port 0: any free port for both);
+    with `reuse_port`, more UDP sockets can join the port (`udp_socket`)."""
+    family = _family(host)
+    for _ in range(attempts):
+        udp = udp_socket(host, port, reuse_port=reuse_port)
         tcp = socket.socket(family, socket.SOCK_STREAM)
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # accepted connections inherit both buffer sizes

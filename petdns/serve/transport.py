@@ -18,7 +18,8 @@ from petdns.answer.zone import RenderedZone
 from petdns.forward.forwarder import Forwarder
 from petdns.forward.relay import ClientQuery
 from petdns.serve.acl import ALLOW, QueryAcl
-from petdns.serve.listen import bind_pair, listener
+from petdns.serve.fastloop import CompiledUdpWorker, available
+from petdns.serve.listen import bind_pair, listener, udp_socket
 from petdns.serve.tally import ACL, FORWARD, KUBERNETES, NO_PLUGIN, Listener, Tally
 from petdns.serve.tcp import TcpLimits, serve_connection
 from petdns.serve.udp import Counters, UdpWorker
@@ -44,6 +45,7 @@ class DnsServer:
     zone: RenderedZone
     listen: list[tuple[str, int]]
     udp_batch: int = 64
+    workers: int = field(default=1, kw_only=True)  # UDP threads (SO_REUSEPORT sockets) per address
     counters: Counters = field(default_factory=Counters)
     bound: list[tuple[str, int]] = field(default_factory=list)
     _workers: list[UdpWorker] = field(default_factory=list)
@@ -82,12 +84,15 @@ class DnsServer:
         if self.forwarder is not None and self.forwarder.routes:
             self.zone.fallthrough = True
         for host, port in self.listen:
-            udp, tcp = bind_pair(host, port)
+            udp, tcp = bind_pair(host, port, reuse_port=self.workers > 1)
             bound = udp.getsockname()[1]
             self.bound.append((host, bound))
-            worker = UdpWorker(udp, self, loop, listener(host, bound, "udp"))
-            worker.start()
-            self._workers.append(worker)
+            socks = [udp] + [udp_socket(host, bound, reuse_port=True) for _ in range(self.workers - 1)]
+            worker_type = CompiledUdpWorker if available() else UdpWorker
+            for sock in socks:
+                worker = worker_type(sock, self, loop, listener(host, bound, "udp"))
+                worker.start()
+                self._workers.append(worker)
             client = functools.partial(self._tcp_client, listener(host, bound, "tcp"))
             self._tcp.append(await asyncio.start_server(client, sock=tcp))
 
@@ -95,6 +100,14 @@ class DnsServer:
         """Answer from another zone from the next query on."""
         zone.fallthrough = self.forwarder is not None and bool(self.forwarder.routes)
         self.zone = zone
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """A new zone or new access rules reach the UDP workers from their next batch on (the compiled
+        loop holds its table while it waits for datagrams)."""
+        super().__setattr__(name, value)
+        if name in ("zone", "acl") and "_workers" in self.__dict__:
+            for worker in self._workers:
+                worker.use(self.zone)
 
     def set_forwarder(self, forwarder: Forwarder | None) -> None:
         """Forward with another forwarder (or none) from the next query on; the one it replaces finishes

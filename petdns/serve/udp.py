@@ -86,6 +86,9 @@ class UdpWorker(threading.Thread):
         self._others: list[tuple[str, int]] = []  # (plugin, rcode) of its replies the zones did not write
         self._start = 0.0  # when the current batch was received
 
+    def use(self, zone: RenderedZone) -> None:
+        """The server answers from `zone` now: nothing to do here, the zone is read per batch."""
+
     def run(self) -> None:
         if self.batch > 1 and mmsg.available():
             batched = mmsg.BatchedSocket(self.sock, self.batch)
@@ -169,9 +172,10 @@ class UdpWorker(threading.Thread):
         if self.server.query_log:
             querylog.emit(data, reply, "udp", peer[0], peer[1], took)
 
-    def _run_batched(self, batched: mmsg.BatchedSocket) -> None:
+    def _run_batched(self, batched: mmsg.BatchedSocket, until: Callable[[], bool] = bool) -> None:
         """The hot loop: one recvmmsg and one sendmmsg per batch; per query the fast path, which also
-        appends the query's type code; per batch `BatchCounter.commit`, inlined."""
+        appends the query's type code; per batch `BatchCounter.commit`, inlined. Returns when stopping,
+        or after a batch when `until()` is true."""
         server, counters, batches, fast = (
             self.server,
             self.counters,
@@ -187,7 +191,7 @@ class UdpWorker(threading.Thread):
             batched.flag_views,
         )
         bucket_of, bounds = bisect.bisect_left, TIME_BOUNDS
-        while not self.stopping:
+        while not self.stopping and not until():
             try:
                 packets = batched.receive()
             except OSError:

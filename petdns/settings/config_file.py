@@ -83,6 +83,7 @@ KEYS: Final = (
     Key("tcp_idle_timeout", "--tcp-idle-timeout", "duration", 10.0, RESTART),
     Key("tcp_write_timeout", "--tcp-write-timeout", "duration", 5.0, RESTART),
     Key("max_tcp_connections", "--max-tcp-connections", "int", 1000, RESTART),
+    Key("workers", "--workers", "int", 0, RESTART),  # 0: one per CPU this process may use
     Key("upstream", "--upstream", "list", [], FORWARD),
     Key("resolv_conf", "--resolv-conf", "optional_str", None, FORWARD),
     Key("no_forward", "--no-forward", "bool", False, FORWARD),

@@ -7,6 +7,7 @@ reload the configuration file's key.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ class ServeOptions:
     log_format: str = "text"
     query_log: bool = False
     tcp: TcpLimits = field(default_factory=TcpLimits)  # TCP deadlines and the cap on connections
+    workers: int = 1  # UDP threads (SO_REUSEPORT sockets) per listen address
     acl: QueryAcl | None = None  # access rules judging every query first
     loop_detect: bool = False  # probe for a forwarding loop at start; halt when one is found
     default_http: frozenset[str] = frozenset()  # paths at their default address: failing to bind is a warning
@@ -112,6 +114,7 @@ def build(values: Mapping[str, Any], *, connect: bool = True, kube: Connection |
         log_format=values["log_format"],
         query_log=values["query_log"],
         tcp=tcp_limits(values),
+        workers=workers(values),
         acl=query_acl(values),
         loop_detect=values["loop_detect"],
         scope=scope_of(values),
@@ -130,6 +133,17 @@ def _forward_only(values: Mapping[str, Any]) -> None:
     for key in ("objects", "kubeconfig", "context"):
         if values[key]:
             raise OptionError(key, "no cluster zone to serve objects in (zones is empty: forward only)")
+
+
+MAX_WORKERS = 256
+
+
+def workers(values: Mapping[str, Any]) -> int:
+    """UDP threads per listen address: `workers`, 0 for one per CPU this process may run on."""
+    n = values["workers"]
+    if not 0 <= n <= MAX_WORKERS:
+        raise OptionError("workers", f"{n} is outside 0..{MAX_WORKERS} (0: one per CPU)")
+    return n or len(os.sched_getaffinity(0))
 
 
 def tcp_limits(values: Mapping[str, Any]) -> TcpLimits:

@@ -12,10 +12,10 @@ import dns.message
 import dns.rcode
 import pytest
 
-from petdns.answer import fastpath
 from petdns.answer.dispatch import full
 from petdns.answer.zone import RenderedZone
 from petdns.serve.transport import DnsServer
+from tests.support.loops import LOOPS, fast_answer
 
 NAME = "web-0.nginx.default.svc.cluster.local"
 
@@ -39,22 +39,26 @@ LIES = [
 ]
 
 
+@pytest.mark.parametrize("loop", LOOPS)
 @pytest.mark.parametrize("options", GOOD)
 def test_well_formed_options_are_answered_on_the_fast_path(
-    zones: dict[str, RenderedZone], options: bytes
+    zones: dict[str, RenderedZone], options: bytes, loop: str
 ) -> None:
     zone = zones["default"]
     data = _with_options(options)
-    fast = fastpath.answer(zone, data)
+    fast = fast_answer(loop, zone, data)
     assert fast is not None and fast == full(zone, data)
     assert dns.message.from_wire(fast).rcode() == dns.rcode.NOERROR
 
 
+@pytest.mark.parametrize("loop", LOOPS)
 @pytest.mark.parametrize("options", LIES)
-def test_an_option_length_that_lies_is_formerr(zones: dict[str, RenderedZone], options: bytes) -> None:
+def test_an_option_length_that_lies_is_formerr(
+    zones: dict[str, RenderedZone], options: bytes, loop: str
+) -> None:
     zone = zones["default"]
     data = _with_options(options)
-    assert fastpath.answer(zone, data) is None
+    assert fast_answer(loop, zone, data) is None
     reply = full(zone, data)
     assert reply is not None and reply[:2] == data[:2] and reply[3] & 0xF == dns.rcode.FORMERR
 

@@ -7,7 +7,6 @@ import dns.message
 import dns.rdatatype
 import pytest
 
-from petdns.answer import fastpath
 from petdns.answer.dispatch import dispatch
 from petdns.answer.zone import RenderedZone
 from petdns.schema.lookup import lookup
@@ -15,6 +14,7 @@ from petdns.schema.records import RR
 from tests.petdns.conftest import FIXED_NOW
 from tests.support.dns_table import CASES, Case
 from tests.support.dnsmsg import check, expected, full_reply
+from tests.support.loops import LOOPS, fast_answer
 
 
 def _text(rrs: tuple[RR, ...]) -> frozenset[str]:
@@ -38,13 +38,14 @@ def test_pure_lookup(case: Case, zones: dict[str, RenderedZone]) -> None:
         assert _text(response.additional) == case.additional
 
 
+@pytest.mark.parametrize("loop", LOOPS)
 @pytest.mark.parametrize("edns", [False, True])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_rendered_zone(case: Case, edns: bool, zones: dict[str, RenderedZone]) -> None:
+def test_rendered_zone(case: Case, edns: bool, loop: str, zones: dict[str, RenderedZone]) -> None:
     zone = zones[case.settings]
     query = dns.message.make_query(case.name, case.qtype, use_edns=0 if edns else False, payload=1232)
     wire = query.to_wire()
-    fast, full = fastpath.answer(zone, wire), full_reply(zone, wire)
+    fast, full = fast_answer(loop, zone, wire), full_reply(zone, wire)
     assert full is not None
     reply = dns.message.from_wire(full)
     check(case, reply, FIXED_NOW)
@@ -152,15 +153,16 @@ FAST_ROWS = frozenset(
 )
 
 
+@pytest.mark.parametrize("loop", LOOPS)
 @pytest.mark.parametrize("edns", [False, True])
-def test_fast_path_takes_the_pinned_rows(edns: bool, zones: dict[str, RenderedZone]) -> None:
+def test_fast_path_takes_the_pinned_rows(edns: bool, loop: str, zones: dict[str, RenderedZone]) -> None:
     taken = set()
     for case in CASES:
         zone = zones[case.settings]
         wire = dns.message.make_query(
             case.name, case.qtype, use_edns=0 if edns else False, payload=1232
         ).to_wire()
-        fast = fastpath.answer(zone, wire)
+        fast = fast_answer(loop, zone, wire)
         if fast is not None:
             taken.add(case.id)
             assert fast == full_reply(zone, wire), case.id

@@ -18,7 +18,6 @@ import dns.query
 import dns.rcode
 import pytest
 
-from petdns.answer import fastpath
 from petdns.answer.dispatch import full
 from petdns.answer.zone import RenderedZone
 from petdns.forward.forwarder import ForwardConfig, Forwarder
@@ -27,6 +26,7 @@ from petdns.schema.model import Endpoint, EndpointSlice, Namespace, Port, Servic
 from petdns.serve.transport import DnsServer
 from petdns.settings.values import Settings
 from tests.petdns.conftest import FIXED_NOW
+from tests.support.loops import LOOPS, fast_answer
 from tests.support.resolver import ScriptedResolver
 from tests.support.tools import free_port
 
@@ -128,14 +128,17 @@ async def test_forwarded_big_answer_is_truncated_then_whole_over_tcp() -> None:
         await upstream.stop()
 
 
+@pytest.mark.parametrize("loop", LOOPS)
 @pytest.mark.parametrize("max_udp", [1232, 4096])
-def test_the_fast_path_serves_truncated_answers_as_the_full_path_renders_them(max_udp: int) -> None:
+def test_the_fast_path_serves_truncated_answers_as_the_full_path_renders_them(
+    max_udp: int, loop: str
+) -> None:
     zone = _zone(300, max_udp=max_udp)
     first = dns.message.make_query(BIG, "A").to_wire()
-    assert fastpath.answer(zone, first) is None  # nothing kept before the full path has rendered it
-    assert fastpath.answer(zone, first) is None
+    assert fast_answer(loop, zone, first) is None  # nothing kept before the full path has rendered it
+    assert fast_answer(loop, zone, first) is None
     full(zone, first)
-    assert fastpath.answer(zone, first) == full(zone, first)
+    assert fast_answer(loop, zone, first) == full(zone, first)
     names = [(BIG, "A"), (BIG.upper(), "AAAA"), (f"_http._tcp.{BIG}", "SRV"), (f"big-3.{BIG}", "A")]
     for name, qtype in names:
         offers = (
@@ -152,7 +155,7 @@ def test_the_fast_path_serves_truncated_answers_as_the_full_path_renders_them(ma
                 data = query.to_wire()
                 big = qtype != "AAAA" and not name.startswith("big-3")  # AAAA: NODATA (IPv4 pets)
                 expected = full(zone, data)  # the full path truncates a big answer, and keeps it
-                fast = fastpath.answer(zone, data)
+                fast = fast_answer(loop, zone, data)
                 assert (fast is None) == (big and kw.get("payload") == 800)  # 800: not a kept limit
                 if fast is not None:
                     assert fast == expected, (name, qtype, kw, rd)

@@ -1,0 +1,955 @@
+/* petdns._fastloop: the UDP answer loop in C, reading a table of rendered answers without the GIL.
+ *
+ * Table: an open-addressing hash table (linear probing, at most half full counting tombstones) of
+ * pointers to immutable entries, one per lower-case wire name. The writer (Python, holding the GIL)
+ * replaces an entry with one atomic pointer store and retires the old one; the slot array is
+ * replaced the same way when it grows. Retired memory is freed once every reader that might hold it
+ * has left its batch (epoch-based reclamation): a reader publishes the global epoch it saw before it
+ * touches a table and publishes 0 when it is done; an object retired at epoch g is freed when no
+ * reader has published a value <= g. Entries point into the Python bytes objects of the rendered
+ * node (which they hold a reference to): immutable, so readers need no GIL to read them.
+ *
+ * Answering is exactly petdns.answer.fastpath.answer (the Python fast path); whatever it declines
+ * goes back to Python. Sizes are checked before every copy: a packet is at most RECV_SIZE bytes and
+ * a reply is built only when it fits SEND_SIZE.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define RECV_SIZE 4096
+#define SEND_SIZE 65536
+#define NAME_SIZE 32
+#define MAX_READERS 1024
+#define MAX_BUCKETS 32
+#define FOLD_AT 4096
+#define MAX_UDP_MIN 512
+#define OPT_LEN 11
+#define POINTERS (12 + 256)
+
+/* ---- memory reclamation ------------------------------------------------------------------------ */
+
+static _Atomic uint64_t g_epoch = 1;
+static _Atomic uint64_t g_readers[MAX_READERS]; /* 0: outside a batch */
+static char g_reader_taken[MAX_READERS];        /* under the GIL */
+
+enum { R_SLOTS, R_HEADS, R_OBJECT };
+typedef struct retired {
+    struct retired *next;
+    uint64_t epoch;
+    int kind;
+    void *p;
+} retired;
+static retired *g_retired; /* under the GIL */
+
+typedef struct {
+    const uint8_t *p;
+    Py_ssize_t n;
+} span;
+
+/* ---- the table --------------------------------------------------------------------------------- */
+
+/* A truncated rendering kept for a (type+class, size limit). */
+typedef struct {
+    uint8_t tail[4];
+    int limit;
+    const uint8_t *hdr[4]; /* 10 bytes each: the header after the ID, by variant */
+    span body;
+} cut;
+
+/* The truncated renderings of one name: a Python object, so that it lives as long as the pair
+ * (node, Cuts) that a slot holds for a name that has any. */
+typedef struct {
+    PyObject_VAR_HEAD PyObject *refs; /* the cuts as given: what `hdr` and `body` point into */
+    cut cuts[1];
+} Cuts;
+
+static void cuts_dealloc(Cuts *c) {
+    Py_XDECREF(c->refs);
+    Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+static PyTypeObject CutsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "petdns._fastloop.Cuts",
+    .tp_basicsize = offsetof(Cuts, cuts),
+    .tp_itemsize = sizeof(cut),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)cuts_dealloc,
+};
+
+/* A slot: the lower-case wire name (bytes) and what it holds: the rendered node (a tuple: zone head,
+ * then type+class, header variants or None, body or None per type), or (node, Cuts), or NULL once the
+ * name is gone. Both are immutable Python objects the slot holds a reference to, so a reader needs no
+ * GIL to read them; put() checked their shape. A slot's wire never changes: a name that comes back
+ * reuses its slot, and only a rebuild drops the slots of names that are gone. */
+typedef struct {
+    _Atomic(PyObject *) wire;
+    _Atomic(PyObject *) obj;
+} pair;
+
+typedef struct {
+    size_t size;
+    pair slot[];
+} slots_t;
+
+typedef struct {
+    span wire, pod_wire, soa_a, soa_b, soa_c;
+    int fallthrough, dynamic_pods;
+} head;
+
+typedef struct {
+    int synced;
+    int nheads;
+    PyObject *refs;
+    head heads[];
+} heads_t;
+
+#define BYTES(o) ((const uint8_t *)PyBytes_AS_STRING(o))
+
+static void free_heads(heads_t *h) {
+    Py_XDECREF(h->refs);
+    PyMem_RawFree(h);
+}
+
+static void free_slots(slots_t *s) {
+    for (size_t i = 0; i < s->size; i++) {
+        Py_XDECREF(atomic_load(&s->slot[i].wire));
+        Py_XDECREF(atomic_load(&s->slot[i].obj));
+    }
+    munmap(s, sizeof(slots_t) + s->size * sizeof(pair));
+}
+
+static void release(int kind, void *p) {
+    if (kind == R_SLOTS)
+        free_slots(p);
+    else if (kind == R_HEADS)
+        free_heads(p);
+    else
+        Py_DECREF((PyObject *)p);
+}
+
+static void reclaim(void) {
+    uint64_t low = UINT64_MAX;
+    for (int i = 0; i < MAX_READERS; i++) {
+        if (!g_reader_taken[i]) continue;
+        uint64_t v = atomic_load(&g_readers[i]);
+        if (v && v < low) low = v;
+    }
+    retired **at = &g_retired;
+    while (*at) {
+        retired *r = *at;
+        if (r->epoch < low) {
+            *at = r->next;
+            release(r->kind, r->p);
+            PyMem_RawFree(r);
+        } else {
+            at = &r->next;
+        }
+    }
+}
+
+static int retire(int kind, void *p) {
+    retired *r = PyMem_RawMalloc(sizeof(retired));
+    if (!r) {
+        PyErr_NoMemory();
+        return -1; /* leaks p rather than freeing it under a reader */
+    }
+    r->epoch = atomic_load(&g_epoch);
+    r->kind = kind;
+    r->p = p;
+    r->next = g_retired;
+    g_retired = r;
+    atomic_fetch_add(&g_epoch, 1);
+    return 0;
+}
+
+static uint64_t g_seed;
+
+static uint64_t hash_name(const uint8_t *p, Py_ssize_t n) {
+    uint64_t h = 1469598103934665603ULL ^ g_seed;
+    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+
+typedef struct {
+    PyObject_HEAD _Atomic(slots_t *) slots;
+    _Atomic(heads_t *) heads;
+    PyObject *dynamic; /* the zone head of names only the full path answers */
+    size_t live, used; /* names held; slots with a name */
+    int max_udp;
+} Table;
+
+/* Slot arrays are mapped, not allocated: zero pages until written, and given back whole when freed
+ * (a heap would keep the arrays a growing table leaves behind) */
+static slots_t *new_slots(size_t size) {
+    slots_t *s = mmap(NULL, sizeof(slots_t) + size * sizeof(pair), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (s == MAP_FAILED) return NULL;
+    s->size = size;
+    return s;
+}
+
+static inline size_t home(uint64_t h, size_t size) { return (size_t)(((unsigned __int128)h * size) >> 64); }
+
+/* The slot of `key`, or the empty slot that ends its probe sequence (the writer's view) */
+static pair *find(const slots_t *s, const uint8_t *key, Py_ssize_t n) {
+    size_t i = home(hash_name(key, n), s->size);
+    for (;;) {
+        pair *p = (pair *)&s->slot[i];
+        PyObject *w = atomic_load(&p->wire);
+        if (!w || (PyBytes_GET_SIZE(w) == n && memcmp(BYTES(w), key, n) == 0)) return p;
+        if (++i == s->size) i = 0;
+    }
+}
+
+/* What a reader finds for `key`: its node (or (node, Cuts)), NULL when it has none. The name is
+ * checked before its node is read: a slot being filled gets its node first, then its name. */
+static PyObject *lookup(const slots_t *s, const uint8_t *key, Py_ssize_t n) {
+    size_t i = home(hash_name(key, n), s->size);
+    for (;;) {
+        PyObject *w = atomic_load(&s->slot[i].wire);
+        if (!w) return NULL;
+        if (PyBytes_GET_SIZE(w) == n && memcmp(BYTES(w), key, n) == 0) return atomic_load(&s->slot[i].obj);
+        if (++i == s->size) i = 0;
+    }
+}
+
+/* Into a fresh slot array that has room: no reader sees it yet */
+static void place(slots_t *s, PyObject *wire, PyObject *obj) {
+    pair *p = find(s, BYTES(wire), PyBytes_GET_SIZE(wire));
+    atomic_store(&p->obj, Py_NewRef(obj));
+    atomic_store(&p->wire, Py_NewRef(wire));
+}
+
+/* A new slot array for the names held, half full (at most 70% before the next), published at once */
+static int rebuild(Table *t) {
+    slots_t *old = atomic_load(&t->slots);
+    size_t size = 2 * (t->live + 1) > 64 ? 2 * (t->live + 1) : 64;
+    slots_t *s = new_slots(size);
+    if (!s) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < old->size; i++) {
+        PyObject *obj = atomic_load(&old->slot[i].obj);
+        if (obj) place(s, atomic_load(&old->slot[i].wire), obj);
+    }
+    atomic_store(&t->slots, s);
+    t->used = t->live;
+    return retire(R_SLOTS, old);
+}
+
+static int span_of(PyObject *o, span *out, Py_ssize_t want) {
+    if (!PyBytes_Check(o) || (want >= 0 && PyBytes_GET_SIZE(o) != want)) {
+        PyErr_SetString(PyExc_TypeError, want >= 0 ? "expected bytes of a fixed size" : "expected bytes");
+        return -1;
+    }
+    out->p = BYTES(o);
+    out->n = PyBytes_GET_SIZE(o);
+    return 0;
+}
+
+/* header variants: a tuple of 4 bytes of 10 each */
+static int check_headers(PyObject *o) {
+    if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != 4) {
+        PyErr_SetString(PyExc_TypeError, "header variants: a tuple of 4");
+        return -1;
+    }
+    span unused;
+    for (int v = 0; v < 4; v++)
+        if (span_of(PyTuple_GET_ITEM(o, v), &unused, 10) < 0) return -1;
+    return 0;
+}
+
+static PyObject *new_cuts(PyObject *given) {
+    Py_ssize_t n = PyTuple_GET_SIZE(given);
+    Cuts *c = PyObject_NewVar(Cuts, &CutsType, n);
+    if (!c) return NULL;
+    c->refs = Py_NewRef(given);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PyTuple_GET_ITEM(given, i);
+        cut *r = &c->cuts[i];
+        span tail;
+        if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != 4) {
+            PyErr_SetString(PyExc_TypeError, "a cut is (type+class, limit, headers, body)");
+            goto fail;
+        }
+        if (span_of(PyTuple_GET_ITEM(o, 0), &tail, 4) < 0) goto fail;
+        memcpy(r->tail, tail.p, 4);
+        r->limit = (int)PyLong_AsLong(PyTuple_GET_ITEM(o, 1));
+        if (PyErr_Occurred() || check_headers(PyTuple_GET_ITEM(o, 2)) < 0 ||
+            span_of(PyTuple_GET_ITEM(o, 3), &r->body, -1) < 0)
+            goto fail;
+        for (int v = 0; v < 4; v++) r->hdr[v] = BYTES(PyTuple_GET_ITEM(PyTuple_GET_ITEM(o, 2), v));
+    }
+    return (PyObject *)c;
+fail:
+    Py_DECREF(c);
+    return NULL;
+}
+
+/* put(wire, node, cuts): node = (zone head, type+class, headers or None, body or None, ...);
+ * cuts = ((type+class, limit, headers, body), ...) */
+static PyObject *table_put(Table *t, PyObject *args) {
+    PyObject *wire, *node, *given, *obj;
+    if (!PyArg_ParseTuple(args, "SO!O!", &wire, &PyTuple_Type, &node, &PyTuple_Type, &given)) return NULL;
+    Py_ssize_t nn = PyTuple_GET_SIZE(node);
+    if (nn < 1 || (nn - 1) % 3 || nn > 3 * 1000) {
+        PyErr_SetString(PyExc_ValueError, "a rendered node is a head and triples");
+        return NULL;
+    }
+    for (Py_ssize_t i = 1; i < nn; i += 3) { /* what answer() reads without the GIL: checked here */
+        span tail;
+        PyObject *hdrs = PyTuple_GET_ITEM(node, i + 1), *body = PyTuple_GET_ITEM(node, i + 2);
+        if (span_of(PyTuple_GET_ITEM(node, i), &tail, 4) < 0) return NULL;
+        if ((hdrs == Py_None) != (body == Py_None)) {
+            PyErr_SetString(PyExc_TypeError, "headers and body: both None or neither");
+            return NULL;
+        }
+        if (hdrs != Py_None && (check_headers(hdrs) < 0 || span_of(body, &tail, -1) < 0)) return NULL;
+    }
+    if (PyTuple_GET_SIZE(given)) {
+        PyObject *cuts = new_cuts(given);
+        if (!cuts) return NULL;
+        obj = PyTuple_Pack(2, node, cuts); /* a node's length is 1 + 3k: never 2 */
+        Py_DECREF(cuts);
+        if (!obj) return NULL;
+    } else {
+        obj = Py_NewRef(node);
+    }
+    if ((t->used + 1) * 10 > atomic_load(&t->slots)->size * 7 && rebuild(t) < 0) {
+        Py_DECREF(obj);
+        return NULL;
+    }
+    slots_t *s = atomic_load(&t->slots);
+    pair *p = find(s, BYTES(wire), PyBytes_GET_SIZE(wire));
+    if (atomic_load(&p->wire)) {
+        PyObject *old = atomic_exchange(&p->obj, obj);
+        if (!old)
+            t->live++;
+        else if (retire(R_OBJECT, old) < 0)
+            return NULL;
+    } else {
+        atomic_store(&p->obj, obj); /* the node before the name: a reader that sees the name sees it */
+        atomic_store(&p->wire, Py_NewRef(wire));
+        t->used++;
+        t->live++;
+    }
+    reclaim();
+    Py_RETURN_NONE;
+}
+
+static PyObject *table_clear(Table *t, PyObject *arg) {
+    span key;
+    if (span_of(arg, &key, -1) < 0) return NULL;
+    pair *p = find(atomic_load(&t->slots), key.p, key.n);
+    PyObject *old = atomic_load(&p->wire) ? atomic_exchange(&p->obj, NULL) : NULL;
+    if (old) {
+        t->live--;
+        if (retire(R_OBJECT, old) < 0) return NULL;
+    }
+    reclaim();
+    Py_RETURN_NONE;
+}
+
+/* set_heads(synced, ((wire, fallthrough, dynamic_pods, pod_wire, soa_a, soa_b, soa_c), ...)) in the
+ * zone's order (longest first): a name's zone head is the first whose wire ends it */
+static PyObject *table_set_heads(Table *t, PyObject *args) {
+    int synced;
+    PyObject *list;
+    if (!PyArg_ParseTuple(args, "pO!", &synced, &PyTuple_Type, &list)) return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(list);
+    heads_t *h = PyMem_RawCalloc(1, sizeof(heads_t) + n * sizeof(head));
+    if (!h) return PyErr_NoMemory();
+    h->synced = synced;
+    h->nheads = (int)n;
+    h->refs = Py_NewRef(list);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PyTuple_GET_ITEM(list, i);
+        head *z = &h->heads[i];
+        if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != 7 || span_of(PyTuple_GET_ITEM(o, 0), &z->wire, -1) < 0 ||
+            span_of(PyTuple_GET_ITEM(o, 3), &z->pod_wire, -1) < 0 ||
+            span_of(PyTuple_GET_ITEM(o, 4), &z->soa_a, -1) < 0 ||
+            span_of(PyTuple_GET_ITEM(o, 5), &z->soa_b, -1) < 0 ||
+            span_of(PyTuple_GET_ITEM(o, 6), &z->soa_c, -1) < 0) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "a zone head is a tuple of 7");
+            free_heads(h);
+            return NULL;
+        }
+        z->fallthrough = PyObject_IsTrue(PyTuple_GET_ITEM(o, 1));
+        z->dynamic_pods = PyObject_IsTrue(PyTuple_GET_ITEM(o, 2));
+    }
+    heads_t *old = atomic_exchange(&t->heads, h);
+    if (old && retire(R_HEADS, old) < 0) return NULL;
+    reclaim();
+    Py_RETURN_NONE;
+}
+
+/* ---- answering (petdns.answer.fastpath.answer) ---------------------------------------------------- */
+
+static const uint8_t QD1[8] = {0, 1, 0, 0, 0, 0, 0, 0};
+static const uint8_t QD1_AR1[8] = {0, 1, 0, 0, 0, 0, 0, 1};
+
+static int zone_of(const heads_t *hs, const uint8_t *name, Py_ssize_t n, Py_ssize_t *offset) {
+    Py_ssize_t i = 0, end = n - 1;
+    int found = -1, root = -1;
+    if (end > 254) return -1;
+    for (int k = 0; k < hs->nheads; k++)
+        if (hs->heads[k].wire.n == 1 && hs->heads[k].wire.p[0] == 0) root = k;
+    while (i < end) {
+        for (int k = 0; found < 0 && k < hs->nheads; k++) {
+            const span *w = &hs->heads[k].wire;
+            if (w->n == n - i && memcmp(w->p, name + i, n - i) == 0) {
+                found = k;
+                *offset = i;
+            }
+        }
+        if (name[i] > 63) return -1;
+        i += name[i] + 1;
+    }
+    if (i != end) return -1;
+    if (found < 0 && root >= 0) {
+        found = root;
+        *offset = end;
+    }
+    return found;
+}
+
+/* The head of a name that has a node: the first (longest) whose wire ends it, as the zone chose it */
+static const head *head_of(const heads_t *hs, const uint8_t *name, Py_ssize_t n) {
+    for (int k = 0; k < hs->nheads; k++) {
+        const span *w = &hs->heads[k].wire;
+        if (w->n <= n && memcmp(name + n - w->n, w->p, w->n) == 0) return &hs->heads[k];
+    }
+    return NULL;
+}
+
+static uint8_t *put(uint8_t *o, const void *p, Py_ssize_t n) {
+    memcpy(o, p, n);
+    return o + n;
+}
+
+/* The reply to `d` in `out` (SEND_SIZE bytes): its length, or 0 when Python must answer it. */
+static Py_ssize_t answer(const Table *t, const slots_t *s, const heads_t *hs, const uint8_t *d, Py_ssize_t len,
+                         uint8_t *out, uint8_t *code) {
+    if (len < 17) return 0;
+    int ar1 = memcmp(d + 4, QD1_AR1, 8) == 0;
+    if (!ar1 && memcmp(d + 4, QD1, 8) != 0) return 0;
+    const uint8_t *z = memchr(d + 12, 0, len - 12);
+    if (!z) return 0;
+    Py_ssize_t qe = z - d + 5, limit = MAX_UDP_MIN;
+    int variant = d[2] & 1, has_opt = 0, do_bit = 0;
+    if (!ar1) {
+        if (qe != len) return 0;
+    } else {
+        if (qe > len) return 0;
+        const uint8_t *r = d + qe;
+        Py_ssize_t rn = len - qe;
+        if (rn < OPT_LEN || r[0] || r[1] || r[2] != 41 || r[6] != 0) return 0;
+        if (OPT_LEN + (r[9] << 8 | r[10]) != rn) return 0;
+        Py_ssize_t i = OPT_LEN;
+        while (i + 4 <= rn) i += 4 + (r[i + 2] << 8 | r[i + 3]);
+        if (i > rn) return 0;
+        Py_ssize_t size = r[3] << 8 | r[4];
+        if (size < MAX_UDP_MIN) size = MAX_UDP_MIN;
+        do_bit = r[7] & 0x80;
+        limit = (size < t->max_udp ? size : t->max_udp) - OPT_LEN;
+        has_opt = 1;
+        variant |= 2;
+    }
+    if (d[2] & 0xF8) return 0;
+    Py_ssize_t n = qe - 4 - 12; /* the name, with its root label */
+    uint8_t name[RECV_SIZE];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint8_t c = d[12 + i];
+        name[i] = (c >= 'A' && c <= 'Z') ? c + 32 : c;
+    }
+    const uint8_t *tail = d + qe - 4;
+    PyObject *node = lookup(s, name, n), *cuts = NULL;
+    if (node && PyTuple_GET_SIZE(node) == 2) {
+        cuts = PyTuple_GET_ITEM(node, 1);
+        node = PyTuple_GET_ITEM(node, 0);
+    }
+    const uint8_t *hdr = NULL;
+    span body = {NULL, 0};
+    uint8_t neg[10];
+    uint8_t ptr[2];
+    const head *zh = NULL;
+    if (node) {
+        for (Py_ssize_t i = 1; i < PyTuple_GET_SIZE(node); i += 3) {
+            if (memcmp(BYTES(PyTuple_GET_ITEM(node, i)), tail, 4) == 0) {
+                PyObject *hdrs = PyTuple_GET_ITEM(node, i + 1), *b = PyTuple_GET_ITEM(node, i + 2);
+                if (hdrs == Py_None) return 0; /* deferred to the full path */
+                hdr = BYTES(PyTuple_GET_ITEM(hdrs, variant));
+                body.p = BYTES(b);
+                body.n = PyBytes_GET_SIZE(b);
+                break;
+            }
+        }
+    }
+    if (!hdr) { /* NODATA or NXDOMAIN, around a pointer to the zone in the question */
+        if (tail[2] != 0 || tail[3] != 1 || (tail[0] == 0 && (tail[1] == 0xfb || tail[1] == 0xfc)) || !hs ||
+            !hs->synced)
+            return 0;
+        Py_ssize_t p;
+        int rcode;
+        if (!node) {
+            int k = zone_of(hs, name, n, &p);
+            if (k < 0) return 0;
+            zh = &hs->heads[k];
+            if (zh->fallthrough) return 0;
+            if (zh->dynamic_pods && n >= zh->pod_wire.n &&
+                memcmp(name + n - zh->pod_wire.n, zh->pod_wire.p, zh->pod_wire.n) == 0)
+                return 0;
+            rcode = 3;
+        } else {
+            if (PyTuple_GET_ITEM(node, 0) == t->dynamic) return 0;
+            zh = head_of(hs, name, n);
+            if (!zh) return 0;
+            p = n - zh->wire.n;
+            rcode = 0;
+        }
+        if (p < 0 || 12 + p >= POINTERS) return 0;
+        unsigned flags = 0x8400 | rcode | (variant & 1 ? 0x0100 : 0);
+        uint8_t h[10] = {flags >> 8, flags & 0xff, 0, 1, 0, 0, 0, 1, 0, variant >> 1};
+        memcpy(neg, h, 10);
+        hdr = neg;
+        ptr[0] = 0xC0 | ((12 + p) >> 8);
+        ptr[1] = (12 + p) & 0xff;
+    }
+    Py_ssize_t blen = zh ? 6 + zh->soa_a.n + zh->soa_b.n + zh->soa_c.n : body.n;
+    if (12 + (qe - 12) + blen > limit) { /* too big: the truncated rendering for this limit, if kept */
+        const cut *found = NULL;
+        for (Py_ssize_t i = 0; cuts && i < Py_SIZE(cuts); i++) {
+            const cut *c = &((Cuts *)cuts)->cuts[i];
+            if (c->limit == limit && memcmp(c->tail, tail, 4) == 0) {
+                found = c;
+                break;
+            }
+        }
+        if (!found) return 0;
+        hdr = found->hdr[variant];
+        body = found->body;
+        zh = NULL;
+        blen = body.n;
+    }
+    if (qe + blen + (has_opt ? OPT_LEN : 0) > SEND_SIZE) return 0;
+    uint8_t *o = put(out, d, 2);
+    o = put(o, hdr, 10);
+    o = put(o, d + 12, qe - 12);
+    if (zh) {
+        o = put(o, ptr, 2);
+        o = put(o, zh->soa_a.p, zh->soa_a.n);
+        o = put(o, ptr, 2);
+        o = put(o, zh->soa_b.p, zh->soa_b.n);
+        o = put(o, ptr, 2);
+        o = put(o, zh->soa_c.p, zh->soa_c.n);
+    } else {
+        o = put(o, body.p, body.n);
+    }
+    if (has_opt) {
+        uint8_t opt[OPT_LEN] = {0, 0, 41, t->max_udp >> 8, t->max_udp & 0xff, 0, 0, do_bit ? 0x80 : 0, 0, 0, 0};
+        o = put(o, opt, OPT_LEN);
+    }
+    *code = tail[0] ? 0 : tail[1];
+    return o - out;
+}
+
+/* answer(data) -> (reply, type code) or None: the same, under the GIL (for tests and tools) */
+static PyObject *table_answer(Table *t, PyObject *arg) {
+    span d;
+    if (span_of(arg, &d, -1) < 0) return NULL;
+    if (d.n > RECV_SIZE) Py_RETURN_NONE;
+    uint8_t *out = PyMem_RawMalloc(SEND_SIZE);
+    if (!out) return PyErr_NoMemory();
+    uint8_t code = 0;
+    Py_ssize_t n = answer(t, atomic_load(&t->slots), atomic_load(&t->heads), d.p, d.n, out, &code);
+    PyObject *res = n ? Py_BuildValue("(y#i)", (const char *)out, n, (int)code) : Py_NewRef(Py_None);
+    PyMem_RawFree(out);
+    return res;
+}
+
+static PyObject *table_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    int max_udp;
+    PyObject *dynamic;
+    static char *kwlist[] = {"max_udp", "dynamic", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iO", kwlist, &max_udp, &dynamic)) return NULL;
+    if (max_udp < MAX_UDP_MIN || max_udp > 65535) {
+        PyErr_SetString(PyExc_ValueError, "max_udp must be 512..65535");
+        return NULL;
+    }
+    Table *t = (Table *)type->tp_alloc(type, 0);
+    if (!t) return NULL;
+    slots_t *s = new_slots(64);
+    if (!s) {
+        Py_DECREF(t);
+        return PyErr_NoMemory();
+    }
+    atomic_store(&t->slots, s);
+    atomic_store(&t->heads, NULL);
+    t->dynamic = Py_NewRef(dynamic);
+    t->max_udp = max_udp;
+    return (PyObject *)t;
+}
+
+static void table_dealloc(Table *t) {
+    /* no reader holds a table it has no reference to: free at once */
+    slots_t *s = atomic_load(&t->slots);
+    if (s) free_slots(s);
+    Py_XDECREF(t->dynamic);
+    heads_t *h = atomic_load(&t->heads);
+    if (h) free_heads(h);
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+static Py_ssize_t table_len(Table *t) { return (Py_ssize_t)t->live; }
+
+static PyMethodDef table_methods[] = {
+    {"put", (PyCFunction)table_put, METH_VARARGS, "put(wire, head, node, cuts): a name's rendering"},
+    {"clear", (PyCFunction)table_clear, METH_O, "clear(wire): a name is gone"},
+    {"set_heads", (PyCFunction)table_set_heads, METH_VARARGS, "set_heads(synced, heads)"},
+    {"answer", (PyCFunction)table_answer, METH_O, "answer(query) -> (reply, type code) or None"},
+    {NULL}};
+
+static PySequenceMethods table_seq = {.sq_length = (lenfunc)table_len};
+
+static PyTypeObject TableType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "petdns._fastloop.Table",
+    .tp_basicsize = sizeof(Table),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Rendered answers by lower-case wire name, read without the GIL",
+    .tp_new = table_new,
+    .tp_dealloc = (destructor)table_dealloc,
+    .tp_methods = table_methods,
+    .tp_as_sequence = &table_seq,
+};
+
+/* ---- the loop ----------------------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD int fd;
+    _Atomic(Table *) table; /* what the next batch is answered from (a reference); NULL: Python answers */
+    int batch;
+    int reader;
+    socklen_t namelen;
+    int nbounds;
+    double bounds[MAX_BUCKETS];
+    uint8_t *recv_buf, *send_buf, *names;
+    struct iovec *recv_iov, *send_iov;
+    struct mmsghdr *recv, *send;
+    uint8_t *declined; /* per received datagram: 1 when Python must answer it */
+    /* counts of the replies sent since the last return to Python */
+    uint8_t *types[MAX_BUCKETS];
+    Py_ssize_t ntypes[MAX_BUCKETS];
+    double seconds[MAX_BUCKETS];
+    uint8_t *flags;
+    Py_ssize_t nflags;
+    long answered, failed;
+} Loop;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int bucket_of(const Loop *l, double took) {
+    int i = 0;
+    while (i < l->nbounds && l->bounds[i] < took) i++;
+    return i;
+}
+
+/* sendmmsg the first `count` staged replies, skipping any that fail; returns how many failed */
+static int flush(Loop *l, int count) {
+    int sent = 0, failed = 0;
+    while (sent < count) {
+        int n = sendmmsg(l->fd, l->send + sent, count - sent, 0);
+        if (n > 0)
+            sent += n;
+        else if (errno != EINTR) {
+            sent++;
+            failed++;
+        }
+    }
+    return failed;
+}
+
+static void stage(Loop *l, int slot, int source, Py_ssize_t len) {
+    l->send_iov[slot].iov_len = len;
+    l->send[slot].msg_hdr.msg_name = l->names + source * NAME_SIZE;
+    l->send[slot].msg_hdr.msg_namelen = l->namelen;
+}
+
+/* Batches until one has queries for Python, is not full (the socket is drained), the counts are due,
+ * or 0.1 s went by. Returns the number of datagrams of the last batch, or -errno. */
+static int serve(Loop *l) {
+    double began = now();
+    for (;;) {
+        for (int i = 0; i < l->batch; i++) l->recv[i].msg_hdr.msg_namelen = NAME_SIZE;
+        int n = recvmmsg(l->fd, l->recv, l->batch, MSG_WAITFORONE, NULL);
+        if (n < 0) return errno == EAGAIN ? -EINTR : -errno;
+        if (n == 0) return 0;
+        double start = now();
+        atomic_store(&g_readers[l->reader], atomic_load(&g_epoch));
+        Table *t = atomic_load(&l->table);
+        slots_t *s = t ? atomic_load(&t->slots) : NULL;
+        heads_t *hs = t ? atomic_load(&t->heads) : NULL;
+        int slot = 0, handed = 0;
+        uint8_t codes[n];
+        for (int i = 0; i < n; i++) {
+            Py_ssize_t len = l->recv[i].msg_len;
+            uint8_t *out = l->send_buf + (size_t)slot * SEND_SIZE;
+            Py_ssize_t m = t && len <= RECV_SIZE
+                               ? answer(t, s, hs, l->recv_buf + (size_t)i * RECV_SIZE, len, out, &codes[slot])
+                               : 0;
+            l->declined[i] = m == 0;
+            if (m) {
+                stage(l, slot, i, m);
+                slot++;
+            } else {
+                handed++;
+            }
+        }
+        atomic_store(&g_readers[l->reader], 0);
+        if (slot) {
+            int failed = flush(l, slot);
+            double took = now() - start;
+            int b = bucket_of(l, took);
+            memcpy(l->types[b] + l->ntypes[b], codes, slot);
+            l->ntypes[b] += slot;
+            l->seconds[b] += took * slot;
+            for (int k = 0; k < slot; k++) l->flags[l->nflags++] = l->send_buf[(size_t)k * SEND_SIZE + 3];
+            l->answered += slot - failed;
+            l->failed += failed;
+        }
+        if (handed || n < l->batch || l->nflags >= FOLD_AT || now() - began > 0.1) return n;
+    }
+}
+
+/* use(table or None): answer from `table` from the next batch on (any thread) */
+static PyObject *loop_use(Loop *l, PyObject *arg) {
+    if (arg != Py_None && !PyObject_TypeCheck(arg, &TableType)) {
+        PyErr_SetString(PyExc_TypeError, "use(table or None)");
+        return NULL;
+    }
+    Table *t = arg == Py_None ? NULL : (Table *)Py_NewRef(arg);
+    Table *old = atomic_exchange(&l->table, t);
+    if (old && retire(R_OBJECT, old) < 0) return NULL;
+    reclaim();
+    Py_RETURN_NONE;
+}
+
+/* run() -> (errno or 0, [(index, datagram) for Python], [(bucket, type codes, seconds)], reply flags,
+ * answered, failed) */
+static PyObject *loop_run(Loop *l, PyObject *unused) {
+    (void)unused;
+    int n;
+    Py_BEGIN_ALLOW_THREADS n = serve(l);
+    Py_END_ALLOW_THREADS
+    PyObject *declined = PyList_New(0), *buckets = PyList_New(0), *res = NULL;
+    if (!declined || !buckets) goto done;
+    for (int i = 0; i < n; i++) {
+        if (!l->declined[i]) continue;
+        PyObject *item = Py_BuildValue("(iy#)", i, (const char *)l->recv_buf + (size_t)i * RECV_SIZE,
+                                       (Py_ssize_t)(l->recv[i].msg_len <= RECV_SIZE ? l->recv[i].msg_len : RECV_SIZE));
+        if (!item || PyList_Append(declined, item) < 0) {
+            Py_XDECREF(item);
+            goto done;
+        }
+        Py_DECREF(item);
+    }
+    for (int b = 0; b <= l->nbounds; b++) {
+        if (!l->ntypes[b]) continue;
+        PyObject *item = Py_BuildValue("(iy#d)", b, (const char *)l->types[b], l->ntypes[b], l->seconds[b]);
+        if (!item || PyList_Append(buckets, item) < 0) {
+            Py_XDECREF(item);
+            goto done;
+        }
+        Py_DECREF(item);
+        l->ntypes[b] = 0;
+        l->seconds[b] = 0;
+    }
+    res = Py_BuildValue("(iOOy#ll)", n < 0 ? -n : 0, declined, buckets, (const char *)l->flags, l->nflags,
+                        l->answered, l->failed);
+    l->nflags = 0;
+    l->answered = l->failed = 0;
+done:
+    Py_XDECREF(declined);
+    Py_XDECREF(buckets);
+    return res;
+}
+
+static PyObject *loop_stage(Loop *l, PyObject *args) {
+    int slot, source;
+    span reply;
+    if (!PyArg_ParseTuple(args, "iiy#", &slot, &source, &reply.p, &reply.n)) return NULL;
+    if (slot < 0 || slot >= l->batch || source < 0 || source >= l->batch || reply.n > SEND_SIZE) {
+        PyErr_SetString(PyExc_ValueError, "slot, source or reply size out of range");
+        return NULL;
+    }
+    memcpy(l->send_buf + (size_t)slot * SEND_SIZE, reply.p, reply.n);
+    stage(l, slot, source, reply.n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *loop_flush(Loop *l, PyObject *arg) {
+    int count = PyLong_AsLong(arg);
+    if (count == -1 && PyErr_Occurred()) return NULL;
+    if (count < 0 || count > l->batch) {
+        PyErr_SetString(PyExc_ValueError, "count out of range");
+        return NULL;
+    }
+    int failed;
+    Py_BEGIN_ALLOW_THREADS failed = flush(l, count);
+    Py_END_ALLOW_THREADS return PyLong_FromLong(failed);
+}
+
+/* peer(source) -> the sender's socket address, raw (sockaddr_in or sockaddr_in6) */
+static PyObject *loop_peer(Loop *l, PyObject *arg) {
+    int source = PyLong_AsLong(arg);
+    if (source == -1 && PyErr_Occurred()) return NULL;
+    if (source < 0 || source >= l->batch) {
+        PyErr_SetString(PyExc_ValueError, "source out of range");
+        return NULL;
+    }
+    return PyBytes_FromStringAndSize((const char *)l->names + source * NAME_SIZE, l->namelen);
+}
+
+static void loop_dealloc(Loop *l) {
+    Py_XDECREF(atomic_load(&l->table));
+    if (l->reader >= 0) {
+        atomic_store(&g_readers[l->reader], 0);
+        g_reader_taken[l->reader] = 0;
+    }
+    PyMem_RawFree(l->recv_buf);
+    PyMem_RawFree(l->send_buf);
+    PyMem_RawFree(l->names);
+    PyMem_RawFree(l->recv_iov);
+    PyMem_RawFree(l->send_iov);
+    PyMem_RawFree(l->recv);
+    PyMem_RawFree(l->send);
+    PyMem_RawFree(l->declined);
+    PyMem_RawFree(l->flags);
+    for (int b = 0; b < MAX_BUCKETS; b++) PyMem_RawFree(l->types[b]);
+    Py_TYPE(l)->tp_free((PyObject *)l);
+}
+
+static PyObject *loop_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    int fd, batch, family;
+    PyObject *bounds;
+    static char *kwlist[] = {"fd", "batch", "family", "bounds", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiiO!", kwlist, &fd, &batch, &family, &PyTuple_Type, &bounds))
+        return NULL;
+    if (batch < 1 || batch > 1024 || PyTuple_GET_SIZE(bounds) >= MAX_BUCKETS) {
+        PyErr_SetString(PyExc_ValueError, "batch is 1..1024, bounds fewer than 32");
+        return NULL;
+    }
+    Loop *l = (Loop *)type->tp_alloc(type, 0);
+    if (!l) return NULL;
+    l->reader = -1;
+    l->fd = fd;
+    l->batch = batch;
+    l->namelen = family == AF_INET6 ? 28 : 16;
+    l->nbounds = (int)PyTuple_GET_SIZE(bounds);
+    for (int i = 0; i < l->nbounds; i++) {
+        l->bounds[i] = PyFloat_AsDouble(PyTuple_GET_ITEM(bounds, i));
+        if (PyErr_Occurred()) goto fail;
+    }
+    for (int i = 0; i < MAX_READERS && l->reader < 0; i++)
+        if (!g_reader_taken[i]) {
+            g_reader_taken[i] = 1;
+            l->reader = i;
+        }
+    if (l->reader < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "too many loops");
+        goto fail;
+    }
+    l->recv_buf = PyMem_RawMalloc((size_t)batch * RECV_SIZE);
+    l->send_buf = PyMem_RawMalloc((size_t)batch * SEND_SIZE);
+    l->names = PyMem_RawCalloc(batch, NAME_SIZE);
+    l->recv_iov = PyMem_RawCalloc(batch, sizeof(struct iovec));
+    l->send_iov = PyMem_RawCalloc(batch, sizeof(struct iovec));
+    l->recv = PyMem_RawCalloc(batch, sizeof(struct mmsghdr));
+    l->send = PyMem_RawCalloc(batch, sizeof(struct mmsghdr));
+    l->declined = PyMem_RawCalloc(batch, 1);
+    l->flags = PyMem_RawMalloc(FOLD_AT + batch);
+    int ok = l->recv_buf && l->send_buf && l->names && l->recv_iov && l->send_iov && l->recv && l->send &&
+             l->declined && l->flags;
+    for (int b = 0; b <= l->nbounds; b++) ok = ok && (l->types[b] = PyMem_RawMalloc(FOLD_AT + batch));
+    if (!ok) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (int i = 0; i < batch; i++) {
+        l->recv_iov[i].iov_base = l->recv_buf + (size_t)i * RECV_SIZE;
+        l->recv_iov[i].iov_len = RECV_SIZE;
+        l->send_iov[i].iov_base = l->send_buf + (size_t)i * SEND_SIZE;
+        l->recv[i].msg_hdr.msg_name = l->names + i * NAME_SIZE;
+        l->recv[i].msg_hdr.msg_namelen = NAME_SIZE;
+        l->recv[i].msg_hdr.msg_iov = &l->recv_iov[i];
+        l->recv[i].msg_hdr.msg_iovlen = 1;
+        l->send[i].msg_hdr.msg_iov = &l->send_iov[i];
+        l->send[i].msg_hdr.msg_iovlen = 1;
+    }
+    return (PyObject *)l;
+fail:
+    Py_DECREF(l);
+    return NULL;
+}
+
+static PyMethodDef loop_methods[] = {
+    {"run", (PyCFunction)loop_run, METH_NOARGS, "run(): serve batches without the GIL until Python is needed"},
+    {"use", (PyCFunction)loop_use, METH_O, "use(table or None): the table of the next batches"},
+    {"stage", (PyCFunction)loop_stage, METH_VARARGS, "stage(slot, source, reply)"},
+    {"flush", (PyCFunction)loop_flush, METH_O, "flush(count) -> failed: send the staged replies"},
+    {"peer", (PyCFunction)loop_peer, METH_O, "peer(source) -> raw socket address"},
+    {NULL}};
+
+static PyTypeObject LoopType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "petdns._fastloop.Loop",
+    .tp_basicsize = sizeof(Loop),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One UDP socket's batches: recvmmsg, answer from a Table, sendmmsg",
+    .tp_new = loop_new,
+    .tp_dealloc = (destructor)loop_dealloc,
+    .tp_methods = loop_methods,
+};
+
+static PyObject *mod_pending(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    Py_ssize_t n = 0;
+    reclaim();
+    for (retired *r = g_retired; r; r = r->next) n++;
+    return PyLong_FromSsize_t(n);
+}
+
+static PyMethodDef module_methods[] = {
+    {"retired", (PyCFunction)mod_pending, METH_NOARGS, "reclaim, then count what is still retired"},
+    {NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "petdns._fastloop",
+                                    "The compiled UDP answer loop and its table", -1, module_methods};
+
+PyMODINIT_FUNC PyInit__fastloop(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    g_seed = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts;
+    if (PyType_Ready(&CutsType) < 0 || PyType_Ready(&TableType) < 0 || PyType_Ready(&LoopType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    if (PyModule_AddObjectRef(m, "Table", (PyObject *)&TableType) < 0 ||
+        PyModule_AddObjectRef(m, "Loop", (PyObject *)&LoopType) < 0 ||
+        PyModule_AddIntConstant(m, "RECV_SIZE", RECV_SIZE) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
