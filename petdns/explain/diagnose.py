@@ -73,6 +73,11 @@ def _walk(view: View, d: Diagnosis, parsed: Parsed, name: str, exists: bool) -> 
         return
     ns_ok = services.namespace(view, d, parsed, head)
     if kind is Kind.NAMESPACE:
+        if ns_ok and parsed.tree == "pod" and not exists:
+            d.cause(
+                f"a namespace under pod.{parsed.zone} has no records of its own: pod names are "
+                f"<dashed-ip>.{parsed.namespace}.pod.{parsed.zone}"
+            )
         return
     head = head[: -len(parsed.service) - 1]
     svc = services.service(view, d, parsed, head)
