@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import dns.query
 import dns.rcode
 import pytest
 
+from tests.support.knot import running
 from tests.support.tools import free_port, require
 
 EXAMPLE = str(Path(__file__).parents[2] / "config" / "examples" / "nginx-pets.yaml")
@@ -36,6 +38,10 @@ $TTL 300
 @     NS    ns.knot.test.
 53    PTR   www.knot.test.
 """
+
+
+def _answered_at(name: str, port: int) -> bool:
+    return _answered(port, name)
 
 
 def _answered(port: int, name: str) -> bool:
@@ -73,44 +79,13 @@ class Knot:
 
 @pytest.fixture(scope="module")
 def knot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Knot]:
-    knotd = require("knotd")
-    work = tmp_path_factory.mktemp("knot")
-    (work / "knot.test.zone").write_text(KNOT_ZONE + "".join(f"big A 192.0.2.{i}\n" for i in range(1, 61)))
-    (work / "2.0.192.in-addr.arpa.zone").write_text(REVERSE_ZONE)
-    port = free_port()
-    (work / "knot.conf").write_text(
-        f"""server:
-    rundir: "{work}"
-    listen: {HOST}@{port}
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: "{work}"
-log:
-  - target: stderr
-    any: warning
-template:
-  - id: default
-    storage: "{work}"
-    semantic-checks: off
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: knot.test
-    file: knot.test.zone
-  - domain: 2.0.192.in-addr.arpa
-    file: 2.0.192.in-addr.arpa.zone
-"""
-    )
-    log = work / "knot.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([knotd, "-c", str(work / "knot.conf")], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait(proc, port, "www.knot.test", log)
+    zones = {
+        "knot.test": KNOT_ZONE + "".join(f"big A 192.0.2.{i}\n" for i in range(1, 61)),
+        "2.0.192.in-addr.arpa": REVERSE_ZONE,
+    }
+    ready = functools.partial(_answered_at, "www.knot.test")
+    with running(tmp_path_factory.mktemp("knot"), zones, ready) as (proc, port):
         yield Knot(proc, port)
-    finally:
-        _stop(proc)
 
 
 def _petdns(tmp: Path, *args: str) -> tuple[subprocess.Popen[bytes], int, Path]:

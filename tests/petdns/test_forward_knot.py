@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,8 @@ import pytest
 from petdns.forward.forwarder import ForwardConfig, Forwarder
 from petdns.forward.upstreams import Routes, Upstream
 from tests.petdns.test_forward_server import Rig, serving
-from tests.support.tools import free_port, require
+from tests.support.knot import running
+from tests.support.tools import require
 
 ZONE = """$ORIGIN knot.test.
 $TTL 300
@@ -49,56 +49,19 @@ class Knot:
 
 @pytest.fixture(scope="module")
 def knot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Knot]:
-    knotd = require("knotd")
     work = tmp_path_factory.mktemp("knot")
-    (work / "knot.test.zone").write_text(ZONE)
-    port = free_port()
-    conf = work / "knot.conf"
-    conf.write_text(
-        f"""server:
-    rundir: "{work}"
-    listen: 127.0.0.1@{port}
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-control:
-    listen: "{work}/knot.sock"
-database:
-    storage: "{work}"
-log:
-  - target: stderr
-    any: warning
-mod-stats:
-  - id: proto
-    request-protocol: on
-    server-operation: off
-template:
-  - id: default
-    storage: "{work}"
-    semantic-checks: off
-    zonefile-sync: -1
-    journal-content: none
-    global-module: mod-stats/proto
-zone:
-  - domain: knot.test
-    file: knot.test.zone
-"""
-    )
-    proc = subprocess.Popen([knotd, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = Knot(conf, work / "knot.sock", port)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                server.protocols()
-                break
-            except subprocess.CalledProcessError:
-                assert proc.poll() is None and time.monotonic() < deadline, "knotd did not start"
-                time.sleep(0.05)
+    server = Knot(work / "knot.conf", work / "knot.sock", 0)
+
+    def ready(port: int) -> bool:
+        try:
+            server.protocols()
+        except subprocess.CalledProcessError:
+            return False
+        return True
+
+    with running(work, {"knot.test": ZONE}, ready, stats=True) as (_, port):
+        server.port = port
         yield server
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 async def _through(

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import signal
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import dns.asyncquery
@@ -24,7 +21,7 @@ from petdns.plugins.chain import Plugins
 from petdns.serve.transport import DnsServer
 from tests.petdns.conftest import FIXED_NOW
 from tests.support.dns_table import SETTINGS, objects
-from tests.support.tools import free_port, require
+from tests.support.knot import running
 
 HOST = "127.0.0.1"
 ZONE = """$ORIGIN example.org.
@@ -53,50 +50,8 @@ def _answered(port: int) -> bool:
 
 @pytest.fixture(scope="module")
 def knot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    knotd = require("knotd")
-    work = tmp_path_factory.mktemp("knot")
-    (work / "example.org.zone").write_text(ZONE)
-    port = free_port()
-    (work / "knot.conf").write_text(
-        f"""server:
-    rundir: "{work}"
-    listen: {HOST}@{port}
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: "{work}"
-log:
-  - target: stderr
-    any: warning
-template:
-  - id: default
-    storage: "{work}"
-    semantic-checks: off
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: example.org
-    file: example.org.zone
-"""
-    )
-    log = work / "knot.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([knotd, "-c", str(work / "knot.conf")], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 20
-        while not _answered(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"knotd does not answer: {log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.05)
+    with running(tmp_path_factory.mktemp("knot"), {"example.org": ZONE}, _answered) as (_, port):
         yield port
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @contextlib.asynccontextmanager
