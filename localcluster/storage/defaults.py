@@ -13,7 +13,8 @@ SERVICE_CIDR = ipaddress.IPv4Network("10.96.0.0/12")
 _STATIC_BAND = 256
 
 
-def _dict_at(obj: Obj, key: str) -> Obj:
+def dict_at(obj: Obj, key: str) -> Obj:
+    """obj[key] as a mapping, made (or replaced) when it is not one."""
     found = obj.get(key)
     if not isinstance(found, dict):
         found = {}
@@ -46,30 +47,37 @@ def pod_spec_defaults(spec: Obj) -> None:
             _container_defaults(container)
 
 
+def template_defaults(spec: Obj) -> None:
+    """A workload spec's pod template gets the pod spec's defaults."""
+    template = spec.get("template")
+    if isinstance(template, dict):
+        pod_spec_defaults(dict_at(template, "spec"))
+
+
 def pod_defaults(obj: Obj) -> None:
     """Defaults of a Pod."""
-    pod_spec_defaults(_dict_at(obj, "spec"))
-    _dict_at(obj, "status").setdefault("phase", "Pending")
+    pod_spec_defaults(dict_at(obj, "spec"))
+    dict_at(obj, "status").setdefault("phase", "Pending")
 
 
 def claim_defaults(obj: Obj) -> None:
     """Defaults of a PersistentVolumeClaim."""
-    _dict_at(obj, "spec").setdefault("volumeMode", "Filesystem")
-    _dict_at(obj, "status").setdefault("phase", "Pending")
+    dict_at(obj, "spec").setdefault("volumeMode", "Filesystem")
+    dict_at(obj, "status").setdefault("phase", "Pending")
 
 
 def namespace_defaults(obj: Obj) -> None:
     """Defaults of a Namespace, including its metadata.name label."""
-    meta = _dict_at(obj, "metadata")
-    labels = _dict_at(meta, "labels")
+    meta = dict_at(obj, "metadata")
+    labels = dict_at(meta, "labels")
     labels["kubernetes.io/metadata.name"] = meta.get("name", "")
-    _dict_at(obj, "spec").setdefault("finalizers", ["kubernetes"])
-    _dict_at(obj, "status").setdefault("phase", "Active")
+    dict_at(obj, "spec").setdefault("finalizers", ["kubernetes"])
+    dict_at(obj, "status").setdefault("phase", "Active")
 
 
 def service_defaults(obj: Obj) -> None:
     """Defaults of a Service (its cluster IP is allocated by the store)."""
-    spec = _dict_at(obj, "spec")
+    spec = dict_at(obj, "spec")
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
     if spec["type"] != "ExternalName":
@@ -79,7 +87,7 @@ def service_defaults(obj: Obj) -> None:
             port.setdefault("protocol", "TCP")
             if "port" in port:
                 port.setdefault("targetPort", port["port"])
-    _dict_at(obj, "status").setdefault("loadBalancer", {})
+    dict_at(obj, "status").setdefault("loadBalancer", {})
 
 
 def wants_cluster_ip(spec: Obj) -> bool:

@@ -6,25 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from kubeapi.meta import Obj
-from localcluster.storage.defaults import pod_spec_defaults
+from localcluster.storage.defaults import dict_at, template_defaults
 
 # set on a PetSet created or replaced as apps/v1alpha1: the controller gives it PetSet v1.4's semantics
 PETSET_API_VERSION_ANNOTATION = "petdns.dev/api-version"
 ALPHA_PETSET = "apps/v1alpha1"
-
-
-def _dict_at(obj: Obj, key: str) -> Obj:
-    found = obj.get(key)
-    if not isinstance(found, dict):
-        found = {}
-        obj[key] = found
-    return found
-
-
-def _template_defaults(spec: Obj) -> None:
-    template = spec.get("template")
-    if isinstance(template, dict):
-        pod_spec_defaults(_dict_at(template, "spec"))
 
 
 def _claim_template_defaults(spec: Obj) -> None:
@@ -32,29 +18,29 @@ def _claim_template_defaults(spec: Obj) -> None:
         if isinstance(claim, dict):
             claim.setdefault("apiVersion", "v1")
             claim.setdefault("kind", "PersistentVolumeClaim")
-            _dict_at(claim, "spec").setdefault("volumeMode", "Filesystem")
-            _dict_at(claim, "status").setdefault("phase", "Pending")
+            dict_at(claim, "spec").setdefault("volumeMode", "Filesystem")
+            dict_at(claim, "status").setdefault("phase", "Pending")
 
 
 def statefulset_defaults(obj: Obj) -> None:
     """Defaults of an apps/v1 StatefulSet (the MaxUnavailableStatefulSet gate off, as upstream ships)."""
-    spec = _dict_at(obj, "spec")
+    spec = dict_at(obj, "spec")
     spec.setdefault("podManagementPolicy", "OrderedReady")
-    strategy = _dict_at(spec, "updateStrategy")
+    strategy = dict_at(spec, "updateStrategy")
     if not strategy.get("type"):
         strategy["type"] = "RollingUpdate"
         strategy.setdefault("rollingUpdate", {})
     rolling: Any = strategy.get("rollingUpdate")
     if strategy["type"] == "RollingUpdate" and isinstance(rolling, dict):
         rolling.setdefault("partition", 0)
-    retention = _dict_at(spec, "persistentVolumeClaimRetentionPolicy")
+    retention = dict_at(spec, "persistentVolumeClaimRetentionPolicy")
     retention.setdefault("whenDeleted", "Retain")
     retention.setdefault("whenScaled", "Retain")
     spec.setdefault("replicas", 1)
     spec.setdefault("revisionHistoryLimit", 10)
-    _template_defaults(spec)
+    template_defaults(spec)
     _claim_template_defaults(spec)
-    status = _dict_at(obj, "status")
+    status = dict_at(obj, "status")
     status.setdefault("replicas", 0)
     status.setdefault("availableReplicas", 0)
 
@@ -65,9 +51,9 @@ def petset_defaults(obj: Obj) -> None:
     written as petdns.dev/v1 are the custom resource's: its schema defaults them."""
     if obj.get("apiVersion") != ALPHA_PETSET:
         return
-    meta = _dict_at(obj, "metadata")
-    _dict_at(meta, "annotations")[PETSET_API_VERSION_ANNOTATION] = ALPHA_PETSET
-    spec = _dict_at(obj, "spec")
+    meta = dict_at(obj, "metadata")
+    dict_at(meta, "annotations")[PETSET_API_VERSION_ANNOTATION] = ALPHA_PETSET
+    spec = dict_at(obj, "spec")
     template = spec.get("template")
     tmeta = template.get("metadata") if isinstance(template, dict) else None
     labels = tmeta.get("labels") if isinstance(tmeta, dict) else None

@@ -7,7 +7,7 @@ import base64
 from typing import Any
 
 from kubeapi.meta import Obj
-from localcluster.storage.defaults import pod_spec_defaults
+from localcluster.storage.defaults import dict_at, template_defaults
 from localcluster.storage.meta import meta
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
@@ -15,48 +15,34 @@ JOB_UID_LABEL = "batch.kubernetes.io/controller-uid"
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
 
-def _dict_at(obj: Obj, key: str) -> Obj:
-    found = obj.get(key)
-    if not isinstance(found, dict):
-        found = {}
-        obj[key] = found
-    return found
-
-
-def _template_defaults(spec: Obj) -> None:
-    template = spec.get("template")
-    if isinstance(template, dict):
-        pod_spec_defaults(_dict_at(template, "spec"))
-
-
 def deployment_defaults(obj: Obj) -> None:
     """apps/v1 Deployment: one replica, RollingUpdate 25%/25%, ten revisions kept, a 600s deadline."""
-    spec = _dict_at(obj, "spec")
+    spec = dict_at(obj, "spec")
     spec.setdefault("replicas", 1)
-    strategy = _dict_at(spec, "strategy")
+    strategy = dict_at(spec, "strategy")
     strategy.setdefault("type", "RollingUpdate")
     if strategy["type"] == "RollingUpdate":
-        rolling = _dict_at(strategy, "rollingUpdate")
+        rolling = dict_at(strategy, "rollingUpdate")
         rolling.setdefault("maxUnavailable", "25%")
         rolling.setdefault("maxSurge", "25%")
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
-    _template_defaults(spec)
+    template_defaults(spec)
     obj.setdefault("status", {})
 
 
 def replicaset_defaults(obj: Obj) -> None:
     """apps/v1 ReplicaSet: one replica; status.replicas is always written."""
-    spec = _dict_at(obj, "spec")
+    spec = dict_at(obj, "spec")
     spec.setdefault("replicas", 1)
-    _template_defaults(spec)
-    _dict_at(obj, "status").setdefault("replicas", 0)
+    template_defaults(spec)
+    dict_at(obj, "status").setdefault("replicas", 0)
 
 
 def job_defaults(obj: Obj) -> None:
     """batch/v1 Job: completions and parallelism 1, six retries, NonIndexed, and (without
     manualSelector) the selector and template labels upstream generates from the Job's uid."""
-    spec = _dict_at(obj, "spec")
+    spec = dict_at(obj, "spec")
     if spec.get("completions") is None and spec.get("parallelism") is None:
         spec["completions"] = 1
     spec.setdefault("parallelism", 1)
@@ -69,16 +55,16 @@ def job_defaults(obj: Obj) -> None:
     if not spec.get("manualSelector") and spec.get("selector") is None and m.get("uid"):
         uid, name = str(m["uid"]), str(m.get("name") or "")
         spec["selector"] = {"matchLabels": {JOB_UID_LABEL: uid}}
-        template = _dict_at(spec, "template")
-        labels = _dict_at(_dict_at(template, "metadata"), "labels")
+        template = dict_at(spec, "template")
+        labels = dict_at(dict_at(template, "metadata"), "labels")
         labels.update({JOB_UID_LABEL: uid, JOB_NAME_LABEL: name, "controller-uid": uid, "job-name": name})
-    _template_defaults(spec)
+    template_defaults(spec)
     obj.setdefault("status", {})
 
 
 def pdb_defaults(obj: Obj) -> None:
     """policy/v1 PodDisruptionBudget: its status counters are always written (0 until computed)."""
-    status = _dict_at(obj, "status")
+    status = dict_at(obj, "status")
     for key in ("disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods"):
         status.setdefault(key, 0)
 
@@ -88,7 +74,7 @@ def secret_defaults(obj: Obj) -> None:
     obj.setdefault("type", "Opaque")
     strings = obj.pop("stringData", None)
     if isinstance(strings, dict) and strings:
-        data = _dict_at(obj, "data")
+        data = dict_at(obj, "data")
         for key, value in strings.items():
             data[key] = base64.b64encode(str(value).encode()).decode()
 
