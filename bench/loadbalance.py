@@ -1,8 +1,7 @@
 """What answer rotation costs: petdns with `--loadbalance` off and on, closed loop on the same query mix.
 
-`bench/run.py --loadbalance` starts petdns once per mode, alternating off and on for `ROUNDS` rounds
-(a passing burst of other work then hits both), warms each up with one pass and keeps each mode's
-best closed-loop run. The mix turns on about a fifth of its queries: headless service A (every pet's
+`bench/run.py --loadbalance` runs the two modes as `variants` (alternating rounds, each mode's best
+closed-loop run). The mix turns on about a fifth of its queries: headless service A (every pet's
 address) and `_http._tcp` SRV (the pets' addresses as glue). Printed side by side with their ratio
 (target: on within 10% of off) and NSD's figure from the same invocation, when it ran.
 """
@@ -10,34 +9,22 @@ address) and `_http._tcp` SRV (the pets' addresses as glue). Printed side by sid
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import cluster
 import dns.message
-import procs
+import variants
 from loadgen import Run
-from servers import petdns_command
 
 from petdns.answer.fastpath import answer
 from petdns.answer.zone import RenderedZone
 from petdns.schema.loader import load_files
 from petdns.settings.values import Settings
 
-ROUNDS = 2
 TARGET = 0.90  # on / off
-
-
-class Bench(Protocol):
-    args: Any
-    spec: cluster.Spec
-    cluster_dir: Path
-
-    def perf(self, srv: procs.Server, port: int, data: Path, seconds: int, **kw: Any) -> Run: ...
-    def measured(self, srv: procs.Server, port: int, data: Path, label: str, **kw: Any) -> Run: ...
 
 
 @dataclass
@@ -96,27 +83,6 @@ class Rotation:
         }
 
 
-def _one(bench: Bench, extra: list[str], label: str) -> Run:
-    port = procs.free_port()
-    secs = bench.args.seconds
-    with tempfile.TemporaryDirectory(prefix="petdns-bench-lb-") as tmp:
-        cmd = [*petdns_command(port, bench.cluster_dir, Path(tmp)), *extra]
-        log = bench.args.out / "logs" / f"petdns-{label}.log"
-        limit = bench.args.ready_timeout + 4 * (secs + 45) + 60
-        srv = procs.start(
-            f"petdns-{label}", cmd, cpu=str(bench.args.server_cpu), limit_s=limit, log=log, cwd=Path(tmp)
-        )
-        try:
-            if not srv.wait_ready(port, cluster.probe_name(bench.spec), bench.args.ready_timeout):
-                raise RuntimeError(srv.not_ready_reason(bench.args.ready_timeout))
-            data = bench.cluster_dir / "queries.txt"
-            bench.perf(srv, port, data, max(5, min(20, 2 * secs)), max_runs=1)  # warm-up: one pass
-            return bench.measured(srv, port, data, f"loadbalance {label}")
-        finally:
-            srv.stop()
-            procs.wait_port_free(port)
-
-
 def inprocess(cluster_dir: Path, passes: int = 7, chunk: int = 500) -> tuple[float, float]:
     """The fast path alone (`petdns.answer.fastpath.answer`, no sockets) over the query file's
     questions (with EDNS, as dnsperf -e sends them): answers per second, off and on. Each chunk of
@@ -145,17 +111,16 @@ def inprocess(cluster_dir: Path, passes: int = 7, chunk: int = 500) -> tuple[flo
     return len(wires) / total[False], len(wires) / total[True]
 
 
-def measure(bench: Bench, nsd_qps: float | None) -> Rotation:
+def measure(bench: variants.Bench, nsd_qps: float | None) -> Rotation:
     """Each mode's best closed-loop run over `ROUNDS` alternating rounds, and the fast path in-process."""
     out = Rotation(nsd_qps=nsd_qps)
     out.inprocess = inprocess(bench.cluster_dir)
+    best: dict[str, Run] = {}
     try:
-        for _ in range(ROUNDS):
-            for label, extra in (("off", []), ("on", ["--loadbalance"])):
-                run = _one(bench, extra, label)
-                best = getattr(out, label)
-                if best is None or run.qps > best.qps:
-                    setattr(out, label, run)
+        variants.best_runs(
+            bench, "loadbalance", {"off": lambda _: [], "on": lambda _: ["--loadbalance"]}, best
+        )
     except (RuntimeError, OSError) as e:
         out.status = f"failed: {e}"
+    out.off, out.on = best.get("off"), best.get("on")
     return out
