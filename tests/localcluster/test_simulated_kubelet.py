@@ -79,7 +79,9 @@ def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def ready(local: LocalProcess, name: str) -> bool:
-    return condition(pod(local, name), "Ready")["status"] == "True"
+    """The pod's Ready condition is True (False while the kubelet has written no conditions yet)."""
+    conditions = pod(local, name)["status"].get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 def kubectl_fails(local: LocalProcess, *args: str) -> str:
