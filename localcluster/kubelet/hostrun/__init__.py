@@ -1,0 +1,5 @@
+"""Pods run as real host processes (`petdns local --run-pods` and the pod annotation
+`localcluster.petdns.dev/run: host`): the pure plan (`plan`, `envvars`, `identity`, `status`), the
+sandbox of a pod (`holder`, run inside `unshare`; `sandbox`, `logfiles`), its supervision (`podrun`) and
+the runtime the kubelet and the API server use (`runtime`). May import kubeapi and the kubelet's pure
+modules; the pure modules import no asyncio, aiohttp or client, and `holder` only the standard library."""
