@@ -112,7 +112,8 @@ async def _tcp(host: str, port: int, timeout: float) -> ProbeResult:
 
 
 def _reason(err: OSError) -> str:
-    return (err.strerror or str(err)).lower()
+    """The system's words for a failed connect (asyncio's own text names the address again)."""
+    return os.strerror(err.errno).lower() if err.errno else str(err)
 
 
 def _headers(action: Mapping[str, Any]) -> dict[str, str]:
@@ -143,7 +144,8 @@ async def _http(action: Mapping[str, Any], host: str, port: int, timeout: float)
             False, f'Get "{url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)'
         )
     except aiohttp.ClientConnectorError as err:
-        return ProbeResult(False, f'Get "{url}": dial tcp {_hostport(host, port)}: connect: {_reason(err)}')
+        refused = f"dial tcp {_hostport(host, port)}: connect: {_reason(err.os_error)}"
+        return ProbeResult(False, f'Get "{url}": {refused}')
     except aiohttp.ClientError as err:
         return ProbeResult(False, f'Get "{url}": {err}')
 
