@@ -1,0 +1,92 @@
+"""The host-process runtime of the local kubelet: the pods it runs for real, by uid, where their files are,
+how to enter their containers and read their logs (the API server's `PodRuntime`), and their end."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from kubeapi.meta import Obj
+from kubeapi.store import Key
+from localcluster.kubelet.hostrun import logfiles
+from localcluster.kubelet.hostrun.plan import PodPlan
+from localcluster.kubelet.hostrun.podrun import Event, PodRun
+
+log = logging.getLogger("localcluster.kubelet")
+
+
+def available() -> str | None:
+    """Why pods cannot run on this host (None: they can)."""
+    missing = [tool for tool in ("unshare", "nsenter", "env") if shutil.which(tool) is None]
+    return f"{', '.join(missing)} not found on PATH" if missing else None
+
+
+class HostRuntime:
+    """Pods run as host processes under `root/<namespace>_<name>_<uid>/`; `notify(key)` on every change."""
+
+    def __init__(self, root: str | None, notify: Callable[[Key], None]) -> None:
+        self._temp = None if root else tempfile.TemporaryDirectory(prefix="petdns-pods-")
+        self.root = Path(root) if root else Path(self._temp.name if self._temp else ".")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.notify = notify
+        self.runs: dict[str, PodRun] = {}  # by pod uid
+        self._by_name: dict[tuple[str, str], PodRun] = {}
+        self._ended: dict[tuple[str, str], Path] = {}  # the last directory of a pod name no longer running
+
+    def directory(self, namespace: str, name: str, uid: str) -> Path:
+        """A pod's directory: its resolv.conf, hosts and container logs."""
+        return self.root / f"{namespace}_{name}_{uid}"
+
+    def start(self, key: Key, pod: Obj, plan: PodPlan, *, pod_ip: str, event: Event) -> PodRun:
+        """Start running a pod (its uid must not be running yet)."""
+        uid = str((pod.get("metadata") or {}).get("uid") or "")
+        run = PodRun(
+            pod,
+            plan,
+            self.directory(key[0], key[1], uid),
+            pod_ip=pod_ip,
+            notify=lambda: self.notify(key),
+            event=event,
+        )
+        self.runs[uid] = run
+        self._by_name[key] = run
+        run.start()
+        return run
+
+    def get(self, uid: str) -> PodRun | None:
+        return self.runs.get(uid)
+
+    async def forget(self, key: Key, uid: str) -> None:
+        """A pod is gone: end whatever still runs of it."""
+        run = self.runs.pop(uid, None)
+        if run is None:
+            return
+        if self._by_name.get(key) is run:
+            del self._by_name[key]
+            self._ended[key] = run.directory
+        await run.kill()
+
+    async def shutdown(self) -> None:
+        """End every pod (nothing is left running when the kubelet stops)."""
+        runs = list(self.runs.values())
+        self.runs.clear()
+        await asyncio.gather(*(run.kill() for run in runs), return_exceptions=True)
+        if self._temp is not None:
+            self._temp.cleanup()
+
+    # --- PodRuntime (the API server's pods/exec and pods/log) -------------------------------------------
+
+    def enter_argv(self, namespace: str, pod: str, container: str) -> list[str] | None:
+        """The argv prefix that runs a command in a running container; None when it does not run."""
+        run = self._by_name.get((namespace, pod))
+        return None if run is None else run.enter_argv(container)
+
+    def log_files(self, namespace: str, pod: str, container: str) -> list[Path]:
+        """A container's log files, oldest run first ([] when it never ran for real)."""
+        run = self._by_name.get((namespace, pod))
+        directory = run.directory if run is not None else self._ended.get((namespace, pod))
+        return [] if directory is None else logfiles.runs(directory, container)

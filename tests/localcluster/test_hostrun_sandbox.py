@@ -1,0 +1,109 @@
+"""A pod's sandbox and supervision with real processes: identity inside (hostname, FQDN, resolv.conf) with
+the host's files untouched, CRI log files, restarts, preStop and stop, nothing left running."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localcluster.kubelet.hostrun import sandbox
+from localcluster.kubelet.hostrun.plan import ANNOTATION, Host, PodContext, PodPlan, plan
+from localcluster.kubelet.hostrun.runtime import HostRuntime, available
+
+pytestmark = pytest.mark.skipif(
+    available() is not None or os.geteuid() != 0, reason="needs root, unshare and nsenter"
+)
+HOST = Host(
+    environ={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+    uid=0,
+    gid=0,
+    which=lambda cmd, path: shutil.which(cmd, path=path),
+    isdir=os.path.isdir,
+)
+CTX = PodContext(zone="cluster.local", nameserver="127.244.0.10", pod_ips=("127.244.0.11",))
+
+
+def pod(script: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "web-0",
+            "namespace": "default",
+            "uid": "uid-1",
+            "annotations": {ANNOTATION: "host"},
+        },
+        "spec": {
+            "hostname": "web-0",
+            "subdomain": "nginx",
+            "containers": [{"name": "main", "command": ["sh", "-c", script]}],
+            **spec,
+        },
+    }
+
+
+async def until(check: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def lines(path: Path) -> list[str]:
+    return [line.split(" ", 3)[3] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+async def test_identity_logs_and_stop(tmp_path: Path) -> None:
+    before = Path("/etc/resolv.conf").read_bytes(), Path("/etc/hosts").read_bytes()
+    script = "hostname; hostname -f; cat /etc/resolv.conf; echo oops >&2; id -u; sleep 1000"
+    raw = pod(script)
+    made = plan(raw, CTX, HOST)
+    assert isinstance(made, PodPlan)
+    runtime = HostRuntime(str(tmp_path), notify=lambda key: None)
+    events: list[tuple[str, str, str]] = []
+    run = runtime.start(
+        ("default", "web-0"), raw, made, pod_ip="127.244.0.11", event=lambda *e: events.append(e)
+    )
+    log = tmp_path / "default_web-0_uid-1" / "main" / "0.log"
+    await until(lambda: "sleep" not in lines(log) and len(lines(log)) >= 7)
+    text = lines(log)
+    assert text[:2] == ["web-0", "web-0.nginx.default.svc.cluster.local"]
+    assert "search default.svc.cluster.local svc.cluster.local cluster.local" in text
+    assert "nameserver 127.244.0.10" in text and "oops" in text and "65534" in text
+    assert " stderr F oops" in log.read_text()
+    assert runtime.log_files("default", "web-0", "main") == [log]
+    argv = runtime.enter_argv("default", "web-0", "main")
+    assert argv is not None
+    done = await asyncio.create_subprocess_exec(*argv, "hostname", stdout=asyncio.subprocess.PIPE)
+    assert (await done.communicate())[0] == b"web-0\n"
+    assert (Path("/etc/resolv.conf").read_bytes(), Path("/etc/hosts").read_bytes()) == before
+    assert run.sandbox is not None
+    holder = run.sandbox.pid
+    run.stop(5.0)
+    await asyncio.wait_for(run.stopped.wait(), 10)
+    assert not sandbox.alive(holder)
+    assert run.view().containers["main"]["state"]["terminated"]["exitCode"] == 143
+    assert ("Started", "Started container main", "Normal") in events
+    await runtime.shutdown()
+
+
+async def test_restarts_and_completion(tmp_path: Path) -> None:
+    raw = pod("echo run; exit 3", restartPolicy="OnFailure")
+    raw["spec"]["initContainers"] = [{"name": "init", "command": ["sh", "-c", "echo init"]}]
+    made = plan(raw, CTX, HOST)
+    assert isinstance(made, PodPlan)
+    runtime = HostRuntime(str(tmp_path), notify=lambda key: None)
+    run = runtime.start(("default", "web-0"), raw, made, pod_ip="127.244.0.11", event=lambda *e: None)
+    main = run.containers[0]
+    await until(lambda: main.restarts >= 1 and "waiting" in main.state)
+    view = run.view()
+    assert view.initialized and view.init["init"]["state"]["terminated"]["reason"] == "Completed"
+    assert view.containers["main"]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert view.containers["main"]["lastState"]["terminated"]["exitCode"] == 3
+    assert len(runtime.log_files("default", "web-0", "main")) == 2
+    await runtime.shutdown()
+    assert run.stopped.is_set()
