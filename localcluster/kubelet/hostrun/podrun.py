@@ -18,7 +18,7 @@ from localcluster.kubelet.hostrun import logfiles
 from localcluster.kubelet.hostrun.plan import ContainerPlan, PodPlan
 from localcluster.kubelet.hostrun.probes import run_probe
 from localcluster.kubelet.hostrun.probestate import ContainerProbes, event_message, restart_delay
-from localcluster.kubelet.hostrun.sandbox import Sandbox, SandboxError, signal_process
+from localcluster.kubelet.hostrun.sandbox import Sandbox, SandboxError, exited, kill_group, signal_process
 from localcluster.kubelet.hostrun.status import RunView
 from localcluster.kubelet.podstatus import container_id
 
@@ -198,8 +198,10 @@ class PodRun:
             )
             prober = asyncio.create_task(self._probe(run, proc)) if probe and run.plan.probes else None
             try:
-                returncode = await proc.wait()
+                returncode = await exited(proc)
+                kill_group(proc)  # the container ends with its main process
                 await pumps
+                await proc.wait()
             finally:
                 if prober is not None:
                     prober.cancel()
@@ -250,7 +252,7 @@ class PodRun:
     async def _kill(self, proc: asyncio.subprocess.Process, grace: float) -> None:
         signal_process(proc, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(proc.wait()), max(grace, 0.0))
+            await asyncio.wait_for(exited(proc), max(grace, 0.0))
         signal_process(proc, signal.SIGKILL)
 
     # --- stopping --------------------------------------------------------------------------------------
@@ -271,7 +273,7 @@ class PodRun:
             for run in (*self.init, *self.containers):
                 if run.proc is not None:
                     signal_process(run.proc, signal.SIGTERM)
-            waits = [asyncio.shield(r.proc.wait()) for r in (*self.init, *self.containers) if r.proc]
+            waits = [exited(r.proc) for r in (*self.init, *self.containers) if r.proc]
             if waits:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.gather(*waits), max(deadline - time.monotonic(), 0.0))

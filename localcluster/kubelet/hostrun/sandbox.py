@@ -135,3 +135,16 @@ def signal_process(proc: asyncio.subprocess.Process, sig: int) -> None:
     for pid in children(proc.pid) or [proc.pid]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
+
+
+async def exited(proc: asyncio.subprocess.Process, every: float = 0.05) -> int:
+    """The return code once the process has exited (its pipes may stay open: `wait` would wait for them)."""
+    while proc.returncode is None:
+        await asyncio.sleep(every)
+    return proc.returncode
+
+
+def kill_group(proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL what is left of a container whose main process ended (its process group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
