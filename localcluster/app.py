@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -93,10 +94,13 @@ class LocalOptions:
         http = {
             path: (DEFAULT_HTTP,) if addresses is None else addresses for path, addresses in given.items()
         }
+        listen = [self.dns]
+        if self.kubelet.run_pods:  # the address pods run for real have as their nameserver
+            listen.append((self.kubelet.dns_address, 53))
         return ServeOptions(
             settings=settings,
             objects=(),
-            listen=(self.dns,),
+            listen=tuple(listen),
             kube=conn,
             health_listen=http["/health"],
             ready_listen=http["/ready"],
@@ -297,7 +301,14 @@ async def _serve_components(
             stack.push_async_callback(made.close)
             return made
 
-        kubelet = Kubelet(client("kubelet"), options.kubelet)
+        kubelet_config = options.kubelet
+        if kubelet_config.run_pods:
+            pods_dir = os.path.join(options.state, "pods") if options.state else None
+            api = (reachable_host(options.api[0]), server.port)
+            kubelet_config = dataclasses.replace(
+                kubelet_config, zone=options.zone, pods_dir=pods_dir, api=api
+            )
+        kubelet = Kubelet(client("kubelet"), kubelet_config)
         provisioner = Provisioner(client("provisioner"), ProvisionerConfig(volume_root=volumes))
         slices = EndpointSliceController(client("endpointslice-controller"))
         controller = Controller(

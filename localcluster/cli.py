@@ -67,6 +67,12 @@ def parser(prog: str = "petdns local") -> argparse.ArgumentParser:
     local.add_argument(
         "--nodes", type=int, default=3, metavar="N", help="how many nodes to simulate (default 3)"
     )
+    local.add_argument(
+        "--run-pods",
+        action="store_true",
+        help="run the containers of pods annotated localcluster.petdns.dev/run=host as host processes "
+        "(Linux, unshare and nsenter; DNS also served on port 53 of address 10 of the pod range)",
+    )
     _operations(local)
     return local
 
@@ -137,6 +143,7 @@ def options_of(args: argparse.Namespace) -> LocalOptions:
             pod_cidr=args.pod_cidr,
             pod_cidr6=args.pod_cidr6,
             ready_after=args.ready_after,
+            run_pods=args.run_pods,
         ),
         upstreams=() if args.no_forward else _upstreams(args.upstream),
         resolv_conf=args.resolv_conf,

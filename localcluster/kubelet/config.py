@@ -17,6 +17,10 @@ class KubeletConfig:
     stop_after: float = 0.0  # from deletion to stopped (capped by the grace period)
     node_cidr: str = "127.0.1.0/24"  # node N (counting from 1) gets address N of this range
     workers: int = 16  # pods synced at once
+    run_pods: bool = False  # pods annotated `localcluster.petdns.dev/run: host` run as host processes
+    zone: str = "cluster.local"  # the cluster domain pods run for real see in their resolv.conf
+    pods_dir: str | None = None  # where pods run for real keep their files (None: a temporary directory)
+    api: tuple[str, int] | None = None  # KUBERNETES_SERVICE_HOST and _PORT of pods run for real
 
     def __post_init__(self) -> None:
         if not self.nodes or len(set(self.nodes)) != len(self.nodes):
@@ -33,6 +37,12 @@ class KubeletConfig:
     def host_ip(self, node: str) -> str:
         """The node's InternalIP."""
         return str(ipaddress.ip_network(self.node_cidr).network_address + self.nodes.index(node) + 1)
+
+    @property
+    def dns_address(self) -> str:
+        """The cluster DNS address pods run for real are given: address 10 of the pod range, kept out of the
+        address pool when pods run."""
+        return str(ipaddress.ip_network(self.pod_cidr).network_address + 10)
 
     @property
     def pod_cidrs(self) -> tuple[str, ...]:

@@ -16,6 +16,8 @@ from kubeapi.reflector import Reflector
 from kubeapi.store import Change, Key
 from kubeapi.workqueue import Workers, WorkQueue
 from localcluster.kubelet.config import KubeletConfig
+from localcluster.kubelet.hostrun.runtime import HostRuntime, available
+from localcluster.kubelet.hostsync import HostSync, this_host
 from localcluster.kubelet.podindex import BY_CLAIM, BY_NODE, POD_INDEXERS, UNSCHEDULED, claim_value, uid_of
 from localcluster.kubelet.podlife import terminal
 from localcluster.kubelet.podsync import PodSync
@@ -90,6 +92,15 @@ class Kubelet:
             client, config, pods=self._pods.store, claims=self._claims.store, nodes=self._registrar
         )
         self._queue: WorkQueue[Key] = WorkQueue(base_delay=RETRY_FIRST, max_delay=RETRY_CAP)
+        self.runtime: HostRuntime | None = None  # pods run as host processes (`run_pods`)
+        if config.run_pods:
+            missing = available()
+            if missing is None:
+                self.runtime = HostRuntime(config.pods_dir, notify=self._queue.add)
+                events = self._podsync.events
+                self._podsync.host = HostSync(client, config, events, self.runtime, this_host())
+            else:
+                log.warning("kubelet: pods cannot run on this host (%s); every pod is simulated", missing)
         self._workers = Workers(self._queue, self._sync_key, on_error=self._failed)
         self._locks: dict[Key, asyncio.Lock] = {}
         self._lock_users: Counter[Key] = Counter()
@@ -121,6 +132,8 @@ class Kubelet:
                 task.cancel()
             await asyncio.gather(*tasks, *self._background, return_exceptions=True)
             self._queue.shut_down()
+            if self.runtime is not None:
+                await self.runtime.shutdown()
 
     async def _wait_listed(self, tasks: list[asyncio.Task[None]]) -> None:
         async def all_listed() -> None:
@@ -201,6 +214,10 @@ class Kubelet:
         """A pod is gone (or replaced by another of the same name): free what it held."""
         for waiting in self._podsync.forget(key, uid):
             self._queue.add(waiting)
+        if self.runtime is not None and self.runtime.get(uid) is not None:
+            task = asyncio.create_task(self.runtime.forget(key, uid))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         self._queue.forget(key)
 
     def _claims_changed(self, changes: list[Change[ClaimView]]) -> None:

@@ -16,9 +16,10 @@ from localcluster.kubelet import podstatus
 from localcluster.kubelet.affinity import PlacedPod, placed, terms_of
 from localcluster.kubelet.config import KubeletConfig
 from localcluster.kubelet.events import SCHEDULER, EventSender, event_body
+from localcluster.kubelet.hostsync import HostSync
 from localcluster.kubelet.ipam import PodAddresses, PoolExhausted
 from localcluster.kubelet.podindex import ANTI_AFFINE, PLACED, node_of, uid_of
-from localcluster.kubelet.podlife import Facts, Timing, next_step, terminal, terminating, timing_of
+from localcluster.kubelet.podlife import Facts, Step, Timing, next_step, terminal, terminating, timing_of
 from localcluster.kubelet.registration import Registrar
 from localcluster.kubelet.scheduler import ClaimView, choose_node, claims_problem, unschedulable_message
 
@@ -45,6 +46,9 @@ class PodSync:
         self.writes = 0
         self.events = EventSender(client)
         self.addresses = PodAddresses(config.pod_cidrs)
+        if config.run_pods:  # the cluster DNS address pods run for real are given
+            self.addresses.pools[0].reserve(config.dns_address)
+        self.host: HostSync | None = None  # pods run as host processes, when the kubelet runs them
         self.binding: dict[Key, str] = {}  # binds sent that the pod cache does not show yet
         self.started: dict[str, float] = {}  # monotonic time the containers started
         self.stopping: dict[str, float] = {}  # monotonic time the deletion was first seen
@@ -85,6 +89,8 @@ class PodSync:
         for memory in (self.started, self.stopping, self.ready_override, self.failure, self.unschedulable):
             memory.pop(uid, None)
         self.warned.discard(uid)
+        if self.host is not None:
+            self.host.forget(uid)
         return freed
 
     def load(self) -> Counter[str]:
@@ -187,6 +193,10 @@ class PodSync:
                 self.no_address.add(key)
                 self.started.pop(uid, None)
                 started = None
+        if self.host is not None and not lost and uid not in self.failure:
+            hosted = await self.host.step(key, pod, node, (self._nodes.host_ips[node],), pod_ips)
+            if hosted is not None:
+                return await self._apply(key, pod, hosted)
         facts = Facts(
             node=node,
             host_ips=(self._nodes.host_ips[node],),
@@ -197,7 +207,9 @@ class PodSync:
             ready_override=self.ready_override.get(uid),
             failure=self.failure.get(uid),
         )
-        step = next_step(pod, facts, self._timing(key, pod), now)
+        return await self._apply(key, pod, next_step(pod, facts, self._timing(key, pod), now))
+
+    async def _apply(self, key: Key, pod: Obj, step: Step) -> float | None:
         if step.status is not None:
             await self._put_status(pod, step.status)
         if step.finish:

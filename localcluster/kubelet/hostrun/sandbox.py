@@ -53,6 +53,7 @@ class Sandbox:
         self.directory = directory
         self.unshare = unshare
         self.pid = pid
+        self._killed = False
 
     @classmethod
     async def start(cls, directory: Path, plan: PodPlan) -> Sandbox:
@@ -122,6 +123,10 @@ class Sandbox:
 
     async def kill(self) -> None:
         """End the sandbox: SIGKILL of its first process takes every process of the namespace with it."""
+        if self._killed:  # once: the PIDs may belong to other processes by now
+            await self.unshare.wait()
+            return
+        self._killed = True
         for pid in (self.pid, self.unshare.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
