@@ -126,7 +126,7 @@ class HostSync:
                     message=why.failed,
                     kind="Warning",
                     component=KUBELET,
-                    now=now,
+                    now=now + 1e-6,  # an Event name of its own
                     host=node,
                 )
             )

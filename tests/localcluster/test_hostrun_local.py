@@ -1,0 +1,138 @@
+"""`petdns local --run-pods` with real processes: a pet runs as a host process with its identity (hostname,
+FQDN, resolv.conf), is stopped by `kubectl delete pod` and comes back; pods not run say why; the host's
+/etc files are untouched and nothing is left running after exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from localcluster.kubelet.hostrun.runtime import available
+from localcluster.kubelet.hostrun.sandbox import alive
+from tests.support.process import LocalProcess, wait_for
+
+pytestmark = pytest.mark.skipif(
+    available() is not None or os.geteuid() != 0, reason="needs root, unshare and nsenter"
+)
+SCRIPT = "hostname; hostname -f; cat /etc/resolv.conf; sleep 1000"
+MANIFEST = """
+apiVersion: v1
+kind: Service
+metadata: {name: nginx}
+spec:
+  clusterIP: None
+  selector: {app: nginx}
+  ports: [{port: 80, name: web}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  serviceName: nginx
+  replicas: 1
+  selector: {matchLabels: {app: nginx}}
+  template:
+    metadata:
+      labels: {app: nginx}
+      annotations: {localcluster.petdns.dev/run: host}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - {name: main, image: busybox, command: [sh, -c, "SCRIPT"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: plain}
+spec:
+  containers: [{name: main, image: busybox, command: [sh, -c, "sleep 1000"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: missing
+  annotations: {localcluster.petdns.dev/run: host}
+spec:
+  containers: [{name: main, image: busybox, command: [no-such-command-on-this-host]}]
+""".replace("SCRIPT", SCRIPT)
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Iterator[LocalProcess]:
+    (tmp_path / "web.yaml").write_text(MANIFEST)
+    cidr = f"127.{random.randrange(100, 250)}.{random.randrange(0, 255)}.0/24"  # apart from other clusters
+    listen = ("127.0.0.1:0",)
+    running = LocalProcess(
+        tmp_path,
+        "--run-pods",
+        "--no-forward",
+        "--pod-cidr",
+        cidr,
+        "-f",
+        str(tmp_path / "web.yaml"),
+        *("--health-listen", *listen, "--ready-listen", *listen, "--metrics-listen", *listen),
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def holders(state: Path) -> dict[str, int]:
+    """The sandbox holders running for pods under this state directory: pod directory -> host PID."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not argv[0].endswith(b"unshare") and any(a.endswith(b"hostrun/holder.py") for a in argv):
+            resolv = argv[argv.index(b"--resolv") + 1].decode()
+            if resolv.startswith(str(state)) and alive(int(proc.name)):
+                found[Path(resolv).parent.name] = int(proc.name)
+    return found
+
+
+def log_lines(state: Path, directory: str) -> list[str]:
+    path = state / "pods" / directory / "main" / "0.log"
+    return [line.split(" ", 3)[3] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_pet_runs_for_real(local: LocalProcess) -> None:
+    etc = Path("/etc/resolv.conf").read_bytes(), Path("/etc/hosts").read_bytes()
+    state = local.directory / "state"
+    first = wait_for(lambda: holders(state), timeout=30, what="the pet's sandbox")
+    ((directory, holder),) = first.items()
+    assert directory.startswith("default_web-0_")
+    lines = wait_for(lambda: log_lines(state, directory) if len(log_lines(state, directory)) >= 5 else None)
+    assert lines[:2] == ["web-0", "web-0.nginx.default.svc.cluster.local"]
+    assert "search default.svc.cluster.local svc.cluster.local cluster.local" in lines
+    pod = json.loads(local.kubectl("get", "pod", "web-0", "-o", "json"))
+    main = pod["status"]["containerStatuses"][0]
+    assert pod["status"]["phase"] == "Running" and "running" in main["state"] and main["ready"]
+
+    events = local.kubectl("get", "events", "-o", "json")
+    reasons = {(e["involvedObject"]["name"], e["reason"]): e["message"] for e in json.loads(events)["items"]}
+    assert "no annotation localcluster.petdns.dev/run: host" in reasons[("plain", "NotRun")]
+    assert reasons[("missing", "Failed")] == (
+        'exec: "no-such-command-on-this-host": executable file not found in $PATH'
+    )
+    assert ("web-0", "NotRun") not in reasons and ("web-0", "Started") in reasons
+
+    local.kubectl("delete", "pod", "web-0", "--wait=true")
+    assert not alive(holder)
+    again = wait_for(
+        lambda: {d: p for d, p in holders(state).items() if d != directory}, timeout=30, what="back"
+    )
+    ((directory2, holder2),) = again.items()
+    wait_for(lambda: log_lines(state, directory2)[:1] == ["web-0"], what="the new pet's logs")
+    assert (Path("/etc/resolv.conf").read_bytes(), Path("/etc/hosts").read_bytes()) == etc
+
+    assert local.stop() == 0
+    assert not alive(holder2) and not holders(state)
