@@ -11,6 +11,7 @@ from aiohttp import web
 
 from kubeapi.meta import Obj, parse_time
 from localcluster.apiserver.podlog import check_started, log_lines, pick_container, select
+from localcluster.apiserver.podruntime import PodRuntime
 from localcluster.storage.errors import ApiError, bad_request, method_not_allowed
 from localcluster.storage.resources import Resource, find
 from localcluster.storage.state import Event
@@ -49,9 +50,12 @@ def _flag(text: str | None) -> bool:
 class PodProxy:
     """Answers the pod subresources from the store."""
 
-    def __init__(self, store: ObjectStore, *, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, store: ObjectStore, *, clock: Callable[[], float], runtime: PodRuntime | None = None
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.runtime = runtime
         pods = find("", "v1", "pods")
         assert pods is not None
         self.res: Resource = pods
