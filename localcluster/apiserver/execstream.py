@@ -63,6 +63,10 @@ def failure_status(message: str) -> dict[str, object]:
     return {"metadata": {}, "status": "Failure", "message": message, "reason": "InternalError", "code": 500}
 
 
+def _json(status: dict[str, object]) -> bytes:
+    return json.dumps(status, separators=(",", ":")).encode()
+
+
 def _code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode  # killed by a signal: 128 + its number
 
@@ -91,7 +95,7 @@ class Session:
         try:
             pumps = await self._start(argv)
         except OSError as err:
-            await self.send(ERROR, json.dumps(failure_status(str(err))).encode())
+            await self.send(ERROR, _json(failure_status(str(err))))
             await self.ws.close()
             return
         inbound = asyncio.create_task(self._inbound())
@@ -99,7 +103,7 @@ class Session:
             await asyncio.gather(*pumps)
             assert self.proc is not None
             code = _code(await self.proc.wait())
-            await self.send(ERROR, json.dumps(exit_status(opts.command, code)).encode())
+            await self.send(ERROR, _json(exit_status(opts.command, code)))
             await self.ws.close()
         finally:
             inbound.cancel()

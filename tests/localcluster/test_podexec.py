@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import websocket
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -91,7 +92,9 @@ def test_exec_streams_stdout_stderr_and_the_exit_code(env: tuple[LocalApi, HostR
 def test_exec_pipes_stdin_to_its_end(env: tuple[LocalApi, HostRuntime]) -> None:
     api, _ = env
     big = "".join(f"line {n}\n" for n in range(20000))
-    done = api.kubectl("exec", "-i", "web-0", "--", "sh", "-c", "tr a-z A-Z | awk 'END {print NR, $0}'", stdin=big)
+    done = api.kubectl(
+        "exec", "-i", "web-0", "--", "sh", "-c", "tr a-z A-Z | awk 'END {print NR, $0}'", stdin=big
+    )
     assert done.stdout == "20000 LINE 19999\n"
 
 
@@ -195,3 +198,34 @@ def test_exec_ends_with_the_client(env: tuple[LocalApi, HostRuntime], tmp_path: 
     before = mark.stat().st_mtime
     time.sleep(0.5)
     assert mark.stat().st_mtime == before  # the command was killed with the connection
+
+
+def frames(url: str, protocol: str, *send: bytes) -> list[bytes]:
+    """Every data message of one exec over a plain WebSocket client, after sending `send`."""
+    ws = websocket.create_connection(url, subprotocols=[protocol], timeout=10)
+    try:
+        assert ws.getsubprotocol() == protocol
+        for data in send:
+            ws.send_binary(data)
+        got = []
+        while True:
+            opcode, data = ws.recv_data(control_frame=False)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return got
+            got.append(bytes(data))
+    finally:
+        ws.close()
+
+
+def test_channel_framing_v4_and_resize(env: tuple[LocalApi, HostRuntime]) -> None:
+    api, _ = env
+    base = api.url.replace("http", "ws", 1) + "/api/v1/namespaces/default/pods/web-0/exec?container=web"
+    echo = frames(base + "&command=echo&command=hi&stdout=true&stderr=true", "v4.channel.k8s.io")
+    assert echo == [b"\x01", b"\x01hi\n", b'\x03{"metadata":{},"status":"Success"}']
+    tty = (
+        base
+        + "&command=sh&command=-c&command=read+x%3B+stty+size&stdin=true&stdout=true&stderr=false&tty=true"
+    )
+    got = frames(tty, "v5.channel.k8s.io", b'\x04{"Width":100,"Height":30}', b"\x00go\r")
+    out = b"".join(f[1:] for f in got if f[:1] == b"\x01")
+    assert out.split() == [b"go", b"30", b"100"] and got[-1][:1] == b"\x03"
