@@ -56,18 +56,12 @@ def exec_options(command: list[str], query: dict[str, str]) -> ExecOptions:
     """The exec request's options, with upstream's 400s for what cannot be run."""
     if not command:
         raise bad_request("you must specify at least one command for the container")
-    opts = ExecOptions(
-        tuple(command),
-        stdin=_flag(query.get("stdin")),
-        stdout=_flag(query.get("stdout", "true")),
-        stderr=_flag(query.get("stderr", "true")),
-        tty=_flag(query.get("tty")),
-    )
-    if not (opts.stdin or opts.stdout or opts.stderr):
+    stdin, tty = _flag(query.get("stdin")), _flag(query.get("tty"))
+    stdout, stderr = _flag(query.get("stdout", "true")), _flag(query.get("stderr", "true"))
+    if not (stdin or stdout or stderr):
         raise bad_request("you must specify at least one of stdin, stdout, stderr")
-    if opts.tty and opts.stderr:
-        raise bad_request("tty and stderr cannot both be true")
-    return opts
+    # a terminal has one output: stderr is dropped under a tty, as upstream's kubelet does
+    return ExecOptions(tuple(command), stdin=stdin, stdout=stdout, stderr=stderr and not tty, tty=tty)
 
 
 class PodProxy:

@@ -4,8 +4,13 @@ plugged into a real API server; driven by the real kubectl and the official Pyth
 
 from __future__ import annotations
 
+import fcntl
+import os
 import pathlib
+import select
+import struct
 import subprocess
+import termios
 import time
 from collections.abc import Iterator
 
@@ -229,3 +234,33 @@ def test_channel_framing_v4_and_resize(env: tuple[LocalApi, HostRuntime]) -> Non
     got = frames(tty, "v5.channel.k8s.io", b'\x04{"Width":100,"Height":30}', b"\x00go\r")
     out = b"".join(f[1:] for f in got if f[:1] == b"\x01")
     assert out.split() == [b"go", b"30", b"100"] and got[-1][:1] == b"\x03"
+
+
+def test_kubectl_exec_with_a_terminal(env: tuple[LocalApi, HostRuntime]) -> None:
+    api, _ = env
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 120, 0, 0))
+    args = api.kubectl_args("exec", "-ti", "web-0", "--", "sh", "-c", "read x; stty size; tty; exit 4")
+    kubectl = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    out = b""
+    try:
+        time.sleep(0.5)
+        os.write(master, b"go\r")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if not select.select([master], [], [], 0.1)[0]:
+                continue
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: kubectl has exited and closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert kubectl.wait(timeout=10) == 4
+    finally:
+        kubectl.kill()
+        os.close(master)
+    text = out.decode()
+    assert "33 120\r\n/dev/pts/" in text and "command terminated with exit code 4" in text
