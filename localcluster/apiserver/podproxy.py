@@ -13,7 +13,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from kubeapi.meta import Obj, parse_time
-from localcluster.apiserver.execstream import ExecOptions, serve_exec
+from localcluster.apiserver.execstream import PROTOCOLS, ExecOptions, serve_exec
 from localcluster.apiserver.podfilelog import LogRequest, serve_files
 from localcluster.apiserver.podlog import check_started, log_lines, pick_container, select
 from localcluster.apiserver.podruntime import PodRuntime
@@ -99,10 +99,10 @@ class PodProxy:
         if argv is None:
             raise bad_request(NO_CONTAINERS.format(what="exec", name=name))
         opts = exec_options(query.getall("command", []), dict(query))
-        if request.headers.get("Upgrade", "").lower() != "websocket":
+        offered = {p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")}
+        if request.headers.get("Upgrade", "").lower() != "websocket" or not offered & set(PROTOCOLS):
             raise bad_request(
-                "exec streams over WebSocket only (v5.channel.k8s.io or v4.channel.k8s.io); "
-                "upgrade the connection with one of them"
+                "exec streams over WebSocket only, with subprotocol v5.channel.k8s.io or v4.channel.k8s.io"
             )
         return await serve_exec(request, argv, opts)
 

@@ -189,6 +189,21 @@ def test_logs_follow_until_the_container_restarts(env: tuple[LocalApi, HostRunti
         follow.wait()
 
 
+def test_logs_follow_until_the_pod_is_gone(env: tuple[LocalApi, HostRuntime]) -> None:
+    api, runtime = env
+    api.kubectl("apply", "-f", "-", stdin=pod("brief-0"))
+    runtime.log("default", "brief-0", "web", 0, f"{STAMPS[9]} stdout F hello")
+    runtime.running.add(("default", "brief-0"))
+    follow = api.kubectl_background("logs", "-f", "brief-0")
+    try:
+        assert wait_line(lines_of(follow), "hello") == "hello"
+        api.kubectl("delete", "pod", "brief-0", "--wait=false")
+        assert follow.wait(timeout=10) == 0
+    finally:
+        follow.kill()
+        follow.wait()
+
+
 def test_exec_ends_with_the_client(env: tuple[LocalApi, HostRuntime], tmp_path: pathlib.Path) -> None:
     api, _ = env
     mark = tmp_path / "alive"
