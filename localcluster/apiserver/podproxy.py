@@ -65,7 +65,7 @@ def exec_options(command: list[str], query: dict[str, str]) -> ExecOptions:
 
 
 class PodProxy:
-    """Answers the pod subresources from the store."""
+    """Answers the pod subresources from the store and, for containers that run for real, the runtime."""
 
     def __init__(
         self, store: ObjectStore, *, clock: Callable[[], float], runtime: PodRuntime | None = None
@@ -111,27 +111,21 @@ class PodProxy:
         container = pick_container(pod, query.get("container", ""))
         name = str(pod["metadata"]["name"])
         namespace = str(pod["metadata"].get("namespace") or "")
+        want = self._log_request(query, namespace, name, container)
         files = self.runtime.log_files(namespace, name, container) if self.runtime is not None else []
         if files:
-            return await self._file_log(
-                request, pod, self._log_request(query, namespace, name, container), files
-            )
-        if _flag(query.get("previous")):
+            return await self._file_log(request, pod, want, files)
+        if want.previous:
             raise bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
         check_started(pod, container)
-        tail, since_seconds = _int(query, "tailLines"), _int(query, "sinceSeconds")
-        limit = _int(query, "limitBytes")
-        since = parse_time(query.get("sinceTime")) if query.get("sinceTime") else None
-        if since_seconds is not None:
-            since = self.clock() - since_seconds
-        stamps = _flag(query.get("timestamps"))
-        lines = select(log_lines(pod, container), tail=tail, since=since)
-        text = "".join(line.render(timestamps=stamps) + "\n" for line in lines)
-        if not _flag(query.get("follow")):
+        lines = select(log_lines(pod, container), tail=want.tail, since=want.since)
+        text = "".join(line.render(timestamps=want.timestamps) + "\n" for line in lines)
+        if not want.follow:
             body = text.encode()
+            limit = want.limit
             return web.Response(body=body[:limit] if limit is not None else body, content_type="text/plain")
         sent = {(x.at, x.text) for x in lines}
-        return await self._follow(request, pod, (container, stamps), sent, text)
+        return await self._follow(request, pod, (container, want.timestamps), sent, text)
 
     def _log_request(self, query: dict[str, str], namespace: str, name: str, container: str) -> LogRequest:
         since = parse_time(query.get("sinceTime")) if query.get("sinceTime") else None
