@@ -41,7 +41,12 @@ def add_parser(sub: Any) -> None:
         "one per line, on its stdin. After --on-start, exit unless --on-change is given.",
     )
     parser.add_argument("--service", "-service", required=True, help="the governing (headless) service")
-    parser.add_argument("--namespace", "--ns", "-ns", help="this pet's namespace (default: $POD_NAMESPACE)")
+    parser.add_argument(
+        "--namespace",
+        "--ns",
+        "-ns",
+        help="this pet's namespace (default: $POD_NAMESPACE, else the search line of resolv.conf)",
+    )
     parser.add_argument(
         "--domain", "-domain", help="cluster domain (default: from the search line of resolv.conf)"
     )
@@ -57,14 +62,12 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Loop until on-start has run (or forever with on-change); the exit code."""
     namespace = args.namespace or os.environ.get("POD_NAMESPACE", "")
-    if not namespace or not (args.on_start or args.on_change):
-        print(
-            "petdns peers: error: need --on-start and/or --on-change, and --namespace or POD_NAMESPACE",
-            file=sys.stderr,
-        )
+    if not (args.on_start or args.on_change):
+        print("petdns peers: error: need --on-start and/or --on-change", file=sys.stderr)
         return 2
     try:
-        resolv = _read(args.resolv_conf) if not (args.domain and args.nameserver) else ""
+        given = namespace and args.domain and args.nameserver
+        resolv = "" if given else _read(args.resolv_conf)
         domain = namespace_domain(namespace, args.domain, resolv)
         server = nameserver(args.nameserver, resolv)
     except PeersError as err:

@@ -18,9 +18,10 @@ class PeersError(ValueError):
 
 
 def namespace_domain(namespace: str, domain: str | None, resolv_conf: str) -> str:
-    """`<ns>.svc.<zone>`: from the cluster domain given, else from the first `svc.<zone>` of the search
-    line of resolv.conf (PeersError when there is none)."""
-    if domain:
+    """`<ns>.svc.<zone>`: the namespace given (else the first `<ns>.svc.<zone>` of the search line of
+    resolv.conf, as a pod's is written), in the cluster domain given (else the zone after the first
+    `svc.` of the search line); PeersError when that leaves something unknown."""
+    if namespace and domain:
         return f"{namespace}.svc.{domain.strip('.')}"
     for line in resolv_conf.splitlines():
         words = line.split()
@@ -28,9 +29,17 @@ def namespace_domain(namespace: str, domain: str | None, resolv_conf: str) -> st
             continue
         for word in words[1:]:
             labels = word.strip(".").split(".")
-            if "svc" in labels[:2] and labels.index("svc") < len(labels) - 1:
-                return f"{namespace}.svc.{'.'.join(labels[labels.index('svc') + 1 :])}"
-    raise PeersError("no --domain and no svc.<zone> in the search line of resolv.conf")
+            at = labels.index("svc") if "svc" in labels[:2] else -1
+            if at < 0 or at == len(labels) - 1 or (at == 0 and not namespace):
+                continue
+            zone = domain.strip(".") if domain else ".".join(labels[at + 1 :])
+            return f"{namespace or labels[0]}.svc.{zone}"
+    missing = (
+        "no --domain and no svc.<zone>"
+        if namespace
+        else "no --namespace, no POD_NAMESPACE and no <ns>.svc.<zone>"
+    )
+    raise PeersError(f"{missing} in the search line of resolv.conf")
 
 
 def nameserver(text: str | None, resolv_conf: str) -> tuple[str, int]:

@@ -102,10 +102,15 @@ def test_a_new_pet_waits_for_itself_and_on_change_follows(served: Served, tmp_pa
             proc.wait()
 
 
-def test_bad_arguments() -> None:
-    command = [sys.executable, "-m", "petdns", "peers", "--service", "nginx", "--on-start", "true"]
-    done = subprocess.run(command, capture_output=True, text=True, env={}, timeout=30, check=False)
-    assert done.returncode == 2 and "POD_NAMESPACE" in done.stderr
+def test_bad_arguments(tmp_path: Path) -> None:
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.1\nsearch example.org\n")
+    command = [sys.executable, "-m", "petdns", "peers", "--service", "nginx", "--resolv-conf", str(resolv)]
+    for flags, words in (([], "--on-start"), (["--on-start", "true"], "POD_NAMESPACE")):
+        done = subprocess.run(
+            [*command, *flags], capture_output=True, text=True, env={}, timeout=30, check=False
+        )
+        assert done.returncode == 2 and words in done.stderr
 
 
 def test_the_name_asked_and_the_server() -> None:
@@ -113,6 +118,10 @@ def test_the_name_asked_and_the_server() -> None:
     assert namespace_domain("prod", None, resolv) == "prod.svc.cluster.local"
     assert namespace_domain("other", None, resolv) == "other.svc.cluster.local"
     assert namespace_domain("prod", "example.org.", resolv) == "prod.svc.example.org"
+    assert namespace_domain("", None, resolv) == "prod.svc.cluster.local"  # a pod's own search path
+    assert namespace_domain("", "example.org", resolv) == "prod.svc.example.org"
+    with pytest.raises(PeersError, match="POD_NAMESPACE"):
+        namespace_domain("", None, "search svc.cluster.local cluster.local\n")
     with pytest.raises(PeersError):
         namespace_domain("prod", None, "search example.org\n")
     assert nameserver(None, resolv) == ("127.244.0.10", 53)
