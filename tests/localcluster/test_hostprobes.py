@@ -88,9 +88,7 @@ def https_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 async def _http(port: int | str, path: str, **extra: object) -> ProbeResult:
     probe = {"httpGet": {"port": port, "path": path, **extra}}
-    return await run_probe(
-        probe, pod_ip=HOST, ports={"web": int(port) if str(port).isdigit() else 0}, enter_argv=[]
-    )
+    return await run_probe(probe, pod_ip=HOST, ports={}, enter_argv=[])
 
 
 async def test_http_status_decides(http_port: int) -> None:
