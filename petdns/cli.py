@@ -13,6 +13,7 @@ from petdns.app import ConfigSource, build_zone, run
 from petdns.corefile import report
 from petdns.corefile.syntax import CorefileError
 from petdns.forward.upstream_health import POLICIES
+from petdns.peers import command as peers_command
 from petdns.schema.loader import LoadError
 from petdns.serve import logs
 from petdns.settings import config_file, scope_flags
@@ -116,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain_command.add_parser(sub)
     corefile_command.add_parser(sub)
+    peers_command.add_parser(sub)
     # `petdns local` has a parser of its own (localcluster.cli); this entry lists it in --help
     sub.add_parser("local", help="run the embedded local control plane (kubectl and dig can use it)")
     return parser
@@ -330,11 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] and argv[0].split("=")[0] in ("-conf", "--corefile"):
         argv = ["serve", *argv]  # CoreDNS's command line: the image's Deployment args, unchanged
     args = _parser().parse_args(argv)
-    if args.command == "explain":
-        return explain_command.run(args)
-    if args.command == "corefile":
-        return corefile_command.run(args)
-    return _serve(args)
+    verbs = {"explain": explain_command.run, "corefile": corefile_command.run, "peers": peers_command.run}
+    return verbs.get(args.command, _serve)(args)
 
 
 def _flag_values(args: argparse.Namespace) -> dict[str, Any]:

@@ -54,6 +54,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "localcluster.controllers.protection.rules": IO,
     "localcluster.kubelet.affinity": IO,
     "localcluster.apiserver.podlog": IO,
+    "localcluster.apiserver.crilog": IO,
+    "localcluster.kubelet.hostrun.probestate": (*IO, "subprocess"),
+    "petdns.peers.core": (*IO, "subprocess"),
     "localcluster.storage": (
         "aiohttp",
         "asyncio",

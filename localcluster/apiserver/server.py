@@ -17,6 +17,7 @@ from localcluster.apiserver import discovery, openapi
 from localcluster.apiserver.handlers import ResourceHandlers, json_response, render_options
 from localcluster.apiserver.params import list_options
 from localcluster.apiserver.podproxy import PodProxy, pod_subresource
+from localcluster.apiserver.podruntime import PodRuntime
 from localcluster.apiserver.routing import group_version_of, not_found_path, parse_target, split_path
 from localcluster.apiserver.views import dumps
 from localcluster.apiserver.watch import WatchHub
@@ -51,13 +52,14 @@ class ApiServer:
         *,
         config: ServerConfig | None = None,
         clock: Callable[[], float] = time.time,
+        runtime: PodRuntime | None = None,
     ) -> None:
         self.store = store
         self.config = config or ServerConfig()
         self.hub = WatchHub(store.subscribe)
         self.resources = ResourceHandlers(store, clock=clock)
         self.watches = WatchHandler(store, self.hub, settings=self.config.watch, clock=clock)
-        self.pod_proxy = PodProxy(store, clock=clock)
+        self.pod_proxy = PodProxy(store, clock=clock, runtime=runtime)
         self._runner: web.AppRunner | None = None
         self.host = ""
         self.port = 0

@@ -21,6 +21,7 @@ from localcluster.kubelet.hostrun.probestate import (
     ProbeResult,
     ProbeTracker,
     event_message,
+    named_ports,
     restart_delay,
 )
 
@@ -43,6 +44,8 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/needs-header":
             good = self.headers.get("X-Probe") == "yes" and self.headers.get("User-Agent") == "custom"
             self._reply(200 if good else 403, b"")
+        elif path == "/virtual":
+            self._reply(200 if self.headers.get("Host") == "pet.example" else 404, b"")
         elif path == "/slow":
             time.sleep(2)
             self._reply(200, b"late")
@@ -85,9 +88,7 @@ def https_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 async def _http(port: int | str, path: str, **extra: object) -> ProbeResult:
     probe = {"httpGet": {"port": port, "path": path, **extra}}
-    return await run_probe(
-        probe, pod_ip=HOST, ports={"web": int(port) if str(port).isdigit() else 0}, enter_argv=[]
-    )
+    return await run_probe(probe, pod_ip=HOST, ports={}, enter_argv=[])
 
 
 async def test_http_status_decides(http_port: int) -> None:
@@ -99,12 +100,18 @@ async def test_http_status_decides(http_port: int) -> None:
 
 async def test_http_named_port_headers_and_host(http_port: int) -> None:
     named = {"httpGet": {"port": "web", "path": "/healthz"}}
-    assert (await run_probe(named, pod_ip=HOST, ports={"web": http_port}, enter_argv=None)).success
+    ports = named_ports({"ports": [{"name": "web", "containerPort": http_port}, {"containerPort": 1}]})
+    assert ports == {"web": http_port}
+    assert (await run_probe(named, pod_ip=HOST, ports=ports, enter_argv=None)).success
     missing = await run_probe(named, pod_ip=HOST, ports={}, enter_argv=None)
     assert not missing.success and "web" in missing.message
     headers = [{"name": "X-Probe", "value": "yes"}, {"name": "user-agent", "value": "custom"}]
     assert (await _http(http_port, "/needs-header", httpHeaders=headers)).success
     assert not (await _http(http_port, "/needs-header")).success
+    assert (
+        await _http(http_port, "/virtual", httpHeaders=[{"name": "Host", "value": "pet.example"}])
+    ).success
+    assert not (await _http(http_port, "/virtual")).success
     elsewhere = {"httpGet": {"port": http_port, "path": "/healthz", "host": HOST}}
     assert (await run_probe(elsewhere, pod_ip="127.0.0.3", ports={}, enter_argv=None)).success
 

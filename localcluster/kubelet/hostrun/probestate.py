@@ -45,6 +45,15 @@ def handler(probe: Mapping[str, Any]) -> str | None:
     return next((name for name in HANDLERS if isinstance(probe.get(name), Mapping)), None)
 
 
+def named_ports(container: Mapping[str, Any]) -> dict[str, int]:
+    """The container's ports by name, for probes that name theirs."""
+    out: dict[str, int] = {}
+    for port in container.get("ports") or []:
+        if isinstance(port, Mapping) and port.get("name") and isinstance(port.get("containerPort"), int):
+            out[str(port["name"])] = port["containerPort"]
+    return out
+
+
 def event_message(kind: Kind, result: ProbeResult) -> str:
     """The Unhealthy event's message, as the kubelet writes it."""
     return f"{kind.capitalize()} probe failed: {result.message}"
