@@ -26,6 +26,7 @@ from localcluster.controllers.endpointslices.controller import EndpointSliceCont
 from localcluster.controllers.protection.controller import ProtectionController
 from localcluster.controllers.provisioner.controller import Provisioner, ProvisionerConfig
 from localcluster.controllers.provisioner.volumes import private_dir
+from localcluster.kubelet.hostrun.runtime import HostRuntime, available
 from localcluster.kubelet.kubelet import Kubelet, KubeletConfig
 from localcluster.seed import Planned, create_planned, plan_files
 from localcluster.storage.journal import SqliteJournal
@@ -247,7 +248,8 @@ async def run_local(
     token = read_token(options.token_file) if options.token_file else None
     kubeconfig = options.kubeconfig_path()
     store, journal = open_store(options.state)
-    server = ApiServer(store, config=ServerConfig(token=token))
+    pods_runtime = pod_runtime(options)
+    server = ApiServer(store, config=ServerConfig(token=token), runtime=pods_runtime)
     try:
         with _certificate(options.state, token is not None) as cert, _volume_root(options.state) as volumes:
             await server.start(*options.api, tls=cert.server_context() if cert else None)
@@ -258,6 +260,7 @@ async def run_local(
             conn = Connection(server=url, token=token or "", ca_file=cert.cert_file if cert else "")
             await _serve_components(
                 options,
+                pods_runtime=pods_runtime,
                 conn=conn,
                 server=server,
                 url=url,
@@ -281,9 +284,18 @@ def _on_signal(sig: int, stop: asyncio.Event, lifecycle: Lifecycle) -> None:
     lifecycle.signal(sig)
 
 
+def pod_runtime(options: LocalOptions) -> HostRuntime | None:
+    """With `--run-pods` on a host that can: the runtime the kubelet runs pods with and the API server
+    enters and reads them through (pods' files under `<state>/pods`, else a temporary directory)."""
+    if not options.kubelet.run_pods or available() is not None:
+        return None
+    return HostRuntime(os.path.join(options.state, "pods") if options.state else None)
+
+
 async def _serve_components(
     options: LocalOptions,
     *,
+    pods_runtime: HostRuntime | None,
     conn: Connection,
     server: ApiServer,
     url: str,
@@ -303,12 +315,9 @@ async def _serve_components(
 
         kubelet_config = options.kubelet
         if kubelet_config.run_pods:
-            pods_dir = os.path.join(options.state, "pods") if options.state else None
             api = (reachable_host(options.api[0]), server.port)
-            kubelet_config = dataclasses.replace(
-                kubelet_config, zone=options.zone, pods_dir=pods_dir, api=api
-            )
-        kubelet = Kubelet(client("kubelet"), kubelet_config)
+            kubelet_config = dataclasses.replace(kubelet_config, zone=options.zone, api=api)
+        kubelet = Kubelet(client("kubelet"), kubelet_config, pods_runtime)
         provisioner = Provisioner(client("provisioner"), ProvisionerConfig(volume_root=volumes))
         slices = EndpointSliceController(client("endpointslice-controller"))
         controller = Controller(

@@ -74,7 +74,9 @@ class Kubelet:
     heartbeat and no Lease.
     """
 
-    def __init__(self, client: Client, config: KubeletConfig = DEFAULT_CONFIG) -> None:
+    def __init__(
+        self, client: Client, config: KubeletConfig = DEFAULT_CONFIG, runtime: HostRuntime | None = None
+    ) -> None:
         self.client = client
         self.config = config
         self.synced = asyncio.Event()  # set once the nodes are registered and every watch has listed
@@ -96,7 +98,8 @@ class Kubelet:
         if config.run_pods:
             missing = available()
             if missing is None:
-                self.runtime = HostRuntime(config.pods_dir, notify=self._queue.add)
+                self.runtime = runtime or HostRuntime(config.pods_dir)
+                self.runtime.notify = self._queue.add
                 events = self._podsync.events
                 self._podsync.host = HostSync(client, config, events, self.runtime, this_host())
             else:

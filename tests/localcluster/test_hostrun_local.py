@@ -113,6 +113,8 @@ def test_a_pet_runs_for_real(local: LocalProcess) -> None:
     lines = wait_for(lambda: log_lines(state, directory) if len(log_lines(state, directory)) >= 5 else None)
     assert lines[:2] == ["web-0", "web-0.nginx.default.svc.cluster.local"]
     assert "search default.svc.cluster.local svc.cluster.local cluster.local" in lines
+    assert local.kubectl("logs", "web-0").splitlines()[:2] == lines[:2]
+    assert local.kubectl("exec", "web-0", "--", "hostname", "-f") == "web-0.nginx.default.svc.cluster.local\n"
     pod = json.loads(local.kubectl("get", "pod", "web-0", "-o", "json"))
     main = pod["status"]["containerStatuses"][0]
     assert pod["status"]["phase"] == "Running" and "running" in main["state"] and main["ready"]

@@ -26,9 +26,10 @@ def available() -> str | None:
 
 
 class HostRuntime:
-    """Pods run as host processes under `root/<namespace>_<name>_<uid>/`; `notify(key)` on every change."""
+    """Pods run as host processes under `root/<namespace>_<name>_<uid>/`; `notify(key)` on every change (the
+    kubelet that syncs them sets it)."""
 
-    def __init__(self, root: str | None, notify: Callable[[Key], None]) -> None:
+    def __init__(self, root: str | None, notify: Callable[[Key], None] = lambda key: None) -> None:
         self._temp = None if root else tempfile.TemporaryDirectory(prefix="petdns-pods-")
         self.root = Path(root) if root else Path(self._temp.name if self._temp else ".")
         self.root.mkdir(parents=True, exist_ok=True)
