@@ -56,6 +56,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "localcluster.apiserver.podlog": IO,
     "localcluster.apiserver.crilog": IO,
     "localcluster.kubelet.hostrun.probestate": (*IO, "subprocess"),
+    "localcluster.kubelet.hostrun.plan": (*IO, "subprocess"),
+    "localcluster.kubelet.hostrun.envvars": (*IO, "subprocess"),
+    "localcluster.kubelet.hostrun.identity": (*IO, "subprocess"),
+    "localcluster.kubelet.hostrun.status": (*IO, "subprocess"),
     "petdns.peers.core": (*IO, "subprocess"),
     "localcluster.storage": (
         "aiohttp",

@@ -107,3 +107,38 @@ async def test_restarts_and_completion(tmp_path: Path) -> None:
     assert len(runtime.log_files("default", "web-0", "main")) == 2
     await runtime.shutdown()
     assert run.stopped.is_set()
+
+
+async def test_probes_drive_readiness_and_liveness(tmp_path: Path) -> None:
+    flag = tmp_path / "ready-flag"
+    raw = pod("sleep 1000", terminationGracePeriodSeconds=1, securityContext={"runAsUser": 0})
+    main = raw["spec"]["containers"][0]
+    main["readinessProbe"] = {"exec": {"command": ["test", "-e", str(flag)]}, "periodSeconds": 1}
+    made = plan(raw, CTX, HOST)
+    assert isinstance(made, PodPlan)
+    runtime = HostRuntime(str(tmp_path / "pods"), notify=lambda key: None)
+    events: list[tuple[str, str, str]] = []
+    run = runtime.start(
+        ("default", "web-0"), raw, made, pod_ip="127.244.0.11", event=lambda *e: events.append(e)
+    )
+    await until(lambda: any(e[0] == "Unhealthy" for e in events))
+    assert not run.containers[0].ready and "running" in run.containers[0].state
+    flag.touch()
+    await until(lambda: run.containers[0].ready)
+    await runtime.shutdown()
+
+    events.clear()
+    main["livenessProbe"] = {"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 1}
+    del main["readinessProbe"]
+    made = plan(raw, CTX, HOST)
+    assert isinstance(made, PodPlan)
+    run = runtime.start(
+        ("default", "web-0"), raw, made, pod_ip="127.244.0.11", event=lambda *e: events.append(e)
+    )
+    await until(lambda: run.containers[0].restarts >= 1)
+    reasons = [e[0] for e in events]
+    assert reasons.index("Unhealthy") < reasons.index("Killing")
+    assert ("Unhealthy", "Liveness probe failed: ", "Warning") in events
+    assert "Container main failed liveness probe, will be restarted" in [e[1] for e in events]
+    assert run.containers[0].last_state["terminated"]["exitCode"] == 143
+    await runtime.shutdown()

@@ -196,6 +196,7 @@ class PodRun:
             pumps = asyncio.gather(
                 logfiles.pump(proc.stdout, "stdout", out), logfiles.pump(proc.stderr, "stderr", out)
             )
+            pumps.add_done_callback(lambda done: done.cancelled() or done.exception())  # seen when cut short
             prober = asyncio.create_task(self._probe(run, proc)) if probe and run.plan.probes else None
             try:
                 returncode = await exited(proc)
