@@ -20,7 +20,7 @@ from kubeapi.store import Key
 from localcluster.kubelet.config import KubeletConfig
 from localcluster.kubelet.events import KUBELET, EventSender, event_body
 from localcluster.kubelet.hostrun import status as hoststatus
-from localcluster.kubelet.hostrun.plan import Host, NotRun, PodContext, PodPlan, plan
+from localcluster.kubelet.hostrun.plan import Host, NotRun, PodContext, PodPlan, asks_to_run, plan
 from localcluster.kubelet.hostrun.runtime import HostRuntime
 from localcluster.kubelet.podindex import uid_of
 from localcluster.kubelet.podlife import Step, grace_of, may_start, terminating
@@ -132,6 +132,8 @@ class HostSync:
             )
 
     async def _plan(self, key: Key, pod: Obj, pod_ips: tuple[str, ...]) -> PodPlan | NotRun:
+        if not asks_to_run(pod):  # said before reading anything of the API
+            return plan(pod, PodContext(zone=self.config.zone, nameserver="", pod_ips=pod_ips), self.host)
         values = await self._values(key[0], pod)
         ctx = PodContext(
             zone=self.config.zone,

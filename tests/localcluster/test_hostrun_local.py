@@ -138,3 +138,22 @@ def test_a_pet_runs_for_real(local: LocalProcess) -> None:
 
     assert local.stop() == 0
     assert not alive(holder2) and not holders(state)
+
+
+def test_without_the_flag_nothing_runs(tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(MANIFEST)
+    listen = ("127.0.0.1:0",)
+    local = LocalProcess(
+        tmp_path,
+        "--no-forward",
+        "-f",
+        str(tmp_path / "web.yaml"),
+        *("--health-listen", *listen, "--ready-listen", *listen, "--metrics-listen", *listen),
+    )
+    try:
+        wait_for(lambda: "Running" in local.kubectl("get", "pod", "web-0"), what="web-0 Running")
+        events = json.loads(local.kubectl("get", "events", "-o", "json"))["items"]
+        assert not [e for e in events if e["reason"] in ("NotRun", "Failed", "Started")]
+        assert not holders(tmp_path / "state") and not (tmp_path / "state" / "pods").exists()
+    finally:
+        assert local.stop() == 0
