@@ -4,12 +4,15 @@ FQDN, resolv.conf), is stopped by `kubectl delete pod` and comes back; pods not 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
 
+import dns.message
+import dns.query
 import pytest
 
 from localcluster.kubelet.hostrun.runtime import available
@@ -99,6 +102,10 @@ def holders(state: Path) -> dict[str, int]:
     return found
 
 
+def pod_ip(local: LocalProcess) -> str:
+    return str(json.loads(local.kubectl("get", "pod", "web-0", "-o", "json"))["status"]["podIP"])
+
+
 def log_lines(state: Path, directory: str) -> list[str]:
     path = state / "pods" / directory / "main" / "0.log"
     return [line.split(" ", 3)[3] for line in path.read_text().splitlines()] if path.exists() else []
@@ -113,6 +120,12 @@ def test_a_pet_runs_for_real(local: LocalProcess) -> None:
     lines = wait_for(lambda: log_lines(state, directory) if len(log_lines(state, directory)) >= 5 else None)
     assert lines[:2] == ["web-0", "web-0.nginx.default.svc.cluster.local"]
     assert "search default.svc.cluster.local svc.cluster.local cluster.local" in lines
+    args = [str(arg) for arg in local.proc.args]  # type: ignore[union-attr]
+    nameserver = str(ipaddress.ip_network(args[args.index("--pod-cidr") + 1]).network_address + 10)
+    assert f"nameserver {nameserver}" in lines
+    query = dns.message.make_query("web-0.nginx.default.svc.cluster.local", "A")
+    answer = dns.query.udp(query, nameserver, port=53, timeout=5)
+    assert [str(r) for rrset in answer.answer for r in rrset] == [pod_ip(local)]
     assert local.kubectl("logs", "web-0").splitlines()[:2] == lines[:2]
     assert local.kubectl("exec", "web-0", "--", "hostname", "-f") == "web-0.nginx.default.svc.cluster.local\n"
     pod = json.loads(local.kubectl("get", "pod", "web-0", "-o", "json"))
