@@ -68,6 +68,12 @@ class Kubelet:
     and stays Terminating until a force delete or `restore_node`). Pods are never turned Failed for a lost
     node.
 
+    With `KubeletConfig.run_pods`, a pod annotated `localcluster.petdns.dev/run: host` whose commands are
+    found on the host runs as host processes (`localcluster.kubelet.hostrun`: a sandbox per pod with the
+    pet's hostname, resolv.conf and hosts; init containers, restarts, probes and the stop sequence for
+    real), and its status follows its processes; any other pod is simulated as above, with a `NotRun`
+    event saying why. Every sandbox ends with the kubelet (and with its process, however it ends).
+
     Pods bound to nodes that are not this kubelet's are left alone. Every pod write carries a precondition
     (resourceVersion; uid for the final delete). A conflict, a missing object or an unreachable API is
     retried on the next event or after a short backoff; the watches relist by themselves. There is no node

@@ -142,3 +142,22 @@ async def test_probes_drive_readiness_and_liveness(tmp_path: Path) -> None:
     assert "Container main failed liveness probe, will be restarted" in [e[1] for e in events]
     assert run.containers[0].last_state["terminated"]["exitCode"] == 143
     await runtime.shutdown()
+
+
+async def test_pre_stop_runs_before_sigterm(tmp_path: Path) -> None:
+    flag = tmp_path / "flag"
+    script = f'trap "cat {flag}; exit 0" TERM; echo up; while true; do sleep 0.1; done'
+    raw = pod(script, securityContext={"runAsUser": 0})
+    main = raw["spec"]["containers"][0]
+    main["lifecycle"] = {"preStop": {"exec": {"command": ["sh", "-c", f"echo pre-stop > {flag}"]}}}
+    made = plan(raw, CTX, HOST)
+    assert isinstance(made, PodPlan)
+    runtime = HostRuntime(str(tmp_path / "pods"), notify=lambda key: None)
+    run = runtime.start(("default", "web-0"), raw, made, pod_ip="127.244.0.11", event=lambda *e: None)
+    log = tmp_path / "pods" / "default_web-0_uid-1" / "main" / "0.log"
+    await until(lambda: lines(log) == ["up"])
+    run.stop(5.0)
+    await asyncio.wait_for(run.stopped.wait(), 10)
+    assert lines(log) == ["up", "pre-stop"]
+    assert run.view().containers["main"]["state"]["terminated"]["reason"] == "Completed"
+    await runtime.shutdown()

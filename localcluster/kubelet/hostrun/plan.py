@@ -54,6 +54,7 @@ class ContainerPlan:
     uid: int
     gid: int
     pre_stop: tuple[str, ...] | None = None  # an exec preStop handler, found on PATH
+    pre_stop_http: Obj | None = None  # an httpGet preStop handler
     probes: tuple[tuple[str, Obj], ...] = ()  # (readiness|liveness|startup, probe)
     ports: tuple[tuple[str, int], ...] = ()  # named container ports
 
@@ -189,6 +190,9 @@ def _container(pod: Obj, container: Obj, ctx: PodContext, host: Host, workdir: s
         uid=uid,
         gid=gid,
         pre_stop=pre_stop,
+        pre_stop_http=http
+        if isinstance(http := _get(container, "lifecycle", "preStop", "httpGet"), dict)
+        else None,
         probes=probes,
         ports=ports,
     )

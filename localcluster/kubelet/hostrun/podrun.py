@@ -281,6 +281,10 @@ class PodRun:
         await self.kill()
 
     async def _pre_stop(self, run: ContainerRun, deadline: float) -> None:
+        if run.plan.pre_stop_http is not None:  # the probe's GET, bounded by the time left
+            left = max(int(deadline - time.monotonic()), 1)
+            probe = {"httpGet": run.plan.pre_stop_http, "timeoutSeconds": left}
+            await run_probe(probe, pod_ip=self.pod_ip, ports=dict(run.plan.ports), enter_argv=None)
         if not run.plan.pre_stop or self.sandbox is None:
             return
         proc = await self.sandbox.exec(run.plan, run.plan.pre_stop)
