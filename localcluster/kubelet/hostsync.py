@@ -82,7 +82,7 @@ class HostSync:
                 return None
             decided = self.decided.get(uid)
             if decided is None:
-                decided = self.decided[uid] = await self._plan(key, pod, pod_ips)
+                decided = self.decided[uid] = await self._plan(key, pod, pod_ips, host_ips[0])
                 if isinstance(decided, NotRun):
                     self._not_run(pod, node, decided)
             if isinstance(decided, NotRun):
@@ -131,7 +131,7 @@ class HostSync:
                 )
             )
 
-    async def _plan(self, key: Key, pod: Obj, pod_ips: tuple[str, ...]) -> PodPlan | NotRun:
+    async def _plan(self, key: Key, pod: Obj, pod_ips: tuple[str, ...], host_ip: str) -> PodPlan | NotRun:
         if not asks_to_run(pod):  # said before reading anything of the API
             return plan(pod, PodContext(zone=self.config.zone, nameserver="", pod_ips=pod_ips), self.host)
         values = await self._values(key[0], pod)
@@ -140,6 +140,7 @@ class HostSync:
             nameserver=self.config.dns_address,
             pod_ips=pod_ips,
             api=self.config.api,
+            host_ip=host_ip,
             claims=await self._claim_dirs(key[0], pod),
             source=lambda kind, name, item: values.get((kind, name), {}).get(item),
         )

@@ -61,6 +61,29 @@ metadata:
   annotations: {localcluster.petdns.dev/run: host}
 spec:
   containers: [{name: main, image: busybox, command: [no-such-command-on-this-host]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: files}
+spec:
+  clusterIP: None
+  selector: {app: files}
+  ports: [{port: 8080, name: http}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: files
+  labels: {app: files}
+  annotations: {localcluster.petdns.dev/run: host}
+spec:
+  containers:
+  - name: main
+    image: python
+    command: [sh, -c, "sleep 1; exec python3 -m http.server 8080 --bind $(POD_IP)"]
+    env: [{name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]
+    ports: [{containerPort: 8080, name: http}]
+    readinessProbe: {httpGet: {path: /, port: http}, periodSeconds: 1}
 """.replace("SCRIPT", SCRIPT)
 
 
@@ -102,6 +125,11 @@ def holders(state: Path) -> dict[str, int]:
     return found
 
 
+def pets(state: Path) -> dict[str, int]:
+    """The holders of web-0's sandboxes."""
+    return {d: pid for d, pid in holders(state).items() if d.startswith("default_web-0_")}
+
+
 def pod_ip(local: LocalProcess) -> str:
     return str(json.loads(local.kubectl("get", "pod", "web-0", "-o", "json"))["status"]["podIP"])
 
@@ -114,7 +142,7 @@ def log_lines(state: Path, directory: str) -> list[str]:
 def test_a_pet_runs_for_real(local: LocalProcess) -> None:
     etc = Path("/etc/resolv.conf").read_bytes(), Path("/etc/hosts").read_bytes()
     state = local.directory / "state"
-    first = wait_for(lambda: holders(state), timeout=30, what="the pet's sandbox")
+    first = wait_for(lambda: pets(state), timeout=30, what="the pet's sandbox")
     ((directory, holder),) = first.items()
     assert directory.startswith("default_web-0_")
     lines = wait_for(lambda: log_lines(state, directory) if len(log_lines(state, directory)) >= 5 else None)
@@ -124,8 +152,12 @@ def test_a_pet_runs_for_real(local: LocalProcess) -> None:
     nameserver = str(ipaddress.ip_network(args[args.index("--pod-cidr") + 1]).network_address + 10)
     assert f"nameserver {nameserver}" in lines
     query = dns.message.make_query("web-0.nginx.default.svc.cluster.local", "A")
-    answer = dns.query.udp(query, nameserver, port=53, timeout=5)
-    assert [str(r) for rrset in answer.answer for r in rrset] == [pod_ip(local)]
+
+    def answered() -> list[str]:
+        answer = dns.query.udp(query, nameserver, port=53, timeout=5)
+        return [str(r) for rrset in answer.answer for r in rrset]
+
+    assert wait_for(answered, what="the pet's name from its nameserver") == [pod_ip(local)]
     assert local.kubectl("logs", "web-0").splitlines()[:2] == lines[:2]
     assert local.kubectl("exec", "web-0", "--", "hostname", "-f") == "web-0.nginx.default.svc.cluster.local\n"
     pod = json.loads(local.kubectl("get", "pod", "web-0", "-o", "json"))
@@ -140,10 +172,20 @@ def test_a_pet_runs_for_real(local: LocalProcess) -> None:
     )
     assert ("web-0", "NotRun") not in reasons and ("web-0", "Started") in reasons
 
+    def files_ready() -> list[bool]:
+        listed = json.loads(
+            local.kubectl("get", "endpointslices", "-l", "kubernetes.io/service-name=files", "-o", "json")
+        )
+        return [e["conditions"]["ready"] for s in listed["items"] for e in s.get("endpoints") or []]
+
+    assert files_ready() == [False]  # the server is not up yet: not Ready, not in DNS
+    wait_for(lambda: files_ready() == [True], timeout=20, what="the files pod Ready by its probe")
+    assert ("files", "Unhealthy") in reasons
+
     local.kubectl("delete", "pod", "web-0", "--wait=true")
     assert not alive(holder)
     again = wait_for(
-        lambda: {d: p for d, p in holders(state).items() if d != directory}, timeout=30, what="back"
+        lambda: {d: p for d, p in pets(state).items() if d != directory}, timeout=30, what="back"
     )
     ((directory2, holder2),) = again.items()
     wait_for(lambda: log_lines(state, directory2)[:1] == ["web-0"], what="the new pet's logs")

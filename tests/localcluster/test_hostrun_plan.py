@@ -37,7 +37,6 @@ def pet(**container: Any) -> dict[str, Any]:
             "nodeName": "node-1",
             "containers": [{"name": "main", "command": ["sh", "-c"], "args": ["sleep 1"], **container}],
         },
-        "status": {"podIP": "127.244.0.11"},
     }
 
 
@@ -70,16 +69,20 @@ def test_argv_env_and_field_references() -> None:
     env = [
         {"name": "NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
         {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
         {"name": "GREETING", "value": "hi $(NAME) at $(IP)"},
         {"name": "KEY", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}},
     ]
-    ctx = PodContext(**{**CTX.__dict__, "source": lambda kind, name, key: f"{kind}/{name}/{key}"})
+    ctx = PodContext(
+        **{**CTX.__dict__, "host_ip": "127.0.1.1", "source": lambda kind, name, key: f"{kind}/{name}/{key}"}
+    )
     made = plan(pet(env=env, args=["echo $(GREETING) $$(NAME)"]), ctx, host())
     assert isinstance(made, PodPlan)
     main = made.containers[0]
     assert main.argv == (shutil.which("sh", path=ENV["PATH"]), "-c", "echo hi web-0 at 127.244.0.11 $(NAME)")
     values = dict(main.env)
+    assert values["HOST_IP"] == "127.0.1.1" and values["IP"] == "127.244.0.11"
     assert values["APP"] == "nginx" and values["KEY"] == "ConfigMap/cm/k" and values["HOSTNAME"] == "web-0"
     assert values["PATH"] == ENV["PATH"] and values["KUBERNETES_SERVICE_PORT"] == "6443"
 

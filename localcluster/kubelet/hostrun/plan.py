@@ -39,6 +39,7 @@ class PodContext:
     nameserver: str
     pod_ips: tuple[str, ...]
     api: tuple[str, int] | None = None
+    host_ip: str = ""
     claims: Mapping[str, str] = field(default_factory=dict)  # volume name -> host directory
     source: envvars.Source = lambda kind, name, key: None
 
@@ -202,6 +203,10 @@ def plan(pod: Obj, ctx: PodContext, host: Host) -> PodPlan | NotRun:
     """How the pod runs on the host, or why it does not (the annotation missing, a command not found)."""
     if not asks_to_run(pod):
         return NotRun(f"the pod has no annotation {ANNOTATION}: host; its containers are simulated")
+    known = {"podIP": ctx.pod_ips[0], "podIPs": [{"ip": ip} for ip in ctx.pod_ips]} if ctx.pod_ips else {}
+    if ctx.host_ip:
+        known.update(hostIP=ctx.host_ip, hostIPs=[{"ip": ctx.host_ip}])
+    pod = {**pod, "status": {**(pod.get("status") or {}), **known}}  # as the status is about to say
     spec = pod.get("spec") or {}
     claim_dirs = [ctx.claims[v["name"]] for v in spec.get("volumes") or [] if v.get("name") in ctx.claims]
     workdir = claim_dirs[0] if claim_dirs else "/"
