@@ -189,6 +189,7 @@ def test_a_pet_runs_for_real(local: LocalProcess) -> None:
     )
     ((directory2, holder2),) = again.items()
     wait_for(lambda: log_lines(state, directory2)[:1] == ["web-0"], what="the new pet's logs")
+    assert not (state / "pods" / directory).exists()  # removed with its pod
     assert (Path("/etc/resolv.conf").read_bytes(), Path("/etc/hosts").read_bytes()) == etc
 
     assert local.stop() == 0

@@ -26,8 +26,8 @@ def available() -> str | None:
 
 
 class HostRuntime:
-    """Pods run as host processes under `root/<namespace>_<name>_<uid>/`; `notify(key)` on every change (the
-    kubelet that syncs them sets it)."""
+    """Pods run as host processes under `root/<namespace>_<name>_<uid>/` (removed with the pod); `notify(key)`
+    on every change (the kubelet that syncs them sets it)."""
 
     def __init__(self, root: str | None, notify: Callable[[Key], None] = lambda key: None) -> None:
         self._temp = None if root else tempfile.TemporaryDirectory(prefix="petdns-pods-")
@@ -36,7 +36,6 @@ class HostRuntime:
         self.notify = notify
         self.runs: dict[str, PodRun] = {}  # by pod uid
         self._by_name: dict[tuple[str, str], PodRun] = {}
-        self._ended: dict[tuple[str, str], Path] = {}  # the last directory of a pod name no longer running
 
     def directory(self, namespace: str, name: str, uid: str) -> Path:
         """A pod's directory: its resolv.conf, hosts and container logs."""
@@ -45,10 +44,12 @@ class HostRuntime:
     def start(self, key: Key, pod: Obj, plan: PodPlan, *, pod_ip: str, event: Event) -> PodRun:
         """Start running a pod (its uid must not be running yet)."""
         uid = str((pod.get("metadata") or {}).get("uid") or "")
+        directory = self.directory(key[0], key[1], uid)
+        shutil.rmtree(directory, ignore_errors=True)  # what an earlier process left of it
         run = PodRun(
             pod,
             plan,
-            self.directory(key[0], key[1], uid),
+            directory,
             pod_ip=pod_ip,
             notify=lambda: self.notify(key),
             event=event,
@@ -68,8 +69,8 @@ class HostRuntime:
             return
         if self._by_name.get(key) is run:
             del self._by_name[key]
-            self._ended[key] = run.directory
         await run.kill()
+        shutil.rmtree(run.directory, ignore_errors=True)
 
     async def shutdown(self) -> None:
         """End every pod (nothing is left running when the kubelet stops)."""
@@ -89,5 +90,4 @@ class HostRuntime:
     def log_files(self, namespace: str, pod: str, container: str) -> list[Path]:
         """A container's log files, oldest run first ([] when it never ran for real)."""
         run = self._by_name.get((namespace, pod))
-        directory = run.directory if run is not None else self._ended.get((namespace, pod))
-        return [] if directory is None else logfiles.runs(directory, container)
+        return [] if run is None else logfiles.runs(run.directory, container)
