@@ -17,7 +17,12 @@ from kubeapi.meta import Obj, rfc3339
 from localcluster.kubelet.hostrun import logfiles
 from localcluster.kubelet.hostrun.plan import ContainerPlan, PodPlan
 from localcluster.kubelet.hostrun.probes import run_probe
-from localcluster.kubelet.hostrun.probestate import ContainerProbes, event_message, restart_delay
+from localcluster.kubelet.hostrun.probestate import (
+    BACKOFF_RESET,
+    ContainerProbes,
+    event_message,
+    restart_delay,
+)
 from localcluster.kubelet.hostrun.sandbox import Sandbox, SandboxError, exited, kill_group, signal_process
 from localcluster.kubelet.hostrun.status import RunView
 from localcluster.kubelet.podstatus import container_id
@@ -156,14 +161,18 @@ class PodRun:
         """Run a container as its restartPolicy says; whether it ended well (exit 0)."""
         policy = "OnFailure" if init_container and self.plan.restart_policy == "Always" else None
         policy = policy or self.plan.restart_policy
+        backoff = 0  # restarts counted for the back-off: a run of BACKOFF_RESET seconds starts it afresh
         while True:
+            began = time.monotonic()
             code = await self._run_once(run, probe=not init_container)
+            backoff = 0 if time.monotonic() - began >= BACKOFF_RESET else backoff
             if self.stopping or policy == "Never" or (code == 0 and policy == "OnFailure"):
                 return code == 0
             if init_container and code == 0:
                 return True
             run.last_state, run.ready, run.started = run.state, False, False
-            delay = restart_delay(run.restarts)
+            delay = restart_delay(backoff)
+            backoff += 1
             if delay > 0:
                 message = f"back-off {delay:g}s restarting failed container={run.plan.name} pod={self._who()}"
                 run.state = {"waiting": {"reason": "CrashLoopBackOff", "message": message}}
@@ -299,8 +308,9 @@ class PodRun:
         if self.sandbox is not None:
             await self.sandbox.kill()
         if self._task is not None and not self._task.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._task), 2.0)
+            if any(c.proc is not None for c in (*self.init, *self.containers)):  # let it see the ends
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._task), 2.0)
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         self.stopped.set()
