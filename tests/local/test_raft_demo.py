@@ -32,7 +32,7 @@ def source() -> str:
     docs = list(yaml.safe_load_all(MANIFEST.read_text()))
     sts = next(doc for doc in docs if doc["kind"] == "StatefulSet")
     container = sts["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["/usr/bin/python3", "-c"]
+    assert container["command"] == ["/usr/bin/python3", "-I", "-c"]
     return str(container["args"][0])
 
 

@@ -76,8 +76,9 @@ ETCD_ARGS = [
     "--name=$(POD_NAME)",
     "--data-dir=etcd-data",
     "--discovery-srv=etcd.default.svc.cluster.local",
-    "--initial-advertise-peer-urls=http://$(POD_NAME).etcd.default.svc.cluster.local:2380",
-    "--listen-peer-urls=http://$(POD_IP):2380",
+    "--initial-advertise-peer-urls=https://$(POD_NAME).etcd.default.svc.cluster.local:2380",
+    "--listen-peer-urls=https://$(POD_IP):2380",
+    "--peer-auto-tls",
     "--listen-client-urls=http://$(POD_IP):2379",
     "--advertise-client-urls=http://$(POD_IP):2379",
     "--initial-cluster-token=petdns-etcd",
@@ -91,7 +92,7 @@ spec:
   clusterIP: None
   publishNotReadyAddresses: true
   selector: {{app: etcd}}
-  ports: [{{name: etcd-server, port: 2380}}, {{name: etcd-client, port: 2379}}]
+  ports: [{{name: etcd-server-ssl, port: 2380}}, {{name: etcd-client, port: 2379}}]
 ---
 apiVersion: apps/v1
 kind: StatefulSet
@@ -107,6 +108,12 @@ spec:
       {ANNOTATED}
     spec:
       terminationGracePeriodSeconds: 2
+      initContainers:  # etcd's DNS bootstrap wants every member's SRV record there before it starts
+      - name: wait-for-peers
+        image: busybox
+        command: [sh, -c]
+        args:
+        - until [ "$$(getent hosts etcd-0.etcd etcd-1.etcd etcd-2.etcd | wc -l)" = 3 ]; do sleep 0.2; done
       containers:
       - name: etcd
         image: quay.io/coreos/etcd:v3.4
