@@ -195,16 +195,18 @@ def claim_file(cluster: Cluster, claim: str, name: str) -> str | None:
 
 def test_petdns_peers_runs_on_start_then_on_change(cluster: Cluster) -> None:
     fqdns = [f"peers-{i}.peers.default.svc.cluster.local" for i in range(4)]
-    started = wait_for(
-        lambda: claim_file(cluster, "data-peers-0", "on-start.txt"), timeout=30, what="on-start"
-    )
-    assert started.split() == fqdns[:3]
+
+    def seen() -> list[str] | None:  # the names the scripts were given last
+        changed = claim_file(cluster, "data-peers-0", "on-change.txt")
+        started = claim_file(cluster, "data-peers-0", "on-start.txt")
+        return (changed or started or "").split() or None
+
+    wait_for(lambda: claim_file(cluster, "data-peers-0", "on-start.txt"), timeout=30, what="on-start")
+    started = (claim_file(cluster, "data-peers-0", "on-start.txt") or "").split()
+    assert started == sorted(started) and fqdns[0] in started and set(started) <= set(fqdns[:3])
+    wait_for(lambda: seen() == fqdns[:3], timeout=30, what="the three peers")  # pets started in parallel
     cluster.local.kubectl("scale", "statefulset", "peers", "--replicas=4")
-    wait_for(
-        lambda: (claim_file(cluster, "data-peers-0", "on-change.txt") or "").split() == fqdns,
-        timeout=30,
-        what="on-change with four peers",
-    )
+    wait_for(lambda: seen() == fqdns, timeout=30, what="on-change with four peers")
 
 
 @pytest.mark.skipif(not shutil.which("etcd"), reason="etcd is not installed (Debian: etcd-server)")
