@@ -29,6 +29,23 @@ HOST = Host(
 CTX = PodContext(zone="cluster.local", nameserver="127.244.0.10", pod_ips=("127.244.0.11",))
 
 
+@pytest.fixture(autouse=True)
+async def _runtimes_shut_down(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Every runtime a test made ends its pods, also when the test fails (no sandbox outlives it)."""
+    made: list[HostRuntime] = []
+    make = HostRuntime
+
+    def tracked(*args: Any, **kwargs: Any) -> HostRuntime:
+        runtime = make(*args, **kwargs)
+        made.append(runtime)
+        return runtime
+
+    monkeypatch.setitem(globals(), "HostRuntime", tracked)
+    yield
+    for runtime in made:
+        await runtime.shutdown()
+
+
 def pod(script: str, **spec: Any) -> dict[str, Any]:
     return {
         "metadata": {
@@ -160,4 +177,27 @@ async def test_pre_stop_runs_before_sigterm(tmp_path: Path) -> None:
     await asyncio.wait_for(run.stopped.wait(), 10)
     assert lines(log) == ["up", "pre-stop"]
     assert run.view().containers["main"]["state"]["terminated"]["reason"] == "Completed"
+    await runtime.shutdown()
+
+
+async def test_working_directory_under_a_private_directory_is_known_to_a_non_root_user(
+    tmp_path: Path,
+) -> None:
+    private = tmp_path / "private"
+    work = private / "claim"
+    work.mkdir(parents=True)
+    private.chmod(0o700)
+    os.chown(work, 65534, 65534)
+    raw = pod("pwd; echo made > file; cat file; id -u")
+    raw["spec"]["containers"][0]["workingDir"] = str(work)
+    made = plan(raw, CTX, HOST)
+    assert isinstance(made, PodPlan)
+    runtime = HostRuntime(str(tmp_path / "pods"), notify=lambda key: None)
+    run = runtime.start(("default", "web-0"), raw, made, pod_ip="127.244.0.11", event=lambda *e: None)
+    log = tmp_path / "pods" / "default_web-0_uid-1" / "main" / "0.log"
+    await until(lambda: len(lines(log)) >= 3)
+    assert lines(log)[:3] == [str(work), "made", "65534"]
+    assert (work / "file").read_text() == "made\n"
+    run.stop(1.0)
+    await asyncio.wait_for(run.stopped.wait(), 10)
     await runtime.shutdown()

@@ -21,7 +21,7 @@ log = logging.getLogger("localcluster.kubelet")
 
 def available() -> str | None:
     """Why pods cannot run on this host (None: they can)."""
-    missing = [tool for tool in ("unshare", "nsenter", "env") if shutil.which(tool) is None]
+    missing = [tool for tool in ("unshare", "nsenter", "setpriv", "env") if shutil.which(tool) is None]
     return f"{', '.join(missing)} not found on PATH" if missing else None
 
 

@@ -19,6 +19,9 @@ PR_SET_PDEATHSIG = 1
 READY_TIMEOUT = 10.0
 
 
+ENTER = 'cd -- "$0" && exec "$@"'  # sh -c ENTER WORKDIR COMMAND...
+
+
 class SandboxError(Exception):
     """The sandbox could not be set up (unshare missing or refused, a mount refused)."""
 
@@ -100,8 +103,12 @@ class Sandbox:
     def enter_argv(self, container: ContainerPlan) -> list[str]:
         """The argv prefix that runs a command in the sandbox as the container would run (user, working
         directory, environment)."""
-        argv = ["nsenter", "-t", str(self.pid), "-u", "-m", "-p", f"--wd={container.workdir}"]
-        argv += ["-S", str(container.uid), "-G", str(container.gid), "--", "env", "-i"]
+        # the working directory is entered inside the sandbox (as root, before the user is set), so that
+        # it is a place of the pod's own mount namespace: getcwd() works for any user (`nsenter --wd` opens
+        # it outside, where a directory under a 0700 state directory cannot be walked back by that user)
+        argv = ["nsenter", "-t", str(self.pid), "-u", "-m", "-p", "--", "/bin/sh", "-c", ENTER]
+        argv += [container.workdir, "setpriv", f"--reuid={container.uid}", f"--regid={container.gid}"]
+        argv += ["--clear-groups", "--", "env", "-i"]
         return argv + [f"{key}={value}" for key, value in container.env]
 
     async def exec(self, container: ContainerPlan, argv: tuple[str, ...]) -> asyncio.subprocess.Process:
