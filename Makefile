@@ -27,8 +27,10 @@ need = command -v $(1) >/dev/null 2>&1 || test -x /usr/sbin/$(1) || { $(SUDO) ap
 dig:
 	@$(call need,dig,bind9-dnsutils)
 
+# knot: the local upstream of the forwarding tests; etcd: the etcd pets of the --run-pods tests
 tools: dig
 	@$(call need,knotd,knot)
+	@$(call need,etcd,etcd-server)
 
 bench-tools: tools
 	@$(call need,dnsperf,dnsperf)
