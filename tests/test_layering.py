@@ -56,6 +56,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "localcluster.apiserver.podlog": IO,
     "localcluster.apiserver.crilog": IO,
     "localcluster.kubelet.hostrun.probestate": (*IO, "subprocess"),
+    "localcluster.kubelet.hostrun.listeners": (*IO, "subprocess"),
     "localcluster.kubelet.hostrun.plan": (*IO, "subprocess"),
     "localcluster.kubelet.hostrun.envvars": (*IO, "subprocess"),
     "localcluster.kubelet.hostrun.identity": (*IO, "subprocess"),

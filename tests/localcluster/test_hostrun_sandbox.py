@@ -201,3 +201,29 @@ async def test_working_directory_under_a_private_directory_is_known_to_a_non_roo
     run.stop(1.0)
     await asyncio.wait_for(run.stopped.wait(), 10)
     await runtime.shutdown()
+
+
+LISTEN_EVERYWHERE = (
+    "import socket, time\n"
+    "s = socket.socket()\n"
+    "s.bind(('0.0.0.0', 0))\n"
+    "s.listen()\n"
+    "print(s.getsockname()[1], flush=True)\n"
+    "time.sleep(100)\n"
+)
+
+
+async def test_a_bind_to_every_address_is_told_in_an_event(tmp_path: Path) -> None:
+    raw = pod('exec /usr/bin/python3 -c "$CODE"')
+    raw["spec"]["containers"][0]["env"] = [{"name": "CODE", "value": LISTEN_EVERYWHERE}]
+    made = plan(raw, CTX, HOST)
+    assert isinstance(made, PodPlan)
+    runtime = HostRuntime(str(tmp_path), notify=lambda key: None)
+    events: list[tuple[str, str, str]] = []
+    runtime.start(("default", "web-0"), raw, made, pod_ip="127.244.0.11", event=lambda *e: events.append(e))
+    log = tmp_path / "default_web-0_uid-1" / "main" / "0.log"
+    await until(lambda: len(lines(log)) >= 1)
+    port = int(lines(log)[0])
+    await until(lambda: any(e[0] == "WildcardBind" for e in events))
+    _, text, kind = next(e for e in events if e[0] == "WildcardBind")
+    assert kind == "Warning" and f"0.0.0.0:{port}/tcp" in text and "bind $(POD_IP) (127.244.0.11)" in text

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kubeapi.meta import Obj, rfc3339
-from localcluster.kubelet.hostrun import logfiles
+from localcluster.kubelet.hostrun import listeners, logfiles
 from localcluster.kubelet.hostrun.plan import ContainerPlan, PodPlan
 from localcluster.kubelet.hostrun.probes import run_probe
 from localcluster.kubelet.hostrun.probestate import (
@@ -29,6 +29,7 @@ from localcluster.kubelet.podstatus import container_id
 
 log = logging.getLogger("localcluster.kubelet")
 Event = Callable[[str, str, str], None]  # (reason, message, Normal|Warning)
+BIND_CHECKS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between looks for wildcard binds, then every 10 s
 KILL_GRACE = 30.0  # a liveness failure's stop grace when the pod sets none
 
 
@@ -98,6 +99,7 @@ class PodRun:
         self.stopped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stop_task: asyncio.Task[None] | None = None
+        self.stopped_callbacks: list[Callable[[], object]] = []
 
     # --- what the kubelet reads ------------------------------------------------------------------------
 
@@ -140,6 +142,8 @@ class PodRun:
             with contextlib.suppress(OSError):
                 os.chown(path, uid, self.plan.containers[0].gid)
         self.notify()
+        watcher = asyncio.create_task(self._watch_binds(self.sandbox.pid))
+        self.stopped_callbacks.append(watcher.cancel)
         for init in self.init:
             if not await self._supervise(init, init_container=True):
                 await self._end("Failed")
@@ -154,7 +158,7 @@ class PodRun:
         self.phase = phase
         if self.sandbox is not None:
             await self.sandbox.kill()
-        self.stopped.set()
+        self._stopped()
         self.notify()
 
     async def _supervise(self, run: ContainerRun, *, init_container: bool) -> bool:
@@ -186,6 +190,28 @@ class PodRun:
             if self.stopping:
                 return code == 0
             run.restarts += 1
+
+    def _stopped(self) -> None:
+        self.stopped.set()
+        for callback in self.stopped_callbacks:
+            callback()
+        self.stopped_callbacks.clear()
+
+    async def _watch_binds(self, holder: int) -> None:
+        """Say once per port when a process of the pod listens on every address (pods share the host's
+        network here: that port is then taken from every other pet)."""
+        said: set[str] = set()
+        delays = iter(BIND_CHECKS)
+        while not self.stopped.is_set():
+            await asyncio.sleep(next(delays, 10.0))
+            for bind in await asyncio.to_thread(listeners.wildcard_binds, holder):
+                if bind not in said:
+                    said.add(bind)
+                    text = (
+                        f"a process of the pod listens on {bind}: pods share the host's network in petdns "
+                        f"local, so no other pet can use that port; bind $(POD_IP) ({self.pod_ip}) instead"
+                    )
+                    self.event("WildcardBind", text, "Warning")
 
     def _who(self) -> str:
         return f"{self.name}_{self.namespace}({self.uid})"
@@ -313,5 +339,5 @@ class PodRun:
                     await asyncio.wait_for(asyncio.shield(self._task), 2.0)
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        self.stopped.set()
+        self._stopped()
         self.notify()
