@@ -160,9 +160,12 @@ class Attacker:
     def _run(self) -> None:
         """Reconnect what the server closed, write the readers' queries while they are accepted,
         trickle the slowloris bytes, and notice closes; never spin (the load generator shares the CPU)."""
-        if self.cpu is not None:  # off the server's CPU, and below the load generator sharing this one
+        # an ordinary thread at nice 19 even when the bench runs under `chrt`: below the load generator
+        if os.sched_getscheduler(0) != os.SCHED_OTHER:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        if self.cpu is not None:  # off the server's CPU
             os.sched_setaffinity(0, {self.cpu})
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         began, cpu_began = time.monotonic(), time.thread_time()
         next_check = 0.0
         budget, refilled = float(self.readers + self.loris), time.monotonic()  # the first ones at once

@@ -9,8 +9,12 @@ offered load, first idle, then while the attack (`abuse_attack`) holds its TCP p
 
 Placement: the server on --server-cpu; dnsperf and the attacker thread on --loadgen-cpu, the attacker
 at nice 19 so that it never delays dnsperf (--attacker-cpu puts it elsewhere, e.g. on the server's CPU
-to measure a CPU-starving attacker). On a shared machine, --nice -10 keeps other processes' load
-from delaying the servers and dnsperf (the "noise" column shows what it took). Rounds interleave the
+to measure a CPU-starving attacker). On a shared machine, other processes' load delays the servers and
+dnsperf by milliseconds (the "noise" column shows how much CPU it took): run the bench under
+`chrt -f 10` and the servers and dnsperf inherit a real-time priority above it (the attacker thread
+drops back to an ordinary one; --nice N starts the servers as ordinary processes). A real-time server's
+threads do not preempt one another on its CPU: a thread waiting for the GIL waits until the holder
+blocks, which makes GIL hand-offs costlier than under the ordinary scheduler. Rounds interleave the
 servers and the idle/attacked phases, so a drift in the machine's other load falls on both; the
 figures are medians over the rounds.
 
@@ -115,9 +119,7 @@ def phase(server: Running, args: argparse.Namespace, data: Path) -> Phase:
     kw = {"loadgen_cpu": args.loadgen_cpu, "server_cpu": args.server_cpu, "server_pids": server.srv.pids}
     pids = server.srv.pids()
     before, t0 = thread_ticks(pids), time.monotonic()
-    run = dnsperf(
-        server.port, data, args.seconds, max_qps=args.qps, verbose=True, nice_adjust=args.nice, **kw
-    )
+    run = dnsperf(server.port, data, args.seconds, max_qps=args.qps, verbose=True, **kw)
     after, wall = thread_ticks(pids), time.monotonic() - t0
     return Phase(
         p50_ms=run.p50_ms,
@@ -135,8 +137,8 @@ def start(name: str, args: argparse.Namespace, cluster_dir: Path, work: Path) ->
     cmd = SERVERS[name](port, cluster_dir, work)
     if name == "petdns":
         cmd += ["--no-forward", "--no-metrics"]
-    if args.nice:
-        cmd = ["nice", "-n", str(args.nice), *cmd]
+    if args.nice is not None:  # an ordinary process (not real-time when the bench runs under `chrt`)
+        cmd = ["chrt", "-o", "0", "nice", "-n", str(args.nice), *cmd]
     limit = args.rounds * len(args.servers.split(",")) * (2 * args.seconds + args.settle + args.rest + 30)
     srv = procs.start(
         name, cmd, cpu=str(args.server_cpu), limit_s=limit + 300, log=work / f"{name}.log", cwd=work
@@ -215,7 +217,8 @@ def render(results: list[Result], args: argparse.Namespace) -> str:
         f"{args.slow_readers} slow readers + {args.slowloris} slowloris; server CPU {args.server_cpu}, "
         f"dnsperf CPU {args.loadgen_cpu}, attacker CPU "
         f"{args.loadgen_cpu if args.attacker_cpu is None else args.attacker_cpu} (nice 19), "
-        f"servers and dnsperf at nice {args.nice}",
+        f"servers {'as the bench' if args.nice is None else f'at nice {args.nice}'}, "
+        f"bench {'ordinary' if os.sched_getscheduler(0) == os.SCHED_OTHER else 'real-time'}",
         f"{'server':8} {'idle p50':>9} {'idle p99':>9} {'att. p50':>9} {'att. p99':>9} {'p99 x':>6} "
         f"{'lost %':>7} {'main %':>7} {'other %':>7} {'noise %':>7} {'RSS MB':>7}",
     ]
@@ -276,9 +279,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--nice",
         type=int,
-        default=0,
-        help="niceness of the servers and dnsperf (e.g. -10 on a shared machine: others' load then "
-        "delays neither; the attacker stays at 19)",
+        default=None,
+        help="start the servers as ordinary processes at this niceness (default: as the bench runs)",
     )
     ap.add_argument("--out", type=Path, default=HERE / "out" / "tcp_abuse.json")
     args = ap.parse_args(argv)
