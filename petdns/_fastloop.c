@@ -16,6 +16,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +31,7 @@
 #define MAX_READERS 1024
 #define MAX_BUCKETS 32
 #define FOLD_AT 4096
+#define QUIET_MS 1 /* a drained socket quiet this long hands the counts to Python */
 #define MAX_UDP_MIN 512
 #define OPT_LEN 11
 #define POINTERS (12 + 256)
@@ -687,10 +689,13 @@ static void stage(Loop *l, int slot, int source, Py_ssize_t len) {
     l->send[slot].msg_hdr.msg_namelen = l->namelen;
 }
 
-/* Batches until one has queries for Python, is not full (the socket is drained), the counts are due,
- * or 0.1 s went by. Returns the number of datagrams of the last batch, or -errno. */
+/* Batches until one has queries for Python, the counts are due (FOLD_AT replies, or the first one
+ * counted 0.1 s ago), or the socket was drained and stayed quiet for QUIET_MS. Returning takes the GIL,
+ * which a busy event loop holds for up to the switch interval: under a steady stream the loop keeps
+ * answering instead of waiting for it after each batch. Returns the number of datagrams of the last
+ * batch, or -errno. */
 static int serve(Loop *l) {
-    double began = now();
+    double held = 0; /* when the first reply not yet counted by Python was sent */
     for (;;) {
         for (int i = 0; i < l->batch; i++) l->recv[i].msg_hdr.msg_namelen = NAME_SIZE;
         int n = recvmmsg(l->fd, l->recv, l->batch, MSG_WAITFORONE, NULL);
@@ -728,8 +733,13 @@ static int serve(Loop *l) {
             for (int k = 0; k < slot; k++) l->flags[l->nflags++] = l->send_buf[(size_t)k * SEND_SIZE + 3];
             l->answered += slot - failed;
             l->failed += failed;
+            if (!held) held = start;
         }
-        if (handed || n < l->batch || l->nflags >= FOLD_AT || now() - began > 0.1) return n;
+        if (handed || l->nflags >= FOLD_AT || (held && now() - held > 0.1)) return n;
+        if (n < l->batch) {
+            struct pollfd p = {.fd = l->fd, .events = POLLIN};
+            if (poll(&p, 1, QUIET_MS) <= 0) return n; /* quiet (or interrupted): count now */
+        }
     }
 }
 
