@@ -25,12 +25,19 @@ class Rendered:
 _labels = lru_cache(maxsize=1024)(split_labels)
 
 
+def _text(qname: tuple[bytes, ...]) -> str | None:
+    """The dotted text whose labels are `qname` (None when no model name can be: a dot in a label)."""
+    text = b".".join(qname).decode("utf-8", "surrogateescape")
+    return text if text.count(".") + 1 == len(qname) else None
+
+
 class _Writer:
     """Encodes records after a question, compressing names against it and against earlier records."""
 
     def __init__(self, qname: tuple[bytes, ...]) -> None:
         self.out = bytearray()
         self.qname = qname
+        self.qtext = _text(qname)
         self.base = 12 + sum(len(label) + 1 for label in qname) + 1 + 4  # where the body starts
         self._names: dict[tuple[bytes, ...], int] | None = None  # suffix -> offset, built when first needed
 
@@ -45,9 +52,12 @@ class _Writer:
         return self._names
 
     def name(self, name: str, *, compress: bool = True) -> None:
-        labels = _labels(name)
         out = self.out
-        if compress and labels == self.qname:  # the owner of most records: a pointer to the question
+        if compress and name == self.qtext:  # the owner of most records: a pointer to the question
+            out += b"\xc0\x0c"
+            return
+        labels = _labels(name)
+        if compress and labels == self.qname:
             out += b"\xc0\x0c"
             return
         names = self.names
@@ -115,10 +125,13 @@ def _simple_body(qname: tuple[bytes, ...], response: Response) -> bytes | None:
     """
     if response.authority or response.additional or not response.answer:
         return None
+    qtext = _text(qname)
     if len(response.answer) == 1 and response.answer[0].rtype == PTR:
         rr = response.answer[0]
-        target = _labels(str(rr.rdata))
-        if _labels(rr.name) != qname or target[-1] == qname[-1]:  # a shared suffix would be compressed
+        target = split_labels(str(rr.rdata))
+        if target[-1] == qname[-1]:  # a shared suffix would be compressed
+            return None
+        if rr.name != qtext and _labels(rr.name) != qname:
             return None
         wire = encode_name(target)
         return _owner_header(PTR, rr.ttl, len(wire)) + wire
@@ -130,7 +143,7 @@ def _simple_body(qname: tuple[bytes, ...], response: Response) -> bytes | None:
             packed = socket.inet_pton(socket.AF_INET6, str(rr.rdata))
         else:
             return None
-        if _labels(rr.name) != qname:
+        if rr.name != qtext and _labels(rr.name) != qname:
             return None
         parts.append(_owner_header(rr.rtype, rr.ttl, len(packed)) + packed)
     return b"".join(parts)

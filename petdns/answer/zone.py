@@ -184,7 +184,7 @@ class RenderedZone:
 
     def _render_service(self, key: SvcKey, labels: set[str] | None = None) -> None:
         """Render a service's names; with `labels`, endpoint names not among them are unchanged: kept."""
-        nodes = service_nodes(self.catalog, self.settings, key)
+        nodes = service_nodes(self.catalog, self.settings, key, rendered_only=True)
         previous = self._owned.pop(key, ())
         kept = set(previous) if labels is not None else set()
         bases = {f"{key[1]}.{key[0]}.svc.{zone}" for zone in self.settings.zones}

@@ -6,6 +6,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from petdns.dns.constants import AAAA, CNAME, NS, PTR, SOA, SRV, TXT, TYPE_NAMES, A
 from petdns.schema.catalog import Catalog, SvcKey
@@ -65,6 +66,7 @@ class Node:
 
 EMPTY = Node()
 _SRV_DEFERRED = frozenset({SRV})
+_UNREAD: RRSet = ((), ())  # a deferred type's records where only its presence is read (`rendered_only`)
 
 
 def address_rr(name: str, ip: str, ttl: int) -> RR:
@@ -138,8 +140,7 @@ def endpoint_label(ep: Endpoint, ip: str, settings: Settings) -> str:
     return dashed(ip)
 
 
-@dataclass(frozen=True, slots=True)
-class _Ready:
+class _Ready(NamedTuple):
     label: str
     ip: str
     ports: tuple[Port, ...]
@@ -161,8 +162,11 @@ def _ready(catalog: Catalog, settings: Settings, key: SvcKey) -> list[_Ready]:
     return out
 
 
-def service_nodes(catalog: Catalog, settings: Settings, key: SvcKey) -> dict[str, Node]:
-    """Every name a service makes exist, in every cluster zone, with its records."""
+def service_nodes(
+    catalog: Catalog, settings: Settings, key: SvcKey, *, rendered_only: bool = False
+) -> dict[str, Node]:
+    """Every name a service makes exist, in every cluster zone, with its records. `rendered_only`: the
+    deferred types' record sets are left empty (the rendered zone reads only that they exist)."""
     svc = catalog.services.get(key)
     nodes: dict[str, Node] = {}
     if svc is None:
@@ -176,10 +180,10 @@ def service_nodes(catalog: Catalog, settings: Settings, key: SvcKey) -> dict[str
         ready = _ready(catalog, settings, key)
         if svc.kind is ServiceKind.HEADLESS:
             if ready:
-                nodes.update(_headless(base, ready, settings.ttl))
+                nodes.update(_headless(base, ready, settings.ttl, full=not rendered_only))
         else:
             nodes.update(_cluster_ip(base, svc, settings.ttl))
-            nodes.update(_endpoints(base, ready, settings.ttl))
+            nodes.update(_endpoints(base, ready, settings.ttl, full=not rendered_only))
     return nodes
 
 
@@ -196,11 +200,12 @@ def _cluster_ip(base: str, svc: Service, ttl: int) -> dict[str, Node]:
     return nodes
 
 
-def _headless(base: str, ready: list[_Ready], ttl: int) -> dict[str, Node]:
+def _headless(base: str, ready: list[_Ready], ttl: int, *, full: bool) -> dict[str, Node]:
+    """`full`: the deferred types' records too (else `_UNREAD` in their place)."""
     records = _addresses(base, list(dict.fromkeys(r.ip for r in ready)), ttl)
-    entries = [(f"{r.label}.{base}", p.port, r.ip) for r in ready for p in r.ports]
-    if entries:
-        records[SRV] = _srv(base, entries, ttl)
+    if any(r.ports for r in ready):
+        entries = [(f"{r.label}.{base}", p.port, r.ip) for r in ready for p in r.ports] if full else []
+        records[SRV] = _srv(base, entries, ttl) if full else _UNREAD
     nodes = {base: Node(records, deferred=_SRV_DEFERRED)}  # SRV on the bare name: every pet x port
     named: dict[str, list[tuple[str, int, str]]] = {}
     for r in ready:
@@ -211,11 +216,11 @@ def _headless(base: str, ready: list[_Ready], ttl: int) -> dict[str, Node]:
                 )
     for name, srv_entries in named.items():
         nodes[name] = Node({SRV: _srv(name, srv_entries, ttl)})
-    nodes.update(_endpoints(base, ready, ttl))
+    nodes.update(_endpoints(base, ready, ttl, full=full))
     return nodes
 
 
-def _endpoints(base: str, ready: list[_Ready], ttl: int) -> dict[str, Node]:
+def _endpoints(base: str, ready: list[_Ready], ttl: int, *, full: bool) -> dict[str, Node]:
     by_label: dict[str, list[_Ready]] = {}
     for r in ready:
         by_label.setdefault(r.label, []).append(r)
@@ -223,8 +228,10 @@ def _endpoints(base: str, ready: list[_Ready], ttl: int) -> dict[str, Node]:
     for label, items in by_label.items():
         name = f"{label}.{base}"
         records = _addresses(name, list(dict.fromkeys(r.ip for r in items)), ttl)
-        entries = [(name, p.port, r.ip) for r in items for p in r.ports]
-        if entries:
+        if not full:
+            if any(r.ports for r in items):
+                records[SRV] = _UNREAD
+        elif entries := [(name, p.port, r.ip) for r in items for p in r.ports]:
             records[SRV] = _srv(name, entries, ttl)
         nodes[name] = Node(records, deferred=_SRV_DEFERRED)
     return nodes
