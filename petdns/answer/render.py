@@ -7,7 +7,7 @@ import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
-from petdns.dns.constants import AA, AAAA, CNAME, IN, MAX_UDP, NS, PTR, QR, SOA, SRV, TC, TXT, A
+from petdns.dns.constants import AA, AAAA, CNAME, IN, MAX_UDP, NOERROR, NS, PTR, QR, SOA, SRV, TC, TXT, A
 from petdns.dns.wire import encode_name, split_labels
 from petdns.schema.lookup import Response
 from petdns.schema.records import RR
@@ -125,9 +125,13 @@ def _simple_body(qname: tuple[bytes, ...], response: Response) -> bytes | None:
     """
     if response.authority or response.additional or not response.answer:
         return None
-    qtext = _text(qname)
-    if len(response.answer) == 1 and response.answer[0].rtype == PTR:
-        rr = response.answer[0]
+    return _simple_answer(qname, _text(qname), response.answer)
+
+
+def _simple_answer(qname: tuple[bytes, ...], qtext: str | None, answer: tuple[RR, ...]) -> bytes | None:
+    """`_simple_body` of an answer section alone; `qtext`: the question as text (`_text`)."""
+    if len(answer) == 1 and answer[0].rtype == PTR:
+        rr = answer[0]
         target = split_labels(str(rr.rdata))
         if target[-1] == qname[-1]:  # a shared suffix would be compressed
             return None
@@ -136,7 +140,7 @@ def _simple_body(qname: tuple[bytes, ...], response: Response) -> bytes | None:
         wire = encode_name(target)
         return _owner_header(PTR, rr.ttl, len(wire)) + wire
     parts = []
-    for rr in response.answer:
+    for rr in answer:
         if rr.rtype == A:
             packed = socket.inet_aton(str(rr.rdata))
         elif rr.rtype == AAAA:
@@ -147,6 +151,18 @@ def _simple_body(qname: tuple[bytes, ...], response: Response) -> bytes | None:
             return None
         parts.append(_owner_header(rr.rtype, rr.ttl, len(packed)) + packed)
     return b"".join(parts)
+
+
+def render_records(
+    qname: tuple[bytes, ...], qtext: str, answer: tuple[RR, ...], additional: tuple[RR, ...]
+) -> Rendered:
+    """`render(qname, Response(NOERROR, answer, additional=additional))` of a name's record set (`qtext`:
+    the name as text); the common sets (addresses, one PTR) without building the response."""
+    if not additional and answer:
+        simple = _simple_answer(qname, qtext, answer)
+        if simple is not None and 17 + len(qname) + sum(map(len, qname)) + len(simple) <= MAX_UDP:
+            return Rendered(QR | AA | NOERROR, (len(answer), 0, 0), simple)
+    return render(qname, Response(NOERROR, answer=answer, additional=additional))
 
 
 def render(qname: tuple[bytes, ...], response: Response, limit: int = MAX_UDP) -> Rendered:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from petdns.answer.fasttable import Mirror
-from petdns.answer.render import render
+from petdns.answer.render import render, render_records
 from petdns.answer.rotation import RotatedCut, Rotation, rotation_of
 from petdns.dns.constants import AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, SOA, SRV, TXT, A
 from petdns.dns.wire import encode_name, headers, split_labels, wire_name
@@ -220,13 +220,18 @@ class RenderedZone:
             self.mirror.put(wire, self.nodes[wire])
             return wire
         rendered: list[Any] = [self._head_of(wire)]
+        loadbalance = self.settings.loadbalance
         for rtype, (answer, additional) in node.records.items():
             if rtype in node.deferred:
                 rendered += (_TYPE_CLASS[rtype], None, None)
                 continue
-            response = Response(NOERROR, answer=answer, additional=additional)
-            r = render(labels, response)
-            body = rotation_of(r.body, response, r.counts) if self.settings.loadbalance else r.body
+            if loadbalance:
+                response = Response(NOERROR, answer=answer, additional=additional)
+                r = render(labels, response)
+                body = rotation_of(r.body, response, r.counts)
+            else:
+                r = render_records(labels, name, answer, additional)
+                body = r.body
             if body is None:
                 rendered += (_TYPE_CLASS[rtype], None, None)
             else:
