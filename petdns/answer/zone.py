@@ -18,7 +18,6 @@ from petdns.schema.bulk import paused_gc
 from petdns.schema.catalog import Catalog, SvcKey, Touched
 from petdns.schema.lookup import Response
 from petdns.schema.model import KubeObject
-from petdns.schema.names import reverse_name
 from petdns.schema.records import (
     SOA_TIMERS,
     Node,
@@ -175,8 +174,8 @@ class RenderedZone:
         self._stamp()
         for key in touched.services:
             self._render_service(key, touched.labels.get(key))
-        for ip, node in reverse_nodes(self.catalog, self.settings, touched.ips):
-            self._put_or_clear(reverse_name(ip), node)
+        for owner, node in reverse_nodes(self.catalog, self.settings, touched.ips):
+            self._put_or_clear(owner, node)
         for ns in touched.namespaces:
             present = dict(namespace_nodes(self.catalog, self.settings, ns))
             for zone in self.settings.zones:

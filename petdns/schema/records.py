@@ -243,7 +243,8 @@ def reverse_nodes(
     """PTRs per IP: its service if it is a ClusterIP, else every ready endpoint name of every service;
     with `ptr_hostname_only`, only its pet names (hostnames under headless services) when it has any.
 
-    IPs are taken grouped by service, so each service's endpoints are read once and forgotten after.
+    Yields (reverse name, node or None). IPs are taken grouped by service, so each service's endpoints
+    are read once and forgotten after.
     """
     zone = settings.zones[0]
     labels: dict[SvcKey, dict[str, list[tuple[str, bool]]]] = {}
@@ -268,7 +269,7 @@ def reverse_nodes(
                 targets = pets
         owner = reverse_name(ip)
         rrs = tuple(RR(owner, PTR, settings.ttl, t) for t in dict.fromkeys(targets))
-        yield ip, (Node({PTR: (rrs, ())}) if rrs else None)
+        yield owner, (Node({PTR: (rrs, ())}) if rrs else None)
 
 
 def reverse_node(catalog: Catalog, settings: Settings, ip: str) -> Node | None:
