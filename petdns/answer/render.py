@@ -153,6 +153,39 @@ def _simple_answer(qname: tuple[bytes, ...], qtext: str | None, answer: tuple[RR
     return b"".join(parts)
 
 
+def _srv_answer(
+    qname: tuple[bytes, ...], qtext: str | None, answer: tuple[RR, ...], additional: tuple[RR, ...]
+) -> bytes | None:
+    """The body of SRV answers owned by the question with their targets' addresses as additional
+    records, byte-identical to the writer's: each target written whole (RFC 2782), each address owner a
+    pointer to where its name first is (the question, or a target). None for anything else, or when
+    some target lies beyond the reach of a pointer, or the body would not fit."""
+    base = 12 + len(qname) + sum(map(len, qname)) + 1 + 4
+    if qtext is None:
+        return None
+    parts = qtext.split(".")  # where each suffix of the question is, as the writer starts its names
+    at = {".".join(parts[i:]): 12 + i + sum(map(len, qname[:i])) for i in range(len(qname))}
+    out = bytearray()
+    for rr in answer:
+        if rr.rtype != SRV or rr.name != qtext:
+            return None
+        priority, weight, port, target = rr.rdata  # type: ignore[misc,str-unpack]
+        wire = encode_name(split_labels(str(target)))
+        position = base + len(out) + 18
+        if position >= 0x3FFF:
+            return None
+        at.setdefault(str(target), position)
+        out += _owner_header(SRV, rr.ttl, 6 + len(wire)) + struct.pack("!HHH", priority, weight, port) + wire
+    for rr in additional:
+        family = socket.AF_INET if rr.rtype == A else socket.AF_INET6 if rr.rtype == AAAA else None
+        pointer = 0xC00C if rr.name == qtext else at.get(rr.name)
+        if family is None or pointer is None:
+            return None
+        packed = socket.inet_pton(family, str(rr.rdata))
+        out += struct.pack("!HHHIH", 0xC000 | pointer, rr.rtype, IN, rr.ttl, len(packed)) + packed
+    return bytes(out) if len(out) <= MAX_UDP - base else None
+
+
 def render_records(
     qname: tuple[bytes, ...], qtext: str, answer: tuple[RR, ...], additional: tuple[RR, ...]
 ) -> Rendered:
@@ -162,6 +195,10 @@ def render_records(
         simple = _simple_answer(qname, qtext, answer)
         if simple is not None and 17 + len(qname) + sum(map(len, qname)) + len(simple) <= MAX_UDP:
             return Rendered(QR | AA | NOERROR, (len(answer), 0, 0), simple)
+    elif answer and answer[0].rtype == SRV:
+        body = _srv_answer(qname, _text(qname), answer, additional)
+        if body is not None:
+            return Rendered(QR | AA | NOERROR, (len(answer), 0, len(additional)), body)
     return render(qname, Response(NOERROR, answer=answer, additional=additional))
 
 
