@@ -14,7 +14,6 @@ from petdns.answer.render import render, render_records
 from petdns.answer.rotation import RotatedCut, Rotation, rotation_of
 from petdns.dns.constants import AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, SOA, SRV, TXT, A
 from petdns.dns.wire import encode_name, headers, split_labels, wire_name
-from petdns.schema.bulk import paused_gc
 from petdns.schema.catalog import Catalog, SvcKey, Touched
 from petdns.schema.lookup import Response
 from petdns.schema.model import KubeObject
@@ -138,7 +137,7 @@ class RenderedZone:
 
     def update(self, upserts: Iterable[KubeObject], deletes: Iterable[tuple[str, str, str]]) -> None:
         """Apply a batch of changes (deletes by kind, namespace, name first), rendering touched names once."""
-        with self.lock, paused_gc():
+        with self.lock:
             touched = Touched()
             for kind, namespace, name in deletes:
                 touched.merge(self.catalog.delete(kind, namespace, name))
