@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import socket
 import struct
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from petdns.dns.constants import AA, AAAA, CNAME, IN, MAX_UDP, NOERROR, NS, PTR, QR, SOA, SRV, TC, TXT, A
 from petdns.dns.wire import encode_name, split_labels
@@ -13,8 +13,7 @@ from petdns.schema.lookup import Response
 from petdns.schema.records import RR
 
 
-@dataclass(frozen=True, slots=True)
-class Rendered:
+class Rendered(NamedTuple):
     """A response without its ID, RD bit, question and OPT: flags, section counts and the bytes after."""
 
     flags: int

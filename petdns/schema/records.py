@@ -6,6 +6,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import NamedTuple
 
 from petdns.dns.constants import AAAA, CNAME, NS, PTR, SOA, SRV, TXT, TYPE_NAMES, A
@@ -75,6 +76,8 @@ def address_rr(name: str, ip: str, ttl: int) -> RR:
 
 
 def _addresses(name: str, ips: list[str], ttl: int) -> dict[int, RRSet]:
+    if ips and not any(":" in ip for ip in ips):  # IPv4 only, the common case
+        return {A: (tuple([RR(name, A, ttl, ip) for ip in ips]), ())}
     records: dict[int, RRSet] = {}
     for rtype in (A, AAAA):
         rrs = tuple(address_rr(name, ip, ttl) for ip in ips if (":" in ip) == (rtype == AAAA))
@@ -155,10 +158,10 @@ def _ready(catalog: Catalog, settings: Settings, key: SvcKey) -> list[_Ready]:
             if not ep.ready:
                 continue
             for ip in ep.addresses:
-                item = (endpoint_label(ep, ip, settings), ip, sl.ports)
+                item = (ep.hostname or endpoint_label(ep, ip, settings), ip, sl.ports)
                 if item not in seen:
                     seen.add(item)
-                    out.append(_Ready(*item, pet=bool(ep.hostname)))
+                    out.append(_Ready(*item, bool(ep.hostname)))
     return out
 
 
@@ -227,7 +230,8 @@ def _endpoints(base: str, ready: list[_Ready], ttl: int, *, full: bool) -> dict[
     nodes = {}
     for label, items in by_label.items():
         name = f"{label}.{base}"
-        records = _addresses(name, list(dict.fromkeys(r.ip for r in items)), ttl)
+        ips = [items[0].ip] if len(items) == 1 else list(dict.fromkeys(r.ip for r in items))
+        records = _addresses(name, ips, ttl)
         if not full:
             if any(r.ports for r in items):
                 records[SRV] = _UNREAD
@@ -247,28 +251,34 @@ def reverse_nodes(
     are read once and forgotten after.
     """
     zone = settings.zones[0]
-    labels: dict[SvcKey, dict[str, list[tuple[str, bool]]]] = {}
-    for ip in sorted(ips, key=catalog.services_of_ip):
-        refs = catalog.services_of_ip(ip)
+    hostname_only = settings.ptr_hostname_only
+    # a service's endpoint names by IP, and whether it is headless (the last few services read)
+    known: dict[SvcKey, tuple[dict[str, list[tuple[str, bool]]], bool]] = {}
+    for refs, ip in sorted(((catalog.services_of_ip(ip), ip) for ip in ips), key=itemgetter(0)):
         targets = [f"{k[1]}.{k[0]}.svc.{zone}" for k in refs if ip in catalog.services[k].cluster_ips]
         if not targets:
             pets: list[str] = []
             for key in refs:
-                if key not in labels:
-                    if len(labels) > 16:
-                        labels.clear()
-                    labels[key] = {}
+                names = known.get(key)
+                if names is None:
+                    if len(known) > 16:
+                        known.clear()
+                    base = f"{key[1]}.{key[0]}.svc.{zone}"
+                    by_ip: dict[str, list[tuple[str, bool]]] = {}
                     for r in _ready(catalog, settings, key):
-                        labels[key].setdefault(r.ip, []).append((r.label, r.pet))
-                base = f"{key[1]}.{key[0]}.svc.{zone}"
-                named = labels[key].get(ip, ())
-                targets += (f"{label}.{base}" for label, _ in named)
-                if catalog.services[key].kind is ServiceKind.HEADLESS:
-                    pets += (f"{label}.{base}" for label, pet in named if pet)
-            if settings.ptr_hostname_only and pets:
+                        by_ip.setdefault(r.ip, []).append((f"{r.label}.{base}", r.pet))
+                    names = known[key] = (by_ip, catalog.services[key].kind is ServiceKind.HEADLESS)
+                named = names[0].get(ip, ())
+                targets += [name for name, _ in named]
+                if hostname_only and names[1]:
+                    pets += [name for name, pet in named if pet]
+            if pets:
                 targets = pets
         owner = reverse_name(ip)
-        rrs = tuple(RR(owner, PTR, settings.ttl, t) for t in dict.fromkeys(targets))
+        ttl = settings.ttl
+        rrs = tuple(
+            [RR(owner, PTR, ttl, t) for t in (dict.fromkeys(targets) if len(targets) > 1 else targets)]
+        )
         yield owner, (Node({PTR: (rrs, ())}) if rrs else None)
 
 
