@@ -6,7 +6,6 @@ import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import NamedTuple
 
 from petdns.dns.constants import AAAA, CNAME, NS, PTR, SOA, SRV, TXT, TYPE_NAMES, A
@@ -254,7 +253,8 @@ def reverse_nodes(
     hostname_only = settings.ptr_hostname_only
     # a service's endpoint names by IP, and whether it is headless (the last few services read)
     known: dict[SvcKey, tuple[dict[str, list[tuple[str, bool]]], bool]] = {}
-    for refs, ip in sorted(((catalog.services_of_ip(ip), ip) for ip in ips), key=itemgetter(0)):
+    for ip in sorted(ips, key=catalog.services_of_ip):  # (the keys are gone before the first node is made)
+        refs = catalog.services_of_ip(ip)
         targets = [f"{k[1]}.{k[0]}.svc.{zone}" for k in refs if ip in catalog.services[k].cluster_ips]
         if not targets:
             pets: list[str] = []
