@@ -66,20 +66,16 @@ def _text(data: str | bytes, what: str, fmt: str, max_bytes: int | None) -> str:
 
 
 def depth(value: Any) -> int:
-    """How many collections deep a decoded value nests (0 for a scalar), without recursion."""
+    """How many collections deep a decoded value nests (0 for a scalar), without recursion: one level
+    of collections at a time."""
     deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        level += 1
-        deepest = max(deepest, level)
-        stack.extend((child, level) for child in children if isinstance(child, (dict, list)))
+    layer = [value] if isinstance(value, (dict, list)) else []
+    while layer:
+        deepest += 1
+        children: list[Any] = []
+        for item in layer:
+            children.extend(item.values() if isinstance(item, dict) else item)
+        layer = [child for child in children if isinstance(child, (dict, list))]
     return deepest
 
 

@@ -69,10 +69,14 @@ class Mirror:
     ) -> None:
         """A name's rendering (and the truncated renderings kept for it), replacing the one before."""
         if self.table is not None:
-            kept = tuple(
-                (tc, limit, cut[0], cut[1])
-                for (tc, limit), cut in (cuts or {}).items()
-                if cut[1].__class__ is bytes
+            kept = (
+                ()
+                if not cuts
+                else tuple(
+                    (tc, limit, cut[0], cut[1])
+                    for (tc, limit), cut in cuts.items()
+                    if cut[1].__class__ is bytes
+                )
             )
             self.table.put(wire, _plain(node), kept)
 
@@ -96,7 +100,10 @@ class Mirror:
 def _plain(node: tuple[Any, ...]) -> tuple[Any, ...]:
     """The node as the compiled loop reads it: a type whose body is not plain bytes (one that turns per
     query) is left to Python, as a deferred type is."""
-    if all(node[i] is None or node[i].__class__ is bytes for i in range(3, len(node), 3)):
+    for body in node[3::3]:
+        if body is not None and body.__class__ is not bytes:
+            break
+    else:
         return node
     out = [node[0]]
     for i in range(1, len(node), 3):

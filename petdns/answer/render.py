@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import socket
 import struct
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
-from petdns.dns.constants import AA, AAAA, CNAME, IN, MAX_UDP, NS, PTR, QR, SOA, SRV, TC, TXT, A
+from petdns.dns.constants import AA, AAAA, CNAME, IN, MAX_UDP, NOERROR, NS, PTR, QR, SOA, SRV, TC, TXT, A
 from petdns.dns.wire import encode_name, split_labels
 from petdns.schema.lookup import Response
 from petdns.schema.records import RR
 
 
-@dataclass(frozen=True, slots=True)
-class Rendered:
+class Rendered(NamedTuple):
     """A response without its ID, RD bit, question and OPT: flags, section counts and the bytes after."""
 
     flags: int
@@ -25,12 +24,19 @@ class Rendered:
 _labels = lru_cache(maxsize=1024)(split_labels)
 
 
+def _text(qname: tuple[bytes, ...]) -> str | None:
+    """The dotted text whose labels are `qname` (None when no model name can be: a dot in a label)."""
+    text = b".".join(qname).decode("utf-8", "surrogateescape")
+    return text if text.count(".") + 1 == len(qname) else None
+
+
 class _Writer:
     """Encodes records after a question, compressing names against it and against earlier records."""
 
     def __init__(self, qname: tuple[bytes, ...]) -> None:
         self.out = bytearray()
         self.qname = qname
+        self.qtext = _text(qname)
         self.base = 12 + sum(len(label) + 1 for label in qname) + 1 + 4  # where the body starts
         self._names: dict[tuple[bytes, ...], int] | None = None  # suffix -> offset, built when first needed
 
@@ -45,9 +51,12 @@ class _Writer:
         return self._names
 
     def name(self, name: str, *, compress: bool = True) -> None:
-        labels = _labels(name)
         out = self.out
-        if compress and labels == self.qname:  # the owner of most records: a pointer to the question
+        if compress and name == self.qtext:  # the owner of most records: a pointer to the question
+            out += b"\xc0\x0c"
+            return
+        labels = _labels(name)
+        if compress and labels == self.qname:
             out += b"\xc0\x0c"
             return
         names = self.names
@@ -115,25 +124,81 @@ def _simple_body(qname: tuple[bytes, ...], response: Response) -> bytes | None:
     """
     if response.authority or response.additional or not response.answer:
         return None
-    if len(response.answer) == 1 and response.answer[0].rtype == PTR:
-        rr = response.answer[0]
-        target = _labels(str(rr.rdata))
-        if _labels(rr.name) != qname or target[-1] == qname[-1]:  # a shared suffix would be compressed
+    return _simple_answer(qname, _text(qname), response.answer)
+
+
+def _simple_answer(qname: tuple[bytes, ...], qtext: str | None, answer: tuple[RR, ...]) -> bytes | None:
+    """`_simple_body` of an answer section alone; `qtext`: the question as text (`_text`)."""
+    if len(answer) == 1 and answer[0].rtype == PTR:
+        rr = answer[0]
+        target = split_labels(str(rr.rdata))
+        if target[-1] == qname[-1]:  # a shared suffix would be compressed
+            return None
+        if rr.name != qtext and _labels(rr.name) != qname:
             return None
         wire = encode_name(target)
         return _owner_header(PTR, rr.ttl, len(wire)) + wire
     parts = []
-    for rr in response.answer:
+    for rr in answer:
         if rr.rtype == A:
             packed = socket.inet_aton(str(rr.rdata))
         elif rr.rtype == AAAA:
             packed = socket.inet_pton(socket.AF_INET6, str(rr.rdata))
         else:
             return None
-        if _labels(rr.name) != qname:
+        if rr.name != qtext and _labels(rr.name) != qname:
             return None
         parts.append(_owner_header(rr.rtype, rr.ttl, len(packed)) + packed)
     return b"".join(parts)
+
+
+def _srv_answer(
+    qname: tuple[bytes, ...], qtext: str | None, answer: tuple[RR, ...], additional: tuple[RR, ...]
+) -> bytes | None:
+    """The body of SRV answers owned by the question with their targets' addresses as additional
+    records, byte-identical to the writer's: each target written whole (RFC 2782), each address owner a
+    pointer to where its name first is (the question, or a target). None for anything else, or when
+    some target lies beyond the reach of a pointer, or the body would not fit."""
+    base = 12 + len(qname) + sum(map(len, qname)) + 1 + 4
+    if qtext is None:
+        return None
+    parts = qtext.split(".")  # where each suffix of the question is, as the writer starts its names
+    at = {".".join(parts[i:]): 12 + i + sum(map(len, qname[:i])) for i in range(len(qname))}
+    out = bytearray()
+    for rr in answer:
+        if rr.rtype != SRV or rr.name != qtext:
+            return None
+        priority, weight, port, target = rr.rdata  # type: ignore[misc,str-unpack]
+        wire = encode_name(split_labels(str(target)))
+        position = base + len(out) + 18
+        if position >= 0x3FFF:
+            return None
+        at.setdefault(str(target), position)
+        out += _owner_header(SRV, rr.ttl, 6 + len(wire)) + struct.pack("!HHH", priority, weight, port) + wire
+    for rr in additional:
+        family = socket.AF_INET if rr.rtype == A else socket.AF_INET6 if rr.rtype == AAAA else None
+        pointer = 0xC00C if rr.name == qtext else at.get(rr.name)
+        if family is None or pointer is None:
+            return None
+        packed = socket.inet_pton(family, str(rr.rdata))
+        out += struct.pack("!HHHIH", 0xC000 | pointer, rr.rtype, IN, rr.ttl, len(packed)) + packed
+    return bytes(out) if len(out) <= MAX_UDP - base else None
+
+
+def render_records(
+    qname: tuple[bytes, ...], qtext: str, answer: tuple[RR, ...], additional: tuple[RR, ...]
+) -> Rendered:
+    """`render(qname, Response(NOERROR, answer, additional=additional))` of a name's record set (`qtext`:
+    the name as text); the common sets (addresses, one PTR) without building the response."""
+    if not additional and answer:
+        simple = _simple_answer(qname, qtext, answer)
+        if simple is not None and 17 + len(qname) + sum(map(len, qname)) + len(simple) <= MAX_UDP:
+            return Rendered(QR | AA | NOERROR, (len(answer), 0, 0), simple)
+    elif answer and answer[0].rtype == SRV:
+        body = _srv_answer(qname, _text(qname), answer, additional)
+        if body is not None:
+            return Rendered(QR | AA | NOERROR, (len(answer), 0, len(additional)), body)
+    return render(qname, Response(NOERROR, answer=answer, additional=additional))
 
 
 def render(qname: tuple[bytes, ...], response: Response, limit: int = MAX_UDP) -> Rendered:

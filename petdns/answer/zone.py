@@ -10,14 +10,13 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from petdns.answer.fasttable import Mirror
-from petdns.answer.render import render
+from petdns.answer.render import render, render_records
 from petdns.answer.rotation import RotatedCut, Rotation, rotation_of
 from petdns.dns.constants import AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, SOA, SRV, TXT, A
 from petdns.dns.wire import encode_name, headers, split_labels, wire_name
 from petdns.schema.catalog import Catalog, SvcKey, Touched
 from petdns.schema.lookup import Response
 from petdns.schema.model import KubeObject
-from petdns.schema.names import reverse_name
 from petdns.schema.records import (
     SOA_TIMERS,
     Node,
@@ -174,8 +173,8 @@ class RenderedZone:
         self._stamp()
         for key in touched.services:
             self._render_service(key, touched.labels.get(key))
-        for ip, node in reverse_nodes(self.catalog, self.settings, touched.ips):
-            self._put_or_clear(reverse_name(ip), node)
+        for owner, node in reverse_nodes(self.catalog, self.settings, touched.ips):
+            self._put_or_clear(owner, node)
         for ns in touched.namespaces:
             present = dict(namespace_nodes(self.catalog, self.settings, ns))
             for zone in self.settings.zones:
@@ -184,7 +183,7 @@ class RenderedZone:
 
     def _render_service(self, key: SvcKey, labels: set[str] | None = None) -> None:
         """Render a service's names; with `labels`, endpoint names not among them are unchanged: kept."""
-        nodes = service_nodes(self.catalog, self.settings, key)
+        nodes = service_nodes(self.catalog, self.settings, key, rendered_only=True)
         previous = self._owned.pop(key, ())
         kept = set(previous) if labels is not None else set()
         bases = {f"{key[1]}.{key[0]}.svc.{zone}" for zone in self.settings.zones}
@@ -220,13 +219,18 @@ class RenderedZone:
             self.mirror.put(wire, self.nodes[wire])
             return wire
         rendered: list[Any] = [self._head_of(wire)]
+        loadbalance = self.settings.loadbalance
         for rtype, (answer, additional) in node.records.items():
             if rtype in node.deferred:
                 rendered += (_TYPE_CLASS[rtype], None, None)
                 continue
-            response = Response(NOERROR, answer=answer, additional=additional)
-            r = render(labels, response)
-            body = rotation_of(r.body, response, r.counts) if self.settings.loadbalance else r.body
+            if loadbalance:
+                response = Response(NOERROR, answer=answer, additional=additional)
+                r = render(labels, response)
+                body = rotation_of(r.body, response, r.counts)
+            else:
+                r = render_records(labels, name, answer, additional)
+                body = r.body
             if body is None:
                 rendered += (_TYPE_CLASS[rtype], None, None)
             else:

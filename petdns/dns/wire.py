@@ -7,15 +7,17 @@ from functools import lru_cache
 
 from petdns.dns.constants import DO, OPCODE, QR, RD
 
+_LENGTHS = tuple(bytes((n,)) for n in range(256))  # a label's length byte
+
 
 def encode_name(labels: tuple[bytes, ...]) -> bytes:
     """Uncompressed wire form of a name."""
-    return b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
+    return b"".join([_LENGTHS[len(label)] + label for label in labels]) + b"\x00"
 
 
 def split_labels(name: str) -> tuple[bytes, ...]:
     """The labels of a dotted (lower-case, absolute, dot-less) name as bytes."""
-    return tuple(label.encode() for label in name.split("."))
+    return tuple(name.encode().split(b"."))  # UTF-8 never has a 0x2E byte inside a character
 
 
 def wire_name(name: str) -> bytes:

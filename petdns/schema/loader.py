@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeapi.manifests import ManifestError, describe, documents
+from petdns.schema.bulk import paused_gc
 from petdns.schema.model import KubeObject, ModelError, from_raw
 from petdns.schema.scope import Scope
 
@@ -34,6 +35,11 @@ def identity(obj: KubeObject) -> str:
 def load_files(paths: list[str], scope: Scope | None = None) -> Loaded:
     """Read every file into one Loaded; raise LoadError on the first malformed document. With a
     `scope`, only the objects it serves are kept (the others are not checked)."""
+    with paused_gc():
+        return _load(paths, scope)
+
+
+def _load(paths: list[str], scope: Scope | None) -> Loaded:
     loaded = Loaded()
     first_seen: dict[str, str] = {}
     for where, raw in _scoped(paths, scope):

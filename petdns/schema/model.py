@@ -17,6 +17,8 @@ _DNS_NAME = re.compile(
     r"([A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9])?\.?\Z"
 )
 PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}\Z")  # as the API writes it: no leading zeros
 
 
 class ModelError(ValueError):
@@ -161,35 +163,43 @@ def _slice(raw: Mapping[str, Any], meta: Mapping[str, Any], namespace: str, name
     address_type = _str(raw, "addressType", "addressType", required=True)
     if address_type not in ("IPv4", "IPv6", "FQDN"):
         raise ModelError("addressType", f"unknown address type {address_type!r}")
+    version = None if address_type == "FQDN" else 4 if address_type == "IPv4" else 6
     endpoints = []
     for i, ep in enumerate(_list(raw, "endpoints", "endpoints")):
-        path = f"endpoints[{i}]"
-        if not isinstance(ep, Mapping):
-            raise ModelError(path, "not an object")
-        addresses = _list(ep, "addresses", f"{path}.addresses")
-        if address_type == "FQDN":
-            addrs: tuple[str, ...] = ()
-        else:
-            addrs = tuple(
-                _ip(a, f"{path}.addresses[{j}]", version=4 if address_type == "IPv4" else 6)
-                for j, a in enumerate(addresses)
-            )
-        conditions = _mapping(ep, "conditions", path=f"{path}.conditions")
-        ready = conditions.get("ready")
-        if ready is not None and not isinstance(ready, bool):
-            raise ModelError(f"{path}.conditions.ready", "not a boolean")
-        hostname = _str(ep, "hostname", f"{path}.hostname")
-        if hostname and not _LABEL.match(hostname):
-            raise ModelError(f"{path}.hostname", f"{hostname!r} is not a DNS label")
-        target = _mapping(ep, "targetRef", path=f"{path}.targetRef")
-        pod_name = ""
-        if not hostname and target.get("kind", "Pod") == "Pod":  # only names endpoints without a hostname
-            pod_name = _str(target, "name", f"{path}.targetRef.name")
-        endpoints.append(Endpoint(addrs, ready is not False, hostname, pod_name))
+        try:
+            endpoints.append(_endpoint(ep, version))
+        except ModelError as err:  # field paths are made only for the message
+            raise ModelError(f"endpoints[{i}]{err.field}", err.message) from None
     ports = tuple(
         _port(p, f"ports[{i}]", slice_port=True) for i, p in enumerate(_list(raw, "ports", "ports"))
     )
     return EndpointSlice(namespace, name, service, address_type, tuple(endpoints), ports)
+
+
+def _endpoint(ep: object, version: int | None) -> Endpoint:
+    """One endpoint of a slice (`version` None: FQDN, no addresses); errors name the field after
+    `endpoints[i]`."""
+    if not isinstance(ep, Mapping):
+        raise ModelError("", "not an object")
+    addresses = _list(ep, "addresses", ".addresses")
+    addrs: tuple[str, ...] = ()
+    if version is not None:
+        try:
+            addrs = tuple(_ip(a, "", version) for a in addresses)
+        except ModelError:
+            addrs = tuple(_ip(a, f".addresses[{j}]", version) for j, a in enumerate(addresses))
+    conditions = _mapping(ep, "conditions", path=".conditions")
+    ready = conditions.get("ready")
+    if ready is not None and not isinstance(ready, bool):
+        raise ModelError(".conditions.ready", "not a boolean")
+    hostname = _str(ep, "hostname", ".hostname")
+    if hostname and not _LABEL.match(hostname):
+        raise ModelError(".hostname", f"{hostname!r} is not a DNS label")
+    target = _mapping(ep, "targetRef", path=".targetRef")
+    pod_name = ""
+    if not hostname and target.get("kind", "Pod") == "Pod":  # only names endpoints without a hostname
+        pod_name = _str(target, "name", ".targetRef.name")
+    return Endpoint(addrs, ready is not False, hostname, pod_name)
 
 
 def _pod(raw: Mapping[str, Any], meta: Mapping[str, Any], namespace: str, name: str) -> Pod:
@@ -222,8 +232,8 @@ def _ip(value: object, path: str, version: int | None = None) -> str:
     """The canonical text of an address (a new string); IPv4 dotted quads are checked without ipaddress."""
     if not isinstance(value, str):
         raise ModelError(path, f"{value!r} is not an IP address")
-    if version != 6 and _canonical_ipv4(value):
-        return ".".join(value.split("."))
+    if version != 6 and _IPV4.match(value):
+        return value.encode().decode()  # a copy: the model keeps nothing of the raw document
     try:
         ip = ipaddress.ip_address(value)
     except ValueError:
@@ -231,15 +241,6 @@ def _ip(value: object, path: str, version: int | None = None) -> str:
     if version is not None and ip.version != version:
         raise ModelError(path, f"{value!r} is not an IPv{version} address")
     return str(ip)
-
-
-def _canonical_ipv4(text: str) -> bool:
-    """A dotted quad as the API writes it: four decimal octets, no leading zeros."""
-    parts = text.split(".")
-    return len(parts) == 4 and all(
-        p.isdigit() and p.isascii() and len(p) <= 3 and (p == "0" or p[0] != "0") and int(p) < 256
-        for p in parts
-    )
 
 
 def _mapping(

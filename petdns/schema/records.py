@@ -6,6 +6,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from petdns.dns.constants import AAAA, CNAME, NS, PTR, SOA, SRV, TXT, TYPE_NAMES, A
 from petdns.schema.catalog import Catalog, SvcKey
@@ -65,6 +66,7 @@ class Node:
 
 EMPTY = Node()
 _SRV_DEFERRED = frozenset({SRV})
+_UNREAD: RRSet = ((), ())  # a deferred type's records where only its presence is read (`rendered_only`)
 
 
 def address_rr(name: str, ip: str, ttl: int) -> RR:
@@ -73,6 +75,8 @@ def address_rr(name: str, ip: str, ttl: int) -> RR:
 
 
 def _addresses(name: str, ips: list[str], ttl: int) -> dict[int, RRSet]:
+    if ips and not any(":" in ip for ip in ips):  # IPv4 only, the common case
+        return {A: (tuple([RR(name, A, ttl, ip) for ip in ips]), ())}
     records: dict[int, RRSet] = {}
     for rtype in (A, AAAA):
         rrs = tuple(address_rr(name, ip, ttl) for ip in ips if (":" in ip) == (rtype == AAAA))
@@ -138,8 +142,7 @@ def endpoint_label(ep: Endpoint, ip: str, settings: Settings) -> str:
     return dashed(ip)
 
 
-@dataclass(frozen=True, slots=True)
-class _Ready:
+class _Ready(NamedTuple):
     label: str
     ip: str
     ports: tuple[Port, ...]
@@ -154,15 +157,18 @@ def _ready(catalog: Catalog, settings: Settings, key: SvcKey) -> list[_Ready]:
             if not ep.ready:
                 continue
             for ip in ep.addresses:
-                item = (endpoint_label(ep, ip, settings), ip, sl.ports)
+                item = (ep.hostname or endpoint_label(ep, ip, settings), ip, sl.ports)
                 if item not in seen:
                     seen.add(item)
-                    out.append(_Ready(*item, pet=bool(ep.hostname)))
+                    out.append(_Ready(*item, bool(ep.hostname)))
     return out
 
 
-def service_nodes(catalog: Catalog, settings: Settings, key: SvcKey) -> dict[str, Node]:
-    """Every name a service makes exist, in every cluster zone, with its records."""
+def service_nodes(
+    catalog: Catalog, settings: Settings, key: SvcKey, *, rendered_only: bool = False
+) -> dict[str, Node]:
+    """Every name a service makes exist, in every cluster zone, with its records. `rendered_only`: the
+    deferred types' record sets are left empty (the rendered zone reads only that they exist)."""
     svc = catalog.services.get(key)
     nodes: dict[str, Node] = {}
     if svc is None:
@@ -176,10 +182,10 @@ def service_nodes(catalog: Catalog, settings: Settings, key: SvcKey) -> dict[str
         ready = _ready(catalog, settings, key)
         if svc.kind is ServiceKind.HEADLESS:
             if ready:
-                nodes.update(_headless(base, ready, settings.ttl))
+                nodes.update(_headless(base, ready, settings.ttl, full=not rendered_only))
         else:
             nodes.update(_cluster_ip(base, svc, settings.ttl))
-            nodes.update(_endpoints(base, ready, settings.ttl))
+            nodes.update(_endpoints(base, ready, settings.ttl, full=not rendered_only))
     return nodes
 
 
@@ -196,11 +202,12 @@ def _cluster_ip(base: str, svc: Service, ttl: int) -> dict[str, Node]:
     return nodes
 
 
-def _headless(base: str, ready: list[_Ready], ttl: int) -> dict[str, Node]:
+def _headless(base: str, ready: list[_Ready], ttl: int, *, full: bool) -> dict[str, Node]:
+    """`full`: the deferred types' records too (else `_UNREAD` in their place)."""
     records = _addresses(base, list(dict.fromkeys(r.ip for r in ready)), ttl)
-    entries = [(f"{r.label}.{base}", p.port, r.ip) for r in ready for p in r.ports]
-    if entries:
-        records[SRV] = _srv(base, entries, ttl)
+    if any(r.ports for r in ready):
+        entries = [(f"{r.label}.{base}", p.port, r.ip) for r in ready for p in r.ports] if full else []
+        records[SRV] = _srv(base, entries, ttl) if full else _UNREAD
     nodes = {base: Node(records, deferred=_SRV_DEFERRED)}  # SRV on the bare name: every pet x port
     named: dict[str, list[tuple[str, int, str]]] = {}
     for r in ready:
@@ -211,20 +218,23 @@ def _headless(base: str, ready: list[_Ready], ttl: int) -> dict[str, Node]:
                 )
     for name, srv_entries in named.items():
         nodes[name] = Node({SRV: _srv(name, srv_entries, ttl)})
-    nodes.update(_endpoints(base, ready, ttl))
+    nodes.update(_endpoints(base, ready, ttl, full=full))
     return nodes
 
 
-def _endpoints(base: str, ready: list[_Ready], ttl: int) -> dict[str, Node]:
+def _endpoints(base: str, ready: list[_Ready], ttl: int, *, full: bool) -> dict[str, Node]:
     by_label: dict[str, list[_Ready]] = {}
     for r in ready:
         by_label.setdefault(r.label, []).append(r)
     nodes = {}
     for label, items in by_label.items():
         name = f"{label}.{base}"
-        records = _addresses(name, list(dict.fromkeys(r.ip for r in items)), ttl)
-        entries = [(name, p.port, r.ip) for r in items for p in r.ports]
-        if entries:
+        ips = [items[0].ip] if len(items) == 1 else list(dict.fromkeys(r.ip for r in items))
+        records = _addresses(name, ips, ttl)
+        if not full:
+            if any(r.ports for r in items):
+                records[SRV] = _UNREAD
+        elif entries := [(name, p.port, r.ip) for r in items for p in r.ports]:
             records[SRV] = _srv(name, entries, ttl)
         nodes[name] = Node(records, deferred=_SRV_DEFERRED)
     return nodes
@@ -236,32 +246,40 @@ def reverse_nodes(
     """PTRs per IP: its service if it is a ClusterIP, else every ready endpoint name of every service;
     with `ptr_hostname_only`, only its pet names (hostnames under headless services) when it has any.
 
-    IPs are taken grouped by service, so each service's endpoints are read once and forgotten after.
+    Yields (reverse name, node or None). IPs are taken grouped by service, so each service's endpoints
+    are read once and forgotten after.
     """
     zone = settings.zones[0]
-    labels: dict[SvcKey, dict[str, list[tuple[str, bool]]]] = {}
-    for ip in sorted(ips, key=catalog.services_of_ip):
+    hostname_only = settings.ptr_hostname_only
+    # a service's endpoint names by IP, and whether it is headless (the last few services read)
+    known: dict[SvcKey, tuple[dict[str, list[tuple[str, bool]]], bool]] = {}
+    for ip in sorted(ips, key=catalog.services_of_ip):  # (the keys are gone before the first node is made)
         refs = catalog.services_of_ip(ip)
         targets = [f"{k[1]}.{k[0]}.svc.{zone}" for k in refs if ip in catalog.services[k].cluster_ips]
         if not targets:
             pets: list[str] = []
             for key in refs:
-                if key not in labels:
-                    if len(labels) > 16:
-                        labels.clear()
-                    labels[key] = {}
+                names = known.get(key)
+                if names is None:
+                    if len(known) > 16:
+                        known.clear()
+                    base = f"{key[1]}.{key[0]}.svc.{zone}"
+                    by_ip: dict[str, list[tuple[str, bool]]] = {}
                     for r in _ready(catalog, settings, key):
-                        labels[key].setdefault(r.ip, []).append((r.label, r.pet))
-                base = f"{key[1]}.{key[0]}.svc.{zone}"
-                named = labels[key].get(ip, ())
-                targets += (f"{label}.{base}" for label, _ in named)
-                if catalog.services[key].kind is ServiceKind.HEADLESS:
-                    pets += (f"{label}.{base}" for label, pet in named if pet)
-            if settings.ptr_hostname_only and pets:
+                        by_ip.setdefault(r.ip, []).append((f"{r.label}.{base}", r.pet))
+                    names = known[key] = (by_ip, catalog.services[key].kind is ServiceKind.HEADLESS)
+                named = names[0].get(ip, ())
+                targets += [name for name, _ in named]
+                if hostname_only and names[1]:
+                    pets += [name for name, pet in named if pet]
+            if pets:
                 targets = pets
         owner = reverse_name(ip)
-        rrs = tuple(RR(owner, PTR, settings.ttl, t) for t in dict.fromkeys(targets))
-        yield ip, (Node({PTR: (rrs, ())}) if rrs else None)
+        ttl = settings.ttl
+        rrs = tuple(
+            [RR(owner, PTR, ttl, t) for t in (dict.fromkeys(targets) if len(targets) > 1 else targets)]
+        )
+        yield owner, (Node({PTR: (rrs, ())}) if rrs else None)
 
 
 def reverse_node(catalog: Catalog, settings: Settings, ip: str) -> Node | None:
