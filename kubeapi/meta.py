@@ -28,3 +28,12 @@ def parse_time(value: object) -> float | None:
     except ValueError:
         return None
     return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
+
+
+def dig(obj: Any, *path: str) -> Any:
+    """obj[path[0]][path[1]]...; None where a step is missing or not a mapping."""
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj

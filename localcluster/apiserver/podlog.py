@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kubeapi.meta import Obj, parse_time, rfc3339
+from kubeapi.meta import Obj, dig, parse_time, rfc3339
 from localcluster.storage.errors import ApiError, bad_request
 
 
@@ -35,21 +35,13 @@ class Line:
         return f"{stamp} {body}"
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
 def _items(value: Any) -> list[Obj]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def container_names(pod: Obj, key: str = "containers") -> list[str]:
     """The names of spec.containers (or spec.initContainers)."""
-    return [str(c.get("name", "")) for c in _items(_get(pod, "spec", key))]
+    return [str(c.get("name", "")) for c in _items(dig(pod, "spec", key))]
 
 
 def _go_list(names: list[str]) -> str:
@@ -59,7 +51,7 @@ def _go_list(names: list[str]) -> str:
 def pick_container(pod: Obj, wanted: str) -> str:
     """The container a log request is for, or the 400 upstream gives: no such container, or several and
     none named (the `kubectl.kubernetes.io/default-container` choice is kubectl's, not the server's)."""
-    name = str(_get(pod, "metadata", "name") or "")
+    name = str(dig(pod, "metadata", "name") or "")
     main, init = container_names(pod), container_names(pod, "initContainers")
     if wanted:
         if wanted not in main and wanted not in init:
@@ -75,7 +67,7 @@ def pick_container(pod: Obj, wanted: str) -> str:
 
 def _status_of(pod: Obj, container: str) -> tuple[Obj | None, bool]:
     for key, is_init in (("initContainerStatuses", True), ("containerStatuses", False)):
-        for status in _items(_get(pod, "status", key)):
+        for status in _items(dig(pod, "status", key)):
             if status.get("name") == container:
                 return status, is_init
     return None, container in container_names(pod, "initContainers")
@@ -83,21 +75,21 @@ def _status_of(pod: Obj, container: str) -> tuple[Obj | None, bool]:
 
 def check_started(pod: Obj, container: str) -> None:
     """The 400 upstream gives for a pod with no node or a container that has not started yet."""
-    name = str(_get(pod, "metadata", "name") or "")
-    if not _get(pod, "spec", "nodeName"):
+    name = str(dig(pod, "metadata", "name") or "")
+    if not dig(pod, "spec", "nodeName"):
         raise bad_request(f"pod {name} does not have a host assigned")
     status, _ = _status_of(pod, container)
     state = (status or {}).get("state") or {}
     if "running" in state or "terminated" in state:
         return
-    reason = _get(state, "waiting", "reason") or "ContainerCreating"
+    reason = dig(state, "waiting", "reason") or "ContainerCreating"
     raise ApiError(
         400, "BadRequest", f'container "{container}" in pod "{name}" is waiting to start: {reason}'
     )
 
 
 def _condition_since(pod: Obj, kind: str) -> float | None:
-    for cond in _items(_get(pod, "status", "conditions")):
+    for cond in _items(dig(pod, "status", "conditions")):
         if cond.get("type") == kind and cond.get("status") == "True":
             return parse_time(cond.get("lastTransitionTime"))
     return None
@@ -105,14 +97,14 @@ def _condition_since(pod: Obj, kind: str) -> float | None:
 
 def _claims(pod: Obj) -> list[str]:
     return [
-        str(_get(v, "persistentVolumeClaim", "claimName"))
-        for v in _items(_get(pod, "spec", "volumes"))
-        if _get(v, "persistentVolumeClaim", "claimName")
+        str(dig(v, "persistentVolumeClaim", "claimName"))
+        for v in _items(dig(pod, "spec", "volumes"))
+        if dig(v, "persistentVolumeClaim", "claimName")
     ]
 
 
 def _probe_text(pod: Obj, container: str) -> str:
-    for c in _items(_get(pod, "spec", "containers")):
+    for c in _items(dig(pod, "spec", "containers")):
         if c.get("name") == container:
             probe = c.get("readinessProbe")
             if not isinstance(probe, dict):
@@ -129,13 +121,13 @@ def _probe_text(pod: Obj, container: str) -> str:
 def _pod_steps(pod: Obj, out: list[tuple[float | None, str]], *, until: str = "") -> None:
     """The pod-level steps: scheduling, claims, init containers (up to and including `until`)."""
     scheduled = _condition_since(pod, "PodScheduled")
-    node = _get(pod, "spec", "nodeName")
+    node = dig(pod, "spec", "nodeName")
     out.append((scheduled, f"kubelet: pod scheduled to node {node} by default-scheduler"))
     claims = _claims(pod)
     if claims:
         out.append((scheduled, f"kubelet: volumes ready: persistentvolumeclaim {', '.join(claims)} Bound"))
-    for status in _items(_get(pod, "status", "initContainerStatuses")):
-        ended = _get(status, "state", "terminated") or {}
+    for status in _items(dig(pod, "status", "initContainerStatuses")):
+        ended = dig(status, "state", "terminated") or {}
         init = status.get("name")
         if ended.get("startedAt"):
             out.append((parse_time(ended["startedAt"]), f"kubelet: init container {init} started"))

@@ -12,7 +12,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from kubeapi.meta import Obj, rfc3339
+from kubeapi.meta import Obj, dig, rfc3339
 
 Condition = tuple[str, bool, str, str]  # (type, status, reason, message)
 
@@ -41,14 +41,6 @@ _SUFFIXES = {
 _QUANTITY = re.compile(r"([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)")
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
@@ -72,9 +64,9 @@ def qos_class(pod: Obj) -> str:
     requests: dict[str, Decimal] = {}
     limits: dict[str, Decimal] = {}
     guaranteed = True
-    containers = _list(_get(pod, "spec", "containers")) + _list(_get(pod, "spec", "initContainers"))
+    containers = _list(dig(pod, "spec", "containers")) + _list(dig(pod, "spec", "initContainers"))
     for container in containers:
-        resources = _get(container, "resources") or {}
+        resources = dig(container, "resources") or {}
         found_limits = set()
         for kind, into in (("limits", limits), ("requests", requests)):
             for name, raw in (resources.get(kind) or {}).items():
@@ -158,14 +150,14 @@ def _names(containers: list[Obj]) -> str:
 
 
 def _containers(pod: Obj, key: str = "containers") -> list[Obj]:
-    return [c for c in _list(_get(pod, "spec", key)) if isinstance(c, dict)]
+    return [c for c in _list(dig(pod, "spec", key)) if isinstance(c, dict)]
 
 
 def _started_at(pod: Obj, key: str, name: str) -> str | None:
-    for status in _list(_get(pod, "status", key)):
+    for status in _list(dig(pod, "status", key)):
         if isinstance(status, dict) and status.get("name") == name:
             state = status.get("state") or {}
-            found = _get(state, "running", "startedAt") or _get(state, "terminated", "startedAt")
+            found = dig(state, "running", "startedAt") or dig(state, "terminated", "startedAt")
             return str(found) if found else None
     return None
 
@@ -179,7 +171,7 @@ def _base(pod: Obj, phase: str, conds: list[Obj], host_ips: tuple[str, ...], now
     if host_ips:
         status["hostIP"] = host_ips[0]
         status["hostIPs"] = _addresses(host_ips)
-        status["startTime"] = _get(pod, "status", "startTime") or rfc3339(now)
+        status["startTime"] = dig(pod, "status", "startTime") or rfc3339(now)
     status["qosClass"] = qos_class(pod)
     return status
 
@@ -195,7 +187,7 @@ def _container(pod: Obj, container: Obj, state: Obj, *, ready: bool, started: bo
     status: Obj = {"name": container.get("name", ""), "image": normalize_image(image) if image else ""}
     status["imageID"] = image_id(image) if ran and image else ""
     if ran:
-        status["containerID"] = container_id(str(_get(pod, "metadata", "uid") or ""), str(status["name"]))
+        status["containerID"] = container_id(str(dig(pod, "metadata", "uid") or ""), str(status["name"]))
     status.update(lastState={}, ready=ready, restartCount=0, started=started, state=state)
     return status
 
@@ -287,7 +279,7 @@ def _init_completed(pod: Obj, c: Obj, stamp: str) -> Obj:
     started = _started_at(pod, "initContainerStatuses", str(c.get("name"))) or stamp
     done = {
         "terminated": {
-            "containerID": container_id(str(_get(pod, "metadata", "uid") or ""), str(c.get("name"))),
+            "containerID": container_id(str(dig(pod, "metadata", "uid") or ""), str(c.get("name"))),
             "exitCode": 0,
             "reason": "Completed",
             "startedAt": started,
@@ -341,7 +333,7 @@ def _ended(pod: Obj, c: Obj, reason: str, stamp: str) -> Obj:
     started = _started_at(pod, "containerStatuses", name)
     end: Obj = {"exitCode": CONTAINER_REASONS[reason], "reason": reason}
     if started:
-        end.update(containerID=container_id(str(_get(pod, "metadata", "uid") or ""), name))
+        end.update(containerID=container_id(str(dig(pod, "metadata", "uid") or ""), name))
         end.update(startedAt=started)
     end["finishedAt"] = stamp
     return _container(pod, c, {"terminated": end}, ready=False, started=False, ran=bool(started))
@@ -362,7 +354,7 @@ def node_lost(pod: Obj, node: str, now: float) -> Obj:
     """A pod being deleted on a node that stopped answering: not Ready, reason NodeLost."""
     status = mark_not_ready(pod, now)
     status["reason"] = "NodeLost"
-    name = _get(pod, "metadata", "name")
+    name = dig(pod, "metadata", "name")
     status["message"] = f"Node {node} which was running pod {name} is unresponsive"
     return status
 
@@ -371,24 +363,24 @@ def is_ready(pod: Obj) -> bool:
     """Whether the pod's Ready condition is True."""
     return any(
         isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
-        for c in _list(_get(pod, "status", "conditions"))
+        for c in _list(dig(pod, "status", "conditions"))
     )
 
 
 def pod_ips_of(pod: Obj) -> list[str]:
     """status.podIPs (or podIP) of a pod."""
     ips = [
-        str(a.get("ip")) for a in _list(_get(pod, "status", "podIPs")) if isinstance(a, dict) and a.get("ip")
+        str(a.get("ip")) for a in _list(dig(pod, "status", "podIPs")) if isinstance(a, dict) and a.get("ip")
     ]
-    single = _get(pod, "status", "podIP")
+    single = dig(pod, "status", "podIP")
     return ips or ([str(single)] if single else [])
 
 
 def started_at(pod: Obj) -> str | None:
     """When the pod's containers started (the earliest startedAt), if they did."""
     stamps = [
-        str(_get(s, "state", "running", "startedAt"))
-        for s in _list(_get(pod, "status", "containerStatuses"))
-        if _get(s, "state", "running", "startedAt")
+        str(dig(s, "state", "running", "startedAt"))
+        for s in _list(dig(pod, "status", "containerStatuses"))
+        if dig(s, "state", "running", "startedAt")
     ]
     return min(stamps) if stamps else None

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
-from kubeapi.meta import Obj
+from kubeapi.meta import Obj, dig
 
 Lookup = Callable[[str], str | None]
 # (kind, name, key) -> the value of a ConfigMap's or Secret's key (Secrets decoded), None when missing
@@ -42,14 +41,6 @@ def expand(text: str, lookup: Lookup) -> str:
     return "".join(out)
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
 def field_value(pod: Obj, path: str) -> str | None:
     """A `fieldRef.fieldPath` of the pod (None when unsupported or unset)."""
     simple = {
@@ -62,14 +53,14 @@ def field_value(pod: Obj, path: str) -> str | None:
         "spec.serviceAccountName": ("spec", "serviceAccountName"),
     }
     if path in simple:
-        value = _get(pod, *simple[path])
+        value = dig(pod, *simple[path])
         return None if value is None else str(value)
     for prefix, field in (("metadata.labels", "labels"), ("metadata.annotations", "annotations")):
         if path.startswith(prefix + "['") and path.endswith("']"):
-            value = (_get(pod, "metadata", field) or {}).get(path[len(prefix) + 2 : -2])
+            value = (dig(pod, "metadata", field) or {}).get(path[len(prefix) + 2 : -2])
             return None if value is None else str(value)
         if path == prefix:
-            items = sorted((_get(pod, "metadata", field) or {}).items())
+            items = sorted((dig(pod, "metadata", field) or {}).items())
             return "\n".join(f'{k}="{v}"' for k, v in items)
     return None
 

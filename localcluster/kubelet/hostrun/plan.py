@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from kubeapi.meta import Obj
+from kubeapi.meta import Obj, dig
 from localcluster.kubelet.hostrun import envvars, identity
 
 ANNOTATION = "localcluster.petdns.dev/run"
@@ -86,23 +85,15 @@ class NotRun:
     failed: str | None = None
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
 def asks_to_run(pod: Obj) -> bool:
     """Whether the pod carries the annotation `localcluster.petdns.dev/run: host`."""
-    return str((_get(pod, "metadata", "annotations") or {}).get(ANNOTATION) or "").strip().lower() == "host"
+    return str((dig(pod, "metadata", "annotations") or {}).get(ANNOTATION) or "").strip().lower() == "host"
 
 
 def user_of(pod: Obj, container: Obj, host: Host) -> tuple[int, int]:
     """(uid, gid): runAsUser/runAsGroup (container, else pod) when set; else the invoking user (SUDO_UID and
     SUDO_GID, or the current ids when not root); root without sudo runs as nobody."""
-    own, pods = container.get("securityContext") or {}, _get(pod, "spec", "securityContext") or {}
+    own, pods = container.get("securityContext") or {}, dig(pod, "spec", "securityContext") or {}
 
     def asked(key: str) -> int | None:
         for context in (own, pods):
@@ -126,7 +117,7 @@ def user_of(pod: Obj, container: Obj, host: Host) -> tuple[int, int]:
 
 def _mounts(pod: Obj, claims: Mapping[str, str], host: Host) -> list[tuple[str, str]]:
     out: dict[str, str] = {}
-    for container in [*(_get(pod, "spec", "initContainers") or []), *(_get(pod, "spec", "containers") or [])]:
+    for container in [*(dig(pod, "spec", "initContainers") or []), *(dig(pod, "spec", "containers") or [])]:
         for mount in container.get("volumeMounts") or [] if isinstance(container, dict) else []:
             source = claims.get(str(mount.get("name")))
             target = str(mount.get("mountPath") or "").rstrip("/") or "/"
@@ -166,7 +157,7 @@ def _container(pod: Obj, container: Obj, ctx: PodContext, host: Host, workdir: s
         failed = f'exec: "{argv[0]}": executable file not found in $PATH'
         return NotRun(f"container {name}: command {argv[0]!r} not found on the host", failed)
     pre_stop = None
-    handler = _get(container, "lifecycle", "preStop", "exec", "command")
+    handler = dig(container, "lifecycle", "preStop", "exec", "command")
     if isinstance(handler, list) and handler:
         words = [str(w) for w in handler]
         found_stop = _find(words[0], env.get("PATH", ""), host)
@@ -192,7 +183,7 @@ def _container(pod: Obj, container: Obj, ctx: PodContext, host: Host, workdir: s
         gid=gid,
         pre_stop=pre_stop,
         pre_stop_http=http
-        if isinstance(http := _get(container, "lifecycle", "preStop", "httpGet"), dict)
+        if isinstance(http := dig(container, "lifecycle", "preStop", "httpGet"), dict)
         else None,
         probes=probes,
         ports=ports,
