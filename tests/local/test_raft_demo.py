@@ -10,7 +10,6 @@ import random
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +21,7 @@ import pytest
 import yaml
 
 from tests.support.process import ROOT, wait_for
+from tests.support.runpods import raft_status
 
 MANIFEST = ROOT / "config" / "examples" / "run-pods" / "raft.yaml"
 NAMES = ["raft-0", "raft-1", "raft-2"]
@@ -216,16 +216,6 @@ def test_srv_and_a_answers_are_read_from_compressed_replies() -> None:
 # three real processes on 127.0.0.x with PEERS instead of DNS
 
 
-def status(address: str) -> dict[str, Any] | None:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(f"http://{address}/status", timeout=1) as response:
-            found: dict[str, Any] = json.load(response)
-            return found
-    except OSError:
-        return None
-
-
 class Trio:
     def __init__(self, directory: Path) -> None:
         self.directory, self.port = directory, 18000 + os.getpid() % 1000
@@ -244,7 +234,7 @@ class Trio:
         )
 
     def statuses(self) -> dict[str, dict[str, Any]]:
-        found = {n: status(self.addresses[n]) for n, p in self.procs.items() if p.poll() is None}
+        found = {n: raft_status(self.addresses[n]) for n, p in self.procs.items() if p.poll() is None}
         return {n: s for n, s in found.items() if s is not None}
 
     def settled(self, count: int, commit: int) -> dict[str, dict[str, Any]] | None:

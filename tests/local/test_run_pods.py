@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from tests.support.runpods import (
     etcd_call,
     extra_manifest,
     host_processes,
+    raft_status,
     ready_ips,
     why_not,
 )
@@ -39,13 +39,7 @@ TIMINGS: dict[str, float] = {}
 
 
 def status(ip: str) -> dict[str, Any] | None:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(f"http://{ip}:8080/status", timeout=1) as response:
-            found: dict[str, Any] = json.load(response)
-            return found
-    except OSError:
-        return None
+    return raft_status(f"{ip}:8080")
 
 
 class Cluster:

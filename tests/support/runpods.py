@@ -128,6 +128,17 @@ spec:
 {CLAIM}"""
 
 
+def raft_status(address: str) -> dict[str, Any] | None:
+    """A Raft pet's /status at HOST:PORT (no proxy), None while it does not answer."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://{address}/status", timeout=1) as response:
+            found: dict[str, Any] = json.load(response)
+            return found
+    except OSError:
+        return None
+
+
 def why_not() -> str | None:
     """Why this host cannot run pods for real (None: it can)."""
     if not sys.platform.startswith("linux"):
