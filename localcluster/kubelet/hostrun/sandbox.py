@@ -17,6 +17,7 @@ from localcluster.kubelet.hostrun.plan import ContainerPlan, PodPlan
 HOLDER = Path(__file__).with_name("holder.py")
 PR_SET_PDEATHSIG = 1
 READY_TIMEOUT = 10.0
+KILL_WAIT = 5.0  # for a killed sandbox's processes to end before `unshare` is killed too
 
 
 ENTER = 'cd -- "$0" && exec "$@"'  # sh -c ENTER WORKDIR COMMAND...
@@ -134,9 +135,14 @@ class Sandbox:
             await self.unshare.wait()
             return
         self._killed = True
-        for pid in (self.pid, self.unshare.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        # the namespace's first process ends after every other process of it: `unshare` reaps it and
+        # exits by itself (killing `unshare` first would leave it to whoever adopts it)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.unshare.wait(), KILL_WAIT)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.unshare.pid, signal.SIGKILL)
         await self.unshare.wait()
 
 
