@@ -10,11 +10,11 @@ offered load, first idle, then while the attack (`abuse_attack`) holds its TCP p
 Placement: the server on --server-cpu; dnsperf and the attacker thread on --loadgen-cpu, the attacker
 at nice 19 so that it never delays dnsperf (--attacker-cpu puts it elsewhere, e.g. on the server's CPU
 to measure a CPU-starving attacker). On a shared machine, other processes' load delays the servers and
-dnsperf by milliseconds (the "noise" column shows how much CPU it took): run the bench under
-`chrt -f 10` and the servers and dnsperf inherit a real-time priority above it (the attacker thread
-drops back to an ordinary one; --nice N starts the servers as ordinary processes). A real-time server's
-threads do not preempt one another on its CPU: a thread waiting for the GIL waits until the holder
-blocks, which makes GIL hand-offs costlier than under the ordinary scheduler. Rounds interleave the
+dnsperf by milliseconds (the "noise" column shows how much CPU it took): judge on a quiet machine.
+Under `chrt -f 10` the servers and dnsperf inherit a real-time priority (the attacker thread drops back
+to an ordinary one; --nice N starts the servers as ordinary processes), but a real-time server's threads
+do not preempt one another on its CPU: petdns's UDP thread then waits for every burst of the event
+loop's TCP work to end, which measures the scheduler rather than the server. Rounds interleave the
 servers and the idle/attacked phases, so a drift in the machine's other load falls on both; the
 figures are medians over the rounds.
 
