@@ -96,7 +96,7 @@ class LocalOptions:
             path: (DEFAULT_HTTP,) if addresses is None else addresses for path, addresses in given.items()
         }
         listen = [self.dns]
-        if self.kubelet.run_pods:  # the address pods run for real have as their nameserver
+        if self.kubelet.run_pods and available() is None:  # the nameserver of pods run for real
             listen.append((self.kubelet.dns_address, 53))
         return ServeOptions(
             settings=settings,

@@ -71,7 +71,8 @@ def parser(prog: str = "petdns local") -> argparse.ArgumentParser:
         "--run-pods",
         action="store_true",
         help="run the containers of pods annotated localcluster.petdns.dev/run=host as host processes "
-        "(Linux, unshare and nsenter; DNS also served on port 53 of address 10 of the pod range)",
+        "(Linux, root, util-linux unshare/nsenter/setpriv; DNS also served on port 53 of address 10 of the "
+        "pod range)",
     )
     _operations(local)
     return local

@@ -1,8 +1,9 @@
-"""Reading /proc/net tables for wildcard binds (pure)."""
+"""Reading /proc/net tables for wildcard binds (pure); who may run pods."""
 
 from __future__ import annotations
 
 from localcluster.kubelet.hostrun.listeners import LISTEN, UNCONNECTED, describe, parse
+from localcluster.kubelet.hostrun.runtime import available
 
 HEAD = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 TAIL = " 00000000:00000000 00:00000000 00000000     0        0 {} 1 0 100 0 0 10 0\n"
@@ -29,3 +30,8 @@ def test_listening_sockets_with_their_address_kind_port_and_inode() -> None:
 def test_descriptions() -> None:
     assert describe("tcp", False, 8080) == "0.0.0.0:8080/tcp"
     assert describe("udp6", True, 53) == "[::]:53/udp"
+
+
+def test_pods_run_only_as_root() -> None:
+    said = available(euid=1000)
+    assert said is not None and ("root" in said or "not found" in said)

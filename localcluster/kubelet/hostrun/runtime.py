@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -19,10 +20,15 @@ from localcluster.kubelet.hostrun.podrun import Event, PodRun
 log = logging.getLogger("localcluster.kubelet")
 
 
-def available() -> str | None:
-    """Why pods cannot run on this host (None: they can)."""
+def available(euid: int | None = None) -> str | None:
+    """Why pods cannot run on this host (None: they can): the tools, and root (new UTS, mount and PID
+    namespaces, and DNS on port 53 for the pets)."""
     missing = [tool for tool in ("unshare", "nsenter", "setpriv", "env") if shutil.which(tool) is None]
-    return f"{', '.join(missing)} not found on PATH" if missing else None
+    if missing:
+        return f"{', '.join(missing)} not found on PATH"
+    if (os.geteuid() if euid is None else euid) != 0:
+        return "not running as root (pods run in new UTS, mount and PID namespaces; their DNS is on port 53)"
+    return None
 
 
 class HostRuntime:
