@@ -37,3 +37,9 @@ def dig(obj: Any, *path: str) -> Any:
             return None
         obj = obj.get(key)
     return obj
+
+
+def section(obj: Obj, key: str) -> Obj:
+    """A top-level mapping of an object (metadata, spec, status); {} when absent or not a mapping."""
+    found = obj.get(key)
+    return found if isinstance(found, dict) else {}

@@ -6,25 +6,22 @@ import math
 import re
 from typing import Any
 
-from kubeapi.meta import Obj
+from kubeapi.meta import Obj, section
 
 
 def meta(obj: Obj) -> Obj:
     """metadata ({} when absent)."""
-    found = obj.get("metadata")
-    return found if isinstance(found, dict) else {}
+    return section(obj, "metadata")
 
 
 def spec(obj: Obj) -> Obj:
     """spec ({} when absent)."""
-    found = obj.get("spec")
-    return found if isinstance(found, dict) else {}
+    return section(obj, "spec")
 
 
 def status(obj: Obj) -> Obj:
     """status ({} when absent)."""
-    found = obj.get("status")
-    return found if isinstance(found, dict) else {}
+    return section(obj, "status")
 
 
 def count(mapping: Obj, key: str, default: int = 0) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubeapi.labels import from_label_selector
-from kubeapi.meta import Obj
+from kubeapi.meta import Obj, section
 
 Owner = tuple[str, str, str]  # (apiVersion, kind, name) of a pod's controller
 
@@ -23,34 +23,24 @@ class Scales:
     failure: str = ""
 
 
-def _meta(obj: Obj) -> Obj:
-    found = obj.get("metadata")
-    return found if isinstance(found, dict) else {}
-
-
-def _spec(obj: Obj) -> Obj:
-    found = obj.get("spec")
-    return found if isinstance(found, dict) else {}
-
-
 def selects(pdb: Obj, pod: Obj) -> bool:
     """The budget's selector matches the pod (same namespace; an empty or missing selector matches none)."""
-    if _meta(pdb).get("namespace") != _meta(pod).get("namespace"):
+    if section(pdb, "metadata").get("namespace") != section(pod, "metadata").get("namespace"):
         return False
-    raw = _spec(pdb).get("selector")
+    raw = section(pdb, "spec").get("selector")
     found = from_label_selector(raw)
-    return raw is not None and not found.empty and found.matches(_meta(pod).get("labels") or {})
+    return raw is not None and not found.empty and found.matches(section(pod, "metadata").get("labels") or {})
 
 
 def needs_scale(pdb: Obj) -> bool:
     """maxUnavailable, or minAvailable as a percent: the expected count comes from the controllers."""
-    spec = _spec(pdb)
+    spec = section(pdb, "spec")
     return spec.get("maxUnavailable") is not None or isinstance(spec.get("minAvailable"), str)
 
 
 def controller_of(pod: Obj) -> Owner | None:
     """The pod's controller reference."""
-    for ref in _meta(pod).get("ownerReferences") or []:
+    for ref in section(pod, "metadata").get("ownerReferences") or []:
         if isinstance(ref, dict) and ref.get("controller"):
             return (str(ref.get("apiVersion", "")), str(ref.get("kind", "")), str(ref.get("name", "")))
     return None
@@ -62,7 +52,7 @@ def owners(pods: Iterable[Obj]) -> tuple[set[Owner], str]:
     for pod in pods:
         owner = controller_of(pod)
         if owner is None:
-            return set(), f'found no controllers for pod "{_meta(pod).get("name", "")}"'
+            return set(), f'found no controllers for pod "{section(pod, "metadata").get("name", "")}"'
         found.add(owner)
     return found, ""
 
@@ -87,8 +77,8 @@ def _percent(value: Any, total: int, *, round_up: bool) -> int:
 
 def budget_status(pdb: Obj, pods: list[Obj], scales: Scales, now: str) -> Obj:
     """The status of a budget over the pods it selects: counts, observedGeneration, DisruptionAllowed."""
-    spec = _spec(pdb)
-    healthy = sum(1 for pod in pods if not _meta(pod).get("deletionTimestamp") and _ready(pod))
+    spec = section(pdb, "spec")
+    healthy = sum(1 for pod in pods if not section(pod, "metadata").get("deletionTimestamp") and _ready(pod))
     low, high = spec.get("minAvailable"), spec.get("maxUnavailable")
     if high is not None:
         expected = scales.expected
@@ -102,7 +92,7 @@ def budget_status(pdb: Obj, pods: list[Obj], scales: Scales, now: str) -> Obj:
     allowed = healthy - desired
     if expected <= 0 or allowed <= 0:
         allowed = 0
-    generation = _meta(pdb).get("generation")
+    generation = section(pdb, "metadata").get("generation")
     observed = generation if isinstance(generation, int) else 0
     found = pdb.get("status")
     old: Obj = found if isinstance(found, dict) else {}
@@ -148,5 +138,9 @@ def _still_disrupted(found: Any, pods: list[Obj]) -> Obj:
     """Evicted pods stay listed until they are gone or terminating (upstream also times them out)."""
     if not isinstance(found, dict):
         return {}
-    live = {str(_meta(pod).get("name")) for pod in pods if not _meta(pod).get("deletionTimestamp")}
+    live = {
+        str(section(pod, "metadata").get("name"))
+        for pod in pods
+        if not section(pod, "metadata").get("deletionTimestamp")
+    }
     return {name: when for name, when in found.items() if name in live}

@@ -9,25 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubeapi.meta import Obj
+from kubeapi.meta import Obj, section
 
 PVC_PROTECTION = "kubernetes.io/pvc-protection"
 PV_PROTECTION = "kubernetes.io/pv-protection"
 
 
-def _meta(obj: Obj) -> Obj:
-    found = obj.get("metadata")
-    return found if isinstance(found, dict) else {}
-
-
 def finalizers(obj: Obj) -> list[str]:
     """metadata.finalizers."""
-    return [str(f) for f in _meta(obj).get("finalizers") or []]
+    return [str(f) for f in section(obj, "metadata").get("finalizers") or []]
 
 
 def deleting(obj: Obj) -> bool:
     """Whether the object has a deletionTimestamp."""
-    return bool(_meta(obj).get("deletionTimestamp"))
+    return bool(section(obj, "metadata").get("deletionTimestamp"))
 
 
 def claims_held(pod: Obj) -> list[str]:
