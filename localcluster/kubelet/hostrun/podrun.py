@@ -99,7 +99,7 @@ class PodRun:
         self.stopped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stop_task: asyncio.Task[None] | None = None
-        self.stopped_callbacks: list[Callable[[], object]] = []
+        self._binds: asyncio.Task[None] | None = None  # looks for wildcard binds while the pod runs
 
     # --- what the kubelet reads ------------------------------------------------------------------------
 
@@ -142,8 +142,7 @@ class PodRun:
             with contextlib.suppress(OSError):
                 os.chown(path, uid, self.plan.containers[0].gid)
         self.notify()
-        watcher = asyncio.create_task(self._watch_binds(self.sandbox.pid))
-        self.stopped_callbacks.append(watcher.cancel)
+        self._binds = asyncio.create_task(self._watch_binds(self.sandbox.pid))
         for init in self.init:
             if not await self._supervise(init, init_container=True):
                 await self._end("Failed")
@@ -193,9 +192,8 @@ class PodRun:
 
     def _stopped(self) -> None:
         self.stopped.set()
-        for callback in self.stopped_callbacks:
-            callback()
-        self.stopped_callbacks.clear()
+        if self._binds is not None:
+            self._binds.cancel()
 
     async def _watch_binds(self, holder: int) -> None:
         """Say once per port when a process of the pod listens on every address (pods share the host's
