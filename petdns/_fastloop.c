@@ -16,7 +16,6 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,8 +29,7 @@
 #define NAME_SIZE 32
 #define MAX_READERS 1024
 #define MAX_BUCKETS 32
-#define FOLD_AT 4096
-#define QUIET_MS 1 /* a drained socket quiet this long hands the counts to Python */
+#define TYPE_CODES 256
 #define MAX_UDP_MIN 512
 #define OPT_LEN 11
 #define POINTERS (12 + 256)
@@ -647,13 +645,18 @@ typedef struct {
     struct iovec *recv_iov, *send_iov;
     struct mmsghdr *recv, *send;
     uint8_t *declined; /* per received datagram: 1 when Python must answer it */
-    /* counts of the replies sent since the last return to Python */
-    uint8_t *types[MAX_BUCKETS];
-    Py_ssize_t ntypes[MAX_BUCKETS];
-    double seconds[MAX_BUCKETS];
-    uint8_t *flags;
-    Py_ssize_t nflags;
-    long answered, failed;
+    /* What the loop answered since it was made, written by the serving thread alone (relaxed
+     * stores) and read by `take` whenever Python counts (a scrape): replies by duration bucket and
+     * type code, their time in nanoseconds by type code, replies by rcode, sent and failed. */
+    _Atomic uint64_t replies[MAX_BUCKETS][TYPE_CODES];
+    _Atomic uint64_t nanos[TYPE_CODES];
+    _Atomic uint64_t rcodes[16];
+    _Atomic uint64_t answered, failed;
+    /* what `take` has handed to Python so far (under the GIL) */
+    uint64_t taken_replies[MAX_BUCKETS][TYPE_CODES];
+    uint64_t taken_nanos[TYPE_CODES];
+    uint64_t taken_rcodes[16];
+    uint64_t taken_answered, taken_failed;
 } Loop;
 
 static double now(void) {
@@ -689,13 +692,15 @@ static void stage(Loop *l, int slot, int source, Py_ssize_t len) {
     l->send[slot].msg_hdr.msg_namelen = l->namelen;
 }
 
-/* Batches until one has queries for Python, the counts are due (FOLD_AT replies, or the first one
- * counted 0.1 s ago), or the socket was drained and stayed quiet for QUIET_MS. Returning takes the GIL,
- * which a busy event loop holds for up to the switch interval: under a steady stream the loop keeps
- * answering instead of waiting for it after each batch. Returns the number of datagrams of the last
- * batch, or -errno. */
+/* one writer: a plain add, published whole to readers on other threads */
+#define BUMP(counter, n)                                                                                   \
+    atomic_store_explicit(&(counter), atomic_load_explicit(&(counter), memory_order_relaxed) + (n),      \
+                          memory_order_relaxed)
+
+/* Batches until one has queries for Python (or the socket is shut down): what it answers itself it
+ * counts here, so a steady stream of hits never waits for the GIL, whoever holds it. Returns the
+ * number of datagrams of the last batch, or -errno. */
 static int serve(Loop *l) {
-    double held = 0; /* when the first reply not yet counted by Python was sent */
     for (;;) {
         for (int i = 0; i < l->batch; i++) l->recv[i].msg_hdr.msg_namelen = NAME_SIZE;
         int n = recvmmsg(l->fd, l->recv, l->batch, MSG_WAITFORONE, NULL);
@@ -727,19 +732,16 @@ static int serve(Loop *l) {
             int failed = flush(l, slot);
             double took = now() - start;
             int b = bucket_of(l, took);
-            memcpy(l->types[b] + l->ntypes[b], codes, slot);
-            l->ntypes[b] += slot;
-            l->seconds[b] += took * slot;
-            for (int k = 0; k < slot; k++) l->flags[l->nflags++] = l->send_buf[(size_t)k * SEND_SIZE + 3];
-            l->answered += slot - failed;
-            l->failed += failed;
-            if (!held) held = start;
+            uint64_t ns = (uint64_t)(took * 1e9);
+            for (int k = 0; k < slot; k++) {
+                BUMP(l->replies[b][codes[k]], 1);
+                BUMP(l->nanos[codes[k]], ns);
+                BUMP(l->rcodes[l->send_buf[(size_t)k * SEND_SIZE + 3] & 0x0F], 1);
+            }
+            BUMP(l->answered, (uint64_t)(slot - failed));
+            BUMP(l->failed, (uint64_t)failed);
         }
-        if (handed || l->nflags >= FOLD_AT || (held && now() - held > 0.1)) return n;
-        if (n < l->batch) {
-            struct pollfd p = {.fd = l->fd, .events = POLLIN};
-            if (poll(&p, 1, QUIET_MS) <= 0) return n; /* quiet (or interrupted): count now */
-        }
+        if (handed) return n;
     }
 }
 
@@ -756,43 +758,69 @@ static PyObject *loop_use(Loop *l, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-/* run() -> (errno or 0, [(index, datagram) for Python], [(bucket, type codes, seconds)], reply flags,
- * answered, failed) */
+/* run() -> (errno or 0, [(index, datagram) for Python]) */
 static PyObject *loop_run(Loop *l, PyObject *unused) {
     (void)unused;
     int n;
     Py_BEGIN_ALLOW_THREADS n = serve(l);
     Py_END_ALLOW_THREADS
-    PyObject *declined = PyList_New(0), *buckets = PyList_New(0), *res = NULL;
-    if (!declined || !buckets) goto done;
+    PyObject *declined = PyList_New(0);
+    if (!declined) return NULL;
     for (int i = 0; i < n; i++) {
         if (!l->declined[i]) continue;
         PyObject *item = Py_BuildValue("(iy#)", i, (const char *)l->recv_buf + (size_t)i * RECV_SIZE,
                                        (Py_ssize_t)(l->recv[i].msg_len <= RECV_SIZE ? l->recv[i].msg_len : RECV_SIZE));
         if (!item || PyList_Append(declined, item) < 0) {
             Py_XDECREF(item);
-            goto done;
+            Py_DECREF(declined);
+            return NULL;
         }
         Py_DECREF(item);
     }
-    for (int b = 0; b <= l->nbounds; b++) {
-        if (!l->ntypes[b]) continue;
-        PyObject *item = Py_BuildValue("(iy#d)", b, (const char *)l->types[b], l->ntypes[b], l->seconds[b]);
-        if (!item || PyList_Append(buckets, item) < 0) {
-            Py_XDECREF(item);
-            goto done;
+    PyObject *res = Py_BuildValue("(iO)", n < 0 ? -n : 0, declined);
+    Py_DECREF(declined);
+    return res;
+}
+
+/* append a new reference (NULL: the error it failed with) and let the list hold it */
+static int append_new(PyObject *list, PyObject *item) {
+    if (!item) return -1;
+    int r = PyList_Append(list, item);
+    Py_DECREF(item);
+    return r;
+}
+
+static uint64_t since(_Atomic uint64_t *counter, uint64_t *taken) {
+    uint64_t now_ = atomic_load_explicit(counter, memory_order_relaxed), d = now_ - *taken;
+    *taken = now_;
+    return d;
+}
+
+/* take() -> ([(bucket, type code, replies)], [(type code, seconds)], [(rcode, replies)], answered, failed):
+ * what the loop answered itself since the last take (any thread, while it serves) */
+static PyObject *loop_take(Loop *l, PyObject *unused) {
+    (void)unused;
+    PyObject *replies = PyList_New(0), *seconds = PyList_New(0), *rcodes = PyList_New(0), *res = NULL;
+    if (!replies || !seconds || !rcodes) goto done;
+    for (int b = 0; b <= l->nbounds; b++)
+        for (int c = 0; c < TYPE_CODES; c++) {
+            uint64_t d = since(&l->replies[b][c], &l->taken_replies[b][c]);
+            if (d && append_new(replies, Py_BuildValue("(iiK)", b, c, (unsigned long long)d)) < 0) goto done;
         }
-        Py_DECREF(item);
-        l->ntypes[b] = 0;
-        l->seconds[b] = 0;
+    for (int c = 0; c < TYPE_CODES; c++) {
+        uint64_t d = since(&l->nanos[c], &l->taken_nanos[c]);
+        if (d && append_new(seconds, Py_BuildValue("(id)", c, (double)d * 1e-9)) < 0) goto done;
     }
-    res = Py_BuildValue("(iOOy#ll)", n < 0 ? -n : 0, declined, buckets, (const char *)l->flags, l->nflags,
-                        l->answered, l->failed);
-    l->nflags = 0;
-    l->answered = l->failed = 0;
+    for (int r = 0; r < 16; r++) {
+        uint64_t d = since(&l->rcodes[r], &l->taken_rcodes[r]);
+        if (d && append_new(rcodes, Py_BuildValue("(iK)", r, (unsigned long long)d)) < 0) goto done;
+    }
+    uint64_t answered = since(&l->answered, &l->taken_answered), failed = since(&l->failed, &l->taken_failed);
+    res = Py_BuildValue("(OOOKK)", replies, seconds, rcodes, (unsigned long long)answered, (unsigned long long)failed);
 done:
-    Py_XDECREF(declined);
-    Py_XDECREF(buckets);
+    Py_XDECREF(replies);
+    Py_XDECREF(seconds);
+    Py_XDECREF(rcodes);
     return res;
 }
 
@@ -846,8 +874,6 @@ static void loop_dealloc(Loop *l) {
     PyMem_RawFree(l->recv);
     PyMem_RawFree(l->send);
     PyMem_RawFree(l->declined);
-    PyMem_RawFree(l->flags);
-    for (int b = 0; b < MAX_BUCKETS; b++) PyMem_RawFree(l->types[b]);
     Py_TYPE(l)->tp_free((PyObject *)l);
 }
 
@@ -889,10 +915,8 @@ static PyObject *loop_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     l->recv = PyMem_RawCalloc(batch, sizeof(struct mmsghdr));
     l->send = PyMem_RawCalloc(batch, sizeof(struct mmsghdr));
     l->declined = PyMem_RawCalloc(batch, 1);
-    l->flags = PyMem_RawMalloc(FOLD_AT + batch);
     int ok = l->recv_buf && l->send_buf && l->names && l->recv_iov && l->send_iov && l->recv && l->send &&
-             l->declined && l->flags;
-    for (int b = 0; b <= l->nbounds; b++) ok = ok && (l->types[b] = PyMem_RawMalloc(FOLD_AT + batch));
+             l->declined;
     if (!ok) {
         PyErr_NoMemory();
         goto fail;
@@ -920,6 +944,7 @@ static PyMethodDef loop_methods[] = {
     {"stage", (PyCFunction)loop_stage, METH_VARARGS, "stage(slot, source, reply)"},
     {"flush", (PyCFunction)loop_flush, METH_O, "flush(count) -> failed: send the staged replies"},
     {"peer", (PyCFunction)loop_peer, METH_O, "peer(source) -> raw socket address"},
+    {"take", (PyCFunction)loop_take, METH_NOARGS, "take() -> what the loop answered since the last take"},
     {NULL}};
 
 static PyTypeObject LoopType = {

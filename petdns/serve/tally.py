@@ -207,6 +207,29 @@ class BatchCounter:
         if len(self.flags) >= FOLD_AT:
             self.fold()
 
+    def count(
+        self,
+        replies: Iterable[tuple[int, int, int]],
+        seconds: Iterable[tuple[int, float]],
+        rcodes: Iterable[tuple[int, int]],
+    ) -> None:
+        """Counts taken elsewhere (the compiled loop): replies by (duration bucket, type code), their
+        seconds by type code, replies by rcode, all written by the zones."""
+        with self.lock:
+            table = self.table
+            for bucket, code, n in replies:
+                hist = table.get(code)
+                if hist is None:
+                    hist = table[code] = Histogram()
+                hist.counts[bucket] += n
+            for code, took in seconds:  # a reply counted since the replies were read: its time too
+                hist = table.get(code)
+                if hist is None:
+                    hist = table[code] = Histogram()
+                hist.total += took
+            for rcode, n in rcodes:
+                self.kube[rcode] += n
+
     def fold(self) -> None:
         """Count what the batches since the last fold appended (any thread)."""
         with self.lock:

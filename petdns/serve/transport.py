@@ -102,10 +102,10 @@ class DnsServer:
         self.zone = zone
 
     def __setattr__(self, name: str, value: object) -> None:
-        """A new zone or new access rules reach the UDP workers from their next batch on (the compiled
-        loop holds its table while it waits for datagrams)."""
+        """A new zone, new access rules or the query log reach the UDP workers from their next batch on
+        (the compiled loop holds its table while it waits for datagrams)."""
         super().__setattr__(name, value)
-        if name in ("zone", "acl") and "_workers" in self.__dict__:
+        if name in ("zone", "acl", "query_log") and "_workers" in self.__dict__:
             for worker in self._workers:
                 worker.use(self.zone)
 

@@ -5,6 +5,7 @@ threads answer from it, hand the rest to Python and count both."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import socket
@@ -167,6 +168,44 @@ async def test_the_server_answers_from_the_compiled_loop_and_hands_the_rest_to_p
         assert counted == {1: 2, 33: 1}  # the FORMERR's question is an A question
     finally:
         await server.stop()
+
+
+async def test_a_scrape_counts_what_the_loop_answered_and_the_query_log_sees_every_query(
+    zones: dict[str, RenderedZone], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="petdns.query")
+    server = await _server(zones["default"])
+    port = server.bound[0][1]
+
+    async def ask(name: str) -> dns.message.Message:
+        query = dns.message.make_query(name, "A")
+        return await asyncio.to_thread(dns.query.udp, query, "127.0.0.1", port=port, timeout=2)
+
+    try:
+        assert (await ask("web-0.nginx.default.svc.cluster.local")).answer
+        assert (await ask("web-9.nginx.default.svc.cluster.local")).rcode() == dns.rcode.NXDOMAIN
+        # the loop is still waiting for datagrams: the scrape takes its counts
+        durations = merged_durations(server.tallies)
+        assert sum(h.count for (listener, code), h in durations.items() if listener[1] == "udp") == 2
+        rcodes = [0] * 16
+        for tally in server.tallies:
+            for (_, plugin), row in tally.responses.items():
+                if plugin == "kubernetes":
+                    rcodes = [a + b for a, b in zip(rcodes, row, strict=True)]
+        assert (rcodes[dns.rcode.NOERROR], rcodes[dns.rcode.NXDOMAIN]) == (1, 1)
+        assert server.counters.answered == 2
+        assert not [r for r in caplog.records if r.name == "petdns.query"]
+        server.query_log = True  # as a reload turning `log` on
+        for i in range(3):
+            assert (await ask(f"web-{i % 2}.nginx.default.svc.cluster.local")).answer
+        lines = [r.getMessage() for r in caplog.records if r.name == "petdns.query"]
+        assert len(lines) == 3 and all("nginx.default.svc.cluster.local." in line for line in lines)
+        server.query_log = False
+        assert (await ask("web-1.nginx.default.svc.cluster.local")).answer
+        assert len([r for r in caplog.records if r.name == "petdns.query"]) == 3
+    finally:
+        await server.stop()
+    assert server.counters.answered == 6
 
 
 async def test_replies_stay_whole_while_the_zone_changes(zones: dict[str, RenderedZone]) -> None:

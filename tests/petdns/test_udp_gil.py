@@ -57,8 +57,8 @@ async def test_queries_are_answered_while_python_holds_the_gil(zones: dict[str, 
     got = [float(t) for t in out.split()]
     assert len(got) == QUERIES
     # a loop that took the GIL after each batch would answer one query while the call runs; this one
-    # goes on while the queries keep coming (up to 0.1 s, when its counts are due: at least 10 in that
-    # time even on a loaded machine)
+    # counts what it answers itself and never needs the GIL for a hit, so the client's sequential
+    # queries go on at its own pace while the call runs
     during = sum(1 for t in got if held_from < t < held_until)
-    assert during >= 10, (during, held_until - held_from)
+    assert during >= QUERIES // 2, (during, held_until - held_from)
     assert server.counters.answered == QUERIES  # counted once the GIL was free
