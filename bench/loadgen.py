@@ -35,6 +35,7 @@ class Run:
     wall_s: float
     p50_ms: float | None = None
     p99_ms: float | None = None
+    shared: bool = False  # the server runs on both CPUs, the load generator's too
 
     @property
     def qps_per_core(self) -> float:
@@ -43,6 +44,9 @@ class Run:
     @property
     def other_load_pct(self) -> float:
         """CPU spent on the two benchmark CPUs by anything but the server and dnsperf (other load)."""
+        if self.shared:
+            busy = self.core_pct + self.loadgen_core_pct
+            return max(0.0, busy - self.srv_cpu_pct - self.loadgen_cpu_pct)
         return max(0.0, self.core_pct - self.srv_cpu_pct, self.loadgen_core_pct - self.loadgen_cpu_pct)
 
 
@@ -107,6 +111,7 @@ def dnsperf(
     verbose: bool = False,
     max_runs: int | None = None,
     nice_adjust: int = 0,
+    shared: bool = False,
 ) -> Run:
     """Run dnsperf for ``seconds`` (closed loop, or at ``max_qps``) and sample the server around it."""
     args = ["dnsperf", "-s", LOCALHOST, "-p", str(port), "-d", str(datafile), "-e"]
@@ -147,6 +152,7 @@ def dnsperf(
         wall_s=wall,
         p50_ms=percentile(lat, 0.50),
         p99_ms=percentile(lat, 0.99),
+        shared=shared,
     )
 
 

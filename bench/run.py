@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument(
         "--servers",
-        default="petdns,nsd,knot",
+        default="petdns,nsd,knot,petdns-pure,petdns-2w,nsd-2w,knot-2w",
         help="comma-separated: petdns,nsd,knot and the variants petdns-pure (the pure-Python loop), "
         "petdns-2w, nsd-2w, knot-2w (2 UDP workers on 2 CPUs)",
     )
@@ -109,6 +109,7 @@ class Bench:
             loadgen_cpu=self.args.loadgen_cpu,
             server_cpu=self.args.server_cpu,
             server_pids=srv.pids,
+            shared="," in server_cpus(srv.name, self.args.server_cpu),
             **kw,
         )
 
