@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from petdns.answer.fasttable import Mirror
-from petdns.answer.render import render, render_records
+from petdns.answer.render import quick_body, render, render_records
 from petdns.answer.rotation import RotatedCut, Rotation, rotation_of
-from petdns.dns.constants import AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, SOA, SRV, TXT, A
-from petdns.dns.wire import encode_name, headers, split_labels, wire_name
+from petdns.dns.constants import AA, AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, QR, SOA, SRV, TXT, A
+from petdns.dns.wire import headers, split_labels, wire_name
 from petdns.schema.catalog import Catalog, SvcKey, Touched
 from petdns.schema.lookup import Response
 from petdns.schema.model import KubeObject
@@ -30,6 +30,8 @@ from petdns.settings.values import REVERSE_ZONES, PodsMode, Settings
 _TYPE_CLASS: Final = {t: struct.pack("!HH", t, IN) for t in (A, NS, CNAME, SOA, PTR, TXT, AAAA, SRV)}
 _POINTERS: Final = tuple(struct.pack("!H", 0xC000 | i) for i in range(12 + 256))
 OPT_SIZE: Final = 11  # an OPT record without options
+_ANSWERED: Final = QR | AA | NOERROR
+_LENGTHS: Final = tuple(bytes((n,)) for n in range(256))  # a label's length byte
 
 # A rendered name: (zone head, type+class, header variants, body, type+class, header variants, body, ...);
 # header variants and body are None for a type that the full path answers.
@@ -75,6 +77,7 @@ class RenderedZone:
         self._clock = clock
         self.nodes: dict[bytes, Rendered] = {}  # lower-case wire name -> rendered node
         self._owned: dict[SvcKey, tuple[bytes, ...]] = {}
+        self._parents: dict[str, tuple[bytes, ZoneHead | None]] = {}  # `_wire_head`'s recent parents
         dynamic = settings.pods is not PodsMode.DISABLED
         zones = sorted(settings.served_zones, key=len, reverse=True)
         self.heads = {z: ZoneHead(z, dynamic_pods=dynamic and z in settings.zones) for z in zones}
@@ -211,19 +214,25 @@ class RenderedZone:
             self._put(name, node)
 
     def _put(self, name: str, node: Node) -> bytes:
-        labels = split_labels(name)
-        wire = encode_name(labels)
+        wire, head = self._wire_head(name)
         self.truncated.pop(wire, None)
         if node.cname:
             self.nodes[wire] = (DYNAMIC,)
             self.mirror.put(wire, self.nodes[wire])
             return wire
-        rendered: list[Any] = [self._head_of(wire)]
+        rendered: list[Any] = [head]
         loadbalance = self.settings.loadbalance
+        labels = None
         for rtype, (answer, additional) in node.records.items():
             if rtype in node.deferred:
                 rendered += (_TYPE_CLASS[rtype], None, None)
                 continue
+            if not loadbalance:
+                quick = quick_body(name, len(wire), answer, additional)
+                if quick is not None:
+                    rendered += (_TYPE_CLASS[rtype], headers(_ANSWERED, len(answer), 0, 0), quick)
+                    continue
+            labels = labels or split_labels(name)
             if loadbalance:
                 response = Response(NOERROR, answer=answer, additional=additional)
                 r = render(labels, response)
@@ -235,9 +244,33 @@ class RenderedZone:
                 rendered += (_TYPE_CLASS[rtype], None, None)
             else:
                 rendered += (_TYPE_CLASS[rtype], headers(r.flags, *r.counts), body)
-        self.nodes[wire] = tuple(rendered)
-        self.mirror.put(wire, self.nodes[wire])
+        done = tuple(rendered)
+        self.nodes[wire] = done
+        if loadbalance:
+            self.mirror.put(wire, done)
+        else:
+            self.mirror.put_plain(wire, done)
         return wire
+
+    def _wire_head(self, name: str) -> tuple[bytes, ZoneHead]:
+        """A name's wire form and zone head, through the wire form and head of its parent, kept for the
+        next names under the same parent (a service's pets, a /24's PTRs)."""
+        label, dot, rest = name.partition(".")
+        if not dot:
+            wire = wire_name(name)
+            return wire, self._head_of(wire)
+        parent = self._parents.get(rest)
+        if parent is None:
+            if len(self._parents) >= 4096:
+                self._parents.clear()
+            parent_wire = wire_name(rest)
+            parent = self._parents[rest] = (parent_wire, self._head_or_none(parent_wire))
+        raw = label.encode()
+        wire = _LENGTHS[len(raw)] + raw + parent[0]
+        head = self._by_wire.get(wire, parent[1])  # the name itself may be a zone apex
+        if head is None:
+            raise ValueError(f"{wire!r} is in no served zone")
+        return wire, head
 
     def keep_cut(self, wire: bytes, node: Rendered | None, type_class: bytes, limit: int, cut: Cut) -> None:
         """Keep the full path's truncated rendering of a name for the fast path, when `node` (the name's
@@ -273,10 +306,16 @@ class RenderedZone:
         self.mirror.clear(wire)
 
     def _head_of(self, wire: bytes) -> ZoneHead:
-        for head in self.heads.values():
+        head = self._head_or_none(wire)
+        if head is None:
+            raise ValueError(f"{wire!r} is in no served zone")
+        return head
+
+    def _head_or_none(self, wire: bytes) -> ZoneHead | None:
+        for head in self.heads.values():  # longest first
             if wire.endswith(head.wire):
                 return head
-        raise ValueError(f"{wire!r} is in no served zone")
+        return None
 
     # -- which zone ------------------------------------------------------------------------------------
 
