@@ -138,6 +138,7 @@ static void release(int kind, void *p) {
 }
 
 static void reclaim(void) {
+    if (!g_retired) return; /* nothing waits (a load puts new names only): no readers to scan */
     uint64_t low = UINT64_MAX;
     for (int i = 0; i < MAX_READERS; i++) {
         if (!g_reader_taken[i]) continue;

@@ -80,11 +80,6 @@ class Mirror:
             )
             self.table.put(wire, _plain(node), kept)
 
-    def put_plain(self, wire: bytes, node: tuple[Any, ...]) -> None:
-        """`put` of a rendering whose bodies are all bytes (or None), with no truncated renderings."""
-        if self.table is not None:
-            self.table.put(wire, node, ())
-
     def clear(self, wire: bytes) -> None:
         """A name is gone."""
         if self.table is not None:

@@ -215,7 +215,8 @@ class RenderedZone:
 
     def _put(self, name: str, node: Node) -> bytes:
         wire, head = self._wire_head(name)
-        self.truncated.pop(wire, None)
+        if self.truncated:
+            self.truncated.pop(wire, None)
         if node.cname:
             self.nodes[wire] = (DYNAMIC,)
             self.mirror.put(wire, self.nodes[wire])
@@ -223,8 +224,9 @@ class RenderedZone:
         rendered: list[Any] = [head]
         loadbalance = self.settings.loadbalance
         labels = None
+        deferred = node.deferred
         for rtype, (answer, additional) in node.records.items():
-            if rtype in node.deferred:
+            if rtype in deferred:
                 rendered += (_TYPE_CLASS[rtype], None, None)
                 continue
             if not loadbalance:
@@ -246,10 +248,11 @@ class RenderedZone:
                 rendered += (_TYPE_CLASS[rtype], headers(r.flags, *r.counts), body)
         done = tuple(rendered)
         self.nodes[wire] = done
+        table = self.mirror.table
         if loadbalance:
             self.mirror.put(wire, done)
-        else:
-            self.mirror.put_plain(wire, done)
+        elif table is not None:  # every body plain bytes, no cuts: straight to the compiled table
+            table.put(wire, done, ())
         return wire
 
     def _wire_head(self, name: str) -> tuple[bytes, ZoneHead]:

@@ -8,7 +8,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
@@ -38,9 +38,9 @@ class ServiceKind(enum.Enum):
     EXTERNAL_NAME = "ExternalName"
 
 
-@dataclass(frozen=True, slots=True)
-class Port:
-    """A service or EndpointSlice port; `protocol` is lower case (tcp, udp, sctp)."""
+class Port(NamedTuple):
+    """A service or EndpointSlice port; `protocol` is lower case (tcp, udp, sctp). Named tuples (this
+    and `Endpoint`): made and hashed several times faster than frozen dataclasses, at 100k endpoints."""
 
     name: str
     port: int
@@ -66,8 +66,7 @@ class Service:
     external_name: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """One EndpointSlice endpoint: ready means `conditions.ready` true or absent.
 
     `pod_name` (from targetRef) is kept only for endpoints without a hostname: only they can be named
