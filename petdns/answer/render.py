@@ -185,6 +185,11 @@ def _srv_answer(
     return bytes(out) if len(out) <= MAX_UDP - base else None
 
 
+def ptr_body(ttl: int, target: bytes) -> bytes:
+    """The body of one PTR owned by the question, to a target (wire form) sharing no suffix with it."""
+    return _owner_header(PTR, ttl, len(target)) + target
+
+
 def quick_body(qtext: str, qwire: int, answer: tuple[RR, ...], additional: tuple[RR, ...]) -> bytes | None:
     """The body of `render_records` for the sets most names hold, without building labels: IPv4
     addresses or one PTR, owned by the question (`qtext`, whose wire form is `qwire` bytes long), with

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from petdns.answer.fasttable import Mirror
-from petdns.answer.render import quick_body, render, render_records
+from petdns.answer.render import ptr_body, quick_body, render, render_records
 from petdns.answer.rotation import RotatedCut, Rotation, rotation_of
 from petdns.dns.constants import AA, AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, QR, SOA, SRV, TXT, A
 from petdns.dns.wire import headers, split_labels, wire_name
@@ -21,7 +21,8 @@ from petdns.schema.records import (
     SOA_TIMERS,
     Node,
     namespace_nodes,
-    reverse_nodes,
+    ptr_node,
+    reverse_targets,
     service_nodes,
     static_nodes,
 )
@@ -176,8 +177,12 @@ class RenderedZone:
         self._stamp()
         for key in touched.services:
             self._render_service(key, touched.labels.get(key))
-        for owner, node in reverse_nodes(self.catalog, self.settings, touched.ips):
-            self._put_or_clear(owner, node)
+        ttl, loadbalance = self.settings.ttl, self.settings.loadbalance
+        for owner, targets in reverse_targets(self.catalog, self.settings, touched.ips):
+            if not targets:
+                self._clear(wire_name(owner))
+            elif len(targets) > 1 or loadbalance or not self._put_ptr(owner, targets[0], ttl):
+                self._put(owner, ptr_node(owner, targets, ttl))
         for ns in touched.namespaces:
             present = dict(namespace_nodes(self.catalog, self.settings, ns))
             for zone in self.settings.zones:
@@ -255,13 +260,35 @@ class RenderedZone:
             table.put(wire, done, ())
         return wire
 
+    def _put_ptr(self, owner: str, target: str, ttl: int) -> bool:
+        """`_put` of a reverse name with one PTR, the target's wire form built on its parent's (a
+        service's name, kept for its next endpoint); False when the body would need compression."""
+        if target.rpartition(".")[2] == owner.rpartition(".")[2]:
+            return False
+        wire, head = self._wire_head(owner)
+        body = ptr_body(ttl, self._wire_and_head(target)[0])
+        if self.truncated:
+            self.truncated.pop(wire, None)
+        done = (head, _TYPE_CLASS[PTR], headers(_ANSWERED, 1, 0, 0), body)
+        self.nodes[wire] = done
+        if self.mirror.table is not None:
+            self.mirror.table.put(wire, done, ())
+        return True
+
     def _wire_head(self, name: str) -> tuple[bytes, ZoneHead]:
+        """A served name's wire form and zone head (ValueError for a name outside the served zones)."""
+        wire, head = self._wire_and_head(name)
+        if head is None:
+            raise ValueError(f"{wire!r} is in no served zone")
+        return wire, head
+
+    def _wire_and_head(self, name: str) -> tuple[bytes, ZoneHead | None]:
         """A name's wire form and zone head, through the wire form and head of its parent, kept for the
         next names under the same parent (a service's pets, a /24's PTRs)."""
         label, dot, rest = name.partition(".")
         if not dot:
             wire = wire_name(name)
-            return wire, self._head_of(wire)
+            return wire, self._head_or_none(wire)
         parent = self._parents.get(rest)
         if parent is None:
             if len(self._parents) >= 4096:
@@ -270,10 +297,7 @@ class RenderedZone:
             parent = self._parents[rest] = (parent_wire, self._head_or_none(parent_wire))
         raw = label.encode()
         wire = _LENGTHS[len(raw)] + raw + parent[0]
-        head = self._by_wire.get(wire, parent[1])  # the name itself may be a zone apex
-        if head is None:
-            raise ValueError(f"{wire!r} is in no served zone")
-        return wire, head
+        return wire, self._by_wire.get(wire, parent[1])  # the name itself may be a zone apex
 
     def keep_cut(self, wire: bytes, node: Rendered | None, type_class: bytes, limit: int, cut: Cut) -> None:
         """Keep the full path's truncated rendering of a name for the fast path, when `node` (the name's

@@ -264,14 +264,29 @@ def reverse_nodes(
     """PTRs per IP: its service if it is a ClusterIP, else every ready endpoint name of every service;
     with `ptr_hostname_only`, only its pet names (hostnames under headless services) when it has any.
 
-    Yields (reverse name, node or None). IPs are taken grouped by service, so each service's endpoints
-    are read once and forgotten after.
+    Yields (reverse name, node or None), from `reverse_targets`.
+    """
+    ttl = settings.ttl
+    for owner, targets in reverse_targets(catalog, settings, ips):
+        yield owner, (ptr_node(owner, targets, ttl) if targets else None)
+
+
+def ptr_node(owner: str, targets: list[str], ttl: int) -> Node:
+    """The PTR node of a reverse name with (de-duplicated) targets."""
+    return Node({PTR: (tuple([RR(owner, PTR, ttl, t) for t in targets]), ())})
+
+
+def reverse_targets(
+    catalog: Catalog, settings: Settings, ips: Iterable[str]
+) -> Iterator[tuple[str, list[str]]]:
+    """(reverse name, its PTR targets, de-duplicated, none when the name does not exist) per IP, as
+    `reverse_nodes`. IPs are taken grouped by service, so each service's endpoints are read once and
+    forgotten after.
     """
     zone = settings.zones[0]
     hostname_only = settings.ptr_hostname_only
     # a service's endpoint names by IP, and whether it is headless (the last few services read)
     known: dict[SvcKey, tuple[dict[str, list[tuple[str, bool]]], bool]] = {}
-    ttl = settings.ttl
     services = catalog.services
     groups: dict[tuple[SvcKey, ...], list[str]] = {}
     for ip in ips:  # grouped by their services (a dict, not a sort: the order within is the caller's)
@@ -301,14 +316,7 @@ def reverse_nodes(
                     pets += [name for name, pet in named if pet]
             if pets:
                 targets = pets
-        owner = reverse_name(ip)
-        if len(targets) == 1:
-            yield owner, Node({PTR: ((RR(owner, PTR, ttl, targets[0]),), ())})
-            continue
-        rrs = tuple(
-            [RR(owner, PTR, ttl, t) for t in (dict.fromkeys(targets) if len(targets) > 1 else targets)]
-        )
-        yield owner, (Node({PTR: (rrs, ())}) if rrs else None)
+        yield reverse_name(ip), (list(dict.fromkeys(targets)) if len(targets) > 1 else targets)
 
 
 def reverse_node(catalog: Catalog, settings: Settings, ip: str) -> Node | None:
