@@ -6,7 +6,7 @@ import itertools
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from petdns.answer.fasttable import Mirror
@@ -76,7 +76,7 @@ class RenderedZone:
         self.settings = settings
         self.catalog = Catalog()
         self._clock = clock
-        self.nodes: dict[bytes, Rendered] = {}  # lower-case wire name -> rendered node
+        self._own: dict[bytes, Rendered] | None = {}  # the nodes, when the compiled table does not hold them
         self._owned: dict[SvcKey, tuple[bytes, ...]] = {}
         self._parents: dict[str, tuple[bytes, ZoneHead | None]] = {}  # `_wire_head`'s recent parents
         dynamic = settings.pods is not PodsMode.DISABLED
@@ -87,6 +87,11 @@ class RenderedZone:
         self._synced = True  # False while a watch has not delivered its first list: misses are SERVFAIL
         self.max_udp = settings.max_udp  # UDP replies at most this; our OPT records advertise it
         self.mirror = Mirror(self, DYNAMIC)  # the compiled loop's copy of `nodes`, `truncated` and the heads
+        # lower-case wire name -> rendered node: the compiled table itself when it holds the same nodes
+        # (not with loadbalance: its turning bodies are left out there), else a dict of our own
+        self.nodes: Mapping[bytes, Rendered] = self._own
+        if self.mirror.table is not None and not settings.loadbalance:
+            self.nodes, self._own = self.mirror.table, None
         self.opts: dict[bytes, tuple[bytes, int]] = {}  # a query's OPT -> (reply OPT, size limit of the rest)
         # answers too big for UDP, truncated for the common limits (`truncation_limits`) when the full
         # path first renders them: wire name -> (its rendering then, {(type+class, limit): cut}); a cut
@@ -223,8 +228,7 @@ class RenderedZone:
         if self.truncated:
             self.truncated.pop(wire, None)
         if node.cname:
-            self.nodes[wire] = (DYNAMIC,)
-            self.mirror.put(wire, self.nodes[wire])
+            self._set(wire, (DYNAMIC,))
             return wire
         rendered: list[Any] = [head]
         loadbalance = self.settings.loadbalance
@@ -251,13 +255,7 @@ class RenderedZone:
                 rendered += (_TYPE_CLASS[rtype], None, None)
             else:
                 rendered += (_TYPE_CLASS[rtype], headers(r.flags, *r.counts), body)
-        done = tuple(rendered)
-        self.nodes[wire] = done
-        table = self.mirror.table
-        if loadbalance:
-            self.mirror.put(wire, done)
-        elif table is not None:  # every body plain bytes, no cuts: straight to the compiled table
-            table.put(wire, done, ())
+        self._set(wire, tuple(rendered))
         return wire
 
     def _put_ptr(self, owner: str, target: str, ttl: int) -> bool:
@@ -269,11 +267,16 @@ class RenderedZone:
         body = ptr_body(ttl, self._wire_and_head(target)[0])
         if self.truncated:
             self.truncated.pop(wire, None)
-        done = (head, _TYPE_CLASS[PTR], headers(_ANSWERED, 1, 0, 0), body)
-        self.nodes[wire] = done
-        if self.mirror.table is not None:
-            self.mirror.table.put(wire, done, ())
+        self._set(wire, (head, _TYPE_CLASS[PTR], headers(_ANSWERED, 1, 0, 0), body))
         return True
+
+    def _set(self, wire: bytes, node: Rendered) -> None:
+        """A name's rendering, in the compiled table (without truncated renderings) and our own dict."""
+        if self._own is None:  # the table is `nodes`; every body is plain bytes (no loadbalance)
+            self.mirror.table.put(wire, node, ())  # type: ignore[union-attr]
+        else:
+            self._own[wire] = node
+            self.mirror.put(wire, node)
 
     def _wire_head(self, name: str) -> tuple[bytes, ZoneHead]:
         """A served name's wire form and zone head (ValueError for a name outside the served zones)."""
@@ -328,7 +331,8 @@ class RenderedZone:
         self.mirror.put(wire, node, entry[1])
 
     def _clear(self, wire: bytes) -> None:
-        self.nodes.pop(wire, None)
+        if self._own is not None:
+            self._own.pop(wire, None)
         self.truncated.pop(wire, None)
         self.mirror.clear(wire)
 
