@@ -249,7 +249,7 @@ class RenderedZone:
                 r = render(labels, response)
                 body = rotation_of(r.body, response, r.counts)
             else:
-                r = render_records(labels, name, answer, additional)
+                r = render_records(labels, name, answer, additional, self._wire_of)
                 body = r.body
             if body is None:
                 rendered += (_TYPE_CLASS[rtype], None, None)
@@ -264,7 +264,7 @@ class RenderedZone:
         if target.rpartition(".")[2] == owner.rpartition(".")[2]:
             return False
         wire, head = self._wire_head(owner)
-        body = ptr_body(ttl, self._wire_and_head(target)[0])
+        body = ptr_body(ttl, self._wire_of(target))
         if self.truncated:
             self.truncated.pop(wire, None)
         self._set(wire, (head, _TYPE_CLASS[PTR], headers(_ANSWERED, 1, 0, 0), body))
@@ -284,6 +284,10 @@ class RenderedZone:
         if head is None:
             raise ValueError(f"{wire!r} is in no served zone")
         return wire, head
+
+    def _wire_of(self, name: str) -> bytes:
+        """`wire_name`, through the parents kept by `_wire_and_head`."""
+        return self._wire_and_head(name)[0]
 
     def _wire_and_head(self, name: str) -> tuple[bytes, ZoneHead | None]:
         """A name's wire form and zone head, through the wire form and head of its parent, kept for the
