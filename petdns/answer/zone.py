@@ -14,6 +14,7 @@ from petdns.answer.render import ptr_body, quick_body, render, render_records
 from petdns.answer.rotation import RotatedCut, Rotation, rotation_of
 from petdns.dns.constants import AA, AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, QR, SOA, SRV, TXT, A
 from petdns.dns.wire import headers, split_labels, wire_name
+from petdns.schema.bulk import paused_gc
 from petdns.schema.catalog import Catalog, SvcKey, Touched
 from petdns.schema.lookup import Response
 from petdns.schema.model import KubeObject
@@ -141,8 +142,10 @@ class RenderedZone:
     # -- changes ---------------------------------------------------------------------------------------
 
     def load(self, objects: Iterable[KubeObject]) -> None:
-        """Apply many objects, rendering each touched name once at the end."""
-        self.update(objects, ())
+        """Apply many objects, rendering each touched name once at the end (the cyclic collector paused:
+        rendering makes no cycles worth a walk over every name made so far)."""
+        with paused_gc():
+            self.update(objects, ())
 
     def update(self, upserts: Iterable[KubeObject], deletes: Iterable[tuple[str, str, str]]) -> None:
         """Apply a batch of changes (deletes by kind, namespace, name first), rendering touched names once."""
