@@ -190,6 +190,12 @@ def _srv_answer(
     return bytes(out) if len(out) <= MAX_UDP - base else None
 
 
+def address_body(rtype: int, ttl: int, ip: str) -> bytes:
+    """The body of one A or AAAA record owned by the question."""
+    packed = socket.inet_pton(socket.AF_INET6 if rtype == AAAA else socket.AF_INET, ip)
+    return _owner_header(rtype, ttl, len(packed)) + packed
+
+
 def ptr_body(ttl: int, target: bytes) -> bytes:
     """The body of one PTR owned by the question, to a target (wire form) sharing no suffix with it."""
     return _owner_header(PTR, ttl, len(target)) + target

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from petdns.answer.fasttable import Mirror
-from petdns.answer.render import ptr_body, quick_body, render, render_records
+from petdns.answer.heads import DYNAMIC, ZoneHead
+from petdns.answer.render import address_body, ptr_body, quick_body, render, render_records
 from petdns.answer.rotation import RotatedCut, Rotation, rotation_of
 from petdns.dns.constants import AA, AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, QR, SOA, SRV, TXT, A
 from petdns.dns.wire import headers, split_labels, wire_name
@@ -19,8 +20,8 @@ from petdns.schema.catalog import Catalog, SvcKey, Touched
 from petdns.schema.lookup import Response
 from petdns.schema.model import KubeObject
 from petdns.schema.records import (
-    SOA_TIMERS,
     Node,
+    PlainName,
     namespace_nodes,
     ptr_node,
     reverse_targets,
@@ -30,44 +31,16 @@ from petdns.schema.records import (
 from petdns.settings.values import REVERSE_ZONES, PodsMode, Settings
 
 _TYPE_CLASS: Final = {t: struct.pack("!HH", t, IN) for t in (A, NS, CNAME, SOA, PTR, TXT, AAAA, SRV)}
-_POINTERS: Final = tuple(struct.pack("!H", 0xC000 | i) for i in range(12 + 256))
 OPT_SIZE: Final = 11  # an OPT record without options
 _ANSWERED: Final = QR | AA | NOERROR
 _LENGTHS: Final = tuple(bytes((n,)) for n in range(256))  # a label's length byte
+_SRV_DEFERRED: Final = (_TYPE_CLASS[SRV], None, None)
 
 # A rendered name: (zone head, type+class, header variants, body, type+class, header variants, body, ...);
 # header variants and body are None for a type that the full path answers.
 Rendered = tuple[Any, ...]
 # a truncated rendering: header variants, body (with loadbalance, a `RotatedCut` for a turning body)
 Cut = tuple[tuple[bytes, bytes, bytes, bytes], bytes | RotatedCut]
-
-
-class ZoneHead:
-    """A served zone's wire name and the SOA pieces that negative answers are assembled from."""
-
-    __slots__ = ("dynamic_pods", "fallthrough", "name", "pod_wire", "soa_a", "soa_b", "soa_c", "wire")
-
-    def __init__(self, name: str, *, dynamic_pods: bool) -> None:
-        self.name = name
-        self.wire = wire_name(name)
-        self.pod_wire = b"\x03pod" + self.wire
-        self.dynamic_pods = dynamic_pods
-        self.fallthrough = False  # NXDOMAIN is left to the full path (and from there to the upstreams)
-        self.soa_a = self.soa_b = self.soa_c = b""
-
-    def set_soa(self, settings: Settings, serial: int) -> None:
-        """Prepare `owner SOA ns.dns.<zone> hostmaster.<zone> serial timers ttl` around three pointers."""
-        self.soa_a = struct.pack("!HHIH", SOA, IN, settings.soa_ttl, 42) + b"\x02ns\x03dns"
-        self.soa_b = b"\x0ahostmaster"
-        self.soa_c = struct.pack("!IIIII", serial, *SOA_TIMERS, settings.ttl)
-
-    def negative(self, zone_offset: int) -> bytes:
-        """The authority section of a negative answer; the zone name is at `zone_offset` in the reply."""
-        ptr = _POINTERS[zone_offset]
-        return ptr + self.soa_a + ptr + self.soa_b + ptr + self.soa_c
-
-
-DYNAMIC: Final = ZoneHead("dynamic", dynamic_pods=False)  # names only the full lookup can answer
 
 
 class RenderedZone:
@@ -199,7 +172,8 @@ class RenderedZone:
 
     def _render_service(self, key: SvcKey, labels: set[str] | None = None) -> None:
         """Render a service's names; with `labels`, endpoint names not among them are unchanged: kept."""
-        nodes = service_nodes(self.catalog, self.settings, key, rendered_only=True)
+        plain: list[PlainName] | None = None if self.settings.loadbalance else []
+        nodes = service_nodes(self.catalog, self.settings, key, rendered_only=True, plain=plain)
         previous = self._owned.pop(key, ())
         kept = set(previous) if labels is not None else set()
         bases = {f"{key[1]}.{key[0]}.svc.{zone}" for zone in self.settings.zones}
@@ -213,12 +187,38 @@ class RenderedZone:
                         wires.append(wire)
                         continue
             wires.append(self._put(name, node))
+        ttl = self.settings.ttl
+        parent: tuple[str, bytes, ZoneHead | None] = ("", b"", None)
+        for item in plain or ():
+            if parent[0] != item.base:
+                parent = (item.base, *self._wire_head(item.base))
+            raw = item.label.encode()
+            wire = _LENGTHS[len(raw)] + raw + parent[1]
+            if labels is not None and item.label not in labels and wire in kept:
+                wires.append(wire)
+            else:
+                wires.append(self._put_plain(wire, self._by_wire.get(wire, parent[2]), item, ttl))
         keep = set(wires)
         for wire in previous:
             if wire not in keep:
                 self._clear(wire)
         if wires:
             self._owned[key] = tuple(wires)
+
+    def _put_plain(self, wire: bytes, head: ZoneHead | None, item: PlainName, ttl: int) -> bytes:
+        """`_put` of an endpoint's name with one address (as `records` would make its node), from
+        the address alone: its record, and SRV deferred when it has any."""
+        if head is None:
+            raise ValueError(f"{wire!r} is in no served zone")
+        if self.truncated:
+            self.truncated.pop(wire, None)
+        rtype = AAAA if ":" in item.ip else A
+        body = address_body(rtype, ttl, item.ip)
+        node: Rendered = (head, _TYPE_CLASS[rtype], headers(_ANSWERED, 1, 0, 0), body)
+        if item.srv:
+            node += _SRV_DEFERRED
+        self._set(wire, node)
+        return wire
 
     def _put_or_clear(self, name: str, node: Node | None) -> None:
         if node is None:

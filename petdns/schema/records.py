@@ -166,10 +166,17 @@ def _ready(catalog: Catalog, settings: Settings, key: SvcKey) -> list[_Ready]:
 
 
 def service_nodes(
-    catalog: Catalog, settings: Settings, key: SvcKey, *, rendered_only: bool = False
+    catalog: Catalog,
+    settings: Settings,
+    key: SvcKey,
+    *,
+    rendered_only: bool = False,
+    plain: list[PlainName] | None = None,
 ) -> dict[str, Node]:
     """Every name a service makes exist, in every cluster zone, with its records. `rendered_only`: the
-    deferred types' record sets are left empty (the rendered zone reads only that they exist)."""
+    deferred types' record sets are left empty (the rendered zone reads only that they exist). With
+    `plain` (and `rendered_only`), the names of endpoints with one address, the most of a zone, are
+    added to that list instead of made into nodes."""
     svc = catalog.services.get(key)
     nodes: dict[str, Node] = {}
     if svc is None:
@@ -183,10 +190,10 @@ def service_nodes(
         ready = _ready(catalog, settings, key)
         if svc.kind is ServiceKind.HEADLESS:
             if ready:
-                nodes.update(_headless(base, ready, settings.ttl, full=not rendered_only))
+                nodes.update(_headless(base, ready, settings.ttl, not rendered_only, plain))
         else:
             nodes.update(_cluster_ip(base, svc, settings.ttl))
-            nodes.update(_endpoints(base, ready, settings.ttl, full=not rendered_only))
+            nodes.update(_endpoints(base, ready, settings.ttl, not rendered_only, plain))
     return nodes
 
 
@@ -203,7 +210,9 @@ def _cluster_ip(base: str, svc: Service, ttl: int) -> dict[str, Node]:
     return nodes
 
 
-def _headless(base: str, ready: list[_Ready], ttl: int, *, full: bool) -> dict[str, Node]:
+def _headless(
+    base: str, ready: list[_Ready], ttl: int, full: bool, plain: list[PlainName] | None
+) -> dict[str, Node]:
     """`full`: the deferred types' records too (else `_UNREAD` in their place)."""
     records = _addresses(base, list(dict.fromkeys(r.ip for r in ready)), ttl)
     if any(r.ports for r in ready):
@@ -223,12 +232,17 @@ def _headless(base: str, ready: list[_Ready], ttl: int, *, full: bool) -> dict[s
                 named.setdefault(srv_name, []).append((target, p.port, r.ip))
     for name, srv_entries in named.items():
         nodes[name] = Node({SRV: _srv(name, srv_entries, ttl)})
-    nodes.update(_endpoints(base, ready, ttl, full=full))
+    nodes.update(_endpoints(base, ready, ttl, full, plain))
     return nodes
 
 
-def _endpoints(base: str, ready: list[_Ready], ttl: int, *, full: bool) -> dict[str, Node]:
+def _endpoints(
+    base: str, ready: list[_Ready], ttl: int, full: bool, plain: list[PlainName] | None = None
+) -> dict[str, Node]:
     if len({r.label for r in ready}) == len(ready):  # one address per name: the common case, direct
+        if plain is not None and not full:
+            plain += [PlainName(r.label, base, r.ip, bool(r.ports)) for r in ready]
+            return {}
         return dict(_one_address(base, r, ttl, full=full) for r in ready)
     by_label: dict[str, list[_Ready]] = {}
     for r in ready:
@@ -245,6 +259,16 @@ def _endpoints(base: str, ready: list[_Ready], ttl: int, *, full: bool) -> dict[
             records[SRV] = _srv(name, entries, ttl)
         nodes[name] = Node(records, "", _SRV_DEFERRED)
     return nodes
+
+
+class PlainName(NamedTuple):
+    """An endpoint's name with one address: `label.base`, its A or AAAA record to `ip`, and whether
+    it has SRV records (deferred to the full path), as `_one_address` makes its node."""
+
+    label: str
+    base: str
+    ip: str
+    srv: bool
 
 
 def _one_address(base: str, r: _Ready, ttl: int, *, full: bool) -> tuple[str, Node]:
