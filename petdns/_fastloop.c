@@ -136,6 +136,7 @@ static void release(int kind, void *p) {
 }
 
 static void reclaim(void) {
+    if (!g_retired) return; /* nothing waits (a load puts new names only): no readers to scan */
     uint64_t low = UINT64_MAX;
     for (int i = 0; i < MAX_READERS; i++) {
         if (!g_reader_taken[i]) continue;
@@ -611,14 +612,81 @@ static void table_dealloc(Table *t) {
 
 static Py_ssize_t table_len(Table *t) { return (Py_ssize_t)t->live; }
 
+/* ---- reading the table as a mapping (under the GIL): wire -> node, the one copy of the zone's names */
+
+/* The node of `key` (borrowed; a (node, Cuts) pair unwrapped), NULL when absent or not bytes */
+static PyObject *node_of(Table *t, PyObject *key) {
+    if (!PyBytes_Check(key)) return NULL;
+    PyObject *obj = lookup(atomic_load(&t->slots), BYTES(key), PyBytes_GET_SIZE(key));
+    if (obj && PyTuple_GET_SIZE(obj) == 2) obj = PyTuple_GET_ITEM(obj, 0); /* a node is never 2 long */
+    return obj;
+}
+
+static PyObject *table_get(Table *t, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "get(wire, default=None)");
+        return NULL;
+    }
+    PyObject *node = node_of(t, args[0]);
+    return Py_NewRef(node ? node : nargs == 2 ? args[1] : Py_None);
+}
+
+static PyObject *table_subscript(Table *t, PyObject *key) {
+    PyObject *node = node_of(t, key);
+    if (!node) {
+        PyErr_SetObject(PyExc_KeyError, key);
+        return NULL;
+    }
+    return Py_NewRef(node);
+}
+
+static int table_contains(Table *t, PyObject *key) { return node_of(t, key) != NULL; }
+
+/* keys, values or items (0, 1, 2) as a new list */
+static PyObject *listing(Table *t, int what) {
+    slots_t *s = atomic_load(&t->slots);
+    PyObject *out = PyList_New(0);
+    if (!out) return NULL;
+    for (size_t i = 0; i < s->size; i++) {
+        PyObject *obj = atomic_load(&s->slot[i].obj), *wire = atomic_load(&s->slot[i].wire), *item;
+        if (!obj) continue;
+        if (PyTuple_GET_SIZE(obj) == 2) obj = PyTuple_GET_ITEM(obj, 0);
+        item = what == 0 ? Py_NewRef(wire) : what == 1 ? Py_NewRef(obj) : PyTuple_Pack(2, wire, obj);
+        if (!item || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    return out;
+}
+
+static PyObject *table_keys(Table *t, PyObject *unused) { return listing(t, 0); }
+static PyObject *table_values(Table *t, PyObject *unused) { return listing(t, 1); }
+static PyObject *table_items(Table *t, PyObject *unused) { return listing(t, 2); }
+
+static PyObject *table_iter(Table *t) {
+    PyObject *keys = listing(t, 0);
+    if (!keys) return NULL;
+    PyObject *it = PyObject_GetIter(keys);
+    Py_DECREF(keys);
+    return it;
+}
+
 static PyMethodDef table_methods[] = {
     {"put", (PyCFunction)table_put, METH_VARARGS, "put(wire, head, node, cuts): a name's rendering"},
     {"clear", (PyCFunction)table_clear, METH_O, "clear(wire): a name is gone"},
     {"set_heads", (PyCFunction)table_set_heads, METH_VARARGS, "set_heads(synced, heads)"},
     {"answer", (PyCFunction)table_answer, METH_O, "answer(query) -> (reply, type code) or None"},
+    {"get", (PyCFunction)(void (*)(void))table_get, METH_FASTCALL, "get(wire, default=None) -> node"},
+    {"keys", (PyCFunction)table_keys, METH_NOARGS, "the wire names held, as a list"},
+    {"values", (PyCFunction)table_values, METH_NOARGS, "the nodes held, as a list"},
+    {"items", (PyCFunction)table_items, METH_NOARGS, "(wire, node) pairs, as a list"},
     {NULL}};
 
-static PySequenceMethods table_seq = {.sq_length = (lenfunc)table_len};
+static PySequenceMethods table_seq = {.sq_length = (lenfunc)table_len, .sq_contains = (objobjproc)table_contains};
+static PyMappingMethods table_map = {.mp_length = (lenfunc)table_len, .mp_subscript = (binaryfunc)table_subscript};
 
 static PyTypeObject TableType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "petdns._fastloop.Table",
@@ -629,6 +697,8 @@ static PyTypeObject TableType = {
     .tp_dealloc = (destructor)table_dealloc,
     .tp_methods = table_methods,
     .tp_as_sequence = &table_seq,
+    .tp_as_mapping = &table_map,
+    .tp_iter = (getiterfunc)table_iter,
 };
 
 /* ---- the loop ----------------------------------------------------------------------------------- */

@@ -1,9 +1,13 @@
 """The compiled UDP answer loop and its table (petdns/_fastloop.c)."""
 
+from collections.abc import Iterator, Mapping
+from typing import Any
+
 RECV_SIZE: int
 
-class Table:
-    """Rendered answers by lower-case wire name, read without the GIL."""
+class Table(Mapping[bytes, tuple[Any, ...]]):
+    """Rendered answers by lower-case wire name, read without the GIL; under the GIL, a mapping of
+    wire name -> node (`keys`, `values` and `items` are lists)."""
 
     def __init__(self, max_udp: int, dynamic: object) -> None: ...
     def put(self, wire: bytes, node: tuple[object, ...], cuts: tuple[object, ...]) -> None: ...
@@ -13,6 +17,8 @@ class Table:
     ) -> None: ...
     def answer(self, data: bytes) -> tuple[bytes, int] | None: ...
     def __len__(self) -> int: ...
+    def __getitem__(self, wire: bytes) -> tuple[Any, ...]: ...
+    def __iter__(self) -> Iterator[bytes]: ...
 
 class Loop:
     """One UDP socket's batches: recvmmsg, answer from a Table, sendmmsg."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from petdns.answer.heads import DYNAMIC
 from petdns.answer.rotation import RotatedCut
-from petdns.answer.zone import DYNAMIC, Rendered, RenderedZone
+from petdns.answer.zone import Rendered, RenderedZone
 from petdns.dns.constants import AA, MIN_UDP, NOERROR, NXDOMAIN, QR
 from petdns.dns.query import IN_CLASS, QD1, QD1_AR1, edns
 from petdns.dns.wire import headers, opt_record

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Callable
 from functools import lru_cache
 from typing import NamedTuple
 
 from petdns.dns.constants import AA, AAAA, CNAME, IN, MAX_UDP, NOERROR, NS, PTR, QR, SOA, SRV, TC, TXT, A
-from petdns.dns.wire import encode_name, split_labels
+from petdns.dns.wire import encode_name, split_labels, wire_name
 from petdns.schema.lookup import Response
 from petdns.schema.records import RR
 
@@ -153,7 +154,11 @@ def _simple_answer(qname: tuple[bytes, ...], qtext: str | None, answer: tuple[RR
 
 
 def _srv_answer(
-    qname: tuple[bytes, ...], qtext: str | None, answer: tuple[RR, ...], additional: tuple[RR, ...]
+    qname: tuple[bytes, ...],
+    qtext: str | None,
+    answer: tuple[RR, ...],
+    additional: tuple[RR, ...],
+    wire_of: Callable[[str], bytes] = wire_name,
 ) -> bytes | None:
     """The body of SRV answers owned by the question with their targets' addresses as additional
     records, byte-identical to the writer's: each target written whole (RFC 2782), each address owner a
@@ -169,7 +174,7 @@ def _srv_answer(
         if rr.rtype != SRV or rr.name != qtext:
             return None
         priority, weight, port, target = rr.rdata  # type: ignore[misc,str-unpack]
-        wire = encode_name(split_labels(str(target)))
+        wire = wire_of(str(target))
         position = base + len(out) + 18
         if position >= 0x3FFF:
             return None
@@ -185,17 +190,61 @@ def _srv_answer(
     return bytes(out) if len(out) <= MAX_UDP - base else None
 
 
+def address_body(rtype: int, ttl: int, ip: str) -> bytes:
+    """The body of one A or AAAA record owned by the question."""
+    packed = socket.inet_pton(socket.AF_INET6 if rtype == AAAA else socket.AF_INET, ip)
+    return _owner_header(rtype, ttl, len(packed)) + packed
+
+
+def ptr_body(ttl: int, target: bytes) -> bytes:
+    """The body of one PTR owned by the question, to a target (wire form) sharing no suffix with it."""
+    return _owner_header(PTR, ttl, len(target)) + target
+
+
+def quick_body(qtext: str, qwire: int, answer: tuple[RR, ...], additional: tuple[RR, ...]) -> bytes | None:
+    """The body of `render_records` for the sets most names hold, without building labels: IPv4
+    addresses or one PTR, owned by the question (`qtext`, whose wire form is `qwire` bytes long), with
+    nothing additional. Byte-identical to `_simple_answer`'s; None for anything else."""
+    if additional or not answer:
+        return None
+    first = answer[0]
+    if len(answer) == 1 and first[0] == qtext:  # (name, type, ttl, rdata), read by position: faster
+        rtype, target = first[1], first[3]
+        if rtype == A:
+            body = _owner_header(A, first[2], 4) + socket.inet_aton(target)  # type: ignore[arg-type]
+            return body if 16 + qwire + len(body) <= MAX_UDP else None
+        if rtype != PTR or target.__class__ is not str:
+            return None
+        if target.rpartition(".")[2] == qtext.rpartition(".")[2]:  # a shared suffix would be compressed
+            return None
+        wire = wire_name(target)
+        body = _owner_header(PTR, first[2], len(wire)) + wire
+        return body if 16 + qwire + len(body) <= MAX_UDP else None
+    parts = []
+    for rr in answer:
+        if rr[1] != A or rr[0] != qtext:
+            return None
+        parts.append(_owner_header(A, rr[2], 4) + socket.inet_aton(rr[3]))  # type: ignore[arg-type]
+    body = b"".join(parts)
+    return body if 16 + qwire + len(body) <= MAX_UDP else None
+
+
 def render_records(
-    qname: tuple[bytes, ...], qtext: str, answer: tuple[RR, ...], additional: tuple[RR, ...]
+    qname: tuple[bytes, ...],
+    qtext: str,
+    answer: tuple[RR, ...],
+    additional: tuple[RR, ...],
+    wire_of: Callable[[str], bytes] = wire_name,
 ) -> Rendered:
     """`render(qname, Response(NOERROR, answer, additional=additional))` of a name's record set (`qtext`:
-    the name as text); the common sets (addresses, one PTR) without building the response."""
+    the name as text); the common sets (addresses, one PTR, SRV with its targets' addresses) without
+    building the response. `wire_of`: `wire_name`, or a faster one of the caller's."""
     if not additional and answer:
         simple = _simple_answer(qname, qtext, answer)
         if simple is not None and 17 + len(qname) + sum(map(len, qname)) + len(simple) <= MAX_UDP:
             return Rendered(QR | AA | NOERROR, (len(answer), 0, 0), simple)
     elif answer and answer[0].rtype == SRV:
-        body = _srv_answer(qname, _text(qname), answer, additional)
+        body = _srv_answer(qname, _text(qname), answer, additional, wire_of)
         if body is not None:
             return Rendered(QR | AA | NOERROR, (len(answer), 0, len(additional)), body)
     return render(qname, Response(NOERROR, answer=answer, additional=additional))

@@ -6,64 +6,41 @@ import itertools
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from petdns.answer.fasttable import Mirror
-from petdns.answer.render import render, render_records
+from petdns.answer.heads import DYNAMIC, ZoneHead
+from petdns.answer.render import address_body, ptr_body, quick_body, render, render_records
 from petdns.answer.rotation import RotatedCut, Rotation, rotation_of
-from petdns.dns.constants import AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, SOA, SRV, TXT, A
-from petdns.dns.wire import encode_name, headers, split_labels, wire_name
+from petdns.dns.constants import AA, AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, QR, SOA, SRV, TXT, A
+from petdns.dns.wire import headers, split_labels, wire_name
+from petdns.schema.bulk import paused_gc
 from petdns.schema.catalog import Catalog, SvcKey, Touched
 from petdns.schema.lookup import Response
 from petdns.schema.model import KubeObject
 from petdns.schema.records import (
-    SOA_TIMERS,
     Node,
+    PlainName,
     namespace_nodes,
-    reverse_nodes,
+    ptr_node,
+    reverse_targets,
     service_nodes,
     static_nodes,
 )
 from petdns.settings.values import REVERSE_ZONES, PodsMode, Settings
 
 _TYPE_CLASS: Final = {t: struct.pack("!HH", t, IN) for t in (A, NS, CNAME, SOA, PTR, TXT, AAAA, SRV)}
-_POINTERS: Final = tuple(struct.pack("!H", 0xC000 | i) for i in range(12 + 256))
 OPT_SIZE: Final = 11  # an OPT record without options
+_ANSWERED: Final = QR | AA | NOERROR
+_LENGTHS: Final = tuple(bytes((n,)) for n in range(256))  # a label's length byte
+_SRV_DEFERRED: Final = (_TYPE_CLASS[SRV], None, None)
 
 # A rendered name: (zone head, type+class, header variants, body, type+class, header variants, body, ...);
 # header variants and body are None for a type that the full path answers.
 Rendered = tuple[Any, ...]
 # a truncated rendering: header variants, body (with loadbalance, a `RotatedCut` for a turning body)
 Cut = tuple[tuple[bytes, bytes, bytes, bytes], bytes | RotatedCut]
-
-
-class ZoneHead:
-    """A served zone's wire name and the SOA pieces that negative answers are assembled from."""
-
-    __slots__ = ("dynamic_pods", "fallthrough", "name", "pod_wire", "soa_a", "soa_b", "soa_c", "wire")
-
-    def __init__(self, name: str, *, dynamic_pods: bool) -> None:
-        self.name = name
-        self.wire = wire_name(name)
-        self.pod_wire = b"\x03pod" + self.wire
-        self.dynamic_pods = dynamic_pods
-        self.fallthrough = False  # NXDOMAIN is left to the full path (and from there to the upstreams)
-        self.soa_a = self.soa_b = self.soa_c = b""
-
-    def set_soa(self, settings: Settings, serial: int) -> None:
-        """Prepare `owner SOA ns.dns.<zone> hostmaster.<zone> serial timers ttl` around three pointers."""
-        self.soa_a = struct.pack("!HHIH", SOA, IN, settings.soa_ttl, 42) + b"\x02ns\x03dns"
-        self.soa_b = b"\x0ahostmaster"
-        self.soa_c = struct.pack("!IIIII", serial, *SOA_TIMERS, settings.ttl)
-
-    def negative(self, zone_offset: int) -> bytes:
-        """The authority section of a negative answer; the zone name is at `zone_offset` in the reply."""
-        ptr = _POINTERS[zone_offset]
-        return ptr + self.soa_a + ptr + self.soa_b + ptr + self.soa_c
-
-
-DYNAMIC: Final = ZoneHead("dynamic", dynamic_pods=False)  # names only the full lookup can answer
 
 
 class RenderedZone:
@@ -73,8 +50,9 @@ class RenderedZone:
         self.settings = settings
         self.catalog = Catalog()
         self._clock = clock
-        self.nodes: dict[bytes, Rendered] = {}  # lower-case wire name -> rendered node
+        self._own: dict[bytes, Rendered] | None = {}  # the nodes, when the compiled table does not hold them
         self._owned: dict[SvcKey, tuple[bytes, ...]] = {}
+        self._parents: dict[str, tuple[bytes, ZoneHead | None]] = {}  # `_wire_head`'s recent parents
         dynamic = settings.pods is not PodsMode.DISABLED
         zones = sorted(settings.served_zones, key=len, reverse=True)
         self.heads = {z: ZoneHead(z, dynamic_pods=dynamic and z in settings.zones) for z in zones}
@@ -83,6 +61,11 @@ class RenderedZone:
         self._synced = True  # False while a watch has not delivered its first list: misses are SERVFAIL
         self.max_udp = settings.max_udp  # UDP replies at most this; our OPT records advertise it
         self.mirror = Mirror(self, DYNAMIC)  # the compiled loop's copy of `nodes`, `truncated` and the heads
+        # lower-case wire name -> rendered node: the compiled table itself when it holds the same nodes
+        # (not with loadbalance: its turning bodies are left out there), else a dict of our own
+        self.nodes: Mapping[bytes, Rendered] = self._own
+        if self.mirror.table is not None and not settings.loadbalance:
+            self.nodes, self._own = self.mirror.table, None
         self.opts: dict[bytes, tuple[bytes, int]] = {}  # a query's OPT -> (reply OPT, size limit of the rest)
         # answers too big for UDP, truncated for the common limits (`truncation_limits`) when the full
         # path first renders them: wire name -> (its rendering then, {(type+class, limit): cut}); a cut
@@ -132,8 +115,10 @@ class RenderedZone:
     # -- changes ---------------------------------------------------------------------------------------
 
     def load(self, objects: Iterable[KubeObject]) -> None:
-        """Apply many objects, rendering each touched name once at the end."""
-        self.update(objects, ())
+        """Apply many objects, rendering each touched name once at the end (the cyclic collector paused:
+        rendering makes no cycles worth a walk over every name made so far)."""
+        with paused_gc():
+            self.update(objects, ())
 
     def update(self, upserts: Iterable[KubeObject], deletes: Iterable[tuple[str, str, str]]) -> None:
         """Apply a batch of changes (deletes by kind, namespace, name first), rendering touched names once."""
@@ -173,8 +158,12 @@ class RenderedZone:
         self._stamp()
         for key in touched.services:
             self._render_service(key, touched.labels.get(key))
-        for owner, node in reverse_nodes(self.catalog, self.settings, touched.ips):
-            self._put_or_clear(owner, node)
+        ttl, loadbalance = self.settings.ttl, self.settings.loadbalance
+        for owner, targets in reverse_targets(self.catalog, self.settings, touched.ips):
+            if not targets:
+                self._clear(wire_name(owner))
+            elif len(targets) > 1 or loadbalance or not self._put_ptr(owner, targets[0], ttl):
+                self._put(owner, ptr_node(owner, targets, ttl))
         for ns in touched.namespaces:
             present = dict(namespace_nodes(self.catalog, self.settings, ns))
             for zone in self.settings.zones:
@@ -183,7 +172,8 @@ class RenderedZone:
 
     def _render_service(self, key: SvcKey, labels: set[str] | None = None) -> None:
         """Render a service's names; with `labels`, endpoint names not among them are unchanged: kept."""
-        nodes = service_nodes(self.catalog, self.settings, key, rendered_only=True)
+        plain: list[PlainName] | None = None if self.settings.loadbalance else []
+        nodes = service_nodes(self.catalog, self.settings, key, rendered_only=True, plain=plain)
         previous = self._owned.pop(key, ())
         kept = set(previous) if labels is not None else set()
         bases = {f"{key[1]}.{key[0]}.svc.{zone}" for zone in self.settings.zones}
@@ -197,12 +187,38 @@ class RenderedZone:
                         wires.append(wire)
                         continue
             wires.append(self._put(name, node))
+        ttl = self.settings.ttl
+        parent: tuple[str, bytes, ZoneHead | None] = ("", b"", None)
+        for item in plain or ():
+            if parent[0] != item.base:
+                parent = (item.base, *self._wire_head(item.base))
+            raw = item.label.encode()
+            wire = _LENGTHS[len(raw)] + raw + parent[1]
+            if labels is not None and item.label not in labels and wire in kept:
+                wires.append(wire)
+            else:
+                wires.append(self._put_plain(wire, self._by_wire.get(wire, parent[2]), item, ttl))
         keep = set(wires)
         for wire in previous:
             if wire not in keep:
                 self._clear(wire)
         if wires:
             self._owned[key] = tuple(wires)
+
+    def _put_plain(self, wire: bytes, head: ZoneHead | None, item: PlainName, ttl: int) -> bytes:
+        """`_put` of an endpoint's name with one address (as `records` would make its node), from
+        the address alone: its record, and SRV deferred when it has any."""
+        if head is None:
+            raise ValueError(f"{wire!r} is in no served zone")
+        if self.truncated:
+            self.truncated.pop(wire, None)
+        rtype = AAAA if ":" in item.ip else A
+        body = address_body(rtype, ttl, item.ip)
+        node: Rendered = (head, _TYPE_CLASS[rtype], headers(_ANSWERED, 1, 0, 0), body)
+        if item.srv:
+            node += _SRV_DEFERRED
+        self._set(wire, node)
+        return wire
 
     def _put_or_clear(self, name: str, node: Node | None) -> None:
         if node is None:
@@ -211,33 +227,87 @@ class RenderedZone:
             self._put(name, node)
 
     def _put(self, name: str, node: Node) -> bytes:
-        labels = split_labels(name)
-        wire = encode_name(labels)
-        self.truncated.pop(wire, None)
+        wire, head = self._wire_head(name)
+        if self.truncated:
+            self.truncated.pop(wire, None)
         if node.cname:
-            self.nodes[wire] = (DYNAMIC,)
-            self.mirror.put(wire, self.nodes[wire])
+            self._set(wire, (DYNAMIC,))
             return wire
-        rendered: list[Any] = [self._head_of(wire)]
+        rendered: list[Any] = [head]
         loadbalance = self.settings.loadbalance
+        labels = None
+        deferred = node.deferred
         for rtype, (answer, additional) in node.records.items():
-            if rtype in node.deferred:
+            if rtype in deferred:
                 rendered += (_TYPE_CLASS[rtype], None, None)
                 continue
+            if not loadbalance:
+                quick = quick_body(name, len(wire), answer, additional)
+                if quick is not None:
+                    rendered += (_TYPE_CLASS[rtype], headers(_ANSWERED, len(answer), 0, 0), quick)
+                    continue
+            labels = labels or split_labels(name)
             if loadbalance:
                 response = Response(NOERROR, answer=answer, additional=additional)
                 r = render(labels, response)
                 body = rotation_of(r.body, response, r.counts)
             else:
-                r = render_records(labels, name, answer, additional)
+                r = render_records(labels, name, answer, additional, self._wire_of)
                 body = r.body
             if body is None:
                 rendered += (_TYPE_CLASS[rtype], None, None)
             else:
                 rendered += (_TYPE_CLASS[rtype], headers(r.flags, *r.counts), body)
-        self.nodes[wire] = tuple(rendered)
-        self.mirror.put(wire, self.nodes[wire])
+        self._set(wire, tuple(rendered))
         return wire
+
+    def _put_ptr(self, owner: str, target: str, ttl: int) -> bool:
+        """`_put` of a reverse name with one PTR, the target's wire form built on its parent's (a
+        service's name, kept for its next endpoint); False when the body would need compression."""
+        if target.rpartition(".")[2] == owner.rpartition(".")[2]:
+            return False
+        wire, head = self._wire_head(owner)
+        body = ptr_body(ttl, self._wire_of(target))
+        if self.truncated:
+            self.truncated.pop(wire, None)
+        self._set(wire, (head, _TYPE_CLASS[PTR], headers(_ANSWERED, 1, 0, 0), body))
+        return True
+
+    def _set(self, wire: bytes, node: Rendered) -> None:
+        """A name's rendering, in the compiled table (without truncated renderings) and our own dict."""
+        if self._own is None:  # the table is `nodes`; every body is plain bytes (no loadbalance)
+            self.mirror.table.put(wire, node, ())  # type: ignore[union-attr]
+        else:
+            self._own[wire] = node
+            self.mirror.put(wire, node)
+
+    def _wire_head(self, name: str) -> tuple[bytes, ZoneHead]:
+        """A served name's wire form and zone head (ValueError for a name outside the served zones)."""
+        wire, head = self._wire_and_head(name)
+        if head is None:
+            raise ValueError(f"{wire!r} is in no served zone")
+        return wire, head
+
+    def _wire_of(self, name: str) -> bytes:
+        """`wire_name`, through the parents kept by `_wire_and_head`."""
+        return self._wire_and_head(name)[0]
+
+    def _wire_and_head(self, name: str) -> tuple[bytes, ZoneHead | None]:
+        """A name's wire form and zone head, through the wire form and head of its parent, kept for the
+        next names under the same parent (a service's pets, a /24's PTRs)."""
+        label, dot, rest = name.partition(".")
+        if not dot:
+            wire = wire_name(name)
+            return wire, self._head_or_none(wire)
+        parent = self._parents.get(rest)
+        if parent is None:
+            if len(self._parents) >= 4096:
+                self._parents.clear()
+            parent_wire = wire_name(rest)
+            parent = self._parents[rest] = (parent_wire, self._head_or_none(parent_wire))
+        raw = label.encode()
+        wire = _LENGTHS[len(raw)] + raw + parent[0]
+        return wire, self._by_wire.get(wire, parent[1])  # the name itself may be a zone apex
 
     def keep_cut(self, wire: bytes, node: Rendered | None, type_class: bytes, limit: int, cut: Cut) -> None:
         """Keep the full path's truncated rendering of a name for the fast path, when `node` (the name's
@@ -268,15 +338,22 @@ class RenderedZone:
         self.mirror.put(wire, node, entry[1])
 
     def _clear(self, wire: bytes) -> None:
-        self.nodes.pop(wire, None)
+        if self._own is not None:
+            self._own.pop(wire, None)
         self.truncated.pop(wire, None)
         self.mirror.clear(wire)
 
     def _head_of(self, wire: bytes) -> ZoneHead:
-        for head in self.heads.values():
+        head = self._head_or_none(wire)
+        if head is None:
+            raise ValueError(f"{wire!r} is in no served zone")
+        return head
+
+    def _head_or_none(self, wire: bytes) -> ZoneHead | None:
+        for head in self.heads.values():  # longest first
             if wire.endswith(head.wire):
                 return head
-        raise ValueError(f"{wire!r} is in no served zone")
+        return None
 
     # -- which zone ------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
@@ -38,9 +38,9 @@ class ServiceKind(enum.Enum):
     EXTERNAL_NAME = "ExternalName"
 
 
-@dataclass(frozen=True, slots=True)
-class Port:
-    """A service or EndpointSlice port; `protocol` is lower case (tcp, udp, sctp)."""
+class Port(NamedTuple):
+    """A service or EndpointSlice port; `protocol` is lower case (tcp, udp, sctp). Named tuples (this
+    and `Endpoint`): made and hashed several times faster than frozen dataclasses, at 100k endpoints."""
 
     name: str
     port: int
@@ -66,8 +66,7 @@ class Service:
     external_name: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """One EndpointSlice endpoint: ready means `conditions.ready` true or absent.
 
     `pod_name` (from targetRef) is kept only for endpoints without a hostname: only they can be named
@@ -179,6 +178,10 @@ def _slice(raw: Mapping[str, Any], meta: Mapping[str, Any], namespace: str, name
 def _endpoint(ep: object, version: int | None) -> Endpoint:
     """One endpoint of a slice (`version` None: FQDN, no addresses); errors name the field after
     `endpoints[i]`."""
+    if ep.__class__ is dict and version == 4:
+        plain = _plain_endpoint(ep, version)
+        if plain is not None:
+            return plain
     if not isinstance(ep, Mapping):
         raise ModelError("", "not an object")
     addresses = _list(ep, "addresses", ".addresses")
@@ -200,6 +203,30 @@ def _endpoint(ep: object, version: int | None) -> Endpoint:
     if not hostname and target.get("kind", "Pod") == "Pod":  # only names endpoints without a hostname
         pod_name = _str(target, "name", ".targetRef.name")
     return Endpoint(addrs, ready is not False, hostname, pod_name)
+
+
+def _plain_endpoint(ep: dict[str, Any], version: int) -> Endpoint | None:
+    """`_endpoint` of the common shape (IPv4, plain JSON values), read without the general helpers
+    (100k endpoints: a second of a start-up); None for anything else, which `_endpoint` reads (and
+    whose errors it names)."""
+    addresses = ep.get("addresses")
+    conditions = ep.get("conditions")
+    hostname = ep.get("hostname")
+    target = ep.get("targetRef")
+    if addresses.__class__ is not list or conditions.__class__ is not dict or hostname is None:
+        return None
+    if hostname.__class__ is not str or (hostname and not _LABEL.match(hostname)):
+        return None
+    if target is not None and (target.__class__ is not dict or not hostname):  # named after its pod
+        return None
+    for address in addresses:
+        if address.__class__ is not str or not _IPV4.match(address):
+            return None
+    ready = conditions.get("ready")
+    if ready is not None and ready.__class__ is not bool:
+        return None
+    addrs = tuple([a.encode().decode() for a in addresses])  # copies, as `_ip` and `_str` make
+    return Endpoint(addrs, ready is not False, hostname.encode().decode() if hostname else "", "")
 
 
 def _pod(raw: Mapping[str, Any], meta: Mapping[str, Any], namespace: str, name: str) -> Pod:

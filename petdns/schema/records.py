@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from petdns.dns.constants import AAAA, CNAME, NS, PTR, SOA, SRV, TXT, TYPE_NAMES, A
@@ -20,9 +19,9 @@ _POD_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 Rdata = str | tuple[int, int, int, str] | tuple[str, ...] | tuple[str, str, int, int, int, int, int]
 
 
-@dataclass(frozen=True, slots=True)
-class RR:
-    """One resource record; names are absolute, lower case, without the trailing dot."""
+class RR(NamedTuple):
+    """One resource record; names are absolute, lower case, without the trailing dot (a named tuple:
+    a zone at scale makes hundreds of thousands of them, and a tuple is made four times faster)."""
 
     name: str
     rtype: int
@@ -50,8 +49,7 @@ class RR:
 RRSet = tuple[tuple[RR, ...], tuple[RR, ...]]  # (answer records, additional records)
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+class Node(NamedTuple):
     """An existing name: its record sets by type, or the CNAME every type resolves through.
 
     `deferred` types are answered by the full path only: the CoreDNS extensions that are rarely asked
@@ -59,12 +57,12 @@ class Node:
     name); the `_port._proto` SRV names of the specification stay rendered.
     """
 
-    records: dict[int, RRSet] = field(default_factory=dict)
+    records: dict[int, RRSet]
     cname: str = ""
     deferred: frozenset[int] = frozenset()
 
 
-EMPTY = Node()
+EMPTY = Node({})
 _SRV_DEFERRED = frozenset({SRV})
 _UNREAD: RRSet = ((), ())  # a deferred type's records where only its presence is read (`rendered_only`)
 
@@ -153,22 +151,32 @@ def _ready(catalog: Catalog, settings: Settings, key: SvcKey) -> list[_Ready]:
     seen: set[tuple[str, str, tuple[Port, ...]]] = set()
     out = []
     for sl in catalog.slices_of(key):
+        ports = sl.ports
         for ep in sl.endpoints:
             if not ep.ready:
                 continue
+            hostname = ep.hostname
             for ip in ep.addresses:
-                item = (ep.hostname or endpoint_label(ep, ip, settings), ip, sl.ports)
+                label = hostname or endpoint_label(ep, ip, settings)
+                item = (label, ip, ports)
                 if item not in seen:
                     seen.add(item)
-                    out.append(_Ready(*item, bool(ep.hostname)))
+                    out.append(_Ready(label, ip, ports, bool(hostname)))
     return out
 
 
 def service_nodes(
-    catalog: Catalog, settings: Settings, key: SvcKey, *, rendered_only: bool = False
+    catalog: Catalog,
+    settings: Settings,
+    key: SvcKey,
+    *,
+    rendered_only: bool = False,
+    plain: list[PlainName] | None = None,
 ) -> dict[str, Node]:
     """Every name a service makes exist, in every cluster zone, with its records. `rendered_only`: the
-    deferred types' record sets are left empty (the rendered zone reads only that they exist)."""
+    deferred types' record sets are left empty (the rendered zone reads only that they exist). With
+    `plain` (and `rendered_only`), the names of endpoints with one address, the most of a zone, are
+    added to that list instead of made into nodes."""
     svc = catalog.services.get(key)
     nodes: dict[str, Node] = {}
     if svc is None:
@@ -177,15 +185,15 @@ def service_nodes(
         base = f"{svc.name}.{svc.namespace}.svc.{zone}"
         if svc.kind is ServiceKind.EXTERNAL_NAME:
             if not _is_ip(svc.external_name):
-                nodes[base] = Node(cname=svc.external_name)
+                nodes[base] = Node({}, cname=svc.external_name)
             continue
         ready = _ready(catalog, settings, key)
         if svc.kind is ServiceKind.HEADLESS:
             if ready:
-                nodes.update(_headless(base, ready, settings.ttl, full=not rendered_only))
+                nodes.update(_headless(base, ready, settings.ttl, not rendered_only, plain))
         else:
             nodes.update(_cluster_ip(base, svc, settings.ttl))
-            nodes.update(_endpoints(base, ready, settings.ttl, full=not rendered_only))
+            nodes.update(_endpoints(base, ready, settings.ttl, not rendered_only, plain))
     return nodes
 
 
@@ -202,7 +210,9 @@ def _cluster_ip(base: str, svc: Service, ttl: int) -> dict[str, Node]:
     return nodes
 
 
-def _headless(base: str, ready: list[_Ready], ttl: int, *, full: bool) -> dict[str, Node]:
+def _headless(
+    base: str, ready: list[_Ready], ttl: int, full: bool, plain: list[PlainName] | None
+) -> dict[str, Node]:
     """`full`: the deferred types' records too (else `_UNREAD` in their place)."""
     records = _addresses(base, list(dict.fromkeys(r.ip for r in ready)), ttl)
     if any(r.ports for r in ready):
@@ -210,19 +220,30 @@ def _headless(base: str, ready: list[_Ready], ttl: int, *, full: bool) -> dict[s
         records[SRV] = _srv(base, entries, ttl) if full else _UNREAD
     nodes = {base: Node(records, deferred=_SRV_DEFERRED)}  # SRV on the bare name: every pet x port
     named: dict[str, list[tuple[str, int, str]]] = {}
+    srv_names: dict[Port, str] = {}
     for r in ready:
+        target = ""
         for p in r.ports:
             if p.name:
-                named.setdefault(f"_{p.name}._{p.protocol}.{base}", []).append(
-                    (f"{r.label}.{base}", p.port, r.ip)
-                )
+                srv_name = srv_names.get(p)
+                if srv_name is None:
+                    srv_name = srv_names[p] = f"_{p.name}._{p.protocol}.{base}"
+                target = target or f"{r.label}.{base}"
+                named.setdefault(srv_name, []).append((target, p.port, r.ip))
     for name, srv_entries in named.items():
         nodes[name] = Node({SRV: _srv(name, srv_entries, ttl)})
-    nodes.update(_endpoints(base, ready, ttl, full=full))
+    nodes.update(_endpoints(base, ready, ttl, full, plain))
     return nodes
 
 
-def _endpoints(base: str, ready: list[_Ready], ttl: int, *, full: bool) -> dict[str, Node]:
+def _endpoints(
+    base: str, ready: list[_Ready], ttl: int, full: bool, plain: list[PlainName] | None = None
+) -> dict[str, Node]:
+    if len({r.label for r in ready}) == len(ready):  # one address per name: the common case, direct
+        if plain is not None and not full:
+            plain += [PlainName(r.label, base, r.ip, bool(r.ports)) for r in ready]
+            return {}
+        return dict(_one_address(base, r, ttl, full=full) for r in ready)
     by_label: dict[str, list[_Ready]] = {}
     for r in ready:
         by_label.setdefault(r.label, []).append(r)
@@ -236,8 +257,29 @@ def _endpoints(base: str, ready: list[_Ready], ttl: int, *, full: bool) -> dict[
                 records[SRV] = _UNREAD
         elif entries := [(name, p.port, r.ip) for r in items for p in r.ports]:
             records[SRV] = _srv(name, entries, ttl)
-        nodes[name] = Node(records, deferred=_SRV_DEFERRED)
+        nodes[name] = Node(records, "", _SRV_DEFERRED)
     return nodes
+
+
+class PlainName(NamedTuple):
+    """An endpoint's name with one address: `label.base`, its A or AAAA record to `ip`, and whether
+    it has SRV records (deferred to the full path), as `_one_address` makes its node."""
+
+    label: str
+    base: str
+    ip: str
+    srv: bool
+
+
+def _one_address(base: str, r: _Ready, ttl: int, *, full: bool) -> tuple[str, Node]:
+    """The name of an endpoint whose label no other endpoint of the service has (as `_endpoints`)."""
+    name = f"{r.label}.{base}"
+    ip = r.ip
+    rtype = AAAA if ":" in ip else A
+    records: dict[int, RRSet] = {rtype: ((RR(name, rtype, ttl, ip),), ())}
+    if r.ports:
+        records[SRV] = _srv(name, [(name, p.port, ip) for p in r.ports], ttl) if full else _UNREAD
+    return name, Node(records, "", _SRV_DEFERRED)
 
 
 def reverse_nodes(
@@ -246,16 +288,40 @@ def reverse_nodes(
     """PTRs per IP: its service if it is a ClusterIP, else every ready endpoint name of every service;
     with `ptr_hostname_only`, only its pet names (hostnames under headless services) when it has any.
 
-    Yields (reverse name, node or None). IPs are taken grouped by service, so each service's endpoints
-    are read once and forgotten after.
+    Yields (reverse name, node or None), from `reverse_targets`.
+    """
+    ttl = settings.ttl
+    for owner, targets in reverse_targets(catalog, settings, ips):
+        yield owner, (ptr_node(owner, targets, ttl) if targets else None)
+
+
+def ptr_node(owner: str, targets: list[str], ttl: int) -> Node:
+    """The PTR node of a reverse name with (de-duplicated) targets."""
+    return Node({PTR: (tuple([RR(owner, PTR, ttl, t) for t in targets]), ())})
+
+
+def reverse_targets(
+    catalog: Catalog, settings: Settings, ips: Iterable[str]
+) -> Iterator[tuple[str, list[str]]]:
+    """(reverse name, its PTR targets, de-duplicated, none when the name does not exist) per IP, as
+    `reverse_nodes`. IPs are taken grouped by service, so each service's endpoints are read once and
+    forgotten after.
     """
     zone = settings.zones[0]
     hostname_only = settings.ptr_hostname_only
     # a service's endpoint names by IP, and whether it is headless (the last few services read)
     known: dict[SvcKey, tuple[dict[str, list[tuple[str, bool]]], bool]] = {}
-    for ip in sorted(ips, key=catalog.services_of_ip):  # (the keys are gone before the first node is made)
+    services = catalog.services
+    groups: dict[tuple[SvcKey, ...], list[str]] = {}
+    for ip in ips:  # grouped by their services (a dict, not a sort: the order within is the caller's)
         refs = catalog.services_of_ip(ip)
-        targets = [f"{k[1]}.{k[0]}.svc.{zone}" for k in refs if ip in catalog.services[k].cluster_ips]
+        group = groups.get(refs)
+        if group is None:
+            groups[refs] = [ip]
+        else:
+            group.append(ip)
+    for refs, ip in ((refs, ip) for refs, group in groups.items() for ip in group):
+        targets = [f"{k[1]}.{k[0]}.svc.{zone}" for k in refs if ip in services[k].cluster_ips]
         if not targets:
             pets: list[str] = []
             for key in refs:
@@ -267,19 +333,14 @@ def reverse_nodes(
                     by_ip: dict[str, list[tuple[str, bool]]] = {}
                     for r in _ready(catalog, settings, key):
                         by_ip.setdefault(r.ip, []).append((f"{r.label}.{base}", r.pet))
-                    names = known[key] = (by_ip, catalog.services[key].kind is ServiceKind.HEADLESS)
+                    names = known[key] = (by_ip, services[key].kind is ServiceKind.HEADLESS)
                 named = names[0].get(ip, ())
                 targets += [name for name, _ in named]
                 if hostname_only and names[1]:
                     pets += [name for name, pet in named if pet]
             if pets:
                 targets = pets
-        owner = reverse_name(ip)
-        ttl = settings.ttl
-        rrs = tuple(
-            [RR(owner, PTR, ttl, t) for t in (dict.fromkeys(targets) if len(targets) > 1 else targets)]
-        )
-        yield owner, (Node({PTR: (rrs, ())}) if rrs else None)
+        yield reverse_name(ip), (list(dict.fromkeys(targets)) if len(targets) > 1 else targets)
 
 
 def reverse_node(catalog: Catalog, settings: Settings, ip: str) -> Node | None:
