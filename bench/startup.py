@@ -13,32 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import dns.message
-import dns.query
-import dns.rdatatype
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cluster  # bench/ is not a package
-
-CLK = os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK  # utime, stime
+import procs
 
 
 def _memory_mb(pid: int) -> dict[str, float]:
@@ -50,40 +32,33 @@ def _memory_mb(pid: int) -> dict[str, float]:
     return out
 
 
-def _answers(port: int, name: str) -> bool:
-    try:
-        reply = dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=port, timeout=0.2)
-    except (OSError, dns.exception.Timeout):
-        return False
-    return reply.rcode() == 0 and bool(reply.answer)
-
-
 def run_once(directory: Path, *, pure: bool, limit_s: float) -> dict[str, float]:
     """One start of the server until its probe name answers."""
+    directory = directory.resolve()  # the server runs in a directory of its own
     params = json.loads((directory / "params.json").read_text())
     spec = cluster.Spec(**{k: v for k, v in params.items() if k in cluster.Spec.__dataclass_fields__})
-    port = _free_port()
+    port = procs.free_port()
     exe = Path(sys.executable).with_name("petdns")
-    cmd = [str(exe), "serve", "--objects", str(directory / "objects.json"), "--zone", cluster.ZONE]
-    cmd += ["--listen", f"127.0.0.1:{port}", "--no-forward", "--workers", "1"]
-    env = {**os.environ, "PETDNS_PURE": "1" if pure else "0"}
-    t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        name = cluster.probe_name(spec)
-        while not _answers(port, name):
-            if proc.poll() is not None or time.monotonic() - t0 > limit_s:
-                raise RuntimeError(f"not ready after {time.monotonic() - t0:.1f} s")
-            time.sleep(0.05)
-        ready = time.monotonic() - t0
-        return {"ready_s": round(ready, 2), "cpu_s": round(_cpu_s(proc.pid), 2), **_memory_mb(proc.pid)}
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    cmd = ["env", f"PETDNS_PURE={int(pure)}", str(exe), "serve", "--objects", str(directory / "objects.json")]
+    cmd += ["--zone", cluster.ZONE, "--listen", f"127.0.0.1:{port}", "--no-forward", "--workers", "1"]
+    cpus = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+    with tempfile.TemporaryDirectory(prefix="petdns-startup-") as tmp:
+        t0 = time.monotonic()
+        srv = procs.start(
+            "petdns", cmd, cpu=cpus, limit_s=limit_s + 60, log=Path(tmp) / "petdns.log", cwd=Path(tmp)
+        )
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            name = cluster.probe_name(spec)
+            while (got := procs.query_once(port, name, timeout_s=0.2)) is None or got[0] != 0 or not got[1]:
+                if not srv.alive() or time.monotonic() - t0 > limit_s:
+                    raise RuntimeError(f"not ready after {time.monotonic() - t0:.1f} s: {srv.log_tail()}")
+                time.sleep(0.05)
+            ready = time.monotonic() - t0
+            pids = srv.pids()
+            cpu_s = procs.cpu_ticks(pids) / procs.CLK_TCK
+            return {"ready_s": round(ready, 2), "cpu_s": round(cpu_s, 2), **_memory_mb(pids[-1])}
+        finally:
+            srv.stop()
 
 
 def main() -> None:
