@@ -612,6 +612,14 @@ static void table_dealloc(Table *t) {
 
 static Py_ssize_t table_len(Table *t) { return (Py_ssize_t)t->live; }
 
+/* append a new reference (NULL: the error it failed with) and let the list hold it */
+static int append_new(PyObject *list, PyObject *item) {
+    if (!item) return -1;
+    int r = PyList_Append(list, item);
+    Py_DECREF(item);
+    return r;
+}
+
 /* ---- reading the table as a mapping (under the GIL): wire -> node, the one copy of the zone's names */
 
 /* The node of `key` (borrowed; a (node, Cuts) pair unwrapped), NULL when absent or not bytes */
@@ -652,12 +660,10 @@ static PyObject *listing(Table *t, int what) {
         if (!obj) continue;
         if (PyTuple_GET_SIZE(obj) == 2) obj = PyTuple_GET_ITEM(obj, 0);
         item = what == 0 ? Py_NewRef(wire) : what == 1 ? Py_NewRef(obj) : PyTuple_Pack(2, wire, obj);
-        if (!item || PyList_Append(out, item) < 0) {
-            Py_XDECREF(item);
+        if (append_new(out, item) < 0) {
             Py_DECREF(out);
             return NULL;
         }
-        Py_DECREF(item);
     }
     return out;
 }
@@ -840,24 +846,14 @@ static PyObject *loop_run(Loop *l, PyObject *unused) {
         if (!l->declined[i]) continue;
         PyObject *item = Py_BuildValue("(iy#)", i, (const char *)l->recv_buf + (size_t)i * RECV_SIZE,
                                        (Py_ssize_t)(l->recv[i].msg_len <= RECV_SIZE ? l->recv[i].msg_len : RECV_SIZE));
-        if (!item || PyList_Append(declined, item) < 0) {
-            Py_XDECREF(item);
+        if (append_new(declined, item) < 0) {
             Py_DECREF(declined);
             return NULL;
         }
-        Py_DECREF(item);
     }
     PyObject *res = Py_BuildValue("(iO)", n < 0 ? -n : 0, declined);
     Py_DECREF(declined);
     return res;
-}
-
-/* append a new reference (NULL: the error it failed with) and let the list hold it */
-static int append_new(PyObject *list, PyObject *item) {
-    if (!item) return -1;
-    int r = PyList_Append(list, item);
-    Py_DECREF(item);
-    return r;
 }
 
 static uint64_t since(_Atomic uint64_t *counter, uint64_t *taken) {

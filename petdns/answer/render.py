@@ -138,7 +138,7 @@ def _simple_answer(qname: tuple[bytes, ...], qtext: str | None, answer: tuple[RR
         if rr.name != qtext and _labels(rr.name) != qname:
             return None
         wire = encode_name(target)
-        return _owner_header(PTR, rr.ttl, len(wire)) + wire
+        return ptr_body(rr.ttl, wire)
     parts = []
     for rr in answer:
         if rr.rtype == A:
@@ -218,7 +218,7 @@ def quick_body(qtext: str, qwire: int, answer: tuple[RR, ...], additional: tuple
         if target.rpartition(".")[2] == qtext.rpartition(".")[2]:  # a shared suffix would be compressed
             return None
         wire = wire_name(target)
-        body = _owner_header(PTR, first[2], len(wire)) + wire
+        body = ptr_body(first[2], wire)
         return body if 16 + qwire + len(body) <= MAX_UDP else None
     parts = []
     for rr in answer:

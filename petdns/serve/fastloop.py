@@ -119,7 +119,8 @@ def _answer_declined(
     worker._start = start = time.perf_counter()
     replied = bytearray()
     judged = worker.server.acl is not None  # every query judged first: no fast path
-    logged: list[tuple[bytes, bytes, int]] = []
+    # the query log switched on: this batch is the one that hands the loop over to Python
+    logged: list[tuple[bytes, bytes, int]] | None = [] if worker.server.query_log else None
     for source, data in declined:
         try:
             reply = None if judged else answer(zone, data, types)
@@ -131,7 +132,8 @@ def _answer_declined(
                 continue
         loop.stage(len(replied), source, reply)
         replied.append(reply[3])
-        logged.append((data, reply, source))
+        if logged is not None:
+            logged.append((data, reply, source))
     if replied:
         failed = loop.flush(len(replied))
         counters.dropped += failed
@@ -139,8 +141,7 @@ def _answer_declined(
         took = time.perf_counter() - start
         batches.commit(types, bytes(replied), took, others)
         others.clear()
-        if worker.server.query_log:  # the batch that turned the loop over to Python
-            for data, reply, source in logged:
-                peer = worker._peer(source)
-                querylog.emit(data, reply, "udp", peer[0], peer[1], took)
+        for data, reply, source in logged or ():
+            peer = worker._peer(source)
+            querylog.emit(data, reply, "udp", peer[0], peer[1], took)
     types.clear()

@@ -103,6 +103,14 @@ class Histogram:
         self.total += other.total
 
 
+def histogram(table: dict[int, Histogram], code: int) -> Histogram:
+    """The duration histogram of one type code in a listener's table, made when first needed."""
+    hist = table.get(code)
+    if hist is None:
+        hist = table[code] = Histogram()
+    return hist
+
+
 class Tally:
     """The query counters one thread owns.
 
@@ -152,11 +160,7 @@ class Tally:
         response_size: int,
     ) -> None:
         """One query and its response (the event loop's queries); sizes -1 when not measured."""
-        table = self.table(listener)
-        hist = table.get(code)
-        if hist is None:
-            hist = table[code] = Histogram()
-        hist.observe(seconds)
+        histogram(self.table(listener), code).observe(seconds)
         self.rcodes(listener[0], plugin)[rcode] += 1
         if request_size < 0:  # not measured (UDP: it would cost the hot path)
             return
@@ -218,15 +222,9 @@ class BatchCounter:
         with self.lock:
             table = self.table
             for bucket, code, n in replies:
-                hist = table.get(code)
-                if hist is None:
-                    hist = table[code] = Histogram()
-                hist.counts[bucket] += n
+                histogram(table, code).counts[bucket] += n
             for code, took in seconds:  # a reply counted since the replies were read: its time too
-                hist = table.get(code)
-                if hist is None:
-                    hist = table[code] = Histogram()
-                hist.total += took
+                histogram(table, code).total += took
             for rcode, n in rcodes:
                 self.kube[rcode] += n
 
@@ -242,9 +240,7 @@ class BatchCounter:
                 mean = self.seconds[bucket] / len(codes)
                 for code in set(codes):
                     n = codes.count(code)
-                    hist = table.get(code)
-                    if hist is None:
-                        hist = table[code] = Histogram()
+                    hist = histogram(table, code)
                     hist.counts[bucket] += n
                     hist.total += mean * n
                 codes.clear()
