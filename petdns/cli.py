@@ -169,7 +169,7 @@ def _operations_arguments(serve: argparse.ArgumentParser) -> None:
         "--max-tcp-connections",
         type=int,
         metavar="N",
-        help="TCP connections open at once; the next ones are closed at once (default 1000)",
+        help="TCP connections open at once; the next ones wait to be accepted (default 1000)",
     )
     group.add_argument("--workers", type=int, metavar="N", help="UDP threads per address (0: one per CPU)")
     group.add_argument("--log-level", choices=list(config_file.LOG_LEVELS), help="(default info)")

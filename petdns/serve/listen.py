@@ -11,8 +11,12 @@ UDP_BUFFER_BYTES = 4 << 20
 # a TCP client that does not read its replies holds at most this much of the kernel's memory per
 # connection (the kernel doubles it); the rest waits in the connection's own bounded queue
 TCP_SEND_BUFFER_BYTES = 16 << 10
-# queries are small: a client may have this much (doubled) waiting unread before its sends block
-TCP_RECEIVE_BUFFER_BYTES = 32 << 10
+# queries are small: a client may have this much (doubled) waiting unread before its sends block, so a
+# client that pipelines without reading pushes little more than this into the server before it stops
+TCP_RECEIVE_BUFFER_BYTES = 8 << 10
+# replies the kernel holds for a client that is not taking them, at most about this much: the rest waits
+# in the connection's own queue, which `TcpLimits.max_queued` bounds (TCP_NOTSENT_LOWAT, where there is one)
+TCP_UNSENT_BYTES = 4 << 10
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -61,9 +65,11 @@ def bind_pair(
         udp = udp_socket(host, port, reuse_port=reuse_port)
         tcp = socket.socket(family, socket.SOCK_STREAM)
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # accepted connections inherit both buffer sizes
+        # accepted connections inherit the buffer sizes
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, TCP_SEND_BUFFER_BYTES)
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, TCP_RECEIVE_BUFFER_BYTES)
+        if hasattr(socket, "TCP_NOTSENT_LOWAT"):
+            tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, TCP_UNSENT_BYTES)
         if family == socket.AF_INET6:
             tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         try:

@@ -168,7 +168,7 @@ class PetdnsCollector(Collector):
         )
         closed = CounterMetricFamily(
             "petdns_tcp_connections_closed_total",
-            "TCP connections closed by a limit: idle, write (deadline), queue (replies unsent), limit.",
+            "TCP connections closed by a limit: idle (deadline), write (deadline).",
             labels=["reason"],
         )
         for reason, count in sorted(counters.tcp_closed.items()):

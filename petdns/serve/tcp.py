@@ -5,14 +5,18 @@ A connection is closed when no complete query arrives within the idle deadline, 
 handed to the kernel within the write deadline. When more than `max_queued` replies wait unsent in its
 buffer, no further query of it is read until they have all left, so a client that sends and never reads
 holds a bounded buffer until the write deadline closes it, while one that reads at its own pace keeps
-pipelining. Beyond `max_connections` open connections, a new one is closed at once. Connections closed by
-a limit are counted by reason in `Counters.tcp_closed`.
+pipelining; what such a client pushes in is bounded too (the socket buffer and `READ_AHEAD`). While
+`max_connections` are open, no connection is accepted: new ones wait in the listen backlog until one
+closes (as NSD does at its `tcp-count`), rather than being accepted and closed, which a client would
+answer by connecting again at once. Connections closed by a limit are counted by reason in
+`Counters.tcp_closed`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import socket
 import struct
 import time
 from collections import deque
@@ -27,9 +31,11 @@ from petdns.serve.udp import Counters
 # Reasons a connection was closed by a limit (the label of petdns_tcp_connections_closed_total).
 IDLE = "idle"
 WRITE = "write"
-LIMIT = "limit"
 
 YIELD_EVERY = 8  # pipelined queries answered in a row before the other connections and UDP get a turn
+# what a connection reads ahead of the query it answers (the stream reader stops reading at twice this):
+# a client that sends and never reads makes the server take in no more than that beyond its socket buffer
+READ_AHEAD = 4 << 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +45,8 @@ class TcpLimits:
 
     idle_timeout: float = 10.0  # for each complete query, from the previous reply on
     write_timeout: float = 5.0  # for a reply to leave the buffer (and for the last ones on closing)
-    max_connections: int = 1000  # open at once; the next ones are closed at once
-    max_queued: int = 32  # replies written but not handed to the kernel yet, before reading stops
+    max_connections: int = 1000  # open at once; the next ones wait in the listen backlog
+    max_queued: int = 16  # replies written but not handed to the kernel yet, before reading stops
 
 
 class TcpServing(Protocol):
@@ -51,6 +57,7 @@ class TcpServing(Protocol):
     loop_tally: Tally
     query_log: bool
     tcp_connections: dict[asyncio.Task[None], bool]  # task -> answering a query
+    tcp_slot_freed: asyncio.Event  # set when a connection closes
 
     @property
     def draining(self) -> bool: ...
@@ -113,15 +120,34 @@ def _count(counters: Counters, reason: str) -> None:
     counters.tcp_closed[reason] = counters.tcp_closed.get(reason, 0) + 1
 
 
+async def accept(server: TcpServing, listener: Listener, sock: socket.socket) -> None:
+    """Accept connections on a listening socket while fewer than `max_connections` are open, each
+    answered by a task of its own (`serve_connection`), registered at once, until cancelled."""
+    loop = asyncio.get_running_loop()
+    connections = server.tcp_connections
+    while True:
+        while len(connections) >= server.tcp.max_connections:
+            server.tcp_slot_freed.clear()
+            await server.tcp_slot_freed.wait()
+        conn, _ = await loop.sock_accept(sock)
+
+        def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = loop.create_task(serve_connection(server, listener, reader, writer))
+            connections[task] = False
+
+        protocol = asyncio.StreamReaderProtocol(asyncio.StreamReader(READ_AHEAD), connected)
+        try:
+            await loop.connect_accepted_socket(lambda: protocol, conn)  # noqa: B023 (used at once)
+        except OSError:
+            conn.close()
+
+
 async def serve_connection(
     server: TcpServing, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
-    """Answer one connection's queries in order until it closes, a limit is hit, or the server drains."""
+    """Answer one connection's queries in order until it closes, a limit is hit, or the server drains
+    (the task is in `server.tcp_connections` from its start to its end)."""
     limits = server.tcp
-    if len(server.tcp_connections) >= limits.max_connections:
-        _count(server.counters, LIMIT)
-        writer.transport.abort()
-        return
     task = asyncio.current_task()
     assert task is not None
     server.tcp_connections[task] = False
@@ -165,6 +191,7 @@ async def serve_connection(
     finally:
         idle.cancel()
         server.tcp_connections.pop(task, None)
+        server.tcp_slot_freed.set()
         if reason is not None:
             _count(server.counters, reason)
         await _close(writer, None if reason == WRITE else limits.write_timeout)

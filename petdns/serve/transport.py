@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import socket
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from petdns.serve.acl import ALLOW, QueryAcl
 from petdns.serve.fastloop import CompiledUdpWorker, available
 from petdns.serve.listen import bind_pair, listener, udp_socket
 from petdns.serve.tally import ACL, FORWARD, KUBERNETES, NO_PLUGIN, Listener, Tally
-from petdns.serve.tcp import TcpLimits, serve_connection
+from petdns.serve.tcp import TcpLimits, accept
 from petdns.serve.udp import Counters, UdpWorker
 
 log = logging.getLogger("petdns.server")
@@ -49,13 +48,14 @@ class DnsServer:
     counters: Counters = field(default_factory=Counters)
     bound: list[tuple[str, int]] = field(default_factory=list)
     _workers: list[UdpWorker] = field(default_factory=list)
-    _tcp: list[asyncio.Server] = field(default_factory=list)
+    _listeners: list[tuple[socket.socket, asyncio.Task[None]]] = field(default_factory=list)  # TCP
     forwarder: Forwarder | None = field(default=None, kw_only=True)
     acl: QueryAcl | None = field(default=None, kw_only=True)  # access rules judging every query first
     query_log: bool = field(default=False, kw_only=True)
     loop_tally: Tally = field(default_factory=Tally, kw_only=True)  # TCP and forwarded UDP answers
     tcp: TcpLimits = field(default_factory=TcpLimits, kw_only=True)  # deadlines and bounds of TCP
     tcp_connections: dict[asyncio.Task[None], bool] = field(default_factory=dict, init=False)  # -> busy
+    tcp_slot_freed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _retired: list[Forwarder] = field(default_factory=list, init=False)
     _retiring: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _draining: bool = field(default=False, init=False)
@@ -93,8 +93,8 @@ class DnsServer:
                 worker = worker_type(sock, self, loop, listener(host, bound, "udp"))
                 worker.start()
                 self._workers.append(worker)
-            client = functools.partial(self._tcp_client, listener(host, bound, "tcp"))
-            self._tcp.append(await asyncio.start_server(client, sock=tcp))
+            accepting = loop.create_task(accept(self, listener(host, bound, "tcp"), tcp))
+            self._listeners.append((tcp, accepting))
 
     def set_zone(self, zone: RenderedZone) -> None:
         """Answer from another zone from the next query on."""
@@ -130,8 +130,9 @@ class DnsServer:
         """Take no new queries: close the TCP listeners and idle connections, stop the UDP threads (their
         sockets stay open for forwarded answers still to come)."""
         self._draining = True
-        for server in self._tcp:
-            server.close()
+        for tcp, accepting in self._listeners:
+            accepting.cancel()
+            tcp.close()
         for task, busy in list(self.tcp_connections.items()):
             if not busy:
                 task.cancel()
@@ -170,8 +171,7 @@ class DnsServer:
             task.cancel()
         for worker in self._workers:
             worker.sock.close()
-        for server in self._tcp:
-            await server.wait_closed()
+        await asyncio.gather(*(accepting for _, accepting in self._listeners), return_exceptions=True)
 
     async def stop(self) -> None:
         """Stop at once: queries still waiting on an upstream get SERVFAIL."""
@@ -210,8 +210,3 @@ class DnsServer:
         if reply is None:
             reply, plugin = await self.forwarder.resolve(q, tcp=True), FORWARD
         return (reply if outside.restore is None else outside.restore(reply)), plugin
-
-    async def _tcp_client(
-        self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        await serve_connection(self, listener, reader, writer)
