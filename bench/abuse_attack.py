@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 
 LOCALHOST = "127.0.0.1"
+_LORIS = b"\x00\x40"  # the length of a 64-byte query, never followed by the whole of it
 TCP_ESTABLISHED = 1
 
 
@@ -103,7 +104,9 @@ class Attacker:
         self.reconnects = reconnects  # new connections per second, at most (after the first ones)
         self.cpu = cpu
         self.stats = Attack()
-        self._pending: dict[socket.socket, bytes] = {}
+        # what each connection has still to write: views of the payload (a slice would copy the rest
+        # of it, ~2 MB, at every write: CPU of the attacker's, on the load generator's CPU)
+        self._pending: dict[socket.socket, memoryview] = {}
         self._kind: dict[socket.socket, str] = {}
         self._held = {"reader": 0, "loris": 0}
         self._next_trickle: dict[socket.socket, float] = {}
@@ -143,7 +146,7 @@ class Attacker:
         self.stats.opened += 1
         self._kind[sock] = kind
         self._held[kind] += 1
-        self._pending[sock] = self._payload if kind == "reader" else b"\x00\x40"  # 64 bytes, never whole
+        self._pending[sock] = memoryview(self._payload if kind == "reader" else _LORIS)
         self._next_trickle[sock] = time.monotonic()
         self._sel.register(sock, selectors.EVENT_WRITE if kind == "reader" else selectors.EVENT_READ)
 
@@ -208,7 +211,7 @@ class Attacker:
         self.stats.closed_by_server += 1
         self._drop(sock)
 
-    def _send(self, sock: socket.socket, data: bytes) -> int | None:
+    def _send(self, sock: socket.socket, data: memoryview) -> int | None:
         """Bytes the kernel took (0 when it took none now); None when the server closed the connection."""
         try:
             sent = sock.send(data)
@@ -223,14 +226,14 @@ class Attacker:
 
     def _trickle(self, sock: socket.socket, now: float) -> None:
         self._next_trickle[sock] = now + self.trickle_s
-        pending = self._pending.get(sock) or b"\x00"
+        pending = self._pending.get(sock) or memoryview(b"\x00")
         sent = self._send(sock, pending[:1])
         if sent:
             self.stats.loris_bytes += sent
             self._pending[sock] = pending[sent:]
 
     def _write_reader(self, sock: socket.socket) -> None:
-        pending = self._pending.get(sock, b"")
+        pending = self._pending.get(sock, memoryview(b""))
         sent = self._send(sock, pending[:65536])
         if not sent:
             return
