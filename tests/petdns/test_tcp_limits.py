@@ -246,3 +246,23 @@ async def test_the_running_server_takes_the_limits_it_was_given() -> None:
         reader, writer = await asyncio.open_connection(host, port)
         assert await asyncio.wait_for(reader.read(), 3) == b""  # closed by the idle deadline given
         writer.close()
+
+
+async def test_the_event_loop_gives_way_after_each_reply_accept_and_close(
+    serve: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the UDP threads share CPUs with the event loop: TCP work lets a waiting one run at each step
+    from petdns.serve import tcp  # noqa: PLC0415
+
+    calls: list[int] = []
+    monkeypatch.setattr(tcp.os, "sched_yield", lambda: calls.append(1))
+    server: DnsServer = await serve()
+    reader, writer = await asyncio.open_connection(HOST, server.bound[0][1])
+    writer.write(b"".join(_frame(A, "A", qid) for qid in range(20)))
+    for _ in range(20):
+        size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), 2.0))[0]
+        await reader.readexactly(size)
+    assert len(calls) >= 21  # the accept and each reply
+    writer.close()
+    assert await _wait(lambda: not server.tcp_connections, 2.0)
+    assert len(calls) >= 22  # and the close
