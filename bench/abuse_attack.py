@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import heapq
+import itertools
 import os
 import selectors
 import socket
@@ -109,7 +111,10 @@ class Attacker:
         self._pending: dict[socket.socket, memoryview] = {}
         self._kind: dict[socket.socket, str] = {}
         self._held = {"reader": 0, "loris": 0}
-        self._next_trickle: dict[socket.socket, float] = {}
+        # slowloris connections by when their next byte is due (a scan of every connection at each
+        # wake-up cost the attacker more CPU than the attack, on the load generator's CPU)
+        self._trickles: list[tuple[float, int, socket.socket]] = []
+        self._seq = itertools.count()
         self._payload = b"".join(srv_query(name, i) for i in range(queries))
         self._sel = selectors.DefaultSelector()
         self._stop = threading.Event()
@@ -147,7 +152,8 @@ class Attacker:
         self._kind[sock] = kind
         self._held[kind] += 1
         self._pending[sock] = memoryview(self._payload if kind == "reader" else _LORIS)
-        self._next_trickle[sock] = time.monotonic()
+        if kind == "loris":
+            heapq.heappush(self._trickles, (time.monotonic(), next(self._seq), sock))
         self._sel.register(sock, selectors.EVENT_WRITE if kind == "reader" else selectors.EVENT_READ)
 
     def _drop(self, sock: socket.socket) -> None:
@@ -157,7 +163,6 @@ class Attacker:
         if kind is not None:
             self._held[kind] -= 1
         self._pending.pop(sock, None)
-        self._next_trickle.pop(sock, None)
         sock.close()
 
     def _run(self) -> None:
@@ -188,8 +193,9 @@ class Attacker:
                 elif kind == "reader" and events & selectors.EVENT_WRITE:
                     self._write_reader(sock)
             now = time.monotonic()
-            for sock, kind in list(self._kind.items()):
-                if kind == "loris" and now >= self._next_trickle[sock]:
+            while self._trickles and self._trickles[0][0] <= now:
+                sock = heapq.heappop(self._trickles)[2]
+                if self._kind.get(sock) == "loris":  # not closed since
                     self._trickle(sock, now)
             if now >= next_check:
                 next_check = now + 1.0
@@ -225,7 +231,7 @@ class Attacker:
         return sent
 
     def _trickle(self, sock: socket.socket, now: float) -> None:
-        self._next_trickle[sock] = now + self.trickle_s
+        heapq.heappush(self._trickles, (now + self.trickle_s, next(self._seq), sock))
         pending = self._pending.get(sock) or memoryview(b"\x00")
         sent = self._send(sock, pending[:1])
         if sent:
