@@ -29,7 +29,7 @@ from petset_controller.core.actions import (
     UpdateStatus,
 )
 from petset_controller.core.batches import MAX_BATCH, batch_sizes, describe, split, units
-from petset_controller.core.model import controller_of
+from petset_controller.core.model import OwnerRef, controller_of
 from petset_controller.core.spec import STATEFULSET_KIND
 from petset_controller.runtime import expectations as seen
 from petset_controller.runtime.events import EventRecorder, Gate, open_gate
@@ -64,7 +64,8 @@ class Executor:
     async def execute(self, target: Target, actions: Sequence[Action]) -> Outcome:
         """Set writes, then pets (in order, or slow-start batches when Parallel), then status and pruning.
 
-        The first failed pet write ends the pets' part; status and pruning are still written.
+        The first failed pet write ends the pets' part; status and pruning are still written. A `Stop`
+        (the cache is behind) ends the sync.
         """
         first, pets, last = split(actions)
         waits = [a.seconds for a in actions if isinstance(a, RequeueAfter)]
@@ -79,7 +80,10 @@ class Executor:
         except ApiError as err:
             return Outcome(requeue, error=err)
         parallel = target.pet_set.spec.parallel
-        error = await self._batches(target, units(target.pet_set, pets), grow=parallel)
+        try:
+            error = await self._batches(target, units(target.pet_set, pets), grow=parallel)
+        except Stop:  # the cache is behind (a claim kept from the collector): the next sync decides
+            return Outcome(requeue, stopped=True)
         try:
             for action in last:
                 await self._one(target, action)
@@ -259,7 +263,12 @@ class Executor:
         )
 
     async def update_claim_owner(self, target: Target, action: UpdateClaimOwner) -> None:
-        """A claim's ownerReferences set to what the retention policy asks (the whole list)."""
+        """A claim's ownerReferences set to what the retention policy asks (the whole list). A reference
+        to a pod condemns the claim (the collector deletes it with the pod): only after uncached reads
+        show the set's spec as the plan saw it and that pod alive (`_recheck_condemned`)."""
+        condemning = [r for r in action.owners if r.kind == "Pod"]
+        if condemning:
+            await self._recheck_condemned(target, action.name, condemning)
         owners = [r.to_raw() for r in action.owners]
         patch = {"metadata": {"ownerReferences": owners or None}}
         await self._patch(
@@ -295,6 +304,27 @@ class Executor:
         meta = fresh.get("metadata") or {}
         if meta.get("uid") != ps.uid or meta.get("deletionTimestamp"):
             raise Stop(f"{ps.namespace}/{ps.name} was replaced or is being deleted")
+
+    async def _recheck_condemned(self, target: Target, claim: str, pods: Sequence[OwnerRef]) -> None:
+        """Before a claim is handed to a pod: a cache behind the API (after a restart, or another
+        controller's scale-up) must not condemn a claim that an in-range pet now uses. Stop unless the
+        set's generation is the plan's and each pod is there with the UID the reference names."""
+        ps = target.pet_set
+        try:
+            fresh = await self.client.get(set_resource(ps.kind), ps.namespace, ps.name)
+        except NotFound:
+            raise Stop(f"{ps.namespace}/{ps.name} is gone") from None
+        meta = fresh.get("metadata") or {}
+        generation = meta.get("generation")
+        if meta.get("uid") != ps.uid or (generation if isinstance(generation, int) else 0) != ps.generation:
+            raise Stop(f"{ps.namespace}/{ps.name} changed since it was read: claim {claim} kept")
+        for ref in pods:
+            try:
+                pod = await self.client.get(PODS, ps.namespace, ref.name)
+            except NotFound:
+                raise Stop(f"pod {ref.name} is gone: claim {claim} kept") from None
+            if (pod.get("metadata") or {}).get("uid") != ref.uid:
+                raise Stop(f"pod {ref.name} was replaced: claim {claim} kept")
 
     async def adopt(self, target: Target, action: Adopt) -> None:
         """The set's controller reference added to an orphan (a strategic merge keyed by owner UID)."""

@@ -209,3 +209,41 @@ async def test_sync_outcomes_map_onto_the_work_queue(
         results = iter([Outcome()])
         await controller.workers.process(key)
         assert queue.failures(key) == 0 and controller.stats.failed == 2
+
+
+async def test_a_claim_is_condemned_only_while_the_set_and_the_pod_are_as_the_plan_saw_them(
+    server: ApiServer,
+) -> None:
+    # a cache behind the API (a restart, another controller) must not hand an in-range pet's claim to
+    # a pod for the collector: uncached reads of the set's generation and of the pod come first
+    policy = {"whenScaled": "Delete", "whenDeleted": "Retain"}
+    async with Client(Connection(server.url)) as client:
+        web = await _stored(client, replicas=3, persistentVolumeClaimRetentionPolicy=policy)
+        pod = await client.create(PODS, NS, _manifest(2, web))
+        claim = await client.create(
+            PERSISTENT_VOLUME_CLAIMS, NS, new_claim(web, web.spec.claim_templates[0], 2)
+        )
+        name, uid = claim["metadata"]["name"], claim["metadata"]["uid"]
+        live = OwnerRef(
+            "v1", "Pod", "web-2", pod["metadata"]["uid"], controller=True, block_owner_deletion=True
+        )
+        gone = OwnerRef("v1", "Pod", "web-2", "an-older-web-2", controller=True, block_owner_deletion=True)
+
+        async def owners() -> list[Any]:
+            return list(
+                (await client.get(PERSISTENT_VOLUME_CLAIMS, NS, name))["metadata"].get("ownerReferences")
+                or []
+            )
+
+        # the pod the reference names was replaced: nothing written
+        outcome = await executor(client).execute(Target(web, "1"), [UpdateClaimOwner(name, uid, (gone,))])
+        assert outcome.stopped and await owners() == []
+        # the set's spec moved on (scaled up again) since the plan's copy: nothing written
+        await client.patch(PETSETS, NS, "web", {"spec": {"replicas": 6}})
+        outcome = await executor(client).execute(Target(web, "1"), [UpdateClaimOwner(name, uid, (live,))])
+        assert outcome.stopped and await owners() == []
+        # the plan's copy is current and the pod is the one named: the claim goes to the pod
+        fresh = petset_from_raw(await client.patch(PETSETS, NS, "web", {"spec": {"replicas": 2}}))
+        outcome = await executor(client).execute(Target(fresh, "1"), [UpdateClaimOwner(name, uid, (live,))])
+        assert not outcome.stopped and outcome.error is None
+        assert [r["uid"] for r in await owners()] == [pod["metadata"]["uid"]]
