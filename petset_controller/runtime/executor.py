@@ -294,29 +294,26 @@ class Executor:
 
     # -- the set's own objects ---------------------------------------------------------------------
 
-    async def _recheck(self, target: Target) -> None:
-        """Before adopting: an uncached read shows the set still there, same UID, not being deleted."""
+    async def _recheck(self, target: Target) -> dict[str, Any]:
+        """Before adopting or condemning: an uncached read shows the set still there, same UID, not
+        being deleted; its metadata."""
         ps = target.pet_set
         try:
             fresh = await self.client.get(set_resource(ps.kind), ps.namespace, ps.name)
         except NotFound:
             raise Stop(f"{ps.namespace}/{ps.name} is gone") from None
-        meta = fresh.get("metadata") or {}
+        meta: dict[str, Any] = fresh.get("metadata") or {}
         if meta.get("uid") != ps.uid or meta.get("deletionTimestamp"):
             raise Stop(f"{ps.namespace}/{ps.name} was replaced or is being deleted")
+        return meta
 
     async def _recheck_condemned(self, target: Target, claim: str, pods: Sequence[OwnerRef]) -> None:
         """Before a claim is handed to a pod: a cache behind the API (after a restart, or another
         controller's scale-up) must not condemn a claim that an in-range pet now uses. Stop unless the
         set's generation is the plan's and each pod is there with the UID the reference names."""
         ps = target.pet_set
-        try:
-            fresh = await self.client.get(set_resource(ps.kind), ps.namespace, ps.name)
-        except NotFound:
-            raise Stop(f"{ps.namespace}/{ps.name} is gone") from None
-        meta = fresh.get("metadata") or {}
-        generation = meta.get("generation")
-        if meta.get("uid") != ps.uid or (generation if isinstance(generation, int) else 0) != ps.generation:
+        generation = (await self._recheck(target)).get("generation")
+        if (generation if isinstance(generation, int) else 0) != ps.generation:
             raise Stop(f"{ps.namespace}/{ps.name} changed since it was read: claim {claim} kept")
         for ref in pods:
             try:
