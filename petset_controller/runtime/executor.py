@@ -29,9 +29,10 @@ from petset_controller.core.actions import (
     UpdateStatus,
 )
 from petset_controller.core.batches import MAX_BATCH, batch_sizes, describe, split, units
-from petset_controller.core.model import OwnerRef, controller_of
+from petset_controller.core.model import controller_of
 from petset_controller.core.spec import STATEFULSET_KIND
 from petset_controller.runtime import expectations as seen
+from petset_controller.runtime import rechecks
 from petset_controller.runtime.events import EventRecorder, Gate, open_gate
 from petset_controller.runtime.expectations import Check, Expectations
 from petset_controller.runtime.outcome import Outcome, Stop, Target
@@ -72,7 +73,7 @@ class Executor:
         requeue = min(waits) if waits else None
         try:
             if any(isinstance(a, Adopt) for a in first):
-                await self._recheck(target)
+                await rechecks.the_set(self.client, target)
             for action in first:
                 await self._one(target, action)
         except Stop:
@@ -265,10 +266,10 @@ class Executor:
     async def update_claim_owner(self, target: Target, action: UpdateClaimOwner) -> None:
         """A claim's ownerReferences set to what the retention policy asks (the whole list). A reference
         to a pod condemns the claim (the collector deletes it with the pod): only after uncached reads
-        show the set's spec as the plan saw it and that pod alive (`_recheck_condemned`)."""
+        show the set's spec as the plan saw it and that pod alive (`rechecks.condemning`)."""
         condemning = [r for r in action.owners if r.kind == "Pod"]
         if condemning:
-            await self._recheck_condemned(target, action.name, condemning)
+            await rechecks.condemning(self.client, target, action.name, condemning)
         owners = [r.to_raw() for r in action.owners]
         patch = {"metadata": {"ownerReferences": owners or None}}
         await self._patch(
@@ -293,35 +294,6 @@ class Executor:
         self._expect(target, f"request of claim {name}", check=check)
 
     # -- the set's own objects ---------------------------------------------------------------------
-
-    async def _recheck(self, target: Target) -> dict[str, Any]:
-        """Before adopting or condemning: an uncached read shows the set still there, same UID, not
-        being deleted; its metadata."""
-        ps = target.pet_set
-        try:
-            fresh = await self.client.get(set_resource(ps.kind), ps.namespace, ps.name)
-        except NotFound:
-            raise Stop(f"{ps.namespace}/{ps.name} is gone") from None
-        meta: dict[str, Any] = fresh.get("metadata") or {}
-        if meta.get("uid") != ps.uid or meta.get("deletionTimestamp"):
-            raise Stop(f"{ps.namespace}/{ps.name} was replaced or is being deleted")
-        return meta
-
-    async def _recheck_condemned(self, target: Target, claim: str, pods: Sequence[OwnerRef]) -> None:
-        """Before a claim is handed to a pod: a cache behind the API (after a restart, or another
-        controller's scale-up) must not condemn a claim that an in-range pet now uses. Stop unless the
-        set's generation is the plan's and each pod is there with the UID the reference names."""
-        ps = target.pet_set
-        generation = (await self._recheck(target)).get("generation")
-        if (generation if isinstance(generation, int) else 0) != ps.generation:
-            raise Stop(f"{ps.namespace}/{ps.name} changed since it was read: claim {claim} kept")
-        for ref in pods:
-            try:
-                pod = await self.client.get(PODS, ps.namespace, ref.name)
-            except NotFound:
-                raise Stop(f"pod {ref.name} is gone: claim {claim} kept") from None
-            if (pod.get("metadata") or {}).get("uid") != ref.uid:
-                raise Stop(f"pod {ref.name} was replaced: claim {claim} kept")
 
     async def adopt(self, target: Target, action: Adopt) -> None:
         """The set's controller reference added to an orphan (a strategic merge keyed by owner UID)."""
