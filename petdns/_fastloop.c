@@ -108,6 +108,8 @@ typedef struct {
     int synced;
     int nheads;
     PyObject *refs;
+    PyObject *marker; /* the node marking names that wait to be rendered, NULL when none wait: a miss
+                         looks for it above the name */
     head heads[];
 } heads_t;
 
@@ -115,6 +117,7 @@ typedef struct {
 
 static void free_heads(heads_t *h) {
     Py_XDECREF(h->refs);
+    Py_XDECREF(h->marker);
     PyMem_RawFree(h);
 }
 
@@ -360,16 +363,17 @@ static PyObject *table_clear(Table *t, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-/* set_heads(synced, ((wire, fallthrough, dynamic_pods, pod_wire, soa_a, soa_b, soa_c), ...)) in the
- * zone's order (longest first): a name's zone head is the first whose wire ends it */
+/* set_heads(synced, ((wire, fallthrough, dynamic_pods, pod_wire, soa_a, soa_b, soa_c), ...), marker=None)
+ * in the zone's order (longest first): a name's zone head is the first whose wire ends it */
 static PyObject *table_set_heads(Table *t, PyObject *args) {
     int synced;
-    PyObject *list;
-    if (!PyArg_ParseTuple(args, "pO!", &synced, &PyTuple_Type, &list)) return NULL;
+    PyObject *list, *marker = Py_None;
+    if (!PyArg_ParseTuple(args, "pO!|O", &synced, &PyTuple_Type, &list, &marker)) return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(list);
     heads_t *h = PyMem_RawCalloc(1, sizeof(heads_t) + n * sizeof(head));
     if (!h) return PyErr_NoMemory();
     h->synced = synced;
+    h->marker = marker == Py_None ? NULL : Py_NewRef(marker);
     h->nheads = (int)n;
     h->refs = Py_NewRef(list);
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -509,6 +513,8 @@ static Py_ssize_t answer(const Table *t, const slots_t *s, const heads_t *hs, co
             if (zh->dynamic_pods && n >= zh->pod_wire.n &&
                 memcmp(name + n - zh->pod_wire.n, zh->pod_wire.p, zh->pod_wire.n) == 0)
                 return 0;
+            for (Py_ssize_t i = name[0] + 1; hs->marker && i < p; i += name[i] + 1) /* a marker above? */
+                if (lookup(s, name + i, n - i) == hs->marker) return 0;
             rcode = 3;
         } else {
             if (PyTuple_GET_ITEM(node, 0) == t->dynamic) return 0;
@@ -683,7 +689,7 @@ static PyObject *table_iter(Table *t) {
 static PyMethodDef table_methods[] = {
     {"put", (PyCFunction)table_put, METH_VARARGS, "put(wire, head, node, cuts): a name's rendering"},
     {"clear", (PyCFunction)table_clear, METH_O, "clear(wire): a name is gone"},
-    {"set_heads", (PyCFunction)table_set_heads, METH_VARARGS, "set_heads(synced, heads)"},
+    {"set_heads", (PyCFunction)table_set_heads, METH_VARARGS, "set_heads(synced, heads, marker=None)"},
     {"answer", (PyCFunction)table_answer, METH_O, "answer(query) -> (reply, type code) or None"},
     {"get", (PyCFunction)(void (*)(void))table_get, METH_FASTCALL, "get(wire, default=None) -> node"},
     {"keys", (PyCFunction)table_keys, METH_NOARGS, "the wire names held, as a list"},

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, overload
 
+from petdns.answer.cuts import keep_cut
 from petdns.answer.fastpath import answer
 from petdns.answer.render import render
 from petdns.answer.rotation import rotated
@@ -84,6 +85,8 @@ def declined(
         return Outside(plain, None)
     with zone.lock:
         out = full(zone, data, tcp=tcp, plain=plain)
+        if zone.deferred and plain is not None:  # a name first asked: render what waits for it
+            zone.render_waiting(plain.name)
     if isinstance(out, Outside) and not forwarding:
         return out.restore(out.local) if out.restore is not None and out.local is not None else out.local
     return out
@@ -158,7 +161,7 @@ def _lookup(zone: RenderedZone, query: Query, opt: bytes, *, tcp: bool) -> bytes
     hdr = variants[variant]
     if node is not None and response.rcode == NOERROR:  # a big answer the fast path can serve next time
         type_class = struct.pack("!HH", query.qtype, IN)
-        zone.keep_cut(wire, node, type_class, limit - len(opt), (variants, rendered.body))
+        keep_cut(zone, wire, node, type_class, limit - len(opt), (variants, rendered.body))
     reply = qid + hdr + query.question + rendered.body + opt
     if response.rcode == NXDOMAIN and zone.falls_through(name):  # e.g. a reverse name without a cluster IP
         return Outside(query, reply)

@@ -99,6 +99,8 @@ def _negative(  # noqa: PLR0917
         head, p = found
         if head.fallthrough or (head.dynamic_pods and name.endswith(head.pod_wire)):
             return None
+        if zone.deferred and zone.deferred.under(name) is not None:  # waits to be rendered
+            return None
         hdrs = NXDOMAIN_HEADERS
     else:
         head = node[0]

@@ -2,8 +2,8 @@
 loop reads without the GIL; a no-op when the extension is not built or `PETDNS_PURE=1`.
 
 `RenderedZone` calls it where names change (`put`, `clear`) and where the zone heads change (SOA
-serial, fallthrough, synced): each call swaps one immutable entry, so a watch event costs one entry,
-never a rebuild of the table.
+serial, fallthrough, synced, deferring): each call swaps one immutable entry, so a watch event costs
+one entry, never a rebuild of the table.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
+
+from petdns.answer.deferral import MARKER
 
 if TYPE_CHECKING:
     from petdns._fastloop import Table
@@ -36,6 +38,8 @@ class Zone(Protocol):
     def max_udp(self) -> int: ...
     @property
     def synced(self) -> bool: ...
+    @property
+    def deferring(self) -> bool: ...
     @property
     def settings(self) -> object: ...
 
@@ -86,7 +90,8 @@ class Mirror:
             self.table.clear(wire)
 
     def heads(self, zone: Zone) -> None:
-        """The zone heads (SOA pieces, fallthrough) and whether the zone is synced."""
+        """The zone heads (SOA pieces, fallthrough), whether the zone is synced and whether names wait
+        under markers (a miss then looks for a marker above it)."""
         if self.table is not None:
             self.table.set_heads(
                 zone.synced,
@@ -94,6 +99,7 @@ class Mirror:
                     (h.wire, h.fallthrough, h.dynamic_pods, h.pod_wire, h.soa_a, h.soa_b, h.soa_c)
                     for h in zone.heads.values()
                 ),
+                MARKER if zone.deferring else None,
             )
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from typing import Final
 
 from petdns.dns.constants import IN, SOA
 from petdns.dns.wire import wire_name
 from petdns.schema.records import SOA_TIMERS
-from petdns.settings.values import Settings
+from petdns.settings.values import REVERSE_ZONES, Settings
 
 _POINTERS: Final = tuple(struct.pack("!H", 0xC000 | i) for i in range(12 + 256))
 
@@ -39,3 +40,38 @@ class ZoneHead:
 
 
 DYNAMIC: Final = ZoneHead("dynamic", dynamic_pods=False)  # names only the full lookup can answer
+
+
+def zone_of(by_wire: Mapping[bytes, ZoneHead], name: bytes) -> tuple[ZoneHead, int] | None:
+    """The served zone (of the heads by wire name) of a well-formed wire name and the zone's offset in
+    it; None if outside."""
+    i, end, found = 0, len(name) - 1, None
+    if end > 254:
+        return None
+    while i < end:
+        if found is None:
+            head = by_wire.get(name[i:])
+            if head is not None:
+                found = (head, i)
+        if name[i] > 63:
+            return None
+        i += name[i] + 1
+    if i != end:
+        return None
+    if found is None:
+        head = by_wire.get(b"\x00")
+        return None if head is None else (head, end)
+    return found
+
+
+def fallthrough_zones(settings: Settings) -> tuple[str, ...]:
+    """`settings.fallthrough`: () is every served zone; None the reverse zones not cluster zones."""
+    given = settings.fallthrough
+    if given is None:
+        return tuple(z for z in REVERSE_ZONES if z not in settings.zones)
+    return given or settings.served_zones
+
+
+def within(name: str, zone: str) -> bool:
+    """Whether a name is the zone or below it (text, lower-case, no trailing dot)."""
+    return name == zone or name.endswith("." + zone)

@@ -9,10 +9,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
+from petdns.answer.deferral import DEFER_FROM, MARKER, Deferred
 from petdns.answer.fasttable import Mirror
-from petdns.answer.heads import DYNAMIC, ZoneHead
+from petdns.answer.heads import DYNAMIC, ZoneHead, fallthrough_zones, within, zone_of
 from petdns.answer.render import address_body, ptr_body, quick_body, render, render_records
-from petdns.answer.rotation import RotatedCut, Rotation, rotation_of
+from petdns.answer.rotation import RotatedCut, rotation_of
 from petdns.dns.constants import AA, AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, QR, SOA, SRV, TXT, A
 from petdns.dns.wire import headers, split_labels, wire_name
 from petdns.schema.bulk import paused_gc
@@ -28,7 +29,7 @@ from petdns.schema.records import (
     service_nodes,
     static_nodes,
 )
-from petdns.settings.values import REVERSE_ZONES, PodsMode, Settings
+from petdns.settings.values import PodsMode, Settings
 
 _TYPE_CLASS: Final = {t: struct.pack("!HH", t, IN) for t in (A, NS, CNAME, SOA, PTR, TXT, AAAA, SRV)}
 OPT_SIZE: Final = 11  # an OPT record without options
@@ -75,6 +76,8 @@ class RenderedZone:
             sorted({MIN_UDP, MIN_UDP - OPT_SIZE, self.max_udp - OPT_SIZE})
         )  # no EDNS; EDNS 512; EDNS at or above our size
         self._fallthrough = False
+        self.deferred = Deferred()  # what a large batch left to be rendered when first asked
+        self.defer_from = DEFER_FROM
         self.turns = itertools.count()  # the full path's rotations (`loadbalance`)
         self._stamp()
 
@@ -86,21 +89,19 @@ class RenderedZone:
     @fallthrough.setter
     def fallthrough(self, value: bool) -> None:
         self._fallthrough = value
-        zones = self._fallthrough_zones()
+        zones = fallthrough_zones(self.settings)
         for name, head in self.heads.items():  # NXDOMAIN under a head that may fall through: full path
-            head.fallthrough = value and any(_within(z, name) or _within(name, z) for z in zones)
+            head.fallthrough = value and any(within(z, name) or within(name, z) for z in zones)
         self.mirror.heads(self)
-
-    def _fallthrough_zones(self) -> tuple[str, ...]:
-        """`settings.fallthrough`: () is every served zone; None the reverse zones not cluster zones."""
-        given = self.settings.fallthrough
-        if given is None:
-            return tuple(z for z in REVERSE_ZONES if z not in self.settings.zones)
-        return given or self.settings.served_zones
 
     def falls_through(self, name: str) -> bool:
         """Whether an NXDOMAIN for this lower-case name goes on to forwarding (when forwarding)."""
-        return self._fallthrough and any(_within(name, z) for z in self._fallthrough_zones())
+        return self._fallthrough and any(within(name, z) for z in fallthrough_zones(self.settings))
+
+    @property
+    def deferring(self) -> bool:
+        """Whether some names wait under markers (`petdns.answer.deferral`)."""
+        return bool(self.deferred)
 
     @property
     def synced(self) -> bool:
@@ -156,19 +157,81 @@ class RenderedZone:
         if not (touched.services or touched.ips or touched.namespaces):
             return
         self._stamp()
+        deferring, waiting = self.deferring, self.deferred.services
+        defer = len(touched.services) >= self.defer_from
         for key in touched.services:
+            if key in waiting:  # still waiting: the full path answers it from the catalog
+                continue
+            if defer and key not in self._owned and self._defer_service(key):
+                continue
             self._render_service(key, touched.labels.get(key))
-        ttl, loadbalance = self.settings.ttl, self.settings.loadbalance
-        for owner, targets in reverse_targets(self.catalog, self.settings, touched.ips):
-            if not targets:
-                self._clear(wire_name(owner))
-            elif len(targets) > 1 or loadbalance or not self._put_ptr(owner, targets[0], ttl):
-                self._put(owner, ptr_node(owner, targets, ttl))
+        self._render_reverse(self._defer_reverse(touched.ips, len(touched.ips) >= self.defer_from))
         for ns in touched.namespaces:
             present = dict(namespace_nodes(self.catalog, self.settings, ns))
             for zone in self.settings.zones:
                 for name in (f"{ns}.svc.{zone}", f"{ns}.pod.{zone}"):
                     self._put_or_clear(name, present.get(name))
+        if self.deferring != deferring:
+            self.mirror.heads(self)
+
+    def _render_reverse(self, ips: Iterable[str]) -> None:
+        ttl, loadbalance = self.settings.ttl, self.settings.loadbalance
+        for owner, targets in reverse_targets(self.catalog, self.settings, ips):
+            if not targets:
+                self._clear(wire_name(owner))
+            elif len(targets) > 1 or loadbalance or not self._put_ptr(owner, targets[0], ttl):
+                self._put(owner, ptr_node(owner, targets, ttl))
+
+    def render_waiting(self, wire: bytes) -> None:
+        """Render the group waiting under a marker at or above a lower-case wire name, if any (after the
+        full path has answered the name; under `lock`)."""
+        marker = self.deferred.under(wire)
+        if marker is None:
+            return
+        entry = self.deferred.take(marker)
+        if isinstance(entry, set):
+            self._clear(marker)
+            self._render_reverse(entry)
+        else:
+            self._render_service(entry)  # its markers are what it owned: replaced or cleared
+        if not self.deferred:
+            self.mirror.heads(self)
+
+    def _defer_service(self, key: SvcKey) -> bool:
+        """Leave a service not rendered yet to be rendered when first asked: a marker at its name in
+        each cluster zone; False (render it now) when it has no such names."""
+        if key not in self.catalog.services:
+            return False
+        wires = []
+        for zone in self.settings.zones:
+            wire, head = self._wire_and_head(f"{key[1]}.{key[0]}.svc.{zone}")
+            if head is None:
+                return False
+            wires.append(wire)
+        for wire in wires:
+            self._set(wire, MARKER)
+        self._owned[key] = tuple(wires)
+        self.deferred.add_service(key, tuple(wires))
+        return True
+
+    def _defer_reverse(self, ips: set[str], defer: bool) -> Iterable[str]:
+        """The addresses whose PTR names are to be rendered now; the others join (with `defer`, start)
+        their /24's wait, their present renderings cleared."""
+        if not ips or not (defer or self.deferred):
+            return ips
+        now, markers, stale = self.deferred.split_reverse(ips, defer, self._reverse_marker)
+        for wire in markers:
+            self._set(wire, MARKER)
+        for wire in stale:
+            if wire in self.nodes:
+                self._clear(wire)
+        return now
+
+    def _reverse_marker(self, group: str) -> bytes | None:
+        """The marker of a /24's reverse name: its wire form, when below a served zone and not a name
+        of its own; None where it may not wait."""
+        wire, head = self._wire_and_head(group)
+        return wire if head is not None and len(wire) > len(head.wire) and wire not in self.nodes else None
 
     def _render_service(self, key: SvcKey, labels: set[str] | None = None) -> None:
         """Render a service's names; with `labels`, endpoint names not among them are unchanged: kept."""
@@ -309,45 +372,11 @@ class RenderedZone:
         wire = _LENGTHS[len(raw)] + raw + parent[0]
         return wire, self._by_wire.get(wire, parent[1])  # the name itself may be a zone apex
 
-    def keep_cut(self, wire: bytes, node: Rendered | None, type_class: bytes, limit: int, cut: Cut) -> None:
-        """Keep the full path's truncated rendering of a name for the fast path, when `node` (the name's
-        rendering before the lookup) is still current, the type is pre-rendered there and too big for
-        `limit`, one of the common limits."""
-        if node is None or node[0] is DYNAMIC or limit not in self.truncation_limits:
-            return
-        if self.nodes.get(wire) is not node:
-            return
-        for i in range(1, len(node), 3):
-            if node[i] == type_class:
-                body = node[i + 2]
-                if body is None or 12 + len(wire) + 4 + len(body) <= limit:
-                    return
-                break
-        else:
-            return
-        if isinstance(body, Rotation):  # the cut of each turn, as long as this one
-            rotated = body.cut(len(cut[1]))
-            if rotated is None:
-                return
-            cut = (cut[0], rotated)
-        entry = self.truncated.get(wire)
-        if entry is None or entry[0] is not node:
-            entry = (node, {})
-            self.truncated[wire] = entry
-        entry[1][type_class, limit] = cut
-        self.mirror.put(wire, node, entry[1])
-
     def _clear(self, wire: bytes) -> None:
         if self._own is not None:
             self._own.pop(wire, None)
         self.truncated.pop(wire, None)
         self.mirror.clear(wire)
-
-    def _head_of(self, wire: bytes) -> ZoneHead:
-        head = self._head_or_none(wire)
-        if head is None:
-            raise ValueError(f"{wire!r} is in no served zone")
-        return head
 
     def _head_or_none(self, wire: bytes) -> ZoneHead | None:
         for head in self.heads.values():  # longest first
@@ -359,29 +388,8 @@ class RenderedZone:
 
     def zone_of(self, name: bytes) -> tuple[ZoneHead, int] | None:
         """The served zone of a well-formed wire name and the zone's offset in it; None if outside."""
-        i, end, found = 0, len(name) - 1, None
-        if end > 254:
-            return None
-        while i < end:
-            if found is None:
-                head = self._by_wire.get(name[i:])
-                if head is not None:
-                    found = (head, i)
-            if name[i] > 63:
-                return None
-            i += name[i] + 1
-        if i != end:
-            return None
-        if found is None:
-            head = self._by_wire.get(b"\x00")
-            return None if head is None else (head, end)
-        return found
+        return zone_of(self._by_wire, name)
 
     def serves(self, name: bytes) -> bool:
         """Whether a well-formed lower-case wire name is in a served zone (cluster or reverse)."""
         return self.zone_of(name) is not None
-
-
-def _within(name: str, zone: str) -> bool:
-    """Whether a name is the zone or below it (text, lower-case, no trailing dot)."""
-    return name == zone or name.endswith("." + zone)

@@ -1,0 +1,39 @@
+"""Truncated renderings kept for the fast path: a name's answer too big for a common UDP limit, as the
+full path first cut it, served again while the name's rendering is the one it was cut from."""
+
+from __future__ import annotations
+
+from petdns.answer.heads import DYNAMIC
+from petdns.answer.rotation import Rotation
+from petdns.answer.zone import Cut, Rendered, RenderedZone
+
+
+def keep_cut(  # noqa: PLR0917
+    zone: RenderedZone, wire: bytes, node: Rendered | None, type_class: bytes, limit: int, cut: Cut
+) -> None:
+    """Keep the full path's truncated rendering of a name for the fast path, when `node` (the name's
+    rendering before the lookup) is still current, the type is pre-rendered there and too big for
+    `limit`, one of the common limits."""
+    if node is None or node[0] is DYNAMIC or limit not in zone.truncation_limits:
+        return
+    if zone.nodes.get(wire) is not node:
+        return
+    for i in range(1, len(node), 3):
+        if node[i] == type_class:
+            body = node[i + 2]
+            if body is None or 12 + len(wire) + 4 + len(body) <= limit:
+                return
+            break
+    else:
+        return
+    if isinstance(body, Rotation):  # the cut of each turn, as long as this one
+        rotated = body.cut(len(cut[1]))
+        if rotated is None:
+            return
+        cut = (cut[0], rotated)
+    entry = zone.truncated.get(wire)
+    if entry is None or entry[0] is not node:
+        entry = (node, {})
+        zone.truncated[wire] = entry
+    entry[1][type_class, limit] = cut
+    zone.mirror.put(wire, node, entry[1])

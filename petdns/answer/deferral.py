@@ -1,0 +1,102 @@
+"""Names rendered when first asked: what a large batch (a start, a relist, a reload) touches waits.
+
+Rendering every name of 10,000 services and 100,000 endpoints at start takes seconds and holds every
+answer in memory whether or not it is ever asked. So a batch that touches many services (or reverse
+addresses) renders none of those not rendered yet: each waits behind a marker in the table at its
+group's name (a service's name in each cluster zone; the /24 of an IPv4 reverse name). A query at or
+below a marker takes the full path, which answers from the catalog as always, and then renders that
+one group, so the next query is answered by the fast path. A marker is one node object (`MARKER`),
+with the `DYNAMIC` head the fast paths leave to the full path; on a miss they look for it above the
+name while anything waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from petdns.answer.heads import DYNAMIC
+from petdns.schema.catalog import SvcKey
+
+# a batch touching at least this many services (or reverse addresses) defers those not rendered yet:
+# a list page (500 objects) does, a watch event does not
+DEFER_FROM: Final = 256
+MARKER: Final = (DYNAMIC,)  # the node at a marker's name (found by identity)
+
+
+def reverse_group(ip: str) -> str | None:
+    """The /24 whose reverse name a canonical IPv4 address's PTR is under (c.b.a.in-addr.arpa), the
+    address's last byte; None for IPv6 (rendered at once)."""
+    if ":" in ip:
+        return None
+    a, b, c, _ = ip.split(".")
+    return f"{c}.{b}.{a}.in-addr.arpa"
+
+
+class Deferred:
+    """The markers: wire name -> the service key it stands for, or the addresses of its /24 whose PTR
+    names wait; and each deferred service's markers (one per cluster zone)."""
+
+    __slots__ = ("groups", "services")
+
+    def __init__(self) -> None:
+        self.groups: dict[bytes, SvcKey | set[str]] = {}
+        self.services: dict[SvcKey, tuple[bytes, ...]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.groups)
+
+    def under(self, wire: bytes) -> bytes | None:
+        """The marker that a well-formed wire name is, or is below; None."""
+        groups = self.groups
+        i, end = 0, len(wire) - 1
+        while i < end:
+            if wire[i:] in groups:
+                return wire[i:]
+            i += wire[i] + 1
+        return None
+
+    def add_service(self, key: SvcKey, wires: tuple[bytes, ...]) -> None:
+        """A service's names wait under these markers."""
+        self.services[key] = wires
+        for wire in wires:
+            self.groups[wire] = key
+
+    def take(self, marker: bytes) -> SvcKey | set[str]:
+        """What waits under a marker, no longer waiting (a service's other markers go with it)."""
+        entry = self.groups.pop(marker)
+        if not isinstance(entry, set):
+            for wire in self.services.pop(entry):
+                self.groups.pop(wire, None)
+        return entry
+
+    def split_reverse(
+        self, ips: Iterable[str], defer: bool, marker_of: Callable[[str], bytes | None]
+    ) -> tuple[list[str], list[bytes], list[bytes]]:
+        """Touched addresses: (those whose PTR names are to be rendered now, the markers of the /24s
+        that start to wait (with `defer`), the reverse names whose renderings are to be cleared: those
+        of the addresses that wait). `marker_of`: a /24's marker, None where it may not wait."""
+        groups = self.groups
+        now: list[str] = []
+        new: list[bytes] = []
+        stale: list[bytes] = []
+        markers: dict[str, bytes | None] = {}
+        for ip in ips:
+            group = reverse_group(ip)
+            if group is None:
+                now.append(ip)
+                continue
+            if group not in markers:
+                markers[group] = marker_of(group)
+            marker = markers[group]
+            waiting = None if marker is None else groups.get(marker)
+            if marker is not None and waiting is None and defer:
+                waiting = groups[marker] = set()
+                new.append(marker)
+            if marker is None or not isinstance(waiting, set):
+                now.append(ip)
+                continue
+            waiting.add(ip)
+            raw = ip[ip.rfind(".") + 1 :].encode()
+            stale.append(bytes((len(raw),)) + raw + marker)
+        return now, new, stale
