@@ -297,7 +297,15 @@ class PetdnsCollector(Collector):
 
     def _zone(self, server: DnsServer) -> Iterator[Metric]:
         zone = server.zone
-        yield GaugeMetricFamily("petdns_zone_names", "Names rendered in the zone.", value=len(zone.nodes))
+        waiting = zone.deferred.groups
+        yield GaugeMetricFamily(
+            "petdns_zone_names", "Names rendered in the zone.", value=len(zone.nodes) - len(waiting)
+        )
+        yield GaugeMetricFamily(
+            "petdns_zone_waiting",
+            "Services and reverse /24s of a large batch waiting to be rendered when first asked.",
+            value=len(waiting),
+        )
         yield GaugeMetricFamily(
             "petdns_zone_synced", "1 once every watched resource has been listed.", value=int(zone.synced)
         )

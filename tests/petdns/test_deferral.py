@@ -24,6 +24,7 @@ from petdns.serve import fastloop
 from petdns.serve.transport import DnsServer
 from petdns.settings.values import Settings
 from tests.petdns.conftest import FIXED_NOW
+from tests.petdns.test_metrics import _serving, scrape
 from tests.support.dns_table import CASES, SETTINGS, Case, objects
 from tests.support.loops import LOOPS, fast_answer
 
@@ -159,7 +160,8 @@ def test_what_waits_follows_changes_and_a_stale_reverse_rendering_is_dropped() -
     zone.defer_from = 3
     zone.load([_service("ns", "db"), _slice("ns", "db", [("db-0", "10.1.2.3")])])  # small: rendered at once
     ptr = dns.message.make_query("3.2.1.10.in-addr.arpa", "PTR").to_wire()
-    assert not zone.deferred and _ptr(zone, ptr, python_answer(zone, ptr)) == {"db-0.db.ns.svc.cluster.local."}
+    assert not zone.deferred
+    assert _ptr(zone, ptr, python_answer(zone, ptr)) == {"db-0.db.ns.svc.cluster.local."}
     zone.update([_service("ns", f"s{i}") for i in range(3)], [])  # 3 services: they wait
     s1 = b"\x02s1\x02ns\x03svc\x07cluster\x05local\x00"
     assert zone.deferred.under(s1) is not None and zone.deferring
@@ -195,10 +197,10 @@ async def test_the_server_answers_a_waiting_name_and_then_from_the_fast_path(
         return python_answer(zone, data, seen)
 
     monkeypatch.setattr(fastloop, "answer", spy)
-    server = DnsServer(zone, [("127.0.0.1", 0)])
-    await server.start()
-    port = server.bound[0][1]
+    rig, runner = await _serving(DnsServer(zone, [("127.0.0.1", 0)]))
+    server, port = rig.server, rig.port
     try:
+        assert (await scrape(rig.metrics_port)).value("petdns_zone_waiting") == 302  # 2 /24s
         replies = []
         for name, qtype in (("web7-0.web7.ns.svc.cluster.local", "A"), ("1.1.3.10.in-addr.arpa", "PTR")):
             for _ in range(2):
@@ -209,5 +211,9 @@ async def test_the_server_answers_a_waiting_name_and_then_from_the_fast_path(
         if zone.mirror.table is not None:
             assert len(python_answers) == 2  # the compiled loop declined only each name's first query
         assert zone.deferred.under(b"\x04web7\x02ns\x03svc\x07cluster\x05local\x00") is None
+        got = await scrape(rig.metrics_port)
+        assert got.value("petdns_zone_waiting") == 300
+        assert got.value("petdns_zone_names") == len(zone.nodes) - 300
     finally:
+        await runner.cleanup()
         await server.stop()

@@ -154,6 +154,7 @@ async def test_cluster_queries_are_counted_by_type_rcode_and_proto() -> None:
         assert got.value("coredns_dns_response_size_bytes_count", proto="tcp") == 3
         assert got.value("coredns_dns_request_size_bytes_count", proto="udp") == 0  # UDP: not measured
         assert got.value("petdns_zone_names") == len(server.zone.nodes)
+        assert got.value("petdns_zone_waiting") == 0  # a small batch: rendered at once
         assert got.value("petdns_zone_synced") == 1
         assert got.value("coredns_build_info") == 1 and got.value("process_resident_memory_bytes") > 0
         assert "coredns_forward_requests_total" not in got.samples  # not forwarding
