@@ -255,11 +255,7 @@ async def test_a_watched_cluster_waits_after_the_list_and_follows_events() -> No
                 await eventually(followed)
                 assert await p.answers("q9.s9.default.svc.cluster.local") == {"10.7.0.200"}
                 await writer.delete(SERVICES, "default", "s7")
-
-                async def gone() -> bool:
-                    return (await p.ask("p7.s7.default.svc.cluster.local")).rcode() == dns.rcode.NXDOMAIN
-
-                await eventually(gone)
+                await p.until_gone("p7.s7.default.svc.cluster.local")
                 assert (await p.ask("p5.s5.default.svc.cluster.local")).answer  # rendered: still there
             finally:
                 await stop_petdns(p)

@@ -82,6 +82,14 @@ class Petdns:
         reply = await self.ask(name, qtype)
         return {rd.to_text() for rrset in reply.answer for rd in rrset}
 
+    async def until_gone(self, name: str) -> None:
+        """Wait until the name is NXDOMAIN."""
+
+        async def gone() -> bool:
+            return (await self.ask(name)).rcode() == dns.rcode.NXDOMAIN
+
+        await eventually(gone, f"{name} NXDOMAIN")
+
 
 @pytest.fixture
 async def api() -> AsyncIterator[ApiServer]:
@@ -156,17 +164,10 @@ async def test_dns_follows_creates_readiness_and_deletes(petdns_on: Petdns, writ
         },
     )
 
-    async def web0_gone() -> bool:
-        return (await p.ask(PET)).rcode() == dns.rcode.NXDOMAIN
-
-    await eventually(web0_gone)
+    await p.until_gone(PET)
     assert await p.answers("nginx.default.svc.cluster.local") == {"10.244.1.11"}
     await writer.delete(SERVICES, "default", "nginx")
-
-    async def service_gone() -> bool:
-        return (await p.ask("web-1.nginx.default.svc.cluster.local")).rcode() == dns.rcode.NXDOMAIN
-
-    await eventually(service_gone)
+    await p.until_gone("web-1.nginx.default.svc.cluster.local")
 
 
 async def test_servfail_and_not_ready_until_the_first_list(api: ApiServer, writer: Client) -> None:
