@@ -16,11 +16,9 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from kubeapi.auth import Connection
 from kubeapi.client import Client
 from kubeapi.paths import ENDPOINT_SLICES, SERVICES
 from localcluster.apiserver.server import ApiServer
-from localcluster.storage.store import ObjectStore
 from petdns.answer.dispatch import dispatch
 from petdns.answer.fastpath import answer as python_answer
 from petdns.answer.zone import RenderedZone
@@ -226,38 +224,32 @@ async def test_the_server_answers_a_waiting_name_and_then_from_the_fast_path(
         await server.stop()
 
 
-async def test_a_watched_cluster_waits_after_the_list_and_follows_events() -> None:
-    store = ObjectStore()
-    store.ensure_namespaces(("default",))
-    api = ApiServer(store)
-    await api.start("127.0.0.1", 0)
+async def test_a_watched_cluster_waits_after_the_list_and_follows_events(
+    api: ApiServer, writer: Client
+) -> None:
+    for i in range(300):
+        await writer.create(SERVICES, "default", service(f"s{i}"))
+        pets = {f"p{i}": (f"10.7.{i // 250}.{i % 250 + 1}", True)}
+        await writer.create(ENDPOINT_SLICES, "default", endpoint_slice(f"s{i}-1", f"s{i}", pets))
+    p = await start_petdns(api.url)
     try:
-        async with Client(Connection(api.url)) as writer:
-            for i in range(300):
-                await writer.create(SERVICES, "default", service(f"s{i}"))
-                pets = {f"p{i}": (f"10.7.{i // 250}.{i % 250 + 1}", True)}
-                await writer.create(ENDPOINT_SLICES, "default", endpoint_slice(f"s{i}-1", f"s{i}", pets))
-            p = await start_petdns(api.url)
-            try:
 
-                async def synced() -> bool:
-                    return p.zone.synced and len(p.zone.deferred.services) == 300
+        async def synced() -> bool:
+            return p.zone.synced and len(p.zone.deferred.services) == 300
 
-                await eventually(synced)  # the lists came in batches of 300: every service waits
-                assert await p.answers("p5.s5.default.svc.cluster.local") == {"10.7.0.6"}
-                assert await p.answers("6.0.7.10.in-addr.arpa", "PTR") == {"p5.s5.default.svc.cluster.local."}
-                pets = {"p9": ("10.7.0.99", True), "q9": ("10.7.0.200", True)}
-                await writer.patch(ENDPOINT_SLICES, "default", "s9-1", endpoint_slice("s9-1", "s9", pets))
+        await eventually(synced)  # the lists came in batches of 300: every service waits
+        assert await p.answers("p5.s5.default.svc.cluster.local") == {"10.7.0.6"}
+        assert await p.answers("6.0.7.10.in-addr.arpa", "PTR") == {"p5.s5.default.svc.cluster.local."}
+        pets = {"p9": ("10.7.0.99", True), "q9": ("10.7.0.200", True)}
+        await writer.patch(ENDPOINT_SLICES, "default", "s9-1", endpoint_slice("s9-1", "s9", pets))
 
-                async def followed() -> bool:  # a waiting service's change, answered from the catalog
-                    return await p.answers("s9.default.svc.cluster.local") == {"10.7.0.99", "10.7.0.200"}
+        async def followed() -> bool:  # a waiting service's change, answered from the catalog
+            return await p.answers("s9.default.svc.cluster.local") == {"10.7.0.99", "10.7.0.200"}
 
-                await eventually(followed)
-                assert await p.answers("q9.s9.default.svc.cluster.local") == {"10.7.0.200"}
-                await writer.delete(SERVICES, "default", "s7")
-                await p.until_gone("p7.s7.default.svc.cluster.local")
-                assert (await p.ask("p5.s5.default.svc.cluster.local")).answer  # rendered: still there
-            finally:
-                await stop_petdns(p)
+        await eventually(followed)
+        assert await p.answers("q9.s9.default.svc.cluster.local") == {"10.7.0.200"}
+        await writer.delete(SERVICES, "default", "s7")
+        await p.until_gone("p7.s7.default.svc.cluster.local")
+        assert (await p.ask("p5.s5.default.svc.cluster.local")).answer  # rendered: still there
     finally:
-        await api.stop()
+        await stop_petdns(p)

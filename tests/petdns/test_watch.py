@@ -91,22 +91,6 @@ class Petdns:
         await eventually(gone, f"{name} NXDOMAIN")
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[ApiServer]:
-    store = ObjectStore()
-    store.ensure_namespaces(("default",))
-    server = ApiServer(store)
-    await server.start("127.0.0.1", 0)
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def writer(api: ApiServer) -> AsyncIterator[Client]:
-    async with Client(Connection(api.url)) as client:
-        yield client
-
-
 async def start_petdns(url: str) -> Petdns:
     zone = RenderedZone(Settings(ns_addresses=("127.0.0.1",)), clock=lambda: NOW)
     zone.synced = False
