@@ -80,6 +80,7 @@ class Stats:
     planned: int = 0
     waited: int = 0  # syncs skipped while expectations were pending
     failed: int = 0
+    stopped: int = 0  # syncs that stopped early, the cache behind the API (retried, not failures)
     plan_cpu: float = 0.0  # CPU seconds in syncs that planned (plan and execute)
 
 
@@ -261,6 +262,11 @@ class Controller:
             if err.outcome.error is not None:
                 self.stats.failed += 1
                 log.warning("%s/%s: %s (retrying)", key[0], key[1], err.outcome.error)
+            else:
+                self.stats.stopped += 1
+                log.info(
+                    "%s/%s: stopped: %s (the cache is behind; retrying)", key[0], key[1], err.outcome.stopped
+                )
         elif isinstance(err, Fenced):
             log.warning("%s/%s: %s", key[0], key[1], err)
         else:

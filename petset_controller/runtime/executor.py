@@ -76,15 +76,15 @@ class Executor:
                 await rechecks.the_set(self.client, target)
             for action in first:
                 await self._one(target, action)
-        except Stop:
-            return Outcome(requeue, stopped=True)
+        except Stop as stop:
+            return Outcome(requeue, stopped=str(stop))
         except ApiError as err:
             return Outcome(requeue, error=err)
         parallel = target.pet_set.spec.parallel
         try:
             error = await self._batches(target, units(target.pet_set, pets), grow=parallel)
-        except Stop:  # the cache is behind (a claim kept from the collector): the next sync decides
-            return Outcome(requeue, stopped=True)
+        except Stop as stop:  # the cache is behind (a claim kept from the collector): the next sync decides
+            return Outcome(requeue, stopped=str(stop))
         try:
             for action in last:
                 await self._one(target, action)

@@ -112,8 +112,9 @@ class ControllerCollector(Collector):
         total = CounterMetricFamily(
             "controller_runtime_reconcile", "Total syncs per result.", labels=["controller", "result"]
         )
-        total.add_metric([QUEUE, "success"], float(c.stats.syncs - c.stats.failed))
+        total.add_metric([QUEUE, "success"], float(c.stats.syncs - c.stats.failed - c.stats.stopped))
         total.add_metric([QUEUE, "error"], float(c.stats.failed))
+        total.add_metric([QUEUE, "requeue"], float(c.stats.stopped))  # stopped early: the cache is behind
         yield total
         errors = CounterMetricFamily(
             "controller_runtime_reconcile_errors", "Total failed syncs.", labels=["controller"]

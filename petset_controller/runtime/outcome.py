@@ -21,8 +21,9 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How a sync ended: when to look again, and the first failure (if any)."""
+    """How a sync ended: when to look again, the first failure (if any), and why it stopped early
+    (empty when it did not)."""
 
     requeue_after: float | None = None
     error: Exception | None = None
-    stopped: bool = False
+    stopped: str = ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
@@ -178,8 +179,9 @@ WEB_META = {"name": "web", "namespace": NS, "uid": "u-web"}
 
 
 async def test_sync_outcomes_map_onto_the_work_queue(
-    server: ApiServer, monkeypatch: pytest.MonkeyPatch
+    server: ApiServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="petset_controller")
     key, now = (NS, "web"), [0.0]
     results: Iterator[Outcome | Exception] = iter([])
 
@@ -194,12 +196,14 @@ async def test_sync_outcomes_map_onto_the_work_queue(
         monkeypatch.setattr(controller, "sync", sync)
         queue = controller.queue
         results = iter(
-            [Outcome(error=Conflict("busy")), Outcome(stopped=True), Fenced("no lease"), ValueError()]
+            [Outcome(error=Conflict("busy")), Outcome(stopped="behind"), Fenced("no lease"), ValueError()]
         )
         for failures in (1, 2, 3, 4):  # each retried rate-limited, the backoff growing
             await controller.workers.process(key)
             assert queue.failures(key) == failures and queue.delayed == 1
         assert controller.stats.failed == 2  # the failed write and the crash; not the stop, not the fence
+        assert controller.stats.stopped == 1
+        assert f"{NS}/web: stopped: behind (the cache is behind; retrying)" in caplog.text
         now[0] = 100.0
         assert queue.get_nowait() == key
         queue.done(key)
@@ -237,7 +241,7 @@ async def test_a_claim_is_condemned_only_while_the_set_and_the_pod_are_as_the_pl
 
         # the pod the reference names was replaced: nothing written
         outcome = await executor(client).execute(Target(web, "1"), [UpdateClaimOwner(name, uid, (gone,))])
-        assert outcome.stopped and await owners() == []
+        assert outcome.stopped == f"pod web-2 was replaced: claim {name} kept" and await owners() == []
         # the set's spec moved on (scaled up again) since the plan's copy: nothing written
         await client.patch(PETSETS, NS, "web", {"spec": {"replicas": 6}})
         outcome = await executor(client).execute(Target(web, "1"), [UpdateClaimOwner(name, uid, (live,))])
