@@ -52,10 +52,12 @@ def _service(name: str, cluster_ip: str = "None") -> dict[str, object]:
     }
 
 
-def write_objects(directory: Path, pets: int = PETS) -> Path:
+def write_objects(directory: Path, pets: int = PETS, crowd: int = 0) -> Path:
     """objects.json: a headless service `big` with `pets` IPv4 and IPv6 endpoints (slices of 100, two
     ports: SRV answers of 2 x pets records), a small headless `web`, a ClusterIP `api`, and a headless
-    service with a 63-byte name and 63-byte hostnames (names near 255 bytes), plus an ExternalName."""
+    service with a 63-byte name and 63-byte hostnames (names near 255 bytes), plus an ExternalName; and
+    `crowd` headless services `c<i>` of one pet `c<i>-0` (10.4.0.1 on): from 256, a start that leaves
+    services to be rendered when first asked."""
     ready = {"ready": True}
     items: list[dict[str, object]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}},
@@ -89,6 +91,9 @@ def write_objects(directory: Path, pets: int = PETS) -> Path:
         for i in range(8)
     ]
     items += [_slice("web-1", "web", "IPv4", web), _slice("long-1", LONG[:60], "IPv4", long)]
+    for i in range(crowd):
+        pet = {"addresses": [f"10.4.{i // 250}.{i % 250 + 1}"], "conditions": ready, "hostname": f"c{i}-0"}
+        items += [_service(f"c{i}"), _slice(f"c{i}-1", f"c{i}", "IPv4", [pet])]
     path = directory / "objects.json"
     path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
     return path

@@ -1,7 +1,8 @@
 """Fuzz petdns with mutated DNS queries over UDP and TCP on 127.0.0.1; stop by itself and report.
 
 Two runs, each of half the packets: `petdns serve --no-forward --objects FILE` (generated objects: a
-100-endpoint headless service, SRV, names near 255 bytes, an ExternalName), then the same objects
+100-endpoint headless service, SRV, names near 255 bytes, an ExternalName, 300 one-pet services that
+wait to be rendered until first asked), then the same objects
 with forwarding to a local knotd. Mutated queries (bench/mutate.py: bit flips, truncation, label-length
 lies, compression-pointer loops and forward pointers, huge counts, several OPT records, odd EDNS,
 odd types and classes, odd name bytes, header flags, 0-byte and 64 KiB packets, junk) go out over
@@ -37,6 +38,7 @@ from mutate import seed_queries
 
 CHECK_EVERY = 10_000
 FUZZ_PETS = 100  # endpoints of the big service: answers truncated over UDP, 10 KiB SRV over TCP
+FUZZ_CROWD = 300  # one-pet services: the start leaves them (and their /24s) to be rendered when asked
 CLUSTER_NAMES = [
     (BIG, "A"),
     (BIG, "AAAA"),
@@ -50,6 +52,9 @@ CLUSTER_NAMES = [
     (f"{LONG[:61]}03.{LONG[:60]}.default.svc.{ZONE}", "A"),
     (f"ext.default.svc.{ZONE}", "A"),
     ("2.0.1.10.in-addr.arpa", "PTR"),
+    (f"c7-0.c7.default.svc.{ZONE}", "A"),  # names waiting to be rendered, until first asked
+    (f"_http._tcp.c8.default.svc.{ZONE}", "SRV"),
+    ("9.0.4.10.in-addr.arpa", "PTR"),
     ("10.0.96.10.in-addr.arpa", "PTR"),
     (f"dns-version.{ZONE}", "TXT"),
     (ZONE, "SOA"),
@@ -179,7 +184,7 @@ def main() -> int:
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="petdns-fuzz-") as tmp:
         work = Path(tmp)
-        objects = write_objects(work, FUZZ_PETS)
+        objects = write_objects(work, FUZZ_PETS, FUZZ_CROWD)
         plans = [("cluster, --no-forward", CLUSTER_NAMES, ["--no-forward"])]
         knot = None
         if not args.no_forward_run:
