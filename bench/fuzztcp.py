@@ -35,7 +35,7 @@ def _burst(rng: random.Random, seeds: list[bytes], size: int, tally: Tally) -> t
         lie = rng.choice(
             [0, 1, 11, 12, max(0, len(data) - 1), len(data) + 1, len(data) + 100, MAX_TCP_MESSAGE]
         )
-        frames += struct.pack("!H", lie) + data
+        frames += struct.pack("!H", min(lie, 0xFFFF)) + data  # a 64 KiB packet's + 100 still fits the prefix
         tally.lies += 1
     return queries, bytes(frames)
 
