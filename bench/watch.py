@@ -52,6 +52,17 @@ def coredns_sizing_mb(spec: cluster.Spec) -> float:
     return (spec.endpoints + spec.services) / 1000 + 54
 
 
+def _user_managed(obj: Obj) -> Obj:
+    """The object as a user's own: a Service without a selector, a slice without the controller's
+    managed-by label, so that the local cluster's EndpointSlice controller (which keeps the slices of
+    selector services equal to their pods, of which there are none here) leaves them as written."""
+    if obj["kind"] == "Service":
+        obj["spec"].pop("selector", None)
+    elif obj["kind"] == "EndpointSlice":
+        obj["metadata"].get("labels", {}).pop("endpointslice.kubernetes.io/managed-by", None)
+    return obj
+
+
 async def load_objects(api: str, objects: list[Obj], *, concurrency: int = 32) -> float:
     """Create every object through the API (namespaces first); returns seconds taken."""
     t0 = time.monotonic()
@@ -199,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
     data = OUT / f"watch-{spec.services}-{spec.endpoints}"
     cluster.ensure(spec, data)
     services = cluster.build_services(spec)
-    objects = json.loads((data / "objects.json").read_text())["items"]
+    objects = [_user_managed(o) for o in json.loads((data / "objects.json").read_text())["items"]]
     slices = {
         (o["metadata"]["namespace"], o["metadata"]["labels"]["kubernetes.io/service-name"]): o
         for o in objects
@@ -251,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
                     f"127.0.0.1:{ready_port}",
                     "--log-level",
                     "warning",
+                    "--no-forward",  # the traffic stays here: nothing goes to the machine's resolver
                 ],
                 cpu="0",
                 limit_s=3000,
@@ -289,6 +301,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
                 "server_pids": srv.pids,
                 "nice_adjust": -19,
             }
+            # one pass first, as run.py warms up: names a large list left waiting are rendered when first
+            # asked, so the first pass measures that and the runs after it the steady state
+            first: Run = dnsperf(dns_port, queries, 60, max_runs=1, **kw)
+            results["first_pass_qps"], results["first_pass_s"] = first.qps, first.wall_s
+            log(f"first pass over the queries (names rendered when first asked): {first.qps:.0f} qps")
             idle: Run = dnsperf(dns_port, queries, args.seconds, **kw)
             targets = [(s, slices[(s.namespace, s.name)]) for s in headless[:200]]
 
@@ -299,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
 
             busy, applied = asyncio.run(churning())
             results["idle_qps"], results["churn_qps"] = idle.qps, busy.qps
+            results["rss_after_mb"] = procs.rss_kb(srv.pids()) / 1024
             results["churn_changes"] = applied
             results["churn_lost"], results["idle_lost"] = busy.lost, idle.lost
             results["idle_qps_per_core"], results["churn_qps_per_core"] = idle.qps_per_core, busy.qps_per_core
@@ -322,6 +340,10 @@ def report(r: dict[str, Any], spec: cluster.Spec, args: argparse.Namespace) -> N
     print(f"cluster: {spec.services} services, {spec.endpoints} endpoints (through the local API server)")
     print(f"ready after {r['ready_s']:.2f} s; RSS {r['rss_mb']:.1f} MB (CoreDNS sizing {sizing:.0f} MB)")
     print(
+        f"first pass over the queries: {r['first_pass_s']:.1f} s, {r['first_pass_qps']:.0f} QPS (names "
+        f"rendered when first asked); RSS after the runs {r['rss_after_mb']:.1f} MB"
+    )
+    print(
         f"propagation, {prop['n']} EndpointSlice writes: p50 {prop['p50']:.2f} ms, p99 {prop['p99']:.2f} ms, "
         f"max {prop['max']:.2f} ms"
     )
@@ -335,7 +357,10 @@ def report(r: dict[str, Any], spec: cluster.Spec, args: argparse.Namespace) -> N
     print("targets:")
     for ok, text in (
         (r["ready_s"] < 10, f"ready < 10 s: {r['ready_s']:.2f} s"),
-        (r["rss_mb"] < sizing, f"RSS < {sizing:.0f} MB: {r['rss_mb']:.1f} MB"),
+        (
+            max(r["rss_mb"], r["rss_after_mb"]) < sizing,
+            f"RSS < {sizing:.0f} MB: {max(r['rss_mb'], r['rss_after_mb']):.1f} MB",
+        ),
         (prop["p99"] < 50, f"propagation p99 < 50 ms: {prop['p99']:.2f} ms"),
         (
             ratio >= 0.9 and r["churn_lost"] == 0,

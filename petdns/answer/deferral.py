@@ -3,9 +3,10 @@
 Rendering every name of 10,000 services and 100,000 endpoints at start takes seconds and holds every
 answer in memory whether or not it is ever asked. So a batch that touches many services (or reverse
 addresses) renders none of those not rendered yet: each waits behind a marker in the table at its
-group's name (a service's name in each cluster zone; the /24 of an IPv4 reverse name). A query at or
-below a marker takes the full path, which answers from the catalog as always, and then renders that
-one group, so the next query is answered by the fast path. A marker is one node object (`MARKER`),
+group's name (a service's name in each cluster zone; the /24 of an IPv4 reverse name). The fast paths
+leave a query at or below a marker to Python, which renders that one group and answers from it (the
+full path, which reads the catalog, when the fast path still declines); later queries are answered by
+the fast paths. A marker is one node object (`MARKER`),
 with the `DYNAMIC` head the fast paths leave to the full path; on a miss they look for it above the
 name while anything waits.
 """

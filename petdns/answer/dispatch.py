@@ -84,9 +84,11 @@ def declined(
     ):
         return Outside(plain, None)
     with zone.lock:
+        if zone.deferred and plain is not None and zone.render_waiting(plain.name):
+            reply = answer(zone, data, tcp=tcp)  # a name first asked: rendered now, with what waited with it
+            if reply is not None:
+                return reply
         out = full(zone, data, tcp=tcp, plain=plain)
-        if zone.deferred and plain is not None:  # a name first asked: render what waits for it
-            zone.render_waiting(plain.name)
     if isinstance(out, Outside) and not forwarding:
         return out.restore(out.local) if out.restore is not None and out.local is not None else out.local
     return out

@@ -182,12 +182,12 @@ class RenderedZone:
             elif len(targets) > 1 or loadbalance or not self._put_ptr(owner, targets[0], ttl):
                 self._put(owner, ptr_node(owner, targets, ttl))
 
-    def render_waiting(self, wire: bytes) -> None:
-        """Render the group waiting under a marker at or above a lower-case wire name, if any (after the
-        full path has answered the name; under `lock`)."""
+    def render_waiting(self, wire: bytes) -> bool:
+        """Render the group waiting under a marker at or above a lower-case wire name, if any (a name
+        first asked; under `lock`); whether there was one."""
         marker = self.deferred.under(wire)
         if marker is None:
-            return
+            return False
         entry = self.deferred.take(marker)
         if isinstance(entry, set):
             self._clear(marker)
@@ -196,6 +196,7 @@ class RenderedZone:
             self._render_service(entry)  # its markers are what it owned: replaced or cleared
         if not self.deferred:
             self.mirror.heads(self)
+        return True
 
     def _defer_service(self, key: SvcKey) -> bool:
         """Leave a service not rendered yet to be rendered when first asked: a marker at its name in

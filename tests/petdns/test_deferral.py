@@ -1,7 +1,7 @@
 """Names rendered when first asked (`petdns.answer.deferral`): a large batch leaves its services and
 reverse /24s waiting under markers; every query gets the reply an eagerly rendered zone gives, the
-fast paths (Python and compiled) leave what waits to the full path, which renders it, and changes to
-what waits are answered from the catalog."""
+fast paths (Python and compiled) leave what waits to Python, which renders it, and changes to what
+waits are answered from the catalog."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def test_every_table_case_gets_the_eager_zones_reply_first_and_then(
     query = dns.message.make_query(case.name, case.qtype, use_edns=0 if edns else False, payload=1232)
     wire = query.to_wire()
     expected = _message(dispatch(eager, wire))
-    _same(_message(dispatch(zone, wire)), expected)  # first asked: the full path, then rendered
+    _same(_message(dispatch(zone, wire)), expected)  # first asked: rendered, then answered
     assert zone.deferred.under(wire[12:-4].lower()) is None
     for loop in LOOPS:  # then the fast paths answer it as the eager zone's do (or both decline)
         fast, eager_fast = fast_answer(loop, zone, wire), fast_answer(loop, eager, wire)
@@ -173,7 +173,7 @@ def test_what_waits_follows_changes_and_a_stale_reverse_rendering_is_dropped() -
     assert zone.deferred.under(b"\x02db\x02ns\x03svc\x07cluster\x05local\x00") is None
     zone.defer_from = 2
     zone.update([_slice("ns", "db", [("dbx-0", "10.1.2.3"), ("db-1", "10.1.2.4")])], [])  # their /24 waits
-    assert python_answer(zone, ptr) is None  # not the old rendering (db-0): the full path answers
+    assert python_answer(zone, ptr) is None  # not the old rendering (db-0): left to be rendered
     assert _ptr(zone, ptr) == {"dbx-0.db.ns.svc.cluster.local."}
     assert _ptr(zone, ptr, python_answer(zone, ptr)) == {"dbx-0.db.ns.svc.cluster.local."}  # rendered
     zone.update([_slice("ns", "s1", [("p-0", "10.9.9.9")])], [])  # a waiting service changes: still waits
