@@ -34,10 +34,12 @@ def system_binary(name: str) -> str | None:
 def petdns_command(
     port: int, cluster_dir: Path, work: Path, workers: int = 1, *, pure: bool = False
 ) -> list[str]:
-    """petdns with `workers` UDP threads; `pure`: the pure-Python loop (PETDNS_PURE=1), not the compiled."""
+    """petdns with `workers` UDP threads, forwarding off; `pure`: the pure-Python loop (PETDNS_PURE=1),
+    not the compiled."""
     exe = petdns_executable() or "petdns"
     objects = cluster_dir / "objects.json"
     cmd = [exe, "serve", "--objects", str(objects), "--listen", f"127.0.0.1:{port}", "--zone", ZONE]
+    cmd.append("--no-forward")  # the traffic stays here: nothing goes to the machine's resolver
     return [*(["env", "PETDNS_PURE=1"] if pure else []), *cmd, "--workers", str(workers)]
 
 
