@@ -160,7 +160,7 @@ class RenderedZone:
         deferring, waiting = self.deferring, self.deferred.services
         defer = len(touched.services) >= self.defer_from
         for key in touched.services:
-            if key in waiting:  # still waiting: the full path answers it from the catalog
+            if key in waiting:  # still waiting: answered from the catalog until first asked
                 continue
             if defer and key not in self._owned and self._defer_service(key):
                 continue
@@ -230,9 +230,11 @@ class RenderedZone:
 
     def _reverse_marker(self, group: str) -> bytes | None:
         """The marker of a /24's reverse name: its wire form, when below a served zone and not a name
-        of its own; None where it may not wait."""
+        of its own (or its marker already); None where it may not wait."""
         wire, head = self._wire_and_head(group)
-        return wire if head is not None and len(wire) > len(head.wire) and wire not in self.nodes else None
+        if head is None or len(wire) <= len(head.wire):
+            return None
+        return wire if self.nodes.get(wire, MARKER) is MARKER else None
 
     def _render_service(self, key: SvcKey, labels: set[str] | None = None) -> None:
         """Render a service's names; with `labels`, endpoint names not among them are unchanged: kept."""

@@ -187,6 +187,21 @@ def test_what_waits_follows_changes_and_a_stale_reverse_rendering_is_dropped() -
     assert not zone.deferring
 
 
+def test_an_address_added_to_a_waiting_24_waits_with_it() -> None:
+    zone = RenderedZone(SETTINGS["default"], clock=lambda: FIXED_NOW)
+    zone.defer_from = 2
+    pets = [("db-0", "10.1.2.3"), ("db-1", "10.1.2.4")]
+    zone.load([_service("ns", "db"), _slice("ns", "db", pets)])  # one service: rendered; two addresses wait
+    group = b"\x012\x011\x0210\x07in-addr\x04arpa\x00"
+    assert zone.deferred.groups.get(group) == {"10.1.2.3", "10.1.2.4"}
+    zone.update([_slice("ns", "db", [*pets, ("db-2", "10.1.2.5")])], [])  # one address more: a small batch
+    assert "10.1.2.5" in zone.deferred.groups[group] and b"\x015" + group not in zone.nodes
+    five = dns.message.make_query("5.2.1.10.in-addr.arpa", "PTR").to_wire()
+    assert python_answer(zone, five) is None
+    assert _ptr(zone, five) == {"db-2.db.ns.svc.cluster.local."}
+    assert group not in zone.deferred.groups and b"\x015" + group in zone.nodes
+
+
 async def test_the_server_answers_a_waiting_name_and_then_from_the_fast_path(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
