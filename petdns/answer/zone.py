@@ -203,16 +203,14 @@ class RenderedZone:
         each cluster zone; False (render it now) when it has no such names."""
         if key not in self.catalog.services:
             return False
-        wires = []
-        for zone in self.settings.zones:
-            wire, head = self._wire_and_head(f"{key[1]}.{key[0]}.svc.{zone}")
-            if head is None:
-                return False
-            wires.append(wire)
+        named = [self._wire_and_head(f"{key[1]}.{key[0]}.svc.{zone}") for zone in self.settings.zones]
+        if any(head is None for _, head in named):
+            return False
+        wires = tuple(wire for wire, _ in named)
         for wire in wires:
             self._set(wire, MARKER)
-        self._owned[key] = tuple(wires)
-        self.deferred.add_service(key, tuple(wires))
+        self._owned[key] = wires
+        self.deferred.add_service(key, wires)
         return True
 
     def _defer_reverse(self, ips: set[str], defer: bool) -> Iterable[str]:

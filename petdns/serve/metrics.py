@@ -303,7 +303,8 @@ class PetdnsCollector(Collector):
         )
         yield GaugeMetricFamily(
             "petdns_zone_waiting",
-            "Services and reverse /24s of a large batch waiting to be rendered when first asked.",
+            "Markers of what a large batch left to be rendered when first asked: a service's name in "
+            "each cluster zone, a reverse /24.",
             value=len(waiting),
         )
         yield GaugeMetricFamily(

@@ -27,6 +27,7 @@ from petdns.serve import fastloop
 from petdns.serve.transport import DnsServer
 from petdns.settings.values import Settings
 from tests.petdns.conftest import FIXED_NOW
+from tests.petdns.test_fastloop import _agree
 from tests.petdns.test_metrics import _serving, scrape
 from tests.petdns.test_watch import endpoint_slice, service, start_petdns, stop_petdns
 from tests.support.dns_table import CASES, SETTINGS, Case, objects
@@ -90,14 +91,6 @@ def test_once_everything_waiting_is_asked_the_table_is_the_eager_one(
     for wire in eager.nodes:
         mine, theirs = zone.nodes[wire], eager.nodes[wire]
         assert mine[0].name == theirs[0].name and mine[1:] == theirs[1:], wire
-
-
-def _agree(zone: RenderedZone, data: bytes) -> bool:
-    python = python_answer(zone, data)
-    assert zone.mirror.table is not None
-    out = zone.mirror.table.answer(data)
-    assert (out and out[0]) == python, data.hex()
-    return out is not None
 
 
 def test_the_fast_paths_decline_below_a_marker_and_agree_on_mutated_queries() -> None:
