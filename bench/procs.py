@@ -124,14 +124,14 @@ def wait_port_free(port: int, limit_s: float = 15.0) -> bool:
     return False
 
 
-def _encode_name(name: str) -> bytes:
+def encode_name(name: str) -> bytes:
     return b"".join(bytes([len(label)]) + label.encode() for label in name.rstrip(".").split(".")) + b"\0"
 
 
 def query_once(port: int, name: str, qtype: int = 1, timeout_s: float = 0.5) -> tuple[int, int] | None:
     """Send one UDP query to 127.0.0.1:port; (rcode, answer count) or None on timeout."""
     qid = int.from_bytes(os.urandom(2), "big")
-    packet = struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0) + _encode_name(name) + struct.pack("!HH", qtype, 1)
+    packet = struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0) + encode_name(name) + struct.pack("!HH", qtype, 1)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout_s)
         try:

@@ -2,7 +2,7 @@
 last pet answers; reports wall time, the process's CPU time (user+system: steadier than wall time on
 a shared machine) and its memory (/proc/PID/smaps_rollup), as JSON.
 
-    .venv/bin/python bench/startup.py bench/out/scale-10000-100000 [--runs 3] [--pure]
+    .venv/bin/python bench/startup.py bench/out/scale-10000-100000 [--runs 3] [--pure] [--ask-all]
 
 The directory is one `bench/cluster.py --services N --endpoints M --out DIR` writes (or run.py's
 scale run). Everything runs on 127.0.0.1 with forwarding off; the server is stopped by its PID.
@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
+import struct
 import sys
 import tempfile
 import time
@@ -32,7 +34,42 @@ def _memory_mb(pid: int) -> dict[str, float]:
     return out
 
 
-def run_once(directory: Path, *, pure: bool, limit_s: float) -> dict[str, float]:
+def every_question(services: list[cluster.Service]) -> list[tuple[str, int]]:
+    """Each (name, type) of the cluster's records once: every name the server holds, asked."""
+    codes = {"A": 1, "PTR": 12, "SRV": 33}
+    return list(dict.fromkeys((owner, codes[kind]) for owner, kind, _ in cluster.records(services)))
+
+
+def ask_all(port: int, questions: list[tuple[str, int]], window: int = 32) -> dict[str, float]:
+    """Ask every question over UDP, `window` in flight; (seconds, answered, lost)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.connect((procs.LOCALHOST, port))
+    sock.settimeout(2.0)
+    packets = [
+        struct.pack("!HHHHHH", i & 0xFFFF, 0, 1, 0, 0, 0)
+        + procs.encode_name(name)
+        + struct.pack("!HH", qtype, 1)
+        for i, (name, qtype) in enumerate(questions)
+    ]
+    t0 = time.monotonic()
+    answered = lost = sent = 0
+    with sock:
+        while sent < min(window, len(packets)):
+            sock.send(packets[sent])
+            sent += 1
+        while answered + lost < len(packets):
+            try:
+                sock.recv(65535)
+                answered += 1
+            except TimeoutError:
+                lost += sent - answered - lost
+            while sent < len(packets) and sent - answered - lost < window:
+                sock.send(packets[sent])
+                sent += 1
+    return {"ask_all_s": round(time.monotonic() - t0, 2), "asked": len(packets), "lost": lost}
+
+
+def run_once(directory: Path, *, pure: bool, limit_s: float, ask: bool = False) -> dict[str, float]:
     """One start of the server until its probe name answers."""
     directory = directory.resolve()  # the server runs in a directory of its own
     params = json.loads((directory / "params.json").read_text())
@@ -56,7 +93,11 @@ def run_once(directory: Path, *, pure: bool, limit_s: float) -> dict[str, float]
             ready = time.monotonic() - t0
             pids = srv.pids()
             cpu_s = procs.cpu_ticks(pids) / procs.CLK_TCK
-            return {"ready_s": round(ready, 2), "cpu_s": round(cpu_s, 2), **_memory_mb(pids[-1])}
+            out = {"ready_s": round(ready, 2), "cpu_s": round(cpu_s, 2), **_memory_mb(pids[-1])}
+            if ask:
+                out |= ask_all(port, every_question(cluster.build_services(spec)))
+                out |= {f"{k}_all": v for k, v in _memory_mb(pids[-1]).items()}
+            return out
         finally:
             srv.stop()
 
@@ -67,9 +108,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--pure", action="store_true", help="PETDNS_PURE=1: no compiled table")
     ap.add_argument("--limit", type=float, default=300.0, help="seconds to wait for the first answer")
+    ap.add_argument("--ask-all", action="store_true", help="then ask every name once and measure again")
     args = ap.parse_args()
     for _ in range(args.runs):
-        print(json.dumps(run_once(args.directory, pure=args.pure, limit_s=args.limit)), flush=True)
+        got = run_once(args.directory, pure=args.pure, limit_s=args.limit, ask=args.ask_all)
+        print(json.dumps(got), flush=True)
 
 
 if __name__ == "__main__":

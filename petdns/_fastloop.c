@@ -1,13 +1,15 @@
 /* petdns._fastloop: the UDP answer loop in C, reading a table of rendered answers without the GIL.
  *
- * Table: an open-addressing hash table (linear probing, at most half full counting tombstones) of
+ * Table: an open-addressing hash table (linear probing, at most 70% full counting tombstones) of
  * pointers to immutable entries, one per lower-case wire name. The writer (Python, holding the GIL)
  * replaces an entry with one atomic pointer store and retires the old one; the slot array is
  * replaced the same way when it grows. Retired memory is freed once every reader that might hold it
  * has left its batch (epoch-based reclamation): a reader publishes the global epoch it saw before it
  * touches a table and publishes 0 when it is done; an object retired at epoch g is freed when no
- * reader has published a value <= g. Entries point into the Python bytes objects of the rendered
- * node (which they hold a reference to): immutable, so readers need no GIL to read them.
+ * reader has published a value <= g. An entry is one allocation holding the name and its rendered
+ * node packed (bodies copied in, zone head and header variants as indexes into registries that only
+ * grow), so a name costs its bytes and not the Python objects it was rendered as; under the GIL the
+ * table reads as a mapping of wire name -> node, the node rebuilt from the entry.
  *
  * Answering is exactly petdns.answer.fastpath.answer (the Python fast path); whatever it declines
  * goes back to Python. Sizes are checked before every copy: a packet is at most RECV_SIZE bytes and
@@ -40,7 +42,7 @@ static _Atomic uint64_t g_epoch = 1;
 static _Atomic uint64_t g_readers[MAX_READERS]; /* 0: outside a batch */
 static char g_reader_taken[MAX_READERS];        /* under the GIL */
 
-enum { R_SLOTS, R_HEADS, R_OBJECT };
+enum { R_SLOTS, R_HEADS, R_ENTRY, R_OBJECT };
 typedef struct retired {
     struct retired *next;
     uint64_t epoch;
@@ -56,47 +58,58 @@ typedef struct {
 
 /* ---- the table --------------------------------------------------------------------------------- */
 
-/* A truncated rendering kept for a (type+class, size limit). */
+/* An entry: what a slot points to, one allocation per name, immutable once published.
+ * E_PACKED: the rendered node packed here: its zone head and each type's header variants as indexes
+ *   into the table's registries (which only grow); after the name, each type as type+class (4 bytes),
+ *   variant index (2, NO_VARIANT for a type the full path answers) and body length (2); then the
+ *   truncated renderings kept for it (`cut`), each a prefix of its type's body; then the bodies.
+ * E_OBJECT: the node kept as the Python object (a head alone, as a marker's, or one the registries
+ *   cannot take).
+ * E_GONE: the name alone: a name that is gone keeps its slot, so that probe sequences stay whole,
+ *   until the next rebuild. */
+enum { E_GONE, E_PACKED, E_OBJECT };
+#define TYPE_LEN 8
+#define CUT_LEN 10
+#define NO_VARIANT 0xFFFF
+#define MAX_VARIANTS 0xFFFF
+#define MAX_HEADS 256
+#define MAX_CUTS 255
+
+typedef struct {
+    uint8_t kind, head, ntypes, wlen, ncuts;
+    PyObject *extra; /* E_OBJECT: the node */
+    uint8_t data[];  /* the lower-case wire name, then what E_PACKED packs */
+} entry;
+
+/* A truncated rendering, for a type+class and a size limit: its own header variants, and how much of
+ * the type's body it keeps */
 typedef struct {
     uint8_t tail[4];
-    int limit;
-    const uint8_t *hdr[4]; /* 10 bytes each: the header after the ID, by variant */
-    span body;
+    uint16_t limit, variant, len;
 } cut;
 
-/* The truncated renderings of one name: a Python object, so that it lives as long as the pair
- * (node, Cuts) that a slot holds for a name that has any. */
-typedef struct {
-    PyObject_VAR_HEAD PyObject *refs; /* the cuts as given: what `hdr` and `body` point into */
-    cut cuts[1];
-} Cuts;
-
-static void cuts_dealloc(Cuts *c) {
-    Py_XDECREF(c->refs);
-    Py_TYPE(c)->tp_free((PyObject *)c);
+static void read_cut(const uint8_t *r, cut *c) {
+    memcpy(c->tail, r, 4);
+    memcpy(&c->limit, r + 4, 2);
+    memcpy(&c->variant, r + 6, 2);
+    memcpy(&c->len, r + 8, 2);
 }
 
-static PyTypeObject CutsType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "petdns._fastloop.Cuts",
-    .tp_basicsize = offsetof(Cuts, cuts),
-    .tp_itemsize = sizeof(cut),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_dealloc = (destructor)cuts_dealloc,
-};
+static void write_cut(uint8_t *r, const cut *c) {
+    memcpy(r, c->tail, 4);
+    memcpy(r + 4, &c->limit, 2);
+    memcpy(r + 6, &c->variant, 2);
+    memcpy(r + 8, &c->len, 2);
+}
 
-/* A slot: the lower-case wire name (bytes) and what it holds: the rendered node (a tuple: zone head,
- * then type+class, header variants or None, body or None per type), or (node, Cuts), or NULL once the
- * name is gone. Both are immutable Python objects the slot holds a reference to, so a reader needs no
- * GIL to read them; put() checked their shape. A slot's wire never changes: a name that comes back
- * reuses its slot, and only a rebuild drops the slots of names that are gone. */
-typedef struct {
-    _Atomic(PyObject *) wire;
-    _Atomic(PyObject *) obj;
-} pair;
+static void free_entry(entry *e) {
+    Py_XDECREF(e->extra);
+    PyMem_RawFree(e);
+}
 
 typedef struct {
     size_t size;
-    pair slot[];
+    _Atomic(entry *) slot[];
 } slots_t;
 
 typedef struct {
@@ -121,19 +134,24 @@ static void free_heads(heads_t *h) {
     PyMem_RawFree(h);
 }
 
+static size_t slots_bytes(size_t size) { return sizeof(slots_t) + size * sizeof(entry *); }
+
+/* A slot array and the entries it holds (a table that goes) */
 static void free_slots(slots_t *s) {
     for (size_t i = 0; i < s->size; i++) {
-        Py_XDECREF(atomic_load(&s->slot[i].wire));
-        Py_XDECREF(atomic_load(&s->slot[i].obj));
+        entry *e = atomic_load(&s->slot[i]);
+        if (e) free_entry(e);
     }
-    munmap(s, sizeof(slots_t) + s->size * sizeof(pair));
+    munmap(s, slots_bytes(s->size));
 }
 
 static void release(int kind, void *p) {
-    if (kind == R_SLOTS)
-        free_slots(p);
+    if (kind == R_SLOTS) /* a slot array replaced by a rebuild: its entries moved on or were retired */
+        munmap(p, slots_bytes(((slots_t *)p)->size));
     else if (kind == R_HEADS)
         free_heads(p);
+    else if (kind == R_ENTRY)
+        free_entry(p);
     else
         Py_DECREF((PyObject *)p);
 }
@@ -182,19 +200,27 @@ static uint64_t hash_name(const uint8_t *p, Py_ssize_t n) {
     return h ^ (h >> 29);
 }
 
+typedef const uint8_t *variants_t[4]; /* a header-variants tuple's 4 headers (10 bytes each) */
+
 typedef struct {
     PyObject_HEAD _Atomic(slots_t *) slots;
     _Atomic(heads_t *) heads;
     PyObject *dynamic; /* the zone head of names only the full path answers */
-    size_t live, used; /* names held; slots with a name */
+    size_t live, used; /* names held; slots with an entry */
     int max_udp;
+    /* the registries packed entries index (written under the GIL before an entry that uses a new
+     * index is published; never shrinking): zone heads, and header variants, whose tuples
+     * `variant_objs` keeps alive (`variant_index`: tuple -> index) */
+    int nhead_objs;
+    PyObject *head_objs[MAX_HEADS];
+    PyObject *variant_index, *variant_objs;
+    variants_t *variants; /* MAX_VARIANTS, mapped: zero pages until used */
 } Table;
 
 /* Slot arrays are mapped, not allocated: zero pages until written, and given back whole when freed
  * (a heap would keep the arrays a growing table leaves behind) */
 static slots_t *new_slots(size_t size) {
-    slots_t *s = mmap(NULL, sizeof(slots_t) + size * sizeof(pair), PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    slots_t *s = mmap(NULL, slots_bytes(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (s == MAP_FAILED) return NULL;
     s->size = size;
     return s;
@@ -203,36 +229,78 @@ static slots_t *new_slots(size_t size) {
 static inline size_t home(uint64_t h, size_t size) { return (size_t)(((unsigned __int128)h * size) >> 64); }
 
 /* The slot of `key`, or the empty slot that ends its probe sequence (the writer's view) */
-static pair *find(const slots_t *s, const uint8_t *key, Py_ssize_t n) {
+static _Atomic(entry *) *find(const slots_t *s, const uint8_t *key, Py_ssize_t n) {
     size_t i = home(hash_name(key, n), s->size);
     for (;;) {
-        pair *p = (pair *)&s->slot[i];
-        PyObject *w = atomic_load(&p->wire);
-        if (!w || (PyBytes_GET_SIZE(w) == n && memcmp(BYTES(w), key, n) == 0)) return p;
+        _Atomic(entry *) *p = (_Atomic(entry *) *)&s->slot[i];
+        entry *e = atomic_load(p);
+        if (!e || (e->wlen == n && memcmp(e->data, key, n) == 0)) return p;
         if (++i == s->size) i = 0;
     }
 }
 
-/* What a reader finds for `key`: its node (or (node, Cuts)), NULL when it has none. The name is
- * checked before its node is read: a slot being filled gets its node first, then its name. */
-static PyObject *lookup(const slots_t *s, const uint8_t *key, Py_ssize_t n) {
+/* What a reader finds for `key`: its entry, NULL when it has none (or only had one) */
+static const entry *lookup(const slots_t *s, const uint8_t *key, Py_ssize_t n) {
     size_t i = home(hash_name(key, n), s->size);
     for (;;) {
-        PyObject *w = atomic_load(&s->slot[i].wire);
-        if (!w) return NULL;
-        if (PyBytes_GET_SIZE(w) == n && memcmp(BYTES(w), key, n) == 0) return atomic_load(&s->slot[i].obj);
+        const entry *e = atomic_load(&s->slot[i]);
+        if (!e) return NULL;
+        if (e->wlen == n && memcmp(e->data, key, n) == 0) return e->kind == E_GONE ? NULL : e;
         if (++i == s->size) i = 0;
     }
+}
+
+/* An E_OBJECT entry's node */
+static PyObject *node_obj(const entry *e) { return e->extra; }
+
+static const uint8_t *types_of(const entry *e) { return e->data + e->wlen; }
+static const uint8_t *cuts_of(const entry *e) { return types_of(e) + TYPE_LEN * e->ntypes; }
+static const uint8_t *bodies_of(const entry *e) { return cuts_of(e) + CUT_LEN * e->ncuts; }
+
+static int is_dynamic(const Table *t, const entry *e) {
+    return (e->kind == E_PACKED ? t->head_objs[e->head] : PyTuple_GET_ITEM(node_obj(e), 0)) == t->dynamic;
+}
+
+/* The type+class `tail` in an entry: 1 with its header for `variant` and body, -1 when the full path
+ * answers that type, 0 when the name has no such type */
+static int find_type(const Table *t, const entry *e, const uint8_t *tail, int variant, const uint8_t **hdr,
+                     span *body) {
+    if (e->kind == E_PACKED) {
+        const uint8_t *r = types_of(e), *b = bodies_of(e);
+        for (int k = 0; k < e->ntypes; k++, r += TYPE_LEN) {
+            uint16_t v, len;
+            memcpy(&v, r + 4, 2);
+            memcpy(&len, r + 6, 2);
+            if (memcmp(r, tail, 4) == 0) {
+                if (v == NO_VARIANT) return -1;
+                *hdr = t->variants[v][variant];
+                body->p = b;
+                body->n = len;
+                return 1;
+            }
+            b += len;
+        }
+        return 0;
+    }
+    PyObject *node = node_obj(e);
+    for (Py_ssize_t i = 1; i < PyTuple_GET_SIZE(node); i += 3) {
+        if (memcmp(BYTES(PyTuple_GET_ITEM(node, i)), tail, 4) == 0) {
+            PyObject *hdrs = PyTuple_GET_ITEM(node, i + 1), *b = PyTuple_GET_ITEM(node, i + 2);
+            if (hdrs == Py_None) return -1;
+            *hdr = BYTES(PyTuple_GET_ITEM(hdrs, variant));
+            body->p = BYTES(b);
+            body->n = PyBytes_GET_SIZE(b);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Into a fresh slot array that has room: no reader sees it yet */
-static void place(slots_t *s, PyObject *wire, PyObject *obj) {
-    pair *p = find(s, BYTES(wire), PyBytes_GET_SIZE(wire));
-    atomic_store(&p->obj, Py_NewRef(obj));
-    atomic_store(&p->wire, Py_NewRef(wire));
-}
+static void place(slots_t *s, entry *e) { atomic_store(find(s, e->data, e->wlen), e); }
 
-/* A new slot array for the names held, half full (at most 70% before the next), published at once */
+/* A new slot array for the names held, half full (at most 70% before the next), published at once;
+ * the names that are gone are left behind */
 static int rebuild(Table *t) {
     slots_t *old = atomic_load(&t->slots);
     size_t size = 2 * (t->live + 1) > 64 ? 2 * (t->live + 1) : 64;
@@ -242,12 +310,17 @@ static int rebuild(Table *t) {
         return -1;
     }
     for (size_t i = 0; i < old->size; i++) {
-        PyObject *obj = atomic_load(&old->slot[i].obj);
-        if (obj) place(s, atomic_load(&old->slot[i].wire), obj);
+        entry *e = atomic_load(&old->slot[i]);
+        if (e && e->kind != E_GONE) place(s, e);
     }
     atomic_store(&t->slots, s);
     t->used = t->live;
-    return retire(R_SLOTS, old);
+    int failed = 0;
+    for (size_t i = 0; i < old->size; i++) { /* what the old array alone held: retired with it */
+        entry *e = atomic_load(&old->slot[i]);
+        if (e && e->kind == E_GONE && retire(R_ENTRY, e) < 0) failed = 1;
+    }
+    return retire(R_SLOTS, old) < 0 || failed ? -1 : 0;
 }
 
 static int span_of(PyObject *o, span *out, Py_ssize_t want) {
@@ -272,41 +345,112 @@ static int check_headers(PyObject *o) {
     return 0;
 }
 
-static PyObject *new_cuts(PyObject *given) {
-    Py_ssize_t n = PyTuple_GET_SIZE(given);
-    Cuts *c = PyObject_NewVar(Cuts, &CutsType, n);
-    if (!c) return NULL;
-    c->refs = Py_NewRef(given);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *o = PyTuple_GET_ITEM(given, i);
-        cut *r = &c->cuts[i];
-        span tail;
-        if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != 4) {
-            PyErr_SetString(PyExc_TypeError, "a cut is (type+class, limit, headers, body)");
-            goto fail;
-        }
-        if (span_of(PyTuple_GET_ITEM(o, 0), &tail, 4) < 0) goto fail;
-        memcpy(r->tail, tail.p, 4);
-        r->limit = (int)PyLong_AsLong(PyTuple_GET_ITEM(o, 1));
-        if (PyErr_Occurred() || check_headers(PyTuple_GET_ITEM(o, 2)) < 0 ||
-            span_of(PyTuple_GET_ITEM(o, 3), &r->body, -1) < 0)
-            goto fail;
-        for (int v = 0; v < 4; v++) r->hdr[v] = BYTES(PyTuple_GET_ITEM(PyTuple_GET_ITEM(o, 2), v));
-    }
-    return (PyObject *)c;
-fail:
-    Py_DECREF(c);
-    return NULL;
+/* The index of a zone head object in the registry, added if new; -1 when it is full */
+static int head_index(Table *t, PyObject *obj) {
+    for (int k = 0; k < t->nhead_objs; k++)
+        if (t->head_objs[k] == obj) return k;
+    if (t->nhead_objs == MAX_HEADS) return -1;
+    t->head_objs[t->nhead_objs] = Py_NewRef(obj);
+    return t->nhead_objs++;
 }
 
-/* put(wire, node, cuts): node = (zone head, type+class, headers or None, body or None, ...);
- * cuts = ((type+class, limit, headers, body), ...) */
+/* The index of header variants (checked) in the registry, added if new; -1 when it is full, -2 on an
+ * error */
+static int variant_index(Table *t, PyObject *hdrs) {
+    PyObject *found = PyDict_GetItemWithError(t->variant_index, hdrs);
+    if (found) return (int)PyLong_AsLong(found);
+    if (PyErr_Occurred()) return -2;
+    Py_ssize_t k = PyList_GET_SIZE(t->variant_objs);
+    if (k >= MAX_VARIANTS) return -1;
+    PyObject *index = PyLong_FromSsize_t(k);
+    if (!index) return -2;
+    int failed = PyDict_SetItem(t->variant_index, hdrs, index) < 0 || PyList_Append(t->variant_objs, hdrs) < 0;
+    Py_DECREF(index);
+    if (failed) return -2;
+    for (int v = 0; v < 4; v++) t->variants[k][v] = BYTES(PyTuple_GET_ITEM(hdrs, v));
+    return (int)k;
+}
+
+static entry *new_entry(int kind, const uint8_t *wire, Py_ssize_t wlen, size_t more) {
+    entry *e = PyMem_RawMalloc(sizeof(entry) + wlen + more);
+    if (!e) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    e->kind = (uint8_t)kind;
+    e->head = e->ntypes = e->ncuts = 0;
+    e->wlen = (uint8_t)wlen;
+    e->extra = NULL;
+    memcpy(e->data, wire, wlen);
+    return e;
+}
+
+/* A checked node as an entry: packed when the registries allow, else the node as the object */
+static entry *pack(Table *t, span wire, PyObject *node) {
+    Py_ssize_t nn = PyTuple_GET_SIZE(node), k = (nn - 1) / 3;
+    size_t bodies = 0;
+    uint16_t vs[256];
+    int head = nn > 1 && k < 256 ? head_index(t, PyTuple_GET_ITEM(node, 0)) : -1;
+    for (Py_ssize_t j = 0; head >= 0 && j < k; j++) {
+        PyObject *hdrs = PyTuple_GET_ITEM(node, 1 + 3 * j + 1), *body = PyTuple_GET_ITEM(node, 1 + 3 * j + 2);
+        if (hdrs == Py_None) {
+            vs[j] = NO_VARIANT;
+            continue;
+        }
+        int v = PyBytes_GET_SIZE(body) <= 0xFFFF ? variant_index(t, hdrs) : -1;
+        if (v == -2) return NULL;
+        if (v < 0) head = -1;
+        vs[j] = (uint16_t)v;
+        bodies += PyBytes_GET_SIZE(body);
+    }
+    entry *e;
+    if (head < 0) {
+        e = new_entry(E_OBJECT, wire.p, wire.n, 0);
+        if (e) e->extra = Py_NewRef(node);
+        return e;
+    }
+    e = new_entry(E_PACKED, wire.p, wire.n, TYPE_LEN * k + bodies);
+    if (!e) return NULL;
+    e->head = (uint8_t)head;
+    e->ntypes = (uint8_t)k;
+    uint8_t *r = e->data + wire.n, *b = r + TYPE_LEN * k;
+    for (Py_ssize_t j = 0; j < k; j++, r += TYPE_LEN) {
+        PyObject *body = PyTuple_GET_ITEM(node, 1 + 3 * j + 2);
+        uint16_t len = vs[j] == NO_VARIANT ? 0 : (uint16_t)PyBytes_GET_SIZE(body);
+        memcpy(r, BYTES(PyTuple_GET_ITEM(node, 1 + 3 * j)), 4);
+        memcpy(r + 4, &vs[j], 2);
+        memcpy(r + 6, &len, 2);
+        if (len) memcpy(b, BYTES(body), len);
+        b += len;
+    }
+    return e;
+}
+
+/* Publish `e` at its name (replacing and retiring what was there); takes `e` */
+static int publish(Table *t, entry *e) {
+    if ((t->used + 1) * 10 > atomic_load(&t->slots)->size * 7 && rebuild(t) < 0) {
+        free_entry(e);
+        return -1;
+    }
+    _Atomic(entry *) *p = find(atomic_load(&t->slots), e->data, e->wlen);
+    entry *old = atomic_exchange(p, e); /* filled before it is published: a reader that sees it sees all */
+    if (!old) t->used++;
+    if (!old || old->kind == E_GONE) t->live += e->kind != E_GONE;
+    else if (e->kind == E_GONE) t->live--;
+    return old ? retire(R_ENTRY, old) : 0;
+}
+
+/* put(wire, node): node = (zone head, type+class, headers or None, body or None, ...) */
 static PyObject *table_put(Table *t, PyObject *args) {
-    PyObject *wire, *node, *given, *obj;
-    if (!PyArg_ParseTuple(args, "SO!O!", &wire, &PyTuple_Type, &node, &PyTuple_Type, &given)) return NULL;
+    PyObject *wire, *node;
+    if (!PyArg_ParseTuple(args, "SO!", &wire, &PyTuple_Type, &node)) return NULL;
     Py_ssize_t nn = PyTuple_GET_SIZE(node);
-    if (nn < 1 || (nn - 1) % 3 || nn > 3 * 1000) {
-        PyErr_SetString(PyExc_ValueError, "a rendered node is a head and triples");
+    if (nn < 1 || (nn - 1) % 3 || nn > 3 * 255 + 1) {
+        PyErr_SetString(PyExc_ValueError, "a rendered node is a head and at most 255 triples");
+        return NULL;
+    }
+    if (PyBytes_GET_SIZE(wire) < 1 || PyBytes_GET_SIZE(wire) > 255) {
+        PyErr_SetString(PyExc_ValueError, "a wire name is 1 to 255 bytes");
         return NULL;
     }
     for (Py_ssize_t i = 1; i < nn; i += 3) { /* what answer() reads without the GIL: checked here */
@@ -319,45 +463,76 @@ static PyObject *table_put(Table *t, PyObject *args) {
         }
         if (hdrs != Py_None && (check_headers(hdrs) < 0 || span_of(body, &tail, -1) < 0)) return NULL;
     }
-    if (PyTuple_GET_SIZE(given)) {
-        PyObject *cuts = new_cuts(given);
-        if (!cuts) return NULL;
-        obj = PyTuple_Pack(2, node, cuts); /* a node's length is 1 + 3k: never 2 */
-        Py_DECREF(cuts);
-        if (!obj) return NULL;
-    } else {
-        obj = Py_NewRef(node);
-    }
-    if ((t->used + 1) * 10 > atomic_load(&t->slots)->size * 7 && rebuild(t) < 0) {
-        Py_DECREF(obj);
-        return NULL;
-    }
-    slots_t *s = atomic_load(&t->slots);
-    pair *p = find(s, BYTES(wire), PyBytes_GET_SIZE(wire));
-    if (atomic_load(&p->wire)) {
-        PyObject *old = atomic_exchange(&p->obj, obj);
-        if (!old)
-            t->live++;
-        else if (retire(R_OBJECT, old) < 0)
-            return NULL;
-    } else {
-        atomic_store(&p->obj, obj); /* the node before the name: a reader that sees the name sees it */
-        atomic_store(&p->wire, Py_NewRef(wire));
-        t->used++;
-        t->live++;
-    }
+    span key = {BYTES(wire), PyBytes_GET_SIZE(wire)};
+    entry *e = pack(t, key, node);
+    if (!e || publish(t, e) < 0) return NULL;
     reclaim();
     Py_RETURN_NONE;
+}
+
+/* cut(wire, type+class, limit, headers, body) -> bool: keep a truncated rendering for the name's
+ * current node, for queries of that type whose size limit is `limit`: its header variants and its
+ * body, which must be a prefix of the type's body there (it is kept as a length). False (nothing
+ * kept) when the name has no packed node with that type's body, or the body is not such a prefix. */
+static PyObject *table_cut(Table *t, PyObject *args) {
+    span key, tail, body;
+    int limit;
+    PyObject *hdrs;
+    if (!PyArg_ParseTuple(args, "y#y#iOy#", &key.p, &key.n, &tail.p, &tail.n, &limit, &hdrs, &body.p, &body.n))
+        return NULL;
+    if (tail.n != 4 || limit < 0 || limit > 0xFFFF || check_headers(hdrs) < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "type+class is 4 bytes, limit 0..65535");
+        return NULL;
+    }
+    const entry *e = lookup(atomic_load(&t->slots), key.p, key.n);
+    const uint8_t *hdr;
+    span full;
+    if (!e || e->kind != E_PACKED || e->ncuts == MAX_CUTS || find_type(t, e, tail.p, 0, &hdr, &full) != 1 ||
+        body.n > full.n || memcmp(body.p, full.p, body.n) != 0)
+        Py_RETURN_FALSE;
+    int v = variant_index(t, hdrs);
+    if (v == -2) return NULL;
+    if (v < 0) Py_RETURN_FALSE;
+    cut c = {.limit = (uint16_t)limit, .variant = (uint16_t)v, .len = (uint16_t)body.n};
+    memcpy(c.tail, tail.p, 4);
+    const uint8_t *cuts = cuts_of(e), *end = e->data + e->wlen + TYPE_LEN * e->ntypes + CUT_LEN * e->ncuts;
+    size_t bodies = 0;
+    for (const uint8_t *r = types_of(e); r < cuts; r += TYPE_LEN) {
+        uint16_t len;
+        memcpy(&len, r + 6, 2);
+        bodies += len;
+    }
+    int ncuts = e->ncuts, replaced = 0;
+    entry *n = new_entry(E_PACKED, key.p, key.n, TYPE_LEN * e->ntypes + CUT_LEN * (ncuts + 1) + bodies);
+    if (!n) return NULL;
+    n->head = e->head;
+    n->ntypes = e->ntypes;
+    memcpy(n->data + key.n, types_of(e), cuts - types_of(e));
+    uint8_t *w = n->data + key.n + TYPE_LEN * e->ntypes;
+    for (const uint8_t *r = cuts; r < end; r += CUT_LEN, w += CUT_LEN) { /* the same type and limit: replaced */
+        cut old;
+        read_cut(r, &old);
+        replaced |= old.limit == c.limit && memcmp(old.tail, c.tail, 4) == 0;
+        write_cut(w, old.limit == c.limit && memcmp(old.tail, c.tail, 4) == 0 ? &c : &old);
+    }
+    if (!replaced) {
+        write_cut(w, &c);
+        w += CUT_LEN;
+        ncuts++;
+    }
+    n->ncuts = (uint8_t)ncuts;
+    memcpy(w, bodies_of(e), bodies);
+    if (publish(t, n) < 0) return NULL;
+    reclaim();
+    Py_RETURN_TRUE;
 }
 
 static PyObject *table_clear(Table *t, PyObject *arg) {
     span key;
     if (span_of(arg, &key, -1) < 0) return NULL;
-    pair *p = find(atomic_load(&t->slots), key.p, key.n);
-    PyObject *old = atomic_load(&p->wire) ? atomic_exchange(&p->obj, NULL) : NULL;
-    if (old) {
-        t->live--;
-        if (retire(R_OBJECT, old) < 0) return NULL;
+    if (lookup(atomic_load(&t->slots), key.p, key.n)) { /* held: only its name stays */
+        entry *e = new_entry(E_GONE, key.p, key.n, 0);
+        if (!e || publish(t, e) < 0) return NULL;
     }
     reclaim();
     Py_RETURN_NONE;
@@ -477,35 +652,20 @@ static Py_ssize_t answer(const Table *t, const slots_t *s, const heads_t *hs, co
         name[i] = (c >= 'A' && c <= 'Z') ? c + 32 : c;
     }
     const uint8_t *tail = d + qe - 4;
-    PyObject *node = lookup(s, name, n), *cuts = NULL;
-    if (node && PyTuple_GET_SIZE(node) == 2) {
-        cuts = PyTuple_GET_ITEM(node, 1);
-        node = PyTuple_GET_ITEM(node, 0);
-    }
+    const entry *e = lookup(s, name, n);
     const uint8_t *hdr = NULL;
     span body = {NULL, 0};
     uint8_t neg[10];
     uint8_t ptr[2];
     const head *zh = NULL;
-    if (node) {
-        for (Py_ssize_t i = 1; i < PyTuple_GET_SIZE(node); i += 3) {
-            if (memcmp(BYTES(PyTuple_GET_ITEM(node, i)), tail, 4) == 0) {
-                PyObject *hdrs = PyTuple_GET_ITEM(node, i + 1), *b = PyTuple_GET_ITEM(node, i + 2);
-                if (hdrs == Py_None) return 0; /* deferred to the full path */
-                hdr = BYTES(PyTuple_GET_ITEM(hdrs, variant));
-                body.p = BYTES(b);
-                body.n = PyBytes_GET_SIZE(b);
-                break;
-            }
-        }
-    }
+    if (e && find_type(t, e, tail, variant, &hdr, &body) < 0) return 0; /* deferred to the full path */
     if (!hdr) { /* NODATA or NXDOMAIN, around a pointer to the zone in the question */
         if (tail[2] != 0 || tail[3] != 1 || (tail[0] == 0 && (tail[1] == 0xfb || tail[1] == 0xfc)) || !hs ||
             !hs->synced)
             return 0;
         Py_ssize_t p;
         int rcode;
-        if (!node) {
+        if (!e) {
             int k = zone_of(hs, name, n, &p);
             if (k < 0) return 0;
             zh = &hs->heads[k];
@@ -514,10 +674,13 @@ static Py_ssize_t answer(const Table *t, const slots_t *s, const heads_t *hs, co
                 memcmp(name + n - zh->pod_wire.n, zh->pod_wire.p, zh->pod_wire.n) == 0)
                 return 0;
             for (Py_ssize_t i = name[0] + 1; hs->marker && i < p; i += name[i] + 1) /* a marker above? */
-                if (lookup(s, name + i, n - i) == hs->marker) return 0;
+            {
+                const entry *m = lookup(s, name + i, n - i);
+                if (m && m->kind == E_OBJECT && node_obj(m) == hs->marker) return 0;
+            }
             rcode = 3;
         } else {
-            if (PyTuple_GET_ITEM(node, 0) == t->dynamic) return 0;
+            if (is_dynamic(t, e)) return 0;
             zh = head_of(hs, name, n);
             if (!zh) return 0;
             p = n - zh->wire.n;
@@ -533,18 +696,17 @@ static Py_ssize_t answer(const Table *t, const slots_t *s, const heads_t *hs, co
     }
     Py_ssize_t blen = zh ? 6 + zh->soa_a.n + zh->soa_b.n + zh->soa_c.n : body.n;
     if (12 + (qe - 12) + blen > limit) { /* too big: the truncated rendering for this limit, if kept */
-        const cut *found = NULL;
-        for (Py_ssize_t i = 0; cuts && i < Py_SIZE(cuts); i++) {
-            const cut *c = &((Cuts *)cuts)->cuts[i];
-            if (c->limit == limit && memcmp(c->tail, tail, 4) == 0) {
-                found = c;
-                break;
-            }
+        if (zh || e->kind != E_PACKED) return 0;
+        const uint8_t *r = cuts_of(e);
+        cut c = {.len = 0};
+        int i = 0;
+        for (; i < e->ncuts; i++, r += CUT_LEN) {
+            read_cut(r, &c);
+            if (c.limit == limit && memcmp(c.tail, tail, 4) == 0) break;
         }
-        if (!found) return 0;
-        hdr = found->hdr[variant];
-        body = found->body;
-        zh = NULL;
+        if (i == e->ncuts) return 0;
+        hdr = t->variants[c.variant][variant];
+        body.n = c.len;
         blen = body.n;
     }
     if (qe + blen + (has_opt ? OPT_LEN : 0) > SEND_SIZE) return 0;
@@ -603,6 +765,15 @@ static PyObject *table_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     atomic_store(&t->heads, NULL);
     t->dynamic = Py_NewRef(dynamic);
     t->max_udp = max_udp;
+    t->variant_index = PyDict_New();
+    t->variant_objs = PyList_New(0);
+    t->variants = mmap(NULL, MAX_VARIANTS * sizeof(variants_t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+    if (t->variants == MAP_FAILED) t->variants = NULL;
+    if (!t->variant_index || !t->variant_objs || !t->variants) {
+        Py_DECREF(t);
+        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+    }
     return (PyObject *)t;
 }
 
@@ -613,6 +784,10 @@ static void table_dealloc(Table *t) {
     Py_XDECREF(t->dynamic);
     heads_t *h = atomic_load(&t->heads);
     if (h) free_heads(h);
+    for (int k = 0; k < t->nhead_objs; k++) Py_DECREF(t->head_objs[k]);
+    Py_XDECREF(t->variant_index);
+    Py_XDECREF(t->variant_objs);
+    if (t->variants) munmap(t->variants, MAX_VARIANTS * sizeof(variants_t));
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
@@ -628,12 +803,37 @@ static int append_new(PyObject *list, PyObject *item) {
 
 /* ---- reading the table as a mapping (under the GIL): wire -> node, the one copy of the zone's names */
 
-/* The node of `key` (borrowed; a (node, Cuts) pair unwrapped), NULL when absent or not bytes */
-static PyObject *node_of(Table *t, PyObject *key) {
+/* An entry's node as a new reference: the object itself, or rebuilt from the packed entry (equal to
+ * the node that was put, with the registered head and header-variant objects) */
+static PyObject *node_new(Table *t, const entry *e) {
+    if (e->kind == E_OBJECT) return Py_NewRef(node_obj(e));
+    PyObject *node = PyTuple_New(1 + 3 * (Py_ssize_t)e->ntypes);
+    if (!node) return NULL;
+    PyTuple_SET_ITEM(node, 0, Py_NewRef(t->head_objs[e->head]));
+    const uint8_t *r = types_of(e), *b = bodies_of(e);
+    for (int k = 0; k < e->ntypes; k++, r += TYPE_LEN) {
+        uint16_t v, len;
+        memcpy(&v, r + 4, 2);
+        memcpy(&len, r + 6, 2);
+        PyObject *tail = PyBytes_FromStringAndSize((const char *)r, 4);
+        PyObject *hdrs = v == NO_VARIANT ? Py_NewRef(Py_None) : Py_NewRef(PyList_GET_ITEM(t->variant_objs, v));
+        PyObject *body = v == NO_VARIANT ? Py_NewRef(Py_None) : PyBytes_FromStringAndSize((const char *)b, len);
+        PyTuple_SET_ITEM(node, 1 + 3 * k, tail);
+        PyTuple_SET_ITEM(node, 2 + 3 * k, hdrs);
+        PyTuple_SET_ITEM(node, 3 + 3 * k, body);
+        if (!tail || !body) {
+            Py_DECREF(node);
+            return NULL;
+        }
+        b += len;
+    }
+    return node;
+}
+
+/* The entry of `key`, NULL when absent or not bytes */
+static const entry *entry_of(Table *t, PyObject *key) {
     if (!PyBytes_Check(key)) return NULL;
-    PyObject *obj = lookup(atomic_load(&t->slots), BYTES(key), PyBytes_GET_SIZE(key));
-    if (obj && PyTuple_GET_SIZE(obj) == 2) obj = PyTuple_GET_ITEM(obj, 0); /* a node is never 2 long */
-    return obj;
+    return lookup(atomic_load(&t->slots), BYTES(key), PyBytes_GET_SIZE(key));
 }
 
 static PyObject *table_get(Table *t, PyObject *const *args, Py_ssize_t nargs) {
@@ -641,20 +841,20 @@ static PyObject *table_get(Table *t, PyObject *const *args, Py_ssize_t nargs) {
         PyErr_SetString(PyExc_TypeError, "get(wire, default=None)");
         return NULL;
     }
-    PyObject *node = node_of(t, args[0]);
-    return Py_NewRef(node ? node : nargs == 2 ? args[1] : Py_None);
+    const entry *e = entry_of(t, args[0]);
+    return e ? node_new(t, e) : Py_NewRef(nargs == 2 ? args[1] : Py_None);
 }
 
 static PyObject *table_subscript(Table *t, PyObject *key) {
-    PyObject *node = node_of(t, key);
-    if (!node) {
+    const entry *e = entry_of(t, key);
+    if (!e) {
         PyErr_SetObject(PyExc_KeyError, key);
         return NULL;
     }
-    return Py_NewRef(node);
+    return node_new(t, e);
 }
 
-static int table_contains(Table *t, PyObject *key) { return node_of(t, key) != NULL; }
+static int table_contains(Table *t, PyObject *key) { return entry_of(t, key) != NULL; }
 
 /* keys, values or items (0, 1, 2) as a new list */
 static PyObject *listing(Table *t, int what) {
@@ -662,10 +862,14 @@ static PyObject *listing(Table *t, int what) {
     PyObject *out = PyList_New(0);
     if (!out) return NULL;
     for (size_t i = 0; i < s->size; i++) {
-        PyObject *obj = atomic_load(&s->slot[i].obj), *wire = atomic_load(&s->slot[i].wire), *item;
-        if (!obj) continue;
-        if (PyTuple_GET_SIZE(obj) == 2) obj = PyTuple_GET_ITEM(obj, 0);
-        item = what == 0 ? Py_NewRef(wire) : what == 1 ? Py_NewRef(obj) : PyTuple_Pack(2, wire, obj);
+        const entry *e = atomic_load(&s->slot[i]);
+        if (!e || e->kind == E_GONE) continue;
+        PyObject *wire = what != 1 ? PyBytes_FromStringAndSize((const char *)e->data, e->wlen) : NULL;
+        PyObject *node = what != 0 ? node_new(t, e) : NULL, *item = NULL;
+        if ((what == 1 || wire) && (what == 0 || node))
+            item = what == 0 ? Py_NewRef(wire) : what == 1 ? Py_NewRef(node) : PyTuple_Pack(2, wire, node);
+        Py_XDECREF(wire);
+        Py_XDECREF(node);
         if (append_new(out, item) < 0) {
             Py_DECREF(out);
             return NULL;
@@ -687,7 +891,8 @@ static PyObject *table_iter(Table *t) {
 }
 
 static PyMethodDef table_methods[] = {
-    {"put", (PyCFunction)table_put, METH_VARARGS, "put(wire, head, node, cuts): a name's rendering"},
+    {"put", (PyCFunction)table_put, METH_VARARGS, "put(wire, node): a name's rendering"},
+    {"cut", (PyCFunction)table_cut, METH_VARARGS, "cut(wire, type+class, limit, headers, body) -> kept"},
     {"clear", (PyCFunction)table_clear, METH_O, "clear(wire): a name is gone"},
     {"set_heads", (PyCFunction)table_set_heads, METH_VARARGS, "set_heads(synced, heads, marker=None)"},
     {"answer", (PyCFunction)table_answer, METH_O, "answer(query) -> (reply, type code) or None"},
@@ -1049,7 +1254,7 @@ PyMODINIT_FUNC PyInit__fastloop(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     g_seed = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts;
-    if (PyType_Ready(&CutsType) < 0 || PyType_Ready(&TableType) < 0 || PyType_Ready(&LoopType) < 0) return NULL;
+    if (PyType_Ready(&TableType) < 0 || PyType_Ready(&LoopType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddObjectRef(m, "Table", (PyObject *)&TableType) < 0 ||

@@ -1,5 +1,5 @@
 """Truncated renderings kept for the fast path: a name's answer too big for a common UDP limit, as the
-full path first cut it, served again while the name's rendering is the one it was cut from."""
+full path first cut it, served again until the name is rendered again or cleared."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def keep_cut(  # noqa: PLR0917
     `limit`, one of the common limits."""
     if node is None or node[0] is DYNAMIC or limit not in zone.truncation_limits:
         return
-    if zone.nodes.get(wire) is not node:
+    if zone.nodes.get(wire) != node:  # the compiled table rebuilds an equal node: equal is current
         return
     for i in range(1, len(node), 3):
         if node[i] == type_class:
@@ -31,9 +31,9 @@ def keep_cut(  # noqa: PLR0917
         if rotated is None:
             return
         cut = (cut[0], rotated)
-    entry = zone.truncated.get(wire)
-    if entry is None or entry[0] is not node:
-        entry = (node, {})
-        zone.truncated[wire] = entry
-    entry[1][type_class, limit] = cut
-    zone.mirror.put(wire, node, entry[1])
+    if zone.mirror.cut(wire, type_class, limit, cut) and zone.nodes is zone.mirror.table:
+        return  # the compiled table holds the names (and now the cut, as a length of the body)
+    cuts = zone.truncated.get(wire)
+    if cuts is None:
+        cuts = zone.truncated[wire] = {}
+    cuts[type_class, limit] = cut

@@ -24,7 +24,8 @@ def answer(
     With `seen`, an answered query's type code (`tally.type_code`) is appended to it: the UDP
     threads count queries that way at the cost of one append. Over UDP a reply larger than the
     client's size (512 without EDNS) capped at `zone.max_udp` is replaced by its truncated rendering
-    (`zone.truncated`, for the common limits, kept once the full path has rendered it), else left to
+    (`zone.truncated`, or the compiled table's when it holds the names, for the common limits, kept
+    once the full path has rendered it), else left to
     the full path, which truncates it. The question's end is found with one `find`: a name that is
     not well formed misses the dict and is then checked by `zone.zone_of`. Questions the plugins
     could change (`Plugins.declines`) are left to the full path.
@@ -74,9 +75,9 @@ def answer(
         return None
     if not tcp and len(reply) > limit:  # too big for UDP: the truncated rendering for this limit, if any
         kept = zone.truncated.get(name)
-        cut = None if kept is None or kept[0] is not node else kept[1].get((tail, limit))
+        cut = None if kept is None else kept.get((tail, limit))
         if cut is None:
-            return None
+            return _table_cut(zone, data, seen)
         cut_body = cut[1]
         if isinstance(cut_body, RotatedCut):
             cut_body = cut_body.next()
@@ -84,6 +85,20 @@ def answer(
     if seen is not None:
         seen.append(0 if data[qe - 4] else data[qe - 3])
     return reply + opt
+
+
+def _table_cut(zone: RenderedZone, data: bytes, seen: bytearray | None) -> bytes | None:
+    """The reply with the truncated rendering the compiled table keeps, when it holds the zone's names
+    (it keeps the cuts then, as lengths of the bodies; `keep_cut`); None without one."""
+    table = zone.mirror.table
+    if table is None or zone.nodes is not table:
+        return None
+    out = table.answer(data)
+    if out is None:
+        return None
+    if seen is not None:
+        seen.append(out[1])
+    return out[0]
 
 
 def _negative(  # noqa: PLR0917

@@ -68,21 +68,18 @@ class Mirror:
         enabled = enabled and getattr(zone.settings, "plugins", None) is None
         self.table: Table | None = compiled.Table(zone.max_udp, dynamic) if compiled and enabled else None
 
-    def put(
-        self, wire: bytes, node: tuple[Any, ...], cuts: dict[tuple[bytes, int], Any] | None = None
-    ) -> None:
-        """A name's rendering (and the truncated renderings kept for it), replacing the one before."""
+    def put(self, wire: bytes, node: tuple[Any, ...]) -> None:
+        """A name's rendering, replacing the one before (and the truncated renderings kept for it)."""
         if self.table is not None:
-            kept = (
-                ()
-                if not cuts
-                else tuple(
-                    (tc, limit, cut[0], cut[1])
-                    for (tc, limit), cut in cuts.items()
-                    if cut[1].__class__ is bytes
-                )
-            )
-            self.table.put(wire, _plain(node), kept)
+            self.table.put(wire, _plain(node))
+
+    def cut(self, wire: bytes, type_class: bytes, limit: int, cut: tuple[Any, Any]) -> bool:
+        """Keep a truncated rendering (header variants, body) of the name's current rendering for
+        queries of that type and size limit; whether the table took it (a body of plain bytes that is a
+        prefix of the type's body there)."""
+        if self.table is None or cut[1].__class__ is not bytes:
+            return False
+        return self.table.cut(wire, type_class, limit, cut[0], cut[1])
 
     def clear(self, wire: bytes) -> None:
         """A name is gone."""

@@ -69,9 +69,9 @@ class RenderedZone:
             self.nodes, self._own = self.mirror.table, None
         self.opts: dict[bytes, tuple[bytes, int]] = {}  # a query's OPT -> (reply OPT, size limit of the rest)
         # answers too big for UDP, truncated for the common limits (`truncation_limits`) when the full
-        # path first renders them: wire name -> (its rendering then, {(type+class, limit): cut}); a cut
-        # counts only while the name's rendering is that same object (a change renders it anew)
-        self.truncated: dict[bytes, tuple[Rendered, dict[tuple[bytes, int], Cut]]] = {}
+        # path first renders them: wire name -> {(type+class, limit): cut}, dropped when the name is
+        # rendered again or cleared (`_set`, `_clear`)
+        self.truncated: dict[bytes, dict[tuple[bytes, int], Cut]] = {}
         self.truncation_limits = tuple(
             sorted({MIN_UDP, MIN_UDP - OPT_SIZE, self.max_udp - OPT_SIZE})
         )  # no EDNS; EDNS 512; EDNS at or above our size
@@ -274,8 +274,6 @@ class RenderedZone:
         the address alone: its record, and SRV deferred when it has any."""
         if head is None:
             raise ValueError(f"{wire!r} is in no served zone")
-        if self.truncated:
-            self.truncated.pop(wire, None)
         rtype = AAAA if ":" in item.ip else A
         body = address_body(rtype, ttl, item.ip)
         node: Rendered = (head, _TYPE_CLASS[rtype], headers(_ANSWERED, 1, 0, 0), body)
@@ -292,8 +290,6 @@ class RenderedZone:
 
     def _put(self, name: str, node: Node) -> bytes:
         wire, head = self._wire_head(name)
-        if self.truncated:
-            self.truncated.pop(wire, None)
         if node.cname:
             self._set(wire, (DYNAMIC,))
             return wire
@@ -332,15 +328,16 @@ class RenderedZone:
             return False
         wire, head = self._wire_head(owner)
         body = ptr_body(ttl, self._wire_of(target))
-        if self.truncated:
-            self.truncated.pop(wire, None)
         self._set(wire, (head, _TYPE_CLASS[PTR], headers(_ANSWERED, 1, 0, 0), body))
         return True
 
     def _set(self, wire: bytes, node: Rendered) -> None:
-        """A name's rendering, in the compiled table (without truncated renderings) and our own dict."""
+        """A name's rendering, in the compiled table (without truncated renderings) and our own dict;
+        the truncated renderings of the one before go with it."""
+        if self.truncated:
+            self.truncated.pop(wire, None)
         if self._own is None:  # the table is `nodes`; every body is plain bytes (no loadbalance)
-            self.mirror.table.put(wire, node, ())  # type: ignore[union-attr]
+            self.mirror.table.put(wire, node)  # type: ignore[union-attr]
         else:
             self._own[wire] = node
             self.mirror.put(wire, node)
