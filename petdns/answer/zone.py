@@ -15,7 +15,7 @@ from petdns.answer.heads import DYNAMIC, ZoneHead, fallthrough_zones, within, zo
 from petdns.answer.render import address_body, ptr_body, quick_body, render, render_records
 from petdns.answer.rotation import RotatedCut, rotation_of
 from petdns.dns.constants import AA, AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, QR, SOA, SRV, TXT, A
-from petdns.dns.wire import headers, split_labels, wire_name
+from petdns.dns.wire import headers, split_labels, wire_name, wire_names
 from petdns.schema.bulk import paused_gc
 from petdns.schema.catalog import Catalog, SvcKey, Touched
 from petdns.schema.lookup import Response
@@ -52,7 +52,7 @@ class RenderedZone:
         self.catalog = Catalog()
         self._clock = clock
         self._own: dict[bytes, Rendered] | None = {}  # the nodes, when the compiled table does not hold them
-        self._owned: dict[SvcKey, tuple[bytes, ...]] = {}
+        self._owned: dict[SvcKey, bytes] = {}  # a service's rendered names, joined (`wire_names`)
         self._parents: dict[str, tuple[bytes, ZoneHead | None]] = {}  # `_wire_head`'s recent parents
         dynamic = settings.pods is not PodsMode.DISABLED
         zones = sorted(settings.served_zones, key=len, reverse=True)
@@ -209,7 +209,7 @@ class RenderedZone:
         wires = tuple(wire for wire, _ in named)
         for wire in wires:
             self._set(wire, MARKER)
-        self._owned[key] = wires
+        self._owned[key] = b"".join(wires)
         self.deferred.add_service(key, wires)
         return True
 
@@ -238,7 +238,7 @@ class RenderedZone:
         """Render a service's names; with `labels`, endpoint names not among them are unchanged: kept."""
         plain: list[PlainName] | None = None if self.settings.loadbalance else []
         nodes = service_nodes(self.catalog, self.settings, key, rendered_only=True, plain=plain)
-        previous = self._owned.pop(key, ())
+        previous = wire_names(self._owned.pop(key, b""))
         kept = set(previous) if labels is not None else set()
         bases = {f"{key[1]}.{key[0]}.svc.{zone}" for zone in self.settings.zones}
         wires = []
@@ -267,7 +267,7 @@ class RenderedZone:
             if wire not in keep:
                 self._clear(wire)
         if wires:
-            self._owned[key] = tuple(wires)
+            self._owned[key] = b"".join(wires)
 
     def _put_plain(self, wire: bytes, head: ZoneHead | None, item: PlainName, ttl: int) -> bytes:
         """`_put` of an endpoint's name with one address (as `records` would make its node), from
