@@ -77,9 +77,15 @@ enum { E_GONE, E_PACKED, E_OBJECT };
 
 typedef struct {
     uint8_t kind, head, ntypes, wlen, ncuts;
-    PyObject *extra; /* E_OBJECT: the node */
-    uint8_t data[];  /* the lower-case wire name, then what E_PACKED packs */
+    uint8_t data[]; /* the lower-case wire name, then what E_PACKED packs, or E_OBJECT's node (a pointer) */
 } entry;
+
+/* An E_OBJECT entry's node (a reference the entry holds) */
+static PyObject *node_obj(const entry *e) {
+    PyObject *o;
+    memcpy(&o, e->data + e->wlen, sizeof o);
+    return o;
+}
 
 /* A truncated rendering, for a type+class and a size limit: its own header variants, and how much of
  * the type's body it keeps */
@@ -103,7 +109,7 @@ static void write_cut(uint8_t *r, const cut *c) {
 }
 
 static void free_entry(entry *e) {
-    Py_XDECREF(e->extra);
+    if (e->kind == E_OBJECT) Py_DECREF(node_obj(e));
     PyMem_RawFree(e);
 }
 
@@ -250,9 +256,6 @@ static const entry *lookup(const slots_t *s, const uint8_t *key, Py_ssize_t n) {
     }
 }
 
-/* An E_OBJECT entry's node */
-static PyObject *node_obj(const entry *e) { return e->extra; }
-
 static const uint8_t *types_of(const entry *e) { return e->data + e->wlen; }
 static const uint8_t *cuts_of(const entry *e) { return types_of(e) + TYPE_LEN * e->ntypes; }
 static const uint8_t *bodies_of(const entry *e) { return cuts_of(e) + CUT_LEN * e->ncuts; }
@@ -380,7 +383,6 @@ static entry *new_entry(int kind, const uint8_t *wire, Py_ssize_t wlen, size_t m
     e->kind = (uint8_t)kind;
     e->head = e->ntypes = e->ncuts = 0;
     e->wlen = (uint8_t)wlen;
-    e->extra = NULL;
     memcpy(e->data, wire, wlen);
     return e;
 }
@@ -405,8 +407,11 @@ static entry *pack(Table *t, span wire, PyObject *node) {
     }
     entry *e;
     if (head < 0) {
-        e = new_entry(E_OBJECT, wire.p, wire.n, 0);
-        if (e) e->extra = Py_NewRef(node);
+        e = new_entry(E_OBJECT, wire.p, wire.n, sizeof(PyObject *));
+        if (e) {
+            Py_INCREF(node);
+            memcpy(e->data + wire.n, &node, sizeof node);
+        }
         return e;
     }
     e = new_entry(E_PACKED, wire.p, wire.n, TYPE_LEN * k + bodies);

@@ -12,10 +12,11 @@ from typing import Any, Final
 from petdns.answer.deferral import DEFER_FROM, MARKER, Deferred
 from petdns.answer.fasttable import Mirror
 from petdns.answer.heads import DYNAMIC, ZoneHead, fallthrough_zones, within, zone_of
+from petdns.answer.owned import join_owned, split_owned
 from petdns.answer.render import address_body, ptr_body, quick_body, render, render_records
 from petdns.answer.rotation import RotatedCut, rotation_of
 from petdns.dns.constants import AA, AAAA, CNAME, IN, MIN_UDP, NOERROR, NS, PTR, QR, SOA, SRV, TXT, A
-from petdns.dns.wire import headers, split_labels, wire_name, wire_names
+from petdns.dns.wire import headers, split_labels, wire_name
 from petdns.schema.bulk import paused_gc
 from petdns.schema.catalog import Catalog, SvcKey, Touched
 from petdns.schema.lookup import Response
@@ -52,7 +53,7 @@ class RenderedZone:
         self.catalog = Catalog()
         self._clock = clock
         self._own: dict[bytes, Rendered] | None = {}  # the nodes, when the compiled table does not hold them
-        self._owned: dict[SvcKey, bytes] = {}  # a service's rendered names, joined (`wire_names`)
+        self._owned: dict[SvcKey, bytes] = {}  # a service's rendered names (`join_owned`)
         self._parents: dict[str, tuple[bytes, ZoneHead | None]] = {}  # `_wire_head`'s recent parents
         dynamic = settings.pods is not PodsMode.DISABLED
         zones = sorted(settings.served_zones, key=len, reverse=True)
@@ -209,7 +210,7 @@ class RenderedZone:
         wires = tuple(wire for wire, _ in named)
         for wire in wires:
             self._set(wire, MARKER)
-        self._owned[key] = b"".join(wires)
+        self._owned[key] = join_owned(wires, wires)
         self.deferred.add_service(key, wires)
         return True
 
@@ -238,9 +239,11 @@ class RenderedZone:
         """Render a service's names; with `labels`, endpoint names not among them are unchanged: kept."""
         plain: list[PlainName] | None = None if self.settings.loadbalance else []
         nodes = service_nodes(self.catalog, self.settings, key, rendered_only=True, plain=plain)
-        previous = wire_names(self._owned.pop(key, b""))
+        names = tuple(f"{key[1]}.{key[0]}.svc.{zone}" for zone in self.settings.zones)
+        base_wires = tuple(self._wire_of(name) for name in names)
+        previous = split_owned(self._owned.pop(key, b""), base_wires)
         kept = set(previous) if labels is not None else set()
-        bases = {f"{key[1]}.{key[0]}.svc.{zone}" for zone in self.settings.zones}
+        bases = set(names)
         wires = []
         for name, node in nodes.items():
             if labels is not None:
@@ -267,7 +270,7 @@ class RenderedZone:
             if wire not in keep:
                 self._clear(wire)
         if wires:
-            self._owned[key] = b"".join(wires)
+            self._owned[key] = join_owned(wires, base_wires)
 
     def _put_plain(self, wire: bytes, head: ZoneHead | None, item: PlainName, ttl: int) -> bytes:
         """`_put` of an endpoint's name with one address (as `records` would make its node), from

@@ -43,17 +43,3 @@ def error_reply(query_id: bytes, flags: int, rcode: int, question: bytes = b"") 
     """A header-only (or header + question) error reply; opcode and RD copied from the query flags."""
     out_flags = QR | (flags & (OPCODE | RD)) | rcode
     return query_id + struct.pack("!HHHHH", out_flags, 1 if question else 0, 0, 0, 0) + question
-
-
-def wire_names(joined: bytes) -> list[bytes]:
-    """The well-formed wire names (uncompressed, each ending in the root label) that `b"".join` put
-    together, apart again."""
-    out = []
-    start, i, end = 0, 0, len(joined)
-    while i < end:
-        length = joined[i]
-        i += length + 1
-        if not length:
-            out.append(joined[start:i])
-            start = i
-    return out

@@ -8,7 +8,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
@@ -79,16 +79,76 @@ class Endpoint(NamedTuple):
     pod_name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class EndpointSlice:
-    """An EndpointSlice reduced to what DNS reads; `service` comes from its service-name label."""
+    """An EndpointSlice reduced to what DNS reads; `service` comes from its service-name label.
+
+    Its endpoints are held packed in one string (`packed`; 100k endpoints as tuples of strings cost
+    about 25 MB, packed about 3), and `endpoints` gives them back as `Endpoint` tuples.
+    """
 
     namespace: str
     name: str
     service: str
     address_type: str
-    endpoints: tuple[Endpoint, ...]
+    packed: str | tuple[Endpoint, ...]  # `pack_endpoints`: the tuple itself when a field holds a separator
     ports: tuple[Port, ...]
+
+    def __init__(  # noqa: PLR0917
+        self,
+        namespace: str,
+        name: str,
+        service: str,
+        address_type: str,
+        endpoints: tuple[Endpoint, ...],
+        ports: tuple[Port, ...],
+    ) -> None:
+        for field, value in (
+            ("namespace", namespace),
+            ("name", name),
+            ("service", service),
+            ("address_type", address_type),
+            ("packed", pack_endpoints(endpoints)),
+            ("ports", ports),
+        ):
+            object.__setattr__(self, field, value)
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        """The endpoints, unpacked (new tuples at each call: read it once per use)."""
+        packed = self.packed
+        return packed if isinstance(packed, tuple) else unpack_endpoints(packed)
+
+
+_FIELD: Final = "\x1f"  # between an endpoint's fields
+_RECORD: Final = "\x1e"  # between endpoints
+
+
+def pack_endpoints(endpoints: tuple[Endpoint, ...]) -> str | tuple[Endpoint, ...]:
+    """Endpoints as one string: per endpoint, "1" when ready, its addresses joined by commas, its
+    hostname and its pod name, apart by `_FIELD`, endpoints apart by `_RECORD`; the tuple itself when
+    a field holds a separator (or an address a comma), which the string could not give back."""
+    parts = []
+    for ep in endpoints:
+        addresses = ",".join(ep.addresses)
+        part = f"{'1' if ep.ready else ''}{_FIELD}{addresses}{_FIELD}{ep.hostname}{_FIELD}{ep.pod_name}"
+        commas = len(ep.addresses) - 1 if ep.addresses else 0
+        if part.count(_FIELD) != 3 or _RECORD in part or addresses.count(",") != commas or "" in ep.addresses:
+            return endpoints
+        parts.append(part)
+    return _RECORD.join(parts)
+
+
+def unpack_endpoints(packed: str) -> tuple[Endpoint, ...]:
+    """`pack_endpoints` undone."""
+    if not packed:
+        return ()
+    out = []
+    for record in packed.split(_RECORD):
+        ready, addresses, hostname, pod_name = record.split(_FIELD)
+        addrs = tuple(addresses.split(",")) if addresses else ()
+        out.append(Endpoint(addrs, ready == "1", hostname, pod_name))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import pytest
 from petdns.answer.render import render
 from petdns.answer.zone import RenderedZone
 from petdns.dns.constants import AAAA, CNAME, NOERROR, NS, PTR, SOA, SRV, TXT, A
-from petdns.dns.wire import encode_name, headers, wire_name, wire_names
+from petdns.dns.wire import encode_name, headers
 from petdns.schema.lookup import Response, lookup
 from petdns.schema.records import RR
 from tests.support.dns_table import CASES, Case
@@ -88,10 +88,3 @@ def test_header_variants_carry_rd_and_the_opt_count() -> None:
     assert struct.unpack("!HHHHH", rd) == (0x8500, 1, 2, 0, 1)
     assert struct.unpack("!HHHHH", edns) == (0x8400, 1, 2, 0, 2)
     assert struct.unpack("!HHHHH", both) == (0x8500, 1, 2, 0, 2)
-
-
-def test_joined_wire_names_come_apart_as_they_were() -> None:
-    names = [wire_name(n) for n in ("web-0.nginx.default.svc.cluster.local", "a", "x" * 63 + ".b")]
-    names.append(b"\x00")  # the root
-    assert wire_names(b"".join(names)) == names
-    assert wire_names(b"") == []

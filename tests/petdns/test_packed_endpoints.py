@@ -1,0 +1,68 @@
+"""A slice's endpoints held packed in one string: every endpoint comes back as it was given, whatever its
+fields hold, and slices compare and hash by their endpoints as before."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from petdns.schema.model import Endpoint, EndpointSlice, Port, from_raw, pack_endpoints
+
+PORTS = (Port("http", 80, "tcp"),)
+text = st.text(alphabet=st.sampled_from("ab-1.:,\x1e\x1f é"), max_size=6)
+endpoints = st.lists(
+    st.builds(Endpoint, st.lists(text, max_size=3).map(tuple), st.booleans(), text, text), max_size=5
+).map(tuple)
+
+
+@given(endpoints)
+def test_any_endpoints_come_back_as_given(given_endpoints: tuple[Endpoint, ...]) -> None:
+    sl = EndpointSlice("ns", "web-abc", "web", "IPv4", given_endpoints, PORTS)
+    assert sl.endpoints == given_endpoints
+    assert sl == EndpointSlice("ns", "web-abc", "web", "IPv4", given_endpoints, PORTS)
+    assert hash(sl) == hash(EndpointSlice("ns", "web-abc", "web", "IPv4", given_endpoints, PORTS))
+
+
+def test_common_endpoints_are_one_string_and_odd_ones_stay_tuples() -> None:
+    pets = tuple(Endpoint((f"10.0.0.{i}",), i % 2 == 0, f"web-{i}", "") for i in range(3))
+    assert isinstance(pack_endpoints(pets), str)
+    assert EndpointSlice("ns", "s", "web", "IPv4", pets, PORTS).endpoints == pets
+    dual = (Endpoint(("10.0.0.1", "10.0.0.2"), True, "", "web-0"),)
+    assert EndpointSlice("ns", "s", "web", "IPv4", dual, PORTS).endpoints == dual
+    for odd in (
+        Endpoint(("10.0.0.1",), True, "", "pod\x1ename"),  # separators in a field
+        Endpoint(("10.0.0.1",), True, "", "pod\x1fname"),
+        Endpoint(("10.0.0.1,10.0.0.2",), True, "", ""),  # a comma in an address
+        Endpoint(("",), True, "", ""),  # an empty address
+    ):
+        assert pack_endpoints((odd,)) == (odd,)
+        assert EndpointSlice("ns", "s", "web", "IPv4", (odd,), PORTS).endpoints == (odd,)
+    assert pack_endpoints(()) == "" and EndpointSlice("ns", "s", "web", "IPv4", (), PORTS).endpoints == ()
+    assert EndpointSlice("ns", "s", "web", "IPv4", pets, PORTS) != EndpointSlice(
+        "ns", "s", "web", "IPv4", dual, PORTS
+    )
+
+
+def test_a_slice_read_from_the_api_keeps_every_endpoint_field() -> None:
+    raw = {
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": "web-abc",
+            "namespace": "default",
+            "labels": {"kubernetes.io/service-name": "web"},
+        },
+        "addressType": "IPv4",
+        "endpoints": [
+            {"addresses": ["10.1.0.5"], "conditions": {"ready": True}, "hostname": "web-0"},
+            {"addresses": ["10.1.0.6"], "conditions": {"ready": False}, "hostname": "web-1"},
+            {"addresses": ["10.1.0.7"], "targetRef": {"kind": "Pod", "name": "web-x7"}},
+        ],
+        "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+    }
+    sl = from_raw(raw)
+    assert isinstance(sl, EndpointSlice) and isinstance(sl.packed, str)
+    assert sl.endpoints == (
+        Endpoint(("10.1.0.5",), True, "web-0", ""),
+        Endpoint(("10.1.0.6",), False, "web-1", ""),
+        Endpoint(("10.1.0.7",), True, "", "web-x7"),
+    )
