@@ -9,7 +9,7 @@ from typing import Any
 
 from kubeapi import auth
 from petdns import corefile_command, explain_command
-from petdns.app import ConfigSource, build_zone, run
+from petdns.app import ConfigSource, build_zone, one_malloc_arena, run
 from petdns.corefile import report
 from petdns.corefile.syntax import CorefileError
 from petdns.forward.upstream_health import POLICIES
@@ -364,6 +364,7 @@ def _serve(args: argparse.Namespace) -> int:
         values = config_file.merge(file_values, flags)
         logs.configure(values["log_level"], values["log_format"])
         options = build(values)
+        one_malloc_arena()
         zone = build_zone(options)
     except config_file.ConfigError as err:
         print(f"petdns: error: config {err}", file=sys.stderr)
