@@ -57,6 +57,7 @@ test: lint typecheck pytest
 
 bench: $(STAMP) bench-tools
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/scaling.py --json bench/out/scaling.json
 
 bench-quick: $(STAMP) bench-tools
 	$(BIN)/python bench/run.py --quick

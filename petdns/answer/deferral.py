@@ -13,7 +13,7 @@ name while anything waits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
 from petdns.answer.heads import DYNAMIC
@@ -34,6 +34,33 @@ def reverse_group(ip: str) -> str | None:
     return f"{c}.{b}.{a}.in-addr.arpa"
 
 
+class Addresses:
+    """The IPv4 addresses of one /24 whose PTR names wait: the first three bytes as text, the last as
+    a bitmap (a /24 of waiting pets costs 32 bytes, not a string each)."""
+
+    __slots__ = ("bits", "prefix")
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.bits = bytearray(32)
+
+    def add(self, last: int) -> None:
+        self.bits[last >> 3] |= 1 << (last & 7)
+
+    def __iter__(self) -> Iterator[str]:
+        bits, prefix = self.bits, self.prefix
+        return (f"{prefix}.{n}" for n in range(256) if bits[n >> 3] >> (n & 7) & 1)
+
+    def __contains__(self, ip: object) -> bool:
+        if not isinstance(ip, str):
+            return False
+        prefix, _, last = ip.rpartition(".")
+        if prefix != self.prefix or not last.isdigit() or str(int(last)) != last or int(last) > 255:
+            return False
+        n = int(last)
+        return bool(self.bits[n >> 3] >> (n & 7) & 1)
+
+
 class Deferred:
     """The markers: wire name -> the service key it stands for, or the addresses of its /24 whose PTR
     names wait; and each deferred service's markers (one per cluster zone)."""
@@ -41,7 +68,7 @@ class Deferred:
     __slots__ = ("groups", "services")
 
     def __init__(self) -> None:
-        self.groups: dict[bytes, SvcKey | set[str]] = {}
+        self.groups: dict[bytes, SvcKey | Addresses] = {}
         self.services: dict[SvcKey, tuple[bytes, ...]] = {}
 
     def __bool__(self) -> bool:
@@ -63,10 +90,10 @@ class Deferred:
         for wire in wires:
             self.groups[wire] = key
 
-    def take(self, marker: bytes) -> SvcKey | set[str]:
+    def take(self, marker: bytes) -> SvcKey | Addresses:
         """What waits under a marker, no longer waiting (a service's other markers go with it)."""
         entry = self.groups.pop(marker)
-        if not isinstance(entry, set):
+        if not isinstance(entry, Addresses):
             for wire in self.services.pop(entry):
                 self.groups.pop(wire, None)
         return entry
@@ -84,7 +111,8 @@ class Deferred:
         markers: dict[str, bytes | None] = {}
         for ip in ips:
             group = reverse_group(ip)
-            if group is None:
+            last = ip[ip.rfind(".") + 1 :]
+            if group is None or not last.isdigit() or str(int(last)) != last:  # not canonical: not kept
                 now.append(ip)
                 continue
             if group not in markers:
@@ -92,12 +120,12 @@ class Deferred:
             marker = markers[group]
             waiting = None if marker is None else groups.get(marker)
             if marker is not None and waiting is None and defer:
-                waiting = groups[marker] = set()
+                waiting = groups[marker] = Addresses(ip[: ip.rfind(".")])
                 new.append(marker)
-            if marker is None or not isinstance(waiting, set):
+            if marker is None or not isinstance(waiting, Addresses):
                 now.append(ip)
                 continue
-            waiting.add(ip)
-            raw = ip[ip.rfind(".") + 1 :].encode()
+            waiting.add(int(last))
+            raw = last.encode()
             stale.append(bytes((len(raw),)) + raw + marker)
         return now, new, stale

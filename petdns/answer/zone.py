@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from petdns.answer.deferral import DEFER_FROM, MARKER, Deferred
+from petdns.answer.deferral import DEFER_FROM, MARKER, Addresses, Deferred
 from petdns.answer.fasttable import Mirror
 from petdns.answer.heads import DYNAMIC, ZoneHead, fallthrough_zones, within, zone_of
 from petdns.answer.owned import join_owned, split_owned
@@ -190,7 +190,7 @@ class RenderedZone:
         if marker is None:
             return False
         entry = self.deferred.take(marker)
-        if isinstance(entry, set):
+        if isinstance(entry, Addresses):
             self._clear(marker)
             self._render_reverse(entry)
         else:

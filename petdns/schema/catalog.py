@@ -3,11 +3,70 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from petdns.schema.model import EndpointSlice, KubeObject, Namespace, Pod, Service, ServiceKind
 from petdns.schema.names import dashed
 
 SvcKey = tuple[str, str]  # (namespace, service name)
+Refs = SvcKey | tuple[SvcKey, ...]  # one service (its canonical key object) or several
+
+
+class IpIndex:
+    """IP -> the services it maps back to, as a dict would hold it, without a string per address: an
+    address whose last dot-separated part is a canonical byte (IPv4, IPv4-mapped IPv6) is held under its
+    text before that dot, by that byte's number (small ints are shared objects); the text before it
+    and the number give the address back, so a lookup matches exactly the texts a dict would."""
+
+    __slots__ = ("groups", "others")
+
+    def __init__(self) -> None:
+        self.groups: dict[str, dict[int, Refs]] = {}
+        self.others: dict[str, Refs] = {}
+
+    @staticmethod
+    def _slot(ip: str) -> tuple[str, int] | None:
+        group, dot, last = ip.rpartition(".")
+        if not dot or not last.isdigit() or len(last) > 3:
+            return None
+        n = int(last)
+        return (group, n) if n < 256 and str(n) == last else None
+
+    def get(self, ip: str) -> Refs | None:
+        slot = self._slot(ip)
+        if slot is None:
+            return self.others.get(ip)
+        inner = self.groups.get(slot[0])
+        return None if inner is None else inner.get(slot[1])
+
+    def add(self, ip: str, key: SvcKey) -> None:
+        """`key` (a canonical key object) among the services of `ip`."""
+        slot = self._slot(ip)
+        held: dict[Any, Refs] = self.others if slot is None else self.groups.setdefault(slot[0], {})
+        n = ip if slot is None else slot[1]
+        refs = held.get(n)
+        held[n] = key if refs is None else (refs, key) if isinstance(refs[0], str) else (*refs, key)
+
+    def discard(self, ip: str, key: SvcKey) -> None:
+        """`key` no longer among the services of `ip` (the address goes with its last one)."""
+        slot = self._slot(ip)
+        held: dict[Any, Refs] = self.others if slot is None else self.groups.get(slot[0], {})
+        n = ip if slot is None else slot[1]
+        refs = held.get(n)
+        if refs is None:
+            return
+        keys: tuple[SvcKey, ...] = (refs,) if isinstance(refs[0], str) else refs
+        rest = tuple(k for k in keys if k != key)
+        if len(rest) == len(keys):
+            return
+        if len(rest) > 1:
+            held[n] = rest
+        elif rest:
+            held[n] = rest[0]
+        else:
+            del held[n]
+            if slot is not None and not held:
+                del self.groups[slot[0]]
 
 
 @dataclass
@@ -47,7 +106,7 @@ class Catalog:
         self.pods_by_ip: dict[str, set[tuple[str, str]]] = {}
         self._slice_owner: dict[tuple[str, str], SvcKey] = {}
         # IP -> the service(s) it maps back to; one canonical key object when single (100k IPs, few bytes)
-        self._ip_services: dict[str, SvcKey | tuple[SvcKey, ...]] = {}
+        self._ip_services = IpIndex()
         self._keys: dict[SvcKey, SvcKey] = {}
         self._ns_services: dict[str, int] = {}
         self.serial = 0  # unix time of the last change, set by the owner of the catalog
@@ -171,14 +230,9 @@ class Catalog:
         new = self.service_ips(key)
         key = self._keys.setdefault(key, key)
         for ip in old - new:
-            refs = tuple(k for k in self.services_of_ip(ip) if k != key)
-            if not refs:
-                del self._ip_services[ip]
-            else:
-                self._ip_services[ip] = refs[0] if len(refs) == 1 else refs
+            self._ip_services.discard(ip, key)
         for ip in new - old:
-            refs = self.services_of_ip(ip)
-            self._ip_services[ip] = (*refs, key) if refs else key
+            self._ip_services.add(ip, key)
         touched.services.add(key)
         touched.ips |= (old | new) if changed_ips is None else ((old ^ new) | changed_ips)
         return touched

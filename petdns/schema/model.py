@@ -312,7 +312,14 @@ def _port(raw: object, path: str, *, slice_port: bool = False) -> Port:
     protocol = _str(raw, "protocol", f"{path}.protocol") or "TCP"
     if protocol.lower() not in PROTOCOLS:
         raise ModelError(f"{path}.protocol", f"unknown protocol {protocol!r}")
-    return Port(name, number, sys.intern(protocol.lower()))
+    port = Port(name, number, sys.intern(protocol.lower()))
+    if len(_PORTS) < _PORTS_KEPT:  # a cluster's slices repeat a few ports: one object each
+        return _PORTS.setdefault(port, port)
+    return _PORTS.get(port, port)
+
+
+_PORTS: dict[Port, Port] = {}
+_PORTS_KEPT: Final = 4096
 
 
 def _ip(value: object, path: str, version: int | None = None) -> str:

@@ -186,7 +186,7 @@ def test_an_address_added_to_a_waiting_24_waits_with_it() -> None:
     pets = [("db-0", "10.1.2.3"), ("db-1", "10.1.2.4")]
     zone.load([_service("ns", "db"), _slice("ns", "db", pets)])  # one service: rendered; two addresses wait
     group = b"\x012\x011\x0210\x07in-addr\x04arpa\x00"
-    assert zone.deferred.groups.get(group) == {"10.1.2.3", "10.1.2.4"}
+    assert set(zone.deferred.groups.get(group, ())) == {"10.1.2.3", "10.1.2.4"}
     zone.update([_slice("ns", "db", [*pets, ("db-2", "10.1.2.5")])], [])  # one address more: a small batch
     assert "10.1.2.5" in zone.deferred.groups[group] and b"\x015" + group not in zone.nodes
     five = dns.message.make_query("5.2.1.10.in-addr.arpa", "PTR").to_wire()
