@@ -77,7 +77,9 @@ enum { E_GONE, E_PACKED, E_OBJECT };
 
 typedef struct {
     uint8_t kind, head, ntypes, wlen, ncuts;
-    uint8_t data[]; /* the lower-case wire name, then what E_PACKED packs, or E_OBJECT's node (a pointer) */
+    uint8_t elided; /* E_PACKED: the name's end, its zone head's wire, is not stored: `data` has the rest */
+    uint8_t data[]; /* the lower-case wire name (`wlen` bytes of it), then what E_PACKED packs, or E_OBJECT's
+                       node (a pointer) */
 } entry;
 
 /* An E_OBJECT entry's node (a reference the entry holds) */
@@ -219,6 +221,7 @@ typedef struct {
      * `variant_objs` keeps alive (`variant_index`: tuple -> index) */
     int nhead_objs;
     PyObject *head_objs[MAX_HEADS];
+    PyObject *head_wires[MAX_HEADS]; /* each head's `wire` (bytes), NULL when it has none */
     PyObject *variant_index, *variant_objs;
     variants_t *variants; /* MAX_VARIANTS, mapped: zero pages until used */
 } Table;
@@ -234,24 +237,41 @@ static slots_t *new_slots(size_t size) {
 
 static inline size_t home(uint64_t h, size_t size) { return (size_t)(((unsigned __int128)h * size) >> 64); }
 
+/* Whether an entry is the one of the wire name `key` */
+static int matches(const Table *t, const entry *e, const uint8_t *key, Py_ssize_t n) {
+    if (!e->elided) return e->wlen == n && memcmp(e->data, key, n) == 0;
+    PyObject *end = t->head_wires[e->head];
+    Py_ssize_t m = PyBytes_GET_SIZE(end);
+    return e->wlen + m == n && memcmp(e->data, key, e->wlen) == 0 && memcmp(key + e->wlen, BYTES(end), m) == 0;
+}
+
+/* An entry's whole wire name, into `out` (255 bytes); its length */
+static Py_ssize_t name_of(const Table *t, const entry *e, uint8_t *out) {
+    memcpy(out, e->data, e->wlen);
+    if (!e->elided) return e->wlen;
+    PyObject *end = t->head_wires[e->head];
+    memcpy(out + e->wlen, BYTES(end), PyBytes_GET_SIZE(end));
+    return e->wlen + PyBytes_GET_SIZE(end);
+}
+
 /* The slot of `key`, or the empty slot that ends its probe sequence (the writer's view) */
-static _Atomic(entry *) *find(const slots_t *s, const uint8_t *key, Py_ssize_t n) {
+static _Atomic(entry *) *find(const Table *t, const slots_t *s, const uint8_t *key, Py_ssize_t n) {
     size_t i = home(hash_name(key, n), s->size);
     for (;;) {
         _Atomic(entry *) *p = (_Atomic(entry *) *)&s->slot[i];
         entry *e = atomic_load(p);
-        if (!e || (e->wlen == n && memcmp(e->data, key, n) == 0)) return p;
+        if (!e || matches(t, e, key, n)) return p;
         if (++i == s->size) i = 0;
     }
 }
 
 /* What a reader finds for `key`: its entry, NULL when it has none (or only had one) */
-static const entry *lookup(const slots_t *s, const uint8_t *key, Py_ssize_t n) {
+static const entry *lookup(const Table *t, const slots_t *s, const uint8_t *key, Py_ssize_t n) {
     size_t i = home(hash_name(key, n), s->size);
     for (;;) {
         const entry *e = atomic_load(&s->slot[i]);
         if (!e) return NULL;
-        if (e->wlen == n && memcmp(e->data, key, n) == 0) return e->kind == E_GONE ? NULL : e;
+        if (matches(t, e, key, n)) return e->kind == E_GONE ? NULL : e;
         if (++i == s->size) i = 0;
     }
 }
@@ -300,7 +320,10 @@ static int find_type(const Table *t, const entry *e, const uint8_t *tail, int va
 }
 
 /* Into a fresh slot array that has room: no reader sees it yet */
-static void place(slots_t *s, entry *e) { atomic_store(find(s, e->data, e->wlen), e); }
+static void place(const Table *t, slots_t *s, entry *e) {
+    uint8_t name[255];
+    atomic_store(find(t, s, name, name_of(t, e, name)), e);
+}
 
 /* A new slot array for the names held, half full (at most 70% before the next), published at once;
  * the names that are gone are left behind */
@@ -314,7 +337,7 @@ static int rebuild(Table *t) {
     }
     for (size_t i = 0; i < old->size; i++) {
         entry *e = atomic_load(&old->slot[i]);
-        if (e && e->kind != E_GONE) place(s, e);
+        if (e && e->kind != E_GONE) place(t, s, e);
     }
     atomic_store(&t->slots, s);
     t->used = t->live;
@@ -353,6 +376,10 @@ static int head_index(Table *t, PyObject *obj) {
     for (int k = 0; k < t->nhead_objs; k++)
         if (t->head_objs[k] == obj) return k;
     if (t->nhead_objs == MAX_HEADS) return -1;
+    PyObject *wire = PyObject_GetAttrString(obj, "wire");
+    if (!wire) PyErr_Clear();
+    if (wire && (!PyBytes_Check(wire) || PyBytes_GET_SIZE(wire) < 1)) Py_CLEAR(wire);
+    t->head_wires[t->nhead_objs] = wire; /* the reference GetAttr gave */
     t->head_objs[t->nhead_objs] = Py_NewRef(obj);
     return t->nhead_objs++;
 }
@@ -381,7 +408,7 @@ static entry *new_entry(int kind, const uint8_t *wire, Py_ssize_t wlen, size_t m
         return NULL;
     }
     e->kind = (uint8_t)kind;
-    e->head = e->ntypes = e->ncuts = 0;
+    e->head = e->ntypes = e->ncuts = e->elided = 0;
     e->wlen = (uint8_t)wlen;
     memcpy(e->data, wire, wlen);
     return e;
@@ -414,11 +441,15 @@ static entry *pack(Table *t, span wire, PyObject *node) {
         }
         return e;
     }
-    e = new_entry(E_PACKED, wire.p, wire.n, TYPE_LEN * k + bodies);
+    PyObject *end = t->head_wires[head]; /* the name's end, kept once for every name of its zone */
+    Py_ssize_t m = end ? PyBytes_GET_SIZE(end) : 0, kept = wire.n;
+    if (m && wire.n > m && memcmp(wire.p + wire.n - m, BYTES(end), m) == 0) kept = wire.n - m;
+    e = new_entry(E_PACKED, wire.p, kept, TYPE_LEN * k + bodies);
     if (!e) return NULL;
+    e->elided = kept != wire.n;
     e->head = (uint8_t)head;
     e->ntypes = (uint8_t)k;
-    uint8_t *r = e->data + wire.n, *b = r + TYPE_LEN * k;
+    uint8_t *r = e->data + kept, *b = r + TYPE_LEN * k;
     for (Py_ssize_t j = 0; j < k; j++, r += TYPE_LEN) {
         PyObject *body = PyTuple_GET_ITEM(node, 1 + 3 * j + 2);
         uint16_t len = vs[j] == NO_VARIANT ? 0 : (uint16_t)PyBytes_GET_SIZE(body);
@@ -437,7 +468,8 @@ static int publish(Table *t, entry *e) {
         free_entry(e);
         return -1;
     }
-    _Atomic(entry *) *p = find(atomic_load(&t->slots), e->data, e->wlen);
+    uint8_t name[255];
+    _Atomic(entry *) *p = find(t, atomic_load(&t->slots), name, name_of(t, e, name));
     entry *old = atomic_exchange(p, e); /* filled before it is published: a reader that sees it sees all */
     if (!old) t->used++;
     if (!old || old->kind == E_GONE) t->live += e->kind != E_GONE;
@@ -489,7 +521,7 @@ static PyObject *table_cut(Table *t, PyObject *args) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "type+class is 4 bytes, limit 0..65535");
         return NULL;
     }
-    const entry *e = lookup(atomic_load(&t->slots), key.p, key.n);
+    const entry *e = lookup(t, atomic_load(&t->slots), key.p, key.n);
     const uint8_t *hdr;
     span full;
     if (!e || e->kind != E_PACKED || e->ncuts == MAX_CUTS || find_type(t, e, tail.p, 0, &hdr, &full) != 1 ||
@@ -508,12 +540,13 @@ static PyObject *table_cut(Table *t, PyObject *args) {
         bodies += len;
     }
     int ncuts = e->ncuts, replaced = 0;
-    entry *n = new_entry(E_PACKED, key.p, key.n, TYPE_LEN * e->ntypes + CUT_LEN * (ncuts + 1) + bodies);
+    entry *n = new_entry(E_PACKED, e->data, e->wlen, TYPE_LEN * e->ntypes + CUT_LEN * (ncuts + 1) + bodies);
     if (!n) return NULL;
     n->head = e->head;
     n->ntypes = e->ntypes;
-    memcpy(n->data + key.n, types_of(e), cuts - types_of(e));
-    uint8_t *w = n->data + key.n + TYPE_LEN * e->ntypes;
+    n->elided = e->elided;
+    memcpy(n->data + e->wlen, types_of(e), cuts - types_of(e));
+    uint8_t *w = n->data + e->wlen + TYPE_LEN * e->ntypes;
     for (const uint8_t *r = cuts; r < end; r += CUT_LEN, w += CUT_LEN) { /* the same type and limit: replaced */
         cut old;
         read_cut(r, &old);
@@ -535,7 +568,7 @@ static PyObject *table_cut(Table *t, PyObject *args) {
 static PyObject *table_clear(Table *t, PyObject *arg) {
     span key;
     if (span_of(arg, &key, -1) < 0) return NULL;
-    if (lookup(atomic_load(&t->slots), key.p, key.n)) { /* held: only its name stays */
+    if (lookup(t, atomic_load(&t->slots), key.p, key.n)) { /* held: only its name stays */
         entry *e = new_entry(E_GONE, key.p, key.n, 0);
         if (!e || publish(t, e) < 0) return NULL;
     }
@@ -657,7 +690,7 @@ static Py_ssize_t answer(const Table *t, const slots_t *s, const heads_t *hs, co
         name[i] = (c >= 'A' && c <= 'Z') ? c + 32 : c;
     }
     const uint8_t *tail = d + qe - 4;
-    const entry *e = lookup(s, name, n);
+    const entry *e = lookup(t, s, name, n);
     const uint8_t *hdr = NULL;
     span body = {NULL, 0};
     uint8_t neg[10];
@@ -680,7 +713,7 @@ static Py_ssize_t answer(const Table *t, const slots_t *s, const heads_t *hs, co
                 return 0;
             for (Py_ssize_t i = name[0] + 1; hs->marker && i < p; i += name[i] + 1) /* a marker above? */
             {
-                const entry *m = lookup(s, name + i, n - i);
+                const entry *m = lookup(t, s, name + i, n - i);
                 if (m && m->kind == E_OBJECT && node_obj(m) == hs->marker) return 0;
             }
             rcode = 3;
@@ -789,7 +822,10 @@ static void table_dealloc(Table *t) {
     Py_XDECREF(t->dynamic);
     heads_t *h = atomic_load(&t->heads);
     if (h) free_heads(h);
-    for (int k = 0; k < t->nhead_objs; k++) Py_DECREF(t->head_objs[k]);
+    for (int k = 0; k < t->nhead_objs; k++) {
+        Py_DECREF(t->head_objs[k]);
+        Py_XDECREF(t->head_wires[k]);
+    }
     Py_XDECREF(t->variant_index);
     Py_XDECREF(t->variant_objs);
     if (t->variants) munmap(t->variants, MAX_VARIANTS * sizeof(variants_t));
@@ -838,7 +874,7 @@ static PyObject *node_new(Table *t, const entry *e) {
 /* The entry of `key`, NULL when absent or not bytes */
 static const entry *entry_of(Table *t, PyObject *key) {
     if (!PyBytes_Check(key)) return NULL;
-    return lookup(atomic_load(&t->slots), BYTES(key), PyBytes_GET_SIZE(key));
+    return lookup(t, atomic_load(&t->slots), BYTES(key), PyBytes_GET_SIZE(key));
 }
 
 static PyObject *table_get(Table *t, PyObject *const *args, Py_ssize_t nargs) {
@@ -869,7 +905,8 @@ static PyObject *listing(Table *t, int what) {
     for (size_t i = 0; i < s->size; i++) {
         const entry *e = atomic_load(&s->slot[i]);
         if (!e || e->kind == E_GONE) continue;
-        PyObject *wire = what != 1 ? PyBytes_FromStringAndSize((const char *)e->data, e->wlen) : NULL;
+        uint8_t name[255];
+        PyObject *wire = what != 1 ? PyBytes_FromStringAndSize((const char *)name, name_of(t, e, name)) : NULL;
         PyObject *node = what != 0 ? node_new(t, e) : NULL, *item = NULL;
         if ((what == 1 || wire) && (what == 0 || node))
             item = what == 0 ? Py_NewRef(wire) : what == 1 ? Py_NewRef(node) : PyTuple_Pack(2, wire, node);

@@ -142,3 +142,41 @@ def test_a_cut_is_a_prefix_of_the_body_kept_until_the_name_changes() -> None:
     assert table.answer(plain) is None
     table.put(wire, (DYNAMIC,))
     assert not table.cut(wire, A_IN, 512, cut_headers, b"")
+
+
+class ZoneHeadLike:
+    """A head with the zone's wire name: the names that end with it are kept without it."""
+
+    def __init__(self, wire: bytes) -> None:
+        self.wire = wire
+
+
+def test_names_kept_without_their_zone_end_come_back_whole() -> None:
+    table = _table()
+    head = ZoneHeadLike(ZONE)
+    other = ZoneHeadLike(wire_name("example.org"))
+    names = {
+        b"\x05web-0\x03web" + ZONE: (head, A_IN, HDRS, _body(16)),  # ends with its head's wire
+        ZONE: (head, A_IN, HDRS, _body(16, 1)),  # the apex: nothing in front of the end
+        b"\x01x" + wire_name("elsewhere.test"): (head, A_IN, HDRS, _body(16, 2)),  # not under it
+        b"\x01y" + wire_name("example.org"): (other, A_IN, HDRS, _body(16, 3)),
+    }
+    for wire, node in names.items():
+        table.put(wire, node)
+    assert sorted(table.keys()) == sorted(names)
+    for wire, node in names.items():
+        assert table[wire] == node and wire in table
+        reply = table.answer(_query(wire, A_IN))
+        assert reply is not None and reply[0].endswith(wire + A_IN + node[3])
+    assert b"\x05web-0\x03web" + wire_name("example.org") not in table  # the same front, another end
+    assert b"\x05web-0\x03web" not in table and b"\x03web" + ZONE not in table
+    pet = b"\x05web-0\x03web" + ZONE
+    big = (head, A_IN, headers(0x8400, 80, 0, 0), _body(16 * 80))
+    table.put(pet, big)
+    assert table.cut(pet, A_IN, 512, headers(0x8600, 29, 0, 0), big[3][:464])
+    cut = table.answer(_query(pet, A_IN))
+    assert cut is not None and cut[0].endswith(pet + A_IN + big[3][:464]) and table[pet] == big
+    table.clear(pet)
+    assert pet not in table and len(table) == len(names) - 1
+    table.put(pet, names[pet])
+    assert table[pet] == names[pet]
