@@ -6,8 +6,10 @@ dnsperf needs a CPU of its own to offer more than one server core can answer, so
 server is stopped (SIGSTOP), its sockets' receive queues are filled with the bench's queries from 64
 client sockets (so that SO_REUSEPORT spreads them over the workers' sockets), and it is let go
 (SIGCONT) while this process sleeps: the rate is the replies over the time from the release to the
-last reply's kernel receive timestamp (SO_TIMESTAMPNS). Medians over the cycles, per server and
-worker count, and each server's 2-worker/1-worker ratio, NSD (`server-count`) beside petdns.
+last reply's kernel receive timestamp (SO_TIMESTAMPNS). Both worker counts of a server are up at
+once and their cycles alternate (the other one stopped meanwhile), so that the machine's drift
+moves both alike. Medians over the cycles, per server and worker count, and each server's
+2-worker/1-worker ratio, NSD (`server-count`) beside petdns.
 
     .venv/bin/python bench/scaling.py [--cycles 20] [--servers petdns,nsd] [--json OUT]
 
@@ -104,32 +106,55 @@ def _command(name: str, port: int, cluster_dir: Path, work: Path, workers: int) 
     return servers.petdns_command(port, cluster_dir, work, workers)
 
 
-def measure(
-    name: str, workers: int, cluster_dir: Path, packets: list[bytes], cycles: int
-) -> dict[str, float]:
-    port = procs.free_port()
-    with tempfile.TemporaryDirectory(prefix="petdns-scaling-") as tmp:
-        work = Path(tmp)
-        cmd = _command(name, port, cluster_dir, work, workers)
-        srv = procs.start(name, cmd, cpu=CPUS[workers], limit_s=600, log=work / "server.log", cwd=work)
-        clients = _clients()
-        try:
-            if not srv.wait_ready(port, cluster.probe_name(_spec(cluster_dir)), 120):
-                raise RuntimeError(f"{name}: {srv.not_ready_reason(120)}: {srv.log_tail()}")
-            pids = srv.pids()
-            got = [cycle(pids, port, clients, packets) for _ in range(cycles + 2)][2:]  # 2 warm-ups
-            rates = [rate for rate, _ in got]
-        finally:
-            for s in clients:
-                s.close()
-            srv.stop()
-    replies = statistics.median(count for _, count in got)
+def _summary(got: list[tuple[float, int]]) -> dict[str, float]:
+    rates = [rate for rate, _ in got]
     return {
         "qps": round(statistics.median(rates)),
         "min": round(min(rates)),
         "max": round(max(rates)),
-        "replies": round(replies),
+        "replies": round(statistics.median(count for _, count in got)),
     }
+
+
+def measure(name: str, cluster_dir: Path, fill: int, cycles: int) -> dict[int, dict[str, float]]:
+    """One server started twice, with one worker (CPU 0) and with two (CPUs 0 and 1), both up: their
+    cycles alternate (the one not measured is stopped), so that a machine whose speed drifts moves
+    both alike; per worker count the median rate, its spread and the replies a cycle."""
+    probe = cluster.probe_name(_spec(cluster_dir))
+    with tempfile.TemporaryDirectory(prefix="petdns-scaling-") as tmp:
+        started: dict[int, tuple[procs.Server, int]] = {}
+        clients = _clients()
+        try:
+            for workers in (1, 2):
+                port, work = procs.free_port(), Path(tmp) / f"{workers}w"
+                work.mkdir()
+                cmd = _command(name, port, cluster_dir, work, workers)
+                srv = procs.start(
+                    name, cmd, cpu=CPUS[workers], limit_s=900, log=work / "server.log", cwd=work
+                )
+                started[workers] = (srv, port)
+                if not srv.wait_ready(port, probe, 120):
+                    raise RuntimeError(f"{name}: {srv.not_ready_reason(120)}: {srv.log_tail()}")
+            queries = _packets(cluster_dir / "queries.txt", 2 * fill)
+            got: dict[int, list[tuple[float, int]]] = {1: [], 2: []}
+            for i in range(cycles + 2):  # 2 warm-ups each
+                for workers, (srv, port) in started.items():
+                    idle = [pid for w, (other, _) in started.items() if w != workers for pid in other.pids()]
+                    for pid in idle:
+                        os.kill(pid, signal.SIGSTOP)
+                    try:
+                        result = cycle(srv.pids(), port, clients, queries[: fill * workers])
+                    finally:
+                        for pid in idle:
+                            os.kill(pid, signal.SIGCONT)
+                    if i >= 2:
+                        got[workers].append(result)
+        finally:
+            for s in clients:
+                s.close()
+            for srv, _ in started.values():
+                srv.stop()
+    return {workers: _summary(rates) for workers, rates in got.items()}
 
 
 def _spec(cluster_dir: Path) -> cluster.Spec:
@@ -153,9 +178,7 @@ def main() -> None:
         if why:
             print(f"{name}: skipped: {why}")
             continue
-        for workers in (1, 2):
-            packets = _packets(args.cluster / "queries.txt", args.fill * workers)
-            got = measure(name, workers, args.cluster, packets, args.cycles)
+        for workers, got in measure(name, args.cluster, args.fill, args.cycles).items():
             results[f"{name}-{workers}w"] = got
             spread = f"min {got['min']:,}, max {got['max']:,}; {got['replies']:,} replies a cycle"
             print(
