@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from petdns.answer.heads import DYNAMIC
 from petdns.answer.rotation import RotatedCut
@@ -10,6 +10,9 @@ from petdns.answer.zone import Rendered, RenderedZone
 from petdns.dns.constants import AA, MIN_UDP, NOERROR, NXDOMAIN, QR
 from petdns.dns.query import IN_CLASS, QD1, QD1_AR1, edns
 from petdns.dns.wire import headers, opt_record
+
+if TYPE_CHECKING:
+    from petdns._fastloop import Table
 
 NODATA_HEADERS: Final = headers(QR | AA | NOERROR, 0, 1, 0)
 NXDOMAIN_HEADERS: Final = headers(QR | AA | NXDOMAIN, 0, 1, 0)
@@ -93,6 +96,12 @@ def _table_cut(zone: RenderedZone, data: bytes, seen: bytearray | None) -> bytes
     table = zone.mirror.table
     if table is None or zone.nodes is not table:
         return None
+    return compiled_answer(table, data, seen)
+
+
+def compiled_answer(table: Table, data: bytes, seen: bytearray | None = None) -> bytes | None:
+    """The compiled table's reply to a UDP query, None when it declines; with `seen`, the answered
+    query's type code is appended to it."""
     out = table.answer(data)
     if out is None:
         return None
