@@ -128,10 +128,22 @@ def encode_name(name: str) -> bytes:
     return b"".join(bytes([len(label)]) + label.encode() for label in name.rstrip(".").split(".")) + b"\0"
 
 
+QTYPES = {"A": 1, "NS": 2, "SOA": 6, "PTR": 12, "TXT": 16, "AAAA": 28, "SRV": 33}  # the types the files name
+
+
+def query_packet(qid: int, name: str, qtype: int, flags: int = 0) -> bytes:
+    """A plain IN query of one question, without EDNS."""
+    return (
+        struct.pack("!HHHHHH", qid & 0xFFFF, flags, 1, 0, 0, 0)
+        + encode_name(name)
+        + struct.pack("!HH", qtype, 1)
+    )
+
+
 def query_once(port: int, name: str, qtype: int = 1, timeout_s: float = 0.5) -> tuple[int, int] | None:
     """Send one UDP query to 127.0.0.1:port; (rcode, answer count) or None on timeout."""
     qid = int.from_bytes(os.urandom(2), "big")
-    packet = struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0) + encode_name(name) + struct.pack("!HH", qtype, 1)
+    packet = query_packet(qid, name, qtype)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout_s)
         try:

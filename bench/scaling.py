@@ -44,13 +44,11 @@ CPUS = {1: "0", 2: "0,1"}
 
 
 def _packets(queries: Path, limit: int) -> list[bytes]:
-    codes = {"A": 1, "AAAA": 28, "PTR": 12, "SRV": 33, "TXT": 16, "NS": 2, "SOA": 6}
-    out = []
-    for i, line in enumerate(queries.read_text().splitlines()[:limit]):
-        name, qtype = line.split()
-        head = struct.pack("!HHHHHH", i & 0xFFFF, 0x0100, 1, 0, 0, 0)
-        out.append(head + procs.encode_name(name) + struct.pack("!HH", codes[qtype], 1))
-    return out
+    lines = (line.split() for line in queries.read_text().splitlines()[:limit])
+    return [
+        procs.query_packet(i, name, procs.QTYPES[qtype], flags=0x0100)
+        for i, (name, qtype) in enumerate(lines)
+    ]
 
 
 def _clients() -> list[socket.socket]:

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import socket
-import struct
 import sys
 import tempfile
 import time
@@ -36,8 +35,7 @@ def _memory_mb(pid: int) -> dict[str, float]:
 
 def every_question(services: list[cluster.Service]) -> list[tuple[str, int]]:
     """Each (name, type) of the cluster's records once: every name the server holds, asked."""
-    codes = {"A": 1, "PTR": 12, "SRV": 33}
-    return list(dict.fromkeys((owner, codes[kind]) for owner, kind, _ in cluster.records(services)))
+    return list(dict.fromkeys((owner, procs.QTYPES[kind]) for owner, kind, _ in cluster.records(services)))
 
 
 def ask_all(port: int, questions: list[tuple[str, int]], window: int = 32) -> dict[str, float]:
@@ -45,12 +43,7 @@ def ask_all(port: int, questions: list[tuple[str, int]], window: int = 32) -> di
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.connect((procs.LOCALHOST, port))
     sock.settimeout(2.0)
-    packets = [
-        struct.pack("!HHHHHH", i & 0xFFFF, 0, 1, 0, 0, 0)
-        + procs.encode_name(name)
-        + struct.pack("!HH", qtype, 1)
-        for i, (name, qtype) in enumerate(questions)
-    ]
+    packets = [procs.query_packet(i, name, qtype) for i, (name, qtype) in enumerate(questions)]
     t0 = time.monotonic()
     answered = lost = sent = 0
     with sock:
