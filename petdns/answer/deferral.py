@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
 from petdns.answer.heads import DYNAMIC
-from petdns.schema.catalog import SvcKey
+from petdns.schema.catalog import SvcKey, last_byte
 
 # a batch touching at least this many services (or reverse addresses) defers those not rendered yet:
 # a list page (500 objects) does, a watch event does not
@@ -52,13 +52,10 @@ class Addresses:
         return (f"{prefix}.{n}" for n in range(256) if bits[n >> 3] >> (n & 7) & 1)
 
     def __contains__(self, ip: object) -> bool:
-        if not isinstance(ip, str):
+        slot = last_byte(ip) if isinstance(ip, str) else None
+        if slot is None or slot[0] != self.prefix:
             return False
-        prefix, _, last = ip.rpartition(".")
-        if prefix != self.prefix or not last.isdigit() or str(int(last)) != last or int(last) > 255:
-            return False
-        n = int(last)
-        return bool(self.bits[n >> 3] >> (n & 7) & 1)
+        return bool(self.bits[slot[1] >> 3] >> (slot[1] & 7) & 1)
 
 
 class Deferred:
@@ -110,9 +107,8 @@ class Deferred:
         stale: list[bytes] = []
         markers: dict[str, bytes | None] = {}
         for ip in ips:
-            group = reverse_group(ip)
-            last = ip[ip.rfind(".") + 1 :]
-            if group is None or not last.isdigit() or str(int(last)) != last:  # not canonical: not kept
+            group, slot = reverse_group(ip), last_byte(ip)
+            if group is None or slot is None:  # its last byte not canonical: rendered now
                 now.append(ip)
                 continue
             if group not in markers:
@@ -120,12 +116,12 @@ class Deferred:
             marker = markers[group]
             waiting = None if marker is None else groups.get(marker)
             if marker is not None and waiting is None and defer:
-                waiting = groups[marker] = Addresses(ip[: ip.rfind(".")])
+                waiting = groups[marker] = Addresses(slot[0])
                 new.append(marker)
             if marker is None or not isinstance(waiting, Addresses):
                 now.append(ip)
                 continue
-            waiting.add(int(last))
-            raw = last.encode()
+            waiting.add(slot[1])
+            raw = str(slot[1]).encode()
             stale.append(bytes((len(raw),)) + raw + marker)
         return now, new, stale

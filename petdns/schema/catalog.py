@@ -12,6 +12,21 @@ SvcKey = tuple[str, str]  # (namespace, service name)
 Refs = SvcKey | tuple[SvcKey, ...]  # one service (its canonical key object) or several
 
 
+def last_byte(ip: str) -> tuple[str, int] | None:
+    """An address whose last dot-separated part is a canonical byte (IPv4, IPv4-mapped IPv6): the text
+    before that dot and the byte; None for anything else. The two give the text back exactly."""
+    group, dot, last = ip.rpartition(".")
+    if not dot or not last.isdigit() or len(last) > 3:
+        return None
+    n = int(last)
+    return (group, n) if n < 256 and str(n) == last else None
+
+
+def _services(refs: Refs) -> tuple[SvcKey, ...]:
+    """The keys an index entry holds: one key object, or a tuple of them."""
+    return (refs,) if isinstance(refs[0], str) else refs
+
+
 class IpIndex:
     """IP -> the services it maps back to, as a dict would hold it, without a string per address: an
     address whose last dot-separated part is a canonical byte (IPv4, IPv4-mapped IPv6) is held under its
@@ -24,16 +39,8 @@ class IpIndex:
         self.groups: dict[str, dict[int, Refs]] = {}
         self.others: dict[str, Refs] = {}
 
-    @staticmethod
-    def _slot(ip: str) -> tuple[str, int] | None:
-        group, dot, last = ip.rpartition(".")
-        if not dot or not last.isdigit() or len(last) > 3:
-            return None
-        n = int(last)
-        return (group, n) if n < 256 and str(n) == last else None
-
     def get(self, ip: str) -> Refs | None:
-        slot = self._slot(ip)
+        slot = last_byte(ip)
         if slot is None:
             return self.others.get(ip)
         inner = self.groups.get(slot[0])
@@ -41,21 +48,21 @@ class IpIndex:
 
     def add(self, ip: str, key: SvcKey) -> None:
         """`key` (a canonical key object) among the services of `ip`."""
-        slot = self._slot(ip)
+        slot = last_byte(ip)
         held: dict[Any, Refs] = self.others if slot is None else self.groups.setdefault(slot[0], {})
         n = ip if slot is None else slot[1]
         refs = held.get(n)
-        held[n] = key if refs is None else (refs, key) if isinstance(refs[0], str) else (*refs, key)
+        held[n] = key if refs is None else (*_services(refs), key)
 
     def discard(self, ip: str, key: SvcKey) -> None:
         """`key` no longer among the services of `ip` (the address goes with its last one)."""
-        slot = self._slot(ip)
+        slot = last_byte(ip)
         held: dict[Any, Refs] = self.others if slot is None else self.groups.get(slot[0], {})
         n = ip if slot is None else slot[1]
         refs = held.get(n)
         if refs is None:
             return
-        keys: tuple[SvcKey, ...] = (refs,) if isinstance(refs[0], str) else refs
+        keys = _services(refs)
         rest = tuple(k for k in keys if k != key)
         if len(rest) == len(keys):
             return
@@ -125,11 +132,7 @@ class Catalog:
     def services_of_ip(self, ip: str) -> tuple[SvcKey, ...]:
         """The services an IP maps back to (ClusterIP or ready endpoint), sorted."""
         refs = self._ip_services.get(ip)
-        if refs is None:
-            return ()
-        if isinstance(refs[0], str):
-            return (refs,)
-        return tuple(sorted(refs))
+        return () if refs is None else tuple(sorted(_services(refs)))
 
     def service_ips(self, key: SvcKey) -> frozenset[str]:
         """IPs that map back to the service: its ClusterIPs and its ready endpoint addresses."""

@@ -19,6 +19,7 @@ import pytest
 from kubeapi.client import Client
 from kubeapi.paths import ENDPOINT_SLICES, SERVICES
 from localcluster.apiserver.server import ApiServer
+from petdns.answer.deferral import Deferred
 from petdns.answer.dispatch import dispatch
 from petdns.answer.fastpath import answer as python_answer
 from petdns.answer.zone import RenderedZone
@@ -261,3 +262,15 @@ async def test_a_watched_cluster_waits_after_the_list_and_follows_events(
         assert (await p.ask("p5.s5.default.svc.cluster.local")).answer  # rendered: still there
     finally:
         await stop_petdns(p)
+
+
+def test_only_addresses_with_a_canonical_last_byte_wait_with_their_24() -> None:
+    deferred = Deferred()
+    marker = b"\x012\x011\x0210\x07in-addr\x04arpa\x00"
+    now, new, stale = deferred.split_reverse(
+        ["10.1.2.3", "10.1.2.300", "10.1.2.03"], True, lambda group: marker
+    )
+    assert sorted(now) == ["10.1.2.03", "10.1.2.300"] and new == [marker] and stale == [b"\x013" + marker]
+    waiting = deferred.groups[marker]
+    assert list(waiting) == ["10.1.2.3"]
+    assert "10.1.2.3" in waiting and "10.1.2.03" not in waiting and "10.1.2.300" not in waiting
