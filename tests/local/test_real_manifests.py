@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,10 @@ def ask(local: LocalProcess, name: str, qtype: str) -> list[str]:
     return sorted(r.to_text() for rrset in reply.answer for r in rrset)
 
 
+def _answered(local: LocalProcess, name: str) -> list[str] | None:
+    return ask(local, name, "A") or None
+
+
 def check_pets(
     local: LocalProcess, namespace: str, selector: str, names: list[str], service: str
 ) -> dict[str, Any]:
@@ -61,7 +66,10 @@ def check_pets(
     for name in names:
         assert found[name]["status"]["phase"] == "Running"
         fqdn = f"{name}.{service}.{namespace}.svc.cluster.local."
-        assert ask(local, fqdn, "A") == [found[name]["status"]["podIP"]]
+        ip = found[name]["status"]["podIP"]
+        # the answer follows the pod's readiness through its EndpointSlice and the watch: soon, not at once
+        answered = wait_for(partial(_answered, local, fqdn), timeout=10, what=f"{fqdn} A")
+        assert answered == [ip]
     srv = ask(local, f"{service}.{namespace}.svc.cluster.local.", "SRV")
     targets = sorted({line.split()[-1] for line in srv})
     assert targets == sorted(f"{n}.{service}.{namespace}.svc.cluster.local." for n in names)
