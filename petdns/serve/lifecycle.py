@@ -52,4 +52,5 @@ class Lifecycle:
     async def lame_duck(self, seconds: float) -> None:
         """Wait `seconds`, or until another signal."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._hurry.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._hurry.wait()

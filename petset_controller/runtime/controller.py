@@ -246,7 +246,8 @@ class Controller:
             return
         for member in self._members():
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(member.events.flush(), timeout=1.0)
+                async with asyncio.timeout(1.0):
+                    await member.events.flush()
         await elector.release()
 
     async def sync_key(self, key: SetKey) -> float | None:

@@ -169,9 +169,8 @@ class LeaderElector:
             await asyncio.sleep(self.config.retry_period)
             deadline = self._renewed_at + self.config.renew_deadline
             try:
-                renewed = await asyncio.wait_for(
-                    self.try_acquire_or_renew(), timeout=max(deadline - self.monotonic(), 0.001)
-                )
+                async with asyncio.timeout(max(deadline - self.monotonic(), 0.001)):
+                    renewed = await self.try_acquire_or_renew()
             except (ApiError, TimeoutError) as err:
                 log.warning("lease %s/%s not renewed: %s", self.config.namespace, self.config.name, err)
                 renewed = False

@@ -108,6 +108,38 @@ async def test_get_waits_in_real_time_for_a_short_delay() -> None:
     assert await asyncio.wait_for(queue.get(), 1) == "a"
 
 
+async def test_a_cancel_that_arrives_with_a_key_is_not_lost() -> None:
+    # the wake-up and the cancel land in the same loop turn while the queue also waits for a delayed
+    # key (a timed wait): the waiter must end cancelled, and the key stays queued for the next worker
+    queue, _ = _queue()
+    queue.add_after("later", 3600)
+    waiter = asyncio.create_task(queue.get())
+    for _ in range(3):
+        await asyncio.sleep(0)
+    queue.add("now")
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert queue.get_nowait() == "now"
+
+
+async def test_workers_stop_when_cancelled_as_a_key_arrives() -> None:
+    queue, _ = _queue()
+    queue.add_after("later", 3600)
+    seen: list[str] = []
+
+    async def sync(key: str) -> None:
+        seen.append(key)
+
+    running = asyncio.create_task(Workers(queue, sync, on_error=lambda key, err: None).run(4))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    queue.add("now")
+    running.cancel()
+    done, _ = await asyncio.wait([running], timeout=2)
+    assert done == {running} and running.cancelled()
+
+
 async def test_shut_down_drains_then_stops() -> None:
     queue, _ = _queue()
     queue.add("a")

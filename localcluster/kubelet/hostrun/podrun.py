@@ -286,7 +286,8 @@ class PodRun:
     async def _kill(self, proc: asyncio.subprocess.Process, grace: float) -> None:
         signal_process(proc, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(exited(proc), max(grace, 0.0))
+            async with asyncio.timeout(max(grace, 0.0)):
+                await exited(proc)
         signal_process(proc, signal.SIGKILL)
 
     # --- stopping --------------------------------------------------------------------------------------
@@ -310,7 +311,8 @@ class PodRun:
             waits = [exited(r.proc) for r in (*self.init, *self.containers) if r.proc]
             if waits:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.gather(*waits), max(deadline - time.monotonic(), 0.0))
+                    async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
+                        await asyncio.gather(*waits)
         await self.kill()
 
     async def _pre_stop(self, run: ContainerRun, deadline: float) -> None:
@@ -322,7 +324,8 @@ class PodRun:
             return
         proc = await self.sandbox.exec(run.plan, run.plan.pre_stop)
         try:
-            await asyncio.wait_for(proc.communicate(), max(deadline - time.monotonic(), 0.0))
+            async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
+                await proc.communicate()
         except TimeoutError:
             signal_process(proc, signal.SIGKILL)
 
@@ -334,7 +337,8 @@ class PodRun:
         if self._task is not None and not self._task.done():
             if any(c.proc is not None for c in (*self.init, *self.containers)):  # let it see the ends
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._task), 2.0)
+                    async with asyncio.timeout(2.0):
+                        await asyncio.shield(self._task)
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         self._stopped()

@@ -87,7 +87,8 @@ async def _exec(action: Mapping[str, Any], enter_argv: Sequence[str] | None, tim
     except OSError as err:
         return ProbeResult(False, f'exec: "{command[0]}": {err.strerror}')
     try:
-        output, _ = await asyncio.wait_for(process.communicate(), timeout)
+        async with asyncio.timeout(timeout):
+            output, _ = await process.communicate()
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
@@ -100,7 +101,8 @@ async def _exec(action: Mapping[str, Any], enter_argv: Sequence[str] | None, tim
 async def _tcp(host: str, port: int, timeout: float) -> ProbeResult:
     address = _hostport(host, port)
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(host, port)
     except TimeoutError:
         return ProbeResult(False, f"dial tcp {address}: i/o timeout")
     except OSError as err:

@@ -87,7 +87,8 @@ class Sandbox:
             raise SandboxError(f"cannot start the sandbox: {err}") from err
         assert proc.stdout is not None and proc.stderr is not None
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT)
+            async with asyncio.timeout(READY_TIMEOUT):
+                line = await proc.stdout.readline()
         except TimeoutError:
             line = b""
         if line.strip() != b"ready":
@@ -140,7 +141,8 @@ class Sandbox:
         # the namespace's first process ends after every other process of it: `unshare` reaps it and
         # exits by itself (killing `unshare` first would leave it to whoever adopts it)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.unshare.wait(), KILL_WAIT)
+            async with asyncio.timeout(KILL_WAIT):
+                await self.unshare.wait()
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.unshare.pid, signal.SIGKILL)
         await self.unshare.wait()
