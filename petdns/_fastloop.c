@@ -532,7 +532,7 @@ static PyObject *table_cut(Table *t, PyObject *args) {
     if (v < 0) Py_RETURN_FALSE;
     cut c = {.limit = (uint16_t)limit, .variant = (uint16_t)v, .len = (uint16_t)body.n};
     memcpy(c.tail, tail.p, 4);
-    const uint8_t *cuts = cuts_of(e), *end = e->data + e->wlen + TYPE_LEN * e->ntypes + CUT_LEN * e->ncuts;
+    const uint8_t *cuts = cuts_of(e), *end = bodies_of(e);
     size_t bodies = 0;
     for (const uint8_t *r = types_of(e); r < cuts; r += TYPE_LEN) {
         uint16_t len;
