@@ -5,12 +5,14 @@ Nesting is bounded at MAX_DEPTH collections (objects and lists): the deepest rea
 objects, CRDs with their OpenAPI schemas, stay far below it, and every later stage (model, merge
 patches, the encoder) may then recurse safely. YAML is checked while it is composed, before the
 composer's recursion gets deep, and aliases count with the depth of what they name; JSON is parsed
-by orjson (itself capped at 1024 levels, no Python recursion) and then measured without recursion.
+by orjson (itself capped at 1024 levels, no Python recursion) and then measured on its text with bytes
+operations (no walk of the decoded value: a 25 MB objects file is measured in a fraction of the time).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -20,6 +22,9 @@ from kubeapi import codec
 
 MAX_DEPTH = 100
 MAX_BODY_BYTES = 3 * 1024 * 1024  # the Kubernetes API server's request body limit
+_NOT_STRUCTURE = bytes(range(256)).translate(None, b'"[]{}')
+_STRING = re.compile(rb'"[^"]*"')
+_LEAF = re.compile(rb"\[\]|\{\}")
 
 
 class DecodeError(ValueError):
@@ -79,6 +84,21 @@ def depth(value: Any) -> int:
     return deepest
 
 
+def text_depth(text: bytes, limit: int) -> int:
+    """How many collections deep a valid JSON text nests (`depth` of its value), or limit + 1 once it
+    is deeper than `limit`. Escaped backslashes and quotes go first (a run of backslashes pairs from
+    its start, as a parser reads it), then everything but quotes and brackets; what is left of the
+    strings then holds only brackets and goes whole, and each pass over the brackets removes the
+    innermost collections, one level."""
+    marks = text.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    brackets = _STRING.sub(b"", marks.replace(b'""', b""))  # two quotes in a row: one string or two joined
+    levels = 0
+    while brackets and levels <= limit:
+        brackets = _LEAF.sub(b"", brackets)
+        levels += 1
+    return levels
+
+
 def load_json(
     data: str | bytes, what: str, *, max_depth: int = MAX_DEPTH, max_bytes: int | None = None
 ) -> Any:
@@ -95,7 +115,7 @@ def load_json(
         raise DecodeError(what, "JSON", "depth", _too_deep(max_depth)) from None
     except ValueError as err:  # bytes that are not UTF-8
         raise DecodeError(what, "JSON", "syntax", str(err)) from None
-    if depth(value) > max_depth:
+    if text_depth(data.encode() if isinstance(data, str) else data, max_depth) > max_depth:
         raise DecodeError(what, "JSON", "depth", _too_deep(max_depth))
     return value
 

@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+from typing import Any
 
-from kubeapi.decode import MAX_DEPTH, DecodeError, depth, load_json, load_yaml, load_yaml_documents
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kubeapi.decode import (
+    MAX_DEPTH,
+    DecodeError,
+    depth,
+    load_json,
+    load_yaml,
+    load_yaml_documents,
+    text_depth,
+)
+
+# strings made of what a text scan could mistake for structure: quotes, brackets, backslashes, escapes
+TRICKY = st.text(
+    alphabet=st.sampled_from(['"', "\\", "[", "]", "{", "}", "a", "\n", "/", "\u00e9", "\U0001f600"])
+)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | TRICKY,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TRICKY, inner, max_size=4),
+    max_leaves=40,
+)
 
 
 def nested_json(levels: int) -> str:
@@ -38,6 +62,32 @@ def test_deep_yaml_is_one_error_naming_the_input_and_the_place(text: object, lev
     assert str(err).startswith(f"deep.yaml: YAML nested more than {MAX_DEPTH} levels deep at line ")
     with pytest.raises(DecodeError):
         load_yaml(source.encode(), "deep.yaml")
+
+
+@given(JSON_VALUES, st.sampled_from(["compact", "spaced", "ascii", "orjson"]), st.integers(0, 8))
+def test_the_depth_read_from_the_text_is_the_depth_of_the_value(value: Any, style: str, limit: int) -> None:
+    text = {
+        "compact": lambda: json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode(),
+        "spaced": lambda: json.dumps(value, indent=2, ensure_ascii=False).encode(),
+        "ascii": lambda: json.dumps(value).encode(),
+        "orjson": lambda: orjson.dumps(value),
+    }[style]()
+    assert text_depth(text, 1000) == depth(value)
+    assert text_depth(text, limit) == min(depth(value), limit + 1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        r'["\\", "]]]"]',  # an escaped backslash ends before the quote that closes the string
+        r'{"a\"[[": "\\\"{{"}',  # escaped quotes inside, then brackets inside
+        r'["", "", "[", "", "]"]',  # empty strings beside strings of brackets
+        r'["\u005c", ["\u0022"]]',  # a backslash and a quote written as \u escapes
+    ],
+)
+def test_strings_that_look_like_structure_do_not_count(text: str) -> None:
+    assert text_depth(text.encode(), MAX_DEPTH) == depth(json.loads(text))
+    assert load_json(text, "x", max_depth=depth(json.loads(text))) == json.loads(text)
 
 
 def test_the_limit_itself_is_allowed() -> None:
