@@ -141,9 +141,7 @@ class Catalog:
             return frozenset()
         ips = set(svc.cluster_ips)
         for sl in self.slices_of(key):
-            for ep in sl.endpoints:
-                if ep.ready:
-                    ips.update(ep.addresses)
+            ips.update(sl.ready_addresses())
         return frozenset(ips)
 
     # -- writes --------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import enum
 import ipaddress
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
@@ -113,11 +113,42 @@ class EndpointSlice:
         ):
             object.__setattr__(self, field, value)
 
+    @classmethod
+    def of_packed(  # noqa: PLR0917
+        cls, namespace: str, name: str, service: str, address_type: str, packed: str, ports: tuple[Port, ...]
+    ) -> EndpointSlice:
+        """A slice from endpoints already packed (`pack_endpoints` of them, a string)."""
+        made = cls.__new__(cls)
+        for field, value in (
+            ("namespace", namespace),
+            ("name", name),
+            ("service", service),
+            ("address_type", address_type),
+            ("packed", packed),
+            ("ports", ports),
+        ):
+            object.__setattr__(made, field, value)
+        return made
+
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:
         """The endpoints, unpacked (new tuples at each call: read it once per use)."""
         packed = self.packed
         return packed if isinstance(packed, tuple) else unpack_endpoints(packed)
+
+    def ready_addresses(self) -> Iterator[str]:
+        """The addresses of the ready endpoints, in order (read from the packed string as it is)."""
+        packed = self.packed
+        if isinstance(packed, tuple):
+            for ep in packed:
+                if ep.ready:
+                    yield from ep.addresses
+            return
+        for record in packed.split(_RECORD) if packed else ():
+            if record[0] == "1":
+                addresses = record.split(_FIELD, 2)[1]
+                if addresses:
+                    yield from addresses.split(",")
 
 
 _FIELD: Final = "\x1f"  # between an endpoint's fields
@@ -223,25 +254,43 @@ def _slice(raw: Mapping[str, Any], meta: Mapping[str, Any], namespace: str, name
     if address_type not in ("IPv4", "IPv6", "FQDN"):
         raise ModelError("addressType", f"unknown address type {address_type!r}")
     version = None if address_type == "FQDN" else 4 if address_type == "IPv4" else 6
+    items = _list(raw, "endpoints", "endpoints")
+    ports = tuple(
+        _port(p, f"ports[{i}]", slice_port=True) for i, p in enumerate(_list(raw, "ports", "ports"))
+    )
+    packed = _packed_plain(items) if version == 4 else None
+    if packed is not None:
+        return EndpointSlice.of_packed(namespace, name, service, address_type, packed, ports)
     endpoints = []
-    for i, ep in enumerate(_list(raw, "endpoints", "endpoints")):
+    for i, ep in enumerate(items):
         try:
             endpoints.append(_endpoint(ep, version))
         except ModelError as err:  # field paths are made only for the message
             raise ModelError(f"endpoints[{i}]{err.field}", err.message) from None
-    ports = tuple(
-        _port(p, f"ports[{i}]", slice_port=True) for i, p in enumerate(_list(raw, "ports", "ports"))
-    )
     return EndpointSlice(namespace, name, service, address_type, tuple(endpoints), ports)
+
+
+def _packed_plain(items: list[Any]) -> str | None:
+    """`pack_endpoints` of a slice's endpoints when every one has the common shape (`_plain_fields`),
+    made from the raw values at once; None otherwise."""
+    records = []
+    for ep in items:
+        plain = _plain_fields(ep) if ep.__class__ is dict else None
+        if plain is None:
+            return None
+        addresses, ready, hostname = plain
+        records.append(f"{'1' if ready else ''}{_FIELD}{','.join(addresses)}{_FIELD}{hostname}{_FIELD}")
+    return _RECORD.join(records)
 
 
 def _endpoint(ep: object, version: int | None) -> Endpoint:
     """One endpoint of a slice (`version` None: FQDN, no addresses); errors name the field after
     `endpoints[i]`."""
     if ep.__class__ is dict and version == 4:
-        plain = _plain_endpoint(ep, version)
-        if plain is not None:
-            return plain
+        plain = _plain_fields(ep)
+        if plain is not None:  # copies of the strings, as `_ip` and `_str` make
+            copied = tuple([a.encode().decode() for a in plain[0]])
+            return Endpoint(copied, plain[1], plain[2].encode().decode() if plain[2] else "", "")
     if not isinstance(ep, Mapping):
         raise ModelError("", "not an object")
     addresses = _list(ep, "addresses", ".addresses")
@@ -265,10 +314,11 @@ def _endpoint(ep: object, version: int | None) -> Endpoint:
     return Endpoint(addrs, ready is not False, hostname, pod_name)
 
 
-def _plain_endpoint(ep: dict[str, Any], version: int) -> Endpoint | None:
-    """`_endpoint` of the common shape (IPv4, plain JSON values), read without the general helpers
-    (100k endpoints: a second of a start-up); None for anything else, which `_endpoint` reads (and
-    whose errors it names)."""
+def _plain_fields(ep: dict[str, Any]) -> tuple[list[str], bool, str] | None:
+    """An IPv4 endpoint of the common shape (plain JSON values, a hostname, no pod name kept): its
+    addresses, whether ready and its hostname, read without the general helpers (100k endpoints: a
+    second of a start-up); None for anything else, which `_endpoint` reads (and whose errors it
+    names)."""
     addresses = ep.get("addresses")
     conditions = ep.get("conditions")
     hostname = ep.get("hostname")
@@ -285,8 +335,7 @@ def _plain_endpoint(ep: dict[str, Any], version: int) -> Endpoint | None:
     ready = conditions.get("ready")
     if ready is not None and ready.__class__ is not bool:
         return None
-    addrs = tuple([a.encode().decode() for a in addresses])  # copies, as `_ip` and `_str` make
-    return Endpoint(addrs, ready is not False, hostname.encode().decode() if hostname else "", "")
+    return addresses, ready is not False, hostname
 
 
 def _pod(raw: Mapping[str, Any], meta: Mapping[str, Any], namespace: str, name: str) -> Pod:

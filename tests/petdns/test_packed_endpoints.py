@@ -3,10 +3,22 @@ fields hold, and slices compare and hash by their endpoints as before."""
 
 from __future__ import annotations
 
+from types import MappingProxyType
+from typing import Any
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from petdns.schema.model import Endpoint, EndpointSlice, Port, from_raw, pack_endpoints
+from petdns.schema.model import (
+    SERVICE_NAME_LABEL,
+    Endpoint,
+    EndpointSlice,
+    ModelError,
+    Port,
+    from_raw,
+    pack_endpoints,
+)
 
 PORTS = (Port("http", 80, "tcp"),)
 text = st.text(alphabet=st.sampled_from("ab-1.:,\x1e\x1f é"), max_size=6)
@@ -66,3 +78,51 @@ def test_a_slice_read_from_the_api_keeps_every_endpoint_field() -> None:
         Endpoint(("10.1.0.6",), False, "web-1", ""),
         Endpoint(("10.1.0.7",), True, "", "web-x7"),
     )
+
+
+octet = st.integers(0, 255).map(str)
+ipv4 = st.tuples(octet, octet, octet, octet).map(".".join)
+raw_endpoint = st.fixed_dictionaries(
+    {"addresses": st.lists(ipv4 | st.sampled_from(["10.0.0.01", "::1", "10.0.0.1\n"]), max_size=2)},
+    optional={
+        "conditions": st.fixed_dictionaries({}, optional={"ready": st.booleans()}),
+        "hostname": st.sampled_from(["web-0", "web-1", "", "a" * 63]),
+        "targetRef": st.fixed_dictionaries(
+            {"kind": st.just("Pod"), "name": st.sampled_from(["web-x7", "p"])}
+        ),
+    },
+)
+
+
+def _raw_slice(endpoints: list[Any]) -> dict[str, Any]:
+    return {
+        "kind": "EndpointSlice",
+        "metadata": {"name": "web-abc", "namespace": "default", "labels": {SERVICE_NAME_LABEL: "web"}},
+        "addressType": "IPv4",
+        "endpoints": endpoints,
+        "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+    }
+
+
+@given(st.lists(raw_endpoint, max_size=6))
+def test_a_slice_packed_from_raw_values_is_the_slice_read_field_by_field(eps: list[dict[str, Any]]) -> None:
+    # plain dicts take the packing shortcut; the same endpoints as read-only mappings take the general
+    # reading, endpoint by endpoint: both give the same slice, or the same error
+    try:
+        general = from_raw(_raw_slice([MappingProxyType(ep) for ep in eps]))
+    except ModelError as err:
+        with pytest.raises(ModelError) as caught:
+            from_raw(_raw_slice(eps))
+        assert (caught.value.field, caught.value.message) == (err.field, err.message)
+        return
+    fast = from_raw(_raw_slice(eps))
+    assert isinstance(fast, EndpointSlice) and isinstance(general, EndpointSlice)
+    assert fast == general and fast.packed == general.packed and fast.endpoints == general.endpoints
+    ready = [a for ep in general.endpoints if ep.ready for a in ep.addresses]
+    assert list(fast.ready_addresses()) == ready
+
+
+@given(endpoints)
+def test_ready_addresses_are_those_of_the_ready_endpoints(given_endpoints: tuple[Endpoint, ...]) -> None:
+    sl = EndpointSlice("ns", "web-abc", "web", "IPv4", given_endpoints, PORTS)
+    assert list(sl.ready_addresses()) == [a for ep in given_endpoints if ep.ready for a in ep.addresses]
