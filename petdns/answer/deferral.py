@@ -23,6 +23,7 @@ from petdns.schema.catalog import SvcKey, last_byte
 # a list page (500 objects) does, a watch event does not
 DEFER_FROM: Final = 256
 MARKER: Final = (DYNAMIC,)  # the node at a marker's name (found by identity)
+_LABELS: Final = [bytes((len(str(n)),)) + str(n).encode() for n in range(256)]  # a last byte's wire label
 
 
 def reverse_group(ip: str) -> str | None:
@@ -101,27 +102,38 @@ class Deferred:
         """Touched addresses: (those whose PTR names are to be rendered now, the markers of the /24s
         that start to wait (with `defer`), the reverse names whose renderings are to be cleared: those
         of the addresses that wait). `marker_of`: a /24's marker, None where it may not wait."""
-        groups = self.groups
         now: list[str] = []
         new: list[bytes] = []
         stale: list[bytes] = []
-        markers: dict[str, bytes | None] = {}
+        by_prefix: dict[str, tuple[bytes, Addresses] | None] = {}  # an address's /24 by its first bytes
         for ip in ips:
-            group, slot = reverse_group(ip), last_byte(ip)
-            if group is None or slot is None:  # its last byte not canonical: rendered now
+            slot = last_byte(ip)
+            if slot is None:  # its last byte not canonical: rendered now
                 now.append(ip)
                 continue
-            if group not in markers:
-                markers[group] = marker_of(group)
-            marker = markers[group]
-            waiting = None if marker is None else groups.get(marker)
-            if marker is not None and waiting is None and defer:
-                waiting = groups[marker] = Addresses(slot[0])
-                new.append(marker)
-            if marker is None or not isinstance(waiting, Addresses):
+            prefix, last = slot
+            if prefix in by_prefix:
+                found = by_prefix[prefix]
+            else:
+                found = by_prefix[prefix] = self._waiting_group(ip, prefix, defer, marker_of, new)
+            if found is None:
                 now.append(ip)
                 continue
-            waiting.add(slot[1])
-            raw = str(slot[1]).encode()
-            stale.append(bytes((len(raw),)) + raw + marker)
+            found[1].add(last)
+            stale.append(_LABELS[last] + found[0])
         return now, new, stale
+
+    def _waiting_group(
+        self, ip: str, prefix: str, defer: bool, marker_of: Callable[[str], bytes | None], new: list[bytes]
+    ) -> tuple[bytes, Addresses] | None:
+        """The marker and the waiting addresses of an address's /24 (made, its marker added to `new`,
+        with `defer`); None when its PTR name is to be rendered now."""
+        group = reverse_group(ip)
+        marker = None if group is None else marker_of(group)
+        if marker is None:
+            return None
+        waiting = self.groups.get(marker)
+        if waiting is None and defer:
+            waiting = self.groups[marker] = Addresses(prefix)
+            new.append(marker)
+        return (marker, waiting) if isinstance(waiting, Addresses) else None
