@@ -23,8 +23,8 @@ from kubeapi import codec
 MAX_DEPTH = 100
 MAX_BODY_BYTES = 3 * 1024 * 1024  # the Kubernetes API server's request body limit
 _NOT_STRUCTURE = bytes(range(256)).translate(None, b'"[]{}')
+_ONE_BRACKET = bytes.maketrans(b"{}", b"[]")  # depth counts collections, whichever bracket
 _STRING = re.compile(rb'"[^"]*"')
-_LEAF = re.compile(rb"\[\]|\{\}")
 
 
 class DecodeError(ValueError):
@@ -87,14 +87,16 @@ def depth(value: Any) -> int:
 def text_depth(text: bytes, limit: int) -> int:
     """How many collections deep a valid JSON text nests (`depth` of its value), or limit + 1 once it
     is deeper than `limit`. Escaped backslashes and quotes go first (a run of backslashes pairs from
-    its start, as a parser reads it), then everything but quotes and brackets; what is left of the
-    strings then holds only brackets and goes whole, and each pass over the brackets removes the
-    innermost collections, one level."""
-    marks = text.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    its start, as a parser reads it), then everything but quotes and brackets, and every bracket
+    becomes a square one; what is left of the strings then holds only brackets and goes whole. Each
+    pass then removes the empty collections, pairs that were adjacent before it: one level."""
+    if b"\\" in text:
+        text = text.replace(b"\\\\", b"").replace(b'\\"', b"")
+    marks = text.translate(_ONE_BRACKET, _NOT_STRUCTURE)
     brackets = _STRING.sub(b"", marks.replace(b'""', b""))  # two quotes in a row: one string or two joined
     levels = 0
     while brackets and levels <= limit:
-        brackets = _LEAF.sub(b"", brackets)
+        brackets = brackets.replace(b"[]", b"")
         levels += 1
     return levels
 
