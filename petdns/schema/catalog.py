@@ -10,16 +10,15 @@ from petdns.schema.names import dashed
 SvcKey = tuple[str, str]  # (namespace, service name)
 Refs = SvcKey | tuple[SvcKey, ...]  # one service (its canonical key object) or several
 GROUP = 256  # the addresses of a /24
+_BYTES = {str(n): n for n in range(GROUP)}  # a byte's canonical text: no sign, no leading zero
 
 
 def last_byte(ip: str) -> tuple[str, int] | None:
     """An address whose last dot-separated part is a canonical byte (IPv4, IPv4-mapped IPv6): the text
     before that dot and the byte; None for anything else. The two give the text back exactly."""
     group, dot, last = ip.rpartition(".")
-    if not dot or not last.isdigit() or len(last) > 3:
-        return None
-    n = int(last)
-    return (group, n) if n < 256 and str(n) == last else None
+    n = _BYTES.get(last) if dot else None
+    return None if n is None else (group, n)
 
 
 def _services(refs: Refs) -> tuple[SvcKey, ...]:
