@@ -9,8 +9,9 @@ from petdns.explain.near import distance, near
 from petdns.explain.report import Cause, Diagnosis, Record
 from petdns.explain.services import View
 from petdns.schema.lookup import lookup, resolve
-from petdns.schema.model import Endpoint, Service, ServiceKind
+from petdns.schema.model import Service, ServiceKind
 from petdns.schema.names import Kind, Parsed, parse, split, undashed
+from petdns.schema.packing import Endpoint
 from petdns.schema.records import RR
 from petdns.settings.values import REVERSE_ZONES, PodsMode
 

@@ -9,8 +9,9 @@ from petdns.explain.facts import Facts, PodFacts, ServiceFacts, matches, show
 from petdns.explain.near import near
 from petdns.explain.report import Diagnosis
 from petdns.schema.catalog import Catalog
-from petdns.schema.model import Endpoint, Port, Service, ServiceKind
+from petdns.schema.model import Port, Service, ServiceKind
 from petdns.schema.names import Parsed
+from petdns.schema.packing import Endpoint
 from petdns.schema.records import endpoint_label
 from petdns.settings.values import Settings
 

@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
+from petdns.schema.packing import FIELD, RECORD, Endpoint, pack_endpoints, ready_addresses, unpack_endpoints
+
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 _PORT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
@@ -64,19 +66,6 @@ class Service:
     cluster_ips: tuple[str, ...]
     ports: tuple[Port, ...]
     external_name: str = ""
-
-
-class Endpoint(NamedTuple):
-    """One EndpointSlice endpoint: ready means `conditions.ready` true or absent.
-
-    `pod_name` (from targetRef) is kept only for endpoints without a hostname: only they can be named
-    after their pod.
-    """
-
-    addresses: tuple[str, ...]
-    ready: bool
-    hostname: str
-    pod_name: str
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -138,48 +127,7 @@ class EndpointSlice:
 
     def ready_addresses(self) -> Iterator[str]:
         """The addresses of the ready endpoints, in order (read from the packed string as it is)."""
-        packed = self.packed
-        if isinstance(packed, tuple):
-            for ep in packed:
-                if ep.ready:
-                    yield from ep.addresses
-            return
-        for record in packed.split(_RECORD) if packed else ():
-            if record[0] == "1":
-                addresses = record.split(_FIELD, 2)[1]
-                if addresses:
-                    yield from addresses.split(",")
-
-
-_FIELD: Final = "\x1f"  # between an endpoint's fields
-_RECORD: Final = "\x1e"  # between endpoints
-
-
-def pack_endpoints(endpoints: tuple[Endpoint, ...]) -> str | tuple[Endpoint, ...]:
-    """Endpoints as one string: per endpoint, "1" when ready, its addresses joined by commas, its
-    hostname and its pod name, apart by `_FIELD`, endpoints apart by `_RECORD`; the tuple itself when
-    a field holds a separator (or an address a comma), which the string could not give back."""
-    parts = []
-    for ep in endpoints:
-        addresses = ",".join(ep.addresses)
-        part = f"{'1' if ep.ready else ''}{_FIELD}{addresses}{_FIELD}{ep.hostname}{_FIELD}{ep.pod_name}"
-        commas = len(ep.addresses) - 1 if ep.addresses else 0
-        if part.count(_FIELD) != 3 or _RECORD in part or addresses.count(",") != commas or "" in ep.addresses:
-            return endpoints
-        parts.append(part)
-    return _RECORD.join(parts)
-
-
-def unpack_endpoints(packed: str) -> tuple[Endpoint, ...]:
-    """`pack_endpoints` undone."""
-    if not packed:
-        return ()
-    out = []
-    for record in packed.split(_RECORD):
-        ready, addresses, hostname, pod_name = record.split(_FIELD)
-        addrs = tuple(addresses.split(",")) if addresses else ()
-        out.append(Endpoint(addrs, ready == "1", hostname, pod_name))
-    return tuple(out)
+        return ready_addresses(self.packed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,8 +227,8 @@ def _packed_plain(items: list[Any]) -> str | None:
         if plain is None:
             return None
         addresses, ready, hostname = plain
-        records.append(f"{'1' if ready else ''}{_FIELD}{','.join(addresses)}{_FIELD}{hostname}{_FIELD}")
-    return _RECORD.join(records)
+        records.append(f"{'1' if ready else ''}{FIELD}{','.join(addresses)}{FIELD}{hostname}{FIELD}")
+    return RECORD.join(records)
 
 
 def _endpoint(ep: object, version: int | None) -> Endpoint:

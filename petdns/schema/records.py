@@ -9,8 +9,9 @@ from typing import NamedTuple
 
 from petdns.dns.constants import AAAA, CNAME, NS, PTR, SOA, SRV, TXT, TYPE_NAMES, A
 from petdns.schema.catalog import Catalog, SvcKey
-from petdns.schema.model import Endpoint, Port, Service, ServiceKind
+from petdns.schema.model import Port, Service, ServiceKind
 from petdns.schema.names import Parsed, dashed, reverse_name, undashed
+from petdns.schema.packing import Endpoint
 from petdns.settings.values import SCHEMA_VERSION, VERSION_TTL, PodsMode, Settings
 
 SOA_TIMERS = (7200, 1800, 86400)

@@ -10,15 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from petdns.schema.model import (
-    SERVICE_NAME_LABEL,
-    Endpoint,
-    EndpointSlice,
-    ModelError,
-    Port,
-    from_raw,
-    pack_endpoints,
-)
+from petdns.schema.model import SERVICE_NAME_LABEL, EndpointSlice, ModelError, Port, from_raw
+from petdns.schema.packing import Endpoint, pack_endpoints
 
 PORTS = (Port("http", 80, "tcp"),)
 text = st.text(alphabet=st.sampled_from("ab-1.:,\x1e\x1f é"), max_size=6)

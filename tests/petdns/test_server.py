@@ -128,7 +128,8 @@ async def _raw_udp(port: int, payload: bytes, timeout: float = 1.0) -> bytes | N
 
 
 def _big_zone(pets: int) -> RenderedZone:
-    from petdns.schema.model import Endpoint, EndpointSlice, Namespace, Port, Service, ServiceKind  # noqa: PLC0415
+    from petdns.schema.model import EndpointSlice, Namespace, Port, Service, ServiceKind  # noqa: PLC0415
+    from petdns.schema.packing import Endpoint  # noqa: PLC0415
 
     web = (Port("web", 80, "tcp"),)
     endpoints = tuple(

@@ -22,7 +22,8 @@ from petdns.answer.dispatch import full
 from petdns.answer.zone import RenderedZone
 from petdns.forward.forwarder import ForwardConfig, Forwarder
 from petdns.forward.upstreams import Routes, parse_upstream
-from petdns.schema.model import Endpoint, EndpointSlice, Namespace, Port, Service, ServiceKind
+from petdns.schema.model import EndpointSlice, Namespace, Port, Service, ServiceKind
+from petdns.schema.packing import Endpoint
 from petdns.serve.transport import DnsServer
 from petdns.settings.values import Settings
 from tests.petdns.conftest import FIXED_NOW

@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from petdns.answer.zone import RenderedZone
 from petdns.schema.model import (
-    Endpoint,
     EndpointSlice,
     KubeObject,
     Namespace,
@@ -17,6 +16,7 @@ from petdns.schema.model import (
     ServiceKind,
     object_key,
 )
+from petdns.schema.packing import Endpoint
 from petdns.settings.values import PodsMode, Settings
 
 NOW = 1_800_000_000
