@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
-from petdns.schema.packing import FIELD, RECORD, Endpoint, pack_endpoints, ready_addresses, unpack_endpoints
+from petdns.schema.packing import RECORD, Endpoint, pack_endpoints, ready_addresses, record, unpack_endpoints
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
@@ -92,15 +92,7 @@ class EndpointSlice:
         endpoints: tuple[Endpoint, ...],
         ports: tuple[Port, ...],
     ) -> None:
-        for field, value in (
-            ("namespace", namespace),
-            ("name", name),
-            ("service", service),
-            ("address_type", address_type),
-            ("packed", pack_endpoints(endpoints)),
-            ("ports", ports),
-        ):
-            object.__setattr__(self, field, value)
+        self._fill(namespace, name, service, address_type, pack_endpoints(endpoints), ports)
 
     @classmethod
     def of_packed(  # noqa: PLR0917
@@ -108,6 +100,18 @@ class EndpointSlice:
     ) -> EndpointSlice:
         """A slice from endpoints already packed (`pack_endpoints` of them, a string)."""
         made = cls.__new__(cls)
+        made._fill(namespace, name, service, address_type, packed, ports)
+        return made
+
+    def _fill(  # noqa: PLR0917
+        self,
+        namespace: str,
+        name: str,
+        service: str,
+        address_type: str,
+        packed: str | tuple[Endpoint, ...],
+        ports: tuple[Port, ...],
+    ) -> None:
         for field, value in (
             ("namespace", namespace),
             ("name", name),
@@ -116,8 +120,7 @@ class EndpointSlice:
             ("packed", packed),
             ("ports", ports),
         ):
-            object.__setattr__(made, field, value)
-        return made
+            object.__setattr__(self, field, value)
 
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:
@@ -203,18 +206,18 @@ def _slice(raw: Mapping[str, Any], meta: Mapping[str, Any], namespace: str, name
         raise ModelError("addressType", f"unknown address type {address_type!r}")
     version = None if address_type == "FQDN" else 4 if address_type == "IPv4" else 6
     items = _list(raw, "endpoints", "endpoints")
-    ports = tuple(
-        _port(p, f"ports[{i}]", slice_port=True) for i, p in enumerate(_list(raw, "ports", "ports"))
-    )
     packed = _packed_plain(items) if version == 4 else None
-    if packed is not None:
-        return EndpointSlice.of_packed(namespace, name, service, address_type, packed, ports)
     endpoints = []
-    for i, ep in enumerate(items):
+    for i, ep in enumerate(items if packed is None else ()):
         try:
             endpoints.append(_endpoint(ep, version))
         except ModelError as err:  # field paths are made only for the message
             raise ModelError(f"endpoints[{i}]{err.field}", err.message) from None
+    ports = tuple(
+        _port(p, f"ports[{i}]", slice_port=True) for i, p in enumerate(_list(raw, "ports", "ports"))
+    )
+    if packed is not None:
+        return EndpointSlice.of_packed(namespace, name, service, address_type, packed, ports)
     return EndpointSlice(namespace, name, service, address_type, tuple(endpoints), ports)
 
 
@@ -227,7 +230,7 @@ def _packed_plain(items: list[Any]) -> str | None:
         if plain is None:
             return None
         addresses, ready, hostname = plain
-        records.append(f"{'1' if ready else ''}{FIELD}{','.join(addresses)}{FIELD}{hostname}{FIELD}")
+        records.append(record(ready, ",".join(addresses), hostname, ""))
     return RECORD.join(records)
 
 

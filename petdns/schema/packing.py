@@ -32,12 +32,17 @@ def pack_endpoints(endpoints: tuple[Endpoint, ...]) -> str | tuple[Endpoint, ...
     parts = []
     for ep in endpoints:
         addresses = ",".join(ep.addresses)
-        part = f"{'1' if ep.ready else ''}{FIELD}{addresses}{FIELD}{ep.hostname}{FIELD}{ep.pod_name}"
+        part = record(ep.ready, addresses, ep.hostname, ep.pod_name)
         commas = len(ep.addresses) - 1 if ep.addresses else 0
         if part.count(FIELD) != 3 or RECORD in part or addresses.count(",") != commas or "" in ep.addresses:
             return endpoints
         parts.append(part)
     return RECORD.join(parts)
+
+
+def record(ready: bool, addresses: str, hostname: str, pod_name: str) -> str:
+    """One endpoint's record (`addresses` joined by commas), as `pack_endpoints` lays it out."""
+    return f"{'1' if ready else ''}{FIELD}{addresses}{FIELD}{hostname}{FIELD}{pod_name}"
 
 
 def unpack_endpoints(packed: str) -> tuple[Endpoint, ...]:

@@ -119,3 +119,11 @@ def test_a_slice_packed_from_raw_values_is_the_slice_read_field_by_field(eps: li
 def test_ready_addresses_are_those_of_the_ready_endpoints(given_endpoints: tuple[Endpoint, ...]) -> None:
     sl = EndpointSlice("ns", "web-abc", "web", "IPv4", given_endpoints, PORTS)
     assert list(sl.ready_addresses()) == [a for ep in given_endpoints if ep.ready for a in ep.addresses]
+
+
+def test_a_slice_bad_in_its_endpoints_and_its_ports_names_the_endpoint_first() -> None:
+    raw = _raw_slice([{"addresses": ["10.0.0.1"], "hostname": "web-0"}, {"addresses": ["x"]}])
+    raw["ports"] = [{"name": "http", "port": "eighty"}]
+    with pytest.raises(ModelError) as caught:
+        from_raw(raw)
+    assert caught.value.field.startswith("endpoints[1]"), caught.value.field
