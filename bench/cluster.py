@@ -325,6 +325,12 @@ def params_path(out: Path) -> Path:
     return out / "params.json"
 
 
+def read_spec(out: Path) -> Spec:
+    """The parameters a cluster directory was written with."""
+    params = json.loads(params_path(out).read_text())
+    return Spec(**{k: v for k, v in params.items() if k in Spec.__dataclass_fields__})
+
+
 def is_current(spec: Spec, out: Path) -> bool:
     try:
         return bool(json.loads(params_path(out).read_text()) == asdict(spec))

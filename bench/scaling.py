@@ -118,7 +118,7 @@ def measure(name: str, cluster_dir: Path, fill: int, cycles: int) -> dict[int, d
     """One server started twice, with one worker (CPU 0) and with two (CPUs 0 and 1), both up: their
     cycles alternate (the one not measured is stopped), so that a machine whose speed drifts moves
     both alike; per worker count the median rate, its spread and the replies a cycle."""
-    probe = cluster.probe_name(_spec(cluster_dir))
+    probe = cluster.probe_name(cluster.read_spec(cluster_dir))
     with tempfile.TemporaryDirectory(prefix="petdns-scaling-") as tmp:
         started: dict[int, tuple[procs.Server, int]] = {}
         clients = _clients()
@@ -155,11 +155,6 @@ def measure(name: str, cluster_dir: Path, fill: int, cycles: int) -> dict[int, d
     return {workers: _summary(rates) for workers, rates in got.items()}
 
 
-def _spec(cluster_dir: Path) -> cluster.Spec:
-    params = json.loads((cluster_dir / "params.json").read_text())
-    return cluster.Spec(**{k: v for k, v in params.items() if k in cluster.Spec.__dataclass_fields__})
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cluster", type=Path, default=Path(__file__).parent / "out" / "cluster-1000-10000")
@@ -168,7 +163,7 @@ def main() -> None:
     ap.add_argument("--fill", type=int, default=12_000, help="queries per worker and cycle")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    if not (args.cluster / "params.json").exists():  # `bench/run.py` writes it, or this the same way
+    if not cluster.params_path(args.cluster).exists():  # `bench/run.py` writes it, or this the same way
         cluster.ensure(cluster.Spec(), args.cluster)
     results: dict[str, dict[str, float]] = {}
     for name in args.servers.split(","):

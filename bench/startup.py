@@ -65,8 +65,7 @@ def ask_all(port: int, questions: list[tuple[str, int]], window: int = 32) -> di
 def run_once(directory: Path, *, pure: bool, limit_s: float, ask: bool = False) -> dict[str, float]:
     """One start of the server until its probe name answers."""
     directory = directory.resolve()  # the server runs in a directory of its own
-    params = json.loads((directory / "params.json").read_text())
-    spec = cluster.Spec(**{k: v for k, v in params.items() if k in cluster.Spec.__dataclass_fields__})
+    spec = cluster.read_spec(directory)
     port = procs.free_port()
     exe = Path(sys.executable).with_name("petdns")
     cmd = ["env", f"PETDNS_PURE={int(pure)}", str(exe), "serve", "--objects", str(directory / "objects.json")]
